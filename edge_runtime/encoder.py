@@ -1,0 +1,432 @@
+"""The hashing feature encoder: raw records -> model input arrays, identical in training and serving.
+
+Input records may be a list of dicts, a dict of columns (lists or numpy arrays) or a pandas DataFrame
+(duck-typed: pandas is never imported). Output is a dict of numpy arrays named as
+:meth:`FeatureSpec.input_signature` says: ``cat_ids`` (int32, offset ids), ``num_values`` (float32),
+and ``<field>_ids`` / ``<field>_mask`` for multi-valued fields.
+
+Outcomes for bad input (all errors are :class:`~edge_runtime.errors.EncodeError` naming the field and
+the record index):
+
+- missing field, ``None``, NaN: the missing id / the numeric fill value; an error if ``required``;
+- unknown extra fields: ignored;
+- a list/dict where a scalar is expected, an object with no canonical text: error;
+- text in a numeric field: parsed as a float, an error if it does not parse;
+- ``inf`` in a numeric field: error (never a silent garbage score);
+- bytes that are not UTF-8, text with lone surrogates: error;
+- a multi-valued value longer than ``max_length``: the first ``max_length`` values are kept.
+
+For ranking, :meth:`FeatureEncoder.encode_context` encodes the user/request once and
+:meth:`FeatureEncoder.encode_items` the candidates; :meth:`FeatureEncoder.assemble` joins them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from edge_runtime import hashing
+from edge_runtime.errors import EncodeError
+from edge_runtime.spec import (
+    CategoricalField,
+    CrossField,
+    FeatureSpec,
+    MultiCategoricalField,
+    NumericField,
+)
+
+__all__ = ["EncodedPart", "FeatureEncoder"]
+
+_MAX_CACHE = 1 << 20  # fingerprints cached per field before the cache is cleared
+
+
+@dataclass
+class EncodedPart:
+    """Encoded fields of one side of a request: ``n`` rows (1 for a context).
+
+    ``ids`` maps an id-field name to int32 offset ids; ``fps`` holds the uint64 fingerprints (and
+    ``missing`` masks) that crosses need; ``dense`` maps numeric field names to float32 values;
+    ``multi`` maps multi-valued field names to ``(ids, mask)``.
+    """
+
+    n: int
+    ids: dict[str, np.ndarray]
+    fps: dict[str, tuple[np.ndarray, np.ndarray]]
+    dense: dict[str, np.ndarray]
+    multi: dict[str, tuple[np.ndarray, np.ndarray]]
+
+    def take(self, rows: np.ndarray) -> EncodedPart:
+        """The selected rows of this part."""
+        return EncodedPart(
+            n=len(rows),
+            ids={k: v[rows] for k, v in self.ids.items()},
+            fps={k: (f[rows], m[rows]) for k, (f, m) in self.fps.items()},
+            dense={k: v[rows] for k, v in self.dense.items()},
+            multi={k: (i[rows], m[rows]) for k, (i, m) in self.multi.items()},
+        )
+
+
+def _is_dataframe(obj: Any) -> bool:
+    return hasattr(obj, "columns") and hasattr(obj, "iloc") and not isinstance(obj, Mapping)
+
+
+class _Columns:
+    """Uniform column access over list-of-dicts, dict-of-columns and DataFrames."""
+
+    def __init__(self, records: Any, what: str) -> None:
+        self._records = None
+        self._columns: Mapping[str, Any] | None = None
+        self._frame = None
+        if _is_dataframe(records):
+            self._frame = records
+            self.n = len(records)
+        elif isinstance(records, Mapping):
+            self._columns = records
+            lengths = {}
+            for k, v in records.items():
+                if isinstance(v, (str, bytes)) or not hasattr(v, "__len__"):
+                    raise EncodeError(
+                        f"{what} given as a dict of columns, but column {k!r} is not a list or array "
+                        f"(got {type(v).__name__}); pass one dict per record as a list",
+                        field=str(k),
+                    )
+                lengths[k] = len(v)
+            if len(set(lengths.values())) > 1:
+                raise EncodeError(f"{what} columns have different lengths: {lengths}")
+            self.n = next(iter(lengths.values()), 0)
+        elif isinstance(records, Sequence) and not isinstance(records, (str, bytes)):
+            for i, r in enumerate(records):
+                if not isinstance(r, Mapping):
+                    raise EncodeError(f"expected a mapping of field -> value, got {type(r).__name__}", record=i)
+            self._records = records
+            self.n = len(records)
+        else:
+            raise EncodeError(
+                f"{what} must be a list of dicts, a dict of columns or a DataFrame; got {type(records).__name__}"
+            )
+
+    def get(self, name: str) -> list[Any] | np.ndarray | None:
+        """The column, or None when absent everywhere."""
+        if self._frame is not None:
+            if name not in self._frame.columns:
+                return None
+            return self._frame[name].to_numpy()
+        if self._columns is not None:
+            col = self._columns.get(name)
+            if col is None:
+                return None
+            return col if isinstance(col, np.ndarray) else list(col)
+        return [r.get(name) for r in self._records]
+
+
+class FeatureEncoder:
+    """Encode raw records into model inputs exactly as the spec says.
+
+    Args:
+        spec: a fitted :class:`FeatureSpec` (numeric statistics present).
+
+    >>> spec = FeatureSpec.from_dict({"fields": [
+    ...     {"name": "city", "kind": "categorical", "side": "context", "num_buckets": 10}]})
+    >>> FeatureEncoder(spec).encode([{"city": "Paris"}, {}])["cat_ids"].ravel().tolist()
+    [1, 0]
+    """
+
+    def __init__(self, spec: FeatureSpec) -> None:
+        if not isinstance(spec, FeatureSpec):
+            raise TypeError(f"expected a FeatureSpec, got {type(spec).__name__}")
+        if not spec.is_fitted:
+            raise EncodeError(
+                f"the spec is not fitted: numeric fields {list(spec.unfitted_fields())} lack statistics; "
+                "fit it on training data first (masknet train does)"
+            )
+        self.spec = spec
+        self._offsets = spec.vocab_offsets()
+        self._id_names = [f.name for f in spec.id_fields]
+        self._dense_names = [f.name for f in spec.dense_fields]
+        self._cache: dict[str, dict[str, int]] = {}
+        self._bucket_fps = {
+            f.name: hashing.fingerprints([str(i) for i in range(len(f.boundaries) + 1)])
+            for f in spec.fields
+            if isinstance(f, NumericField) and f.is_bucketized
+        }
+
+    # --------------------------------------------------------------- public API
+    def encode(self, records: Any) -> dict[str, np.ndarray]:
+        """Encode complete records (every field from each record) into model inputs."""
+        cols = _Columns(records, "records")
+        part = self._encode_part(cols, self.spec.raw_columns, cols.n)
+        return self._assemble([part], cols.n)
+
+    def encode_context(self, context: Mapping[str, Any]) -> EncodedPart:
+        """Encode the context (user/request) fields of one request: a part of one row."""
+        if not isinstance(context, Mapping):
+            raise EncodeError(f"context must be a mapping of field -> value, got {type(context).__name__}")
+        cols = _Columns([context], "context")
+        return self._encode_part(cols, self.spec.columns_of_side("context"), 1)
+
+    def encode_items(self, items: Any) -> EncodedPart:
+        """Encode the item (candidate) fields of many candidates."""
+        cols = _Columns(items, "candidates")
+        return self._encode_part(cols, self.spec.columns_of_side("item"), cols.n)
+
+    def assemble(self, context: EncodedPart, items: EncodedPart) -> dict[str, np.ndarray]:
+        """Join an encoded context (1 row) with encoded items (N rows) into model inputs."""
+        if context.n != 1:
+            raise ValueError(f"a context part has exactly one row, got {context.n}")
+        return self._assemble([context, items], items.n)
+
+    # -------------------------------------------------------------- internals
+    def _encode_part(self, cols: _Columns, names: Sequence[str], n: int) -> EncodedPart:
+        part = EncodedPart(n=n, ids={}, fps={}, dense={}, multi={})
+        for name in names:
+            f = self.spec[name]
+            values = cols.get(name)
+            if isinstance(f, CategoricalField):
+                fps, missing = self._fingerprint_column(f.name, values, n, f.required)
+                part.fps[name] = (fps, missing)
+                part.ids[name] = self._ids_from_fps(f.name, fps, missing, f.num_buckets)
+            elif isinstance(f, NumericField):
+                x, missing = self._numeric_column(f, values, n)
+                if f.is_bucketized:
+                    b = np.searchsorted(np.asarray(f.boundaries, dtype=np.float64), x, side="right")
+                    ids = (self._offsets[name] + 1 + b).astype(np.int32)
+                    ids[missing] = self._offsets[name]
+                    part.ids[name] = ids
+                    part.fps[name] = (self._bucket_fps[name][b], missing)
+                else:
+                    part.dense[name] = self._transform(f, x, missing)
+            elif isinstance(f, MultiCategoricalField):
+                part.multi[name] = self._multi_column(f, values, n)
+            else:  # pragma: no cover - crosses are not raw columns
+                raise AssertionError(f"unexpected field kind {f.kind}")
+        return part
+
+    def _ids_from_fps(self, name: str, fps: np.ndarray, missing: np.ndarray, num_buckets: int) -> np.ndarray:
+        off = self._offsets[name]
+        ids = (fps % np.uint64(num_buckets)).astype(np.int64) + (off + 1)
+        if missing.any():
+            ids[missing] = off
+        return ids.astype(np.int32)
+
+    def _fingerprint_column(
+        self, name: str, values: Any, n: int, required: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Fingerprints (uint64) and missing mask of one scalar categorical column."""
+        if values is None:
+            if required and n:
+                raise EncodeError("required field is missing", field=name, record=0)
+            return np.zeros(n, np.uint64), np.ones(n, bool)
+        cache = self._cache.setdefault(name, {})
+        if len(cache) > _MAX_CACHE:
+            cache.clear()
+        if isinstance(values, np.ndarray) and values.dtype.kind in "iub":
+            uniq, inverse = np.unique(values, return_inverse=True)
+            fps_u = self._fps_of_list(name, uniq.tolist(), cache)
+            return fps_u[inverse.ravel()], np.zeros(n, bool)
+        if isinstance(values, np.ndarray) and values.dtype.kind not in "OUSf":
+            raise EncodeError(f"unsupported column dtype {values.dtype}", field=name)
+        seq = values.tolist() if isinstance(values, np.ndarray) else values
+        get = cache.get
+        fps = [get(v) if type(v) is str else None for v in seq]
+        missing = np.zeros(n, bool)
+        if None in fps:
+            fp64 = hashing._fingerprint64
+            for i, v in enumerate(seq):
+                if fps[i] is not None:
+                    continue
+                text = self._canonical(name, v, i)
+                if text is None:
+                    if required:
+                        raise EncodeError("required field is missing (None/NaN)", field=name, record=i)
+                    missing[i] = True
+                    fps[i] = 0
+                    continue
+                fp = get(text)
+                if fp is None:
+                    fp = self._fp(fp64, name, text, i)
+                    cache[text] = fp
+                fps[i] = fp
+        return np.array(fps, dtype=np.uint64), missing
+
+    def _fps_of_list(self, name: str, seq: list[Any], cache: dict[str, int]) -> np.ndarray:
+        fp64 = hashing._fingerprint64
+        out = []
+        for i, v in enumerate(seq):
+            text = self._canonical(name, v, i)
+            fp = cache.get(text)
+            if fp is None:
+                fp = cache[text] = self._fp(fp64, name, text, i)
+            out.append(fp)
+        return np.array(out, dtype=np.uint64)
+
+    @staticmethod
+    def _fp(fp64: Any, name: str, text: str, i: int) -> int:
+        try:
+            return fp64(text)
+        except UnicodeError:
+            raise EncodeError("text is not valid UTF-8 (lone surrogate)", field=name, record=i) from None
+
+    @staticmethod
+    def _canonical(name: str, v: Any, i: int) -> str | None:
+        try:
+            return hashing.canonical_text(v)
+        except UnicodeDecodeError:
+            raise EncodeError("bytes are not valid UTF-8", field=name, record=i) from None
+        except TypeError as exc:
+            raise EncodeError(f"expected a single categorical value: {exc}", field=name, record=i) from None
+
+    def _numeric_column(self, f: NumericField, values: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Raw float64 values and missing mask of one numeric column."""
+        if values is None:
+            if f.required and n:
+                raise EncodeError("required field is missing", field=f.name, record=0)
+            return np.zeros(n, np.float64), np.ones(n, bool)
+        try:
+            if isinstance(values, np.ndarray) and values.dtype.kind == "O":
+                raise TypeError  # check element by element below
+            x = np.asarray(values, dtype=np.float64)
+            if x.shape != (n,):
+                raise ValueError
+        except (TypeError, ValueError):
+            x = np.empty(n, np.float64)
+            for i, v in enumerate(values.tolist() if isinstance(values, np.ndarray) else values):
+                x[i] = self._parse_number(f.name, v, i)
+        missing = np.isnan(x)
+        if np.isinf(x).any():
+            i = int(np.flatnonzero(np.isinf(x))[0])
+            raise EncodeError(f"value {x[i]} is not finite; numeric values must be finite", field=f.name, record=i)
+        if f.required and missing.any():
+            raise EncodeError("required field is missing (None/NaN)", field=f.name, record=int(np.flatnonzero(missing)[0]))
+        return x, missing
+
+    @staticmethod
+    def _parse_number(name: str, v: Any, i: int) -> float:
+        if v is None:
+            return math.nan
+        if isinstance(v, (bool, np.bool_)):
+            return float(v)
+        if isinstance(v, (int, float, np.integer, np.floating)):
+            try:
+                return float(v)
+            except OverflowError:
+                raise EncodeError(f"number {v} is too large", field=name, record=i) from None
+        if isinstance(v, (str, bytes)):
+            text = v.decode("utf-8", "replace") if isinstance(v, bytes) else v
+            if len(text) > 64:
+                raise EncodeError(f"text of {len(text)} characters is not a number", field=name, record=i)
+            try:
+                return float(text)
+            except ValueError:
+                raise EncodeError(f"cannot parse {text!r} as a number", field=name, record=i) from None
+        raise EncodeError(f"expected a number, got {type(v).__name__}", field=name, record=i)
+
+    @staticmethod
+    def _transform(f: NumericField, x: np.ndarray, missing: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore", invalid="ignore"):
+            if f.transform == "standardize":
+                y = (x - f.mean) / f.std
+                fill = 0.0 if f.default is None else (f.default - f.mean) / f.std
+            elif f.transform == "log1p_standardize":
+                y = (np.log1p(np.maximum(x, 0.0)) - f.mean) / f.std
+                fill = 0.0 if f.default is None else (math.log1p(max(f.default, 0.0)) - f.mean) / f.std
+            elif f.transform == "minmax":
+                span = (f.max - f.min) or 1.0
+                y = np.clip((x - f.min) / span, 0.0, 1.0)
+                ref = f.mean if f.default is None else f.default
+                fill = min(max((ref - f.min) / span, 0.0), 1.0)
+            elif f.transform == "none":
+                y = x.copy()
+                fill = f.default if f.default is not None else (f.mean or 0.0)
+            else:  # pragma: no cover - validated by the spec
+                raise AssertionError(f.transform)
+        y[missing] = fill
+        np.clip(y, -f.clip, f.clip, out=y)
+        return y.astype(np.float32)
+
+    def _multi_column(self, f: MultiCategoricalField, values: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+        off = self._offsets[f.name]
+        ids = np.full((n, f.max_length), off, dtype=np.int32)
+        mask = np.zeros((n, f.max_length), dtype=np.float32)
+        if values is None:
+            if f.required and n:
+                raise EncodeError("required field is missing", field=f.name, record=0)
+            return ids, mask
+        cache = self._cache.setdefault(f.name, {})
+        if len(cache) > _MAX_CACHE:
+            cache.clear()
+        fp64 = hashing._fingerprint64
+        nb = f.num_buckets
+        seq = values.tolist() if isinstance(values, np.ndarray) else values
+        for i, v in enumerate(seq):
+            if isinstance(v, str):
+                items = v.split(f.separator) if v else []
+            elif isinstance(v, (list, tuple, np.ndarray)):
+                items = list(v)
+            elif v is None or (isinstance(v, float) and math.isnan(v)):
+                if f.required:
+                    raise EncodeError("required field is missing", field=f.name, record=i)
+                continue
+            else:
+                items = [v]
+            k = 0
+            for item in items[: f.max_length * 4]:
+                if k == f.max_length:
+                    break
+                text = item if type(item) is str else self._canonical(f.name, item, i)
+                if text is None or text == "":
+                    continue
+                fp = cache.get(text)
+                if fp is None:
+                    fp = cache[text] = self._fp(fp64, f.name, text, i)
+                ids[i, k] = off + 1 + fp % nb
+                mask[i, k] = 1.0
+                k += 1
+        return ids, mask
+
+    def _cross_column(self, f: CrossField, parts: Sequence[EncodedPart], n: int) -> np.ndarray:
+        fps, missing = [], np.zeros(n, bool)
+        for src in f.fields:
+            for p in parts:
+                if src in p.fps:
+                    fp, m = p.fps[src]
+                    fps.append(np.broadcast_to(fp, (n,)))
+                    missing |= np.broadcast_to(m, (n,))
+                    break
+            else:  # pragma: no cover - every raw column is encoded
+                raise AssertionError(src)
+        h = hashing.cross_fingerprints(fps)
+        return self._ids_from_fps(f.name, h, missing, f.num_buckets)
+
+    def _assemble(self, parts: Sequence[EncodedPart], n: int) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        if self._id_names:
+            cat = np.empty((n, len(self._id_names)), dtype=np.int32)
+            for j, f in enumerate(self.spec.id_fields):
+                if isinstance(f, CrossField):
+                    cat[:, j] = self._cross_column(f, parts, n)
+                    continue
+                for p in parts:
+                    if f.name in p.ids:
+                        cat[:, j] = p.ids[f.name]
+                        break
+            out["cat_ids"] = cat
+        if self._dense_names:
+            dense = np.empty((n, len(self._dense_names)), dtype=np.float32)
+            for j, name in enumerate(self._dense_names):
+                for p in parts:
+                    if name in p.dense:
+                        dense[:, j] = p.dense[name]
+                        break
+            out["num_values"] = dense
+        for f in self.spec.multi_fields:
+            for p in parts:
+                if f.name in p.multi:
+                    ids, mask = p.multi[f.name]
+                    out[f"{f.name}_ids"] = np.ascontiguousarray(np.broadcast_to(ids, (n, f.max_length)))
+                    out[f"{f.name}_mask"] = np.ascontiguousarray(np.broadcast_to(mask, (n, f.max_length)))
+                    break
+        return out

@@ -1,0 +1,559 @@
+"""The feature spec: the single, versioned source of truth for a model's inputs.
+
+A spec is a list of fields. Each field says what it holds, which side of a request it belongs to
+(``context``: the user/request, encoded once; ``item``: the candidate, encoded per candidate) and what
+a missing value becomes. It round-trips through JSON; loading validates it and names the field and the
+problem on any error.
+
+Field kinds:
+
+- ``categorical``: a value hashed into ``num_buckets`` buckets (see :mod:`edge_runtime.hashing`).
+- ``numeric``: a number with a transform fitted on training data: ``standardize``,
+  ``log1p_standardize`` (for counts), ``minmax``, ``none``, or ``bucketize`` (then the field is
+  categorical over ``len(boundaries) + 1`` buckets).
+- ``multi_categorical``: several values ("Action|Sci-Fi" or a list), hashed, truncated/padded to
+  ``max_length`` with a mask, pooled (``mean``/``sum``) by the model.
+- ``cross``: the hashed cross of two or more categorical (or bucketized) fields, as
+  ``tf.sparse.cross_hashed``.
+
+Every categorical id space reserves index 0 for "missing"; hash bucket ``b`` is id ``1 + b``; ids are
+offset into one shared embedding table in field order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Union
+
+from edge_runtime.errors import SpecError
+
+__all__ = [
+    "FORMAT_VERSION",
+    "CategoricalField",
+    "CrossField",
+    "FeatureSpec",
+    "InputSpec",
+    "MultiCategoricalField",
+    "NumericField",
+]
+
+#: Version of the spec's JSON format. Readers refuse a newer major version.
+FORMAT_VERSION = 1
+#: Largest JSON spec file accepted (bytes); a spec is a few kilobytes.
+MAX_SPEC_BYTES = 8 * 1024 * 1024
+
+Side = Literal["context", "item"]
+SIDES = ("context", "item")
+NUMERIC_TRANSFORMS = ("standardize", "log1p_standardize", "minmax", "bucketize", "none")
+POOLINGS = ("mean", "sum")
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+#: Upper bound on all ids together: they index one int32 embedding table.
+MAX_TOTAL_VOCAB = 2**31 - 1
+
+
+def _fail(name: str, message: str) -> SpecError:
+    return SpecError(f"field {name!r}: {message}")
+
+
+def _check_name(name: Any) -> None:
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise SpecError(
+            f"field name must match {_NAME_RE.pattern} (letters, digits, underscore; it names model "
+            f"inputs). Received: name={name!r}"
+        )
+
+
+def _check_side(name: str, side: Any) -> None:
+    if side not in SIDES:
+        raise _fail(name, f"side must be one of {SIDES}. Received: side={side!r}")
+
+
+def _check_buckets(name: str, num_buckets: Any) -> None:
+    if isinstance(num_buckets, bool) or not isinstance(num_buckets, int) or num_buckets < 1:
+        raise _fail(name, f"num_buckets must be an integer >= 1. Received: num_buckets={num_buckets!r}")
+
+
+def _check_bool(name: str, key: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise _fail(name, f"{key} must be true or false. Received: {key}={value!r}")
+
+
+def _check_number(name: str, key: str, value: Any, *, optional: bool = True) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _fail(name, f"{key} must be a finite number. Received: {key}={value!r}")
+
+
+@dataclass(frozen=True)
+class CategoricalField:
+    """A single categorical value hashed into ``num_buckets`` buckets.
+
+    Args:
+        name: the column name in raw records.
+        side: ``"context"`` (user/request) or ``"item"`` (candidate).
+        num_buckets: hash buckets, >= 1 (the id space is ``num_buckets + 1`` with the missing id 0).
+        required: when true a missing value is an error; else it takes the missing id. Defaults to False.
+    """
+
+    name: str
+    side: Side
+    num_buckets: int
+    required: bool = False
+    kind: ClassVar[str] = "categorical"
+
+    def __post_init__(self) -> None:
+        _check_name(self.name)
+        _check_side(self.name, self.side)
+        _check_buckets(self.name, self.num_buckets)
+        _check_bool(self.name, "required", self.required)
+
+    @property
+    def vocab_size(self) -> int:
+        """Ids this field uses in the embedding table (buckets plus the missing id)."""
+        return self.num_buckets + 1
+
+
+@dataclass(frozen=True)
+class NumericField:
+    """A number, transformed with statistics fitted on the training data.
+
+    Args:
+        name: the column name in raw records.
+        side: ``"context"`` or ``"item"``.
+        transform: one of ``standardize`` (``(x - mean) / std``), ``log1p_standardize``
+            (``(log1p(max(x, 0)) - mean) / std``, mean/std in log space), ``minmax``
+            (``(x - min) / (max - min)`` clipped to [0, 1]), ``bucketize`` (bucket ``i`` holds
+            ``boundaries[i-1] <= x < boundaries[i]``; the field becomes categorical) or ``none``.
+            Defaults to ``standardize``.
+        default: raw value used when missing; None uses the training mean (for ``bucketize``:
+            the missing id). Defaults to None.
+        required: when true a missing value is an error. Defaults to False.
+        boundaries: bucket boundaries for ``bucketize``, strictly increasing; fitted as quantiles
+            when None.
+        num_bins: bins to fit when ``boundaries`` is None. Defaults to 10.
+        mean, std, min, max: fitted statistics (set by fitting; see ``train.fit``).
+        clip: transformed values are clipped to ``[-clip, clip]`` so float32 stays finite.
+            Defaults to 1e6.
+    """
+
+    name: str
+    side: Side
+    transform: str = "standardize"
+    default: float | None = None
+    required: bool = False
+    boundaries: tuple[float, ...] | None = None
+    num_bins: int = 10
+    mean: float | None = None
+    std: float | None = None
+    min: float | None = None
+    max: float | None = None
+    clip: float = 1e6
+    kind: ClassVar[str] = "numeric"
+
+    def __post_init__(self) -> None:
+        _check_name(self.name)
+        _check_side(self.name, self.side)
+        if self.transform not in NUMERIC_TRANSFORMS:
+            raise _fail(self.name, f"transform must be one of {NUMERIC_TRANSFORMS}. Received: transform={self.transform!r}")
+        _check_bool(self.name, "required", self.required)
+        for key in ("default", "mean", "std", "min", "max"):
+            _check_number(self.name, key, getattr(self, key))
+        _check_number(self.name, "clip", self.clip, optional=False)
+        if self.clip <= 0:
+            raise _fail(self.name, f"clip must be > 0. Received: clip={self.clip!r}")
+        if self.std is not None and self.std <= 0:
+            raise _fail(self.name, f"std must be > 0. Received: std={self.std!r}")
+        if isinstance(self.num_bins, bool) or not isinstance(self.num_bins, int) or self.num_bins < 2:
+            raise _fail(self.name, f"num_bins must be an integer >= 2. Received: num_bins={self.num_bins!r}")
+        if self.boundaries is not None:
+            b = tuple(self.boundaries)
+            object.__setattr__(self, "boundaries", b)
+            if not b:
+                raise _fail(self.name, "boundaries must not be empty")
+            for v in b:
+                _check_number(self.name, "boundaries", v, optional=False)
+            if any(b[i] >= b[i + 1] for i in range(len(b) - 1)):
+                raise _fail(self.name, f"boundaries must be strictly increasing. Received: {list(b)}")
+        if self.transform != "bucketize" and self.boundaries is not None:
+            raise _fail(self.name, f"boundaries only apply to transform='bucketize', not {self.transform!r}")
+
+    @property
+    def is_bucketized(self) -> bool:
+        """True when the field is encoded as a categorical bucket index."""
+        return self.transform == "bucketize"
+
+    @property
+    def is_fitted(self) -> bool:
+        """True when every statistic the transform needs is present."""
+        if self.transform == "bucketize":
+            return self.boundaries is not None
+        if self.transform in ("standardize", "log1p_standardize"):
+            return self.mean is not None and self.std is not None
+        if self.transform == "minmax":
+            return self.min is not None and self.max is not None and self.mean is not None
+        return True
+
+    @property
+    def vocab_size(self) -> int:
+        """Ids of a bucketized field (bins plus the missing id); 0 when not bucketized."""
+        if not self.is_bucketized:
+            return 0
+        if self.boundaries is None:
+            raise _fail(self.name, "bucketize boundaries are not fitted yet")
+        return len(self.boundaries) + 2
+
+
+@dataclass(frozen=True)
+class MultiCategoricalField:
+    """Several categorical values per record, e.g. genres ``"Action|Sci-Fi"`` or recent item ids.
+
+    Args:
+        name: the column name in raw records.
+        side: ``"context"`` or ``"item"``.
+        num_buckets: hash buckets, >= 1.
+        max_length: values kept per record (the first ones); the rest are dropped. >= 1.
+        separator: splits a string value; a list/tuple value is taken as is. Defaults to ``"|"``.
+        pooling: how the model pools the embeddings, ``mean`` or ``sum``. Defaults to ``mean``.
+        required: when true a missing value is an error. Defaults to False.
+    """
+
+    name: str
+    side: Side
+    num_buckets: int
+    max_length: int
+    separator: str = "|"
+    pooling: str = "mean"
+    required: bool = False
+    kind: ClassVar[str] = "multi_categorical"
+
+    def __post_init__(self) -> None:
+        _check_name(self.name)
+        _check_side(self.name, self.side)
+        _check_buckets(self.name, self.num_buckets)
+        if isinstance(self.max_length, bool) or not isinstance(self.max_length, int) or not 1 <= self.max_length <= 4096:
+            raise _fail(self.name, f"max_length must be an integer in [1, 4096]. Received: max_length={self.max_length!r}")
+        if not isinstance(self.separator, str) or not self.separator:
+            raise _fail(self.name, f"separator must be a non-empty string. Received: separator={self.separator!r}")
+        if self.pooling not in POOLINGS:
+            raise _fail(self.name, f"pooling must be one of {POOLINGS}. Received: pooling={self.pooling!r}")
+        _check_bool(self.name, "required", self.required)
+
+    @property
+    def vocab_size(self) -> int:
+        """Ids this field uses in the embedding table (buckets plus the padding/missing id)."""
+        return self.num_buckets + 1
+
+
+@dataclass(frozen=True)
+class CrossField:
+    """The hashed cross of two or more scalar categorical fields (``tf.sparse.cross_hashed``).
+
+    A cross of context fields only is a context feature; any item field makes it an item feature.
+    If any crossed value is missing, the cross takes the missing id.
+
+    Args:
+        name: the name of the crossed feature (not a raw column).
+        fields: names of the crossed fields, each ``categorical`` or bucketized ``numeric``.
+        num_buckets: hash buckets, >= 1.
+    """
+
+    name: str
+    fields: tuple[str, ...]
+    num_buckets: int
+    kind: ClassVar[str] = "cross"
+
+    def __post_init__(self) -> None:
+        _check_name(self.name)
+        if isinstance(self.fields, str) or not isinstance(self.fields, (list, tuple)):
+            raise _fail(self.name, f"fields must be a list of field names. Received: fields={self.fields!r}")
+        object.__setattr__(self, "fields", tuple(self.fields))
+        if len(self.fields) < 2:
+            raise _fail(self.name, f"a cross needs at least 2 fields. Received: fields={list(self.fields)}")
+        if len(set(self.fields)) != len(self.fields):
+            raise _fail(self.name, f"a cross lists a field twice. Received: fields={list(self.fields)}")
+        _check_buckets(self.name, self.num_buckets)
+
+    @property
+    def vocab_size(self) -> int:
+        """Ids this field uses in the embedding table (buckets plus the missing id)."""
+        return self.num_buckets + 1
+
+
+Field = Union[CategoricalField, NumericField, MultiCategoricalField, CrossField]
+_KINDS: dict[str, type] = {
+    "categorical": CategoricalField,
+    "numeric": NumericField,
+    "multi_categorical": MultiCategoricalField,
+    "cross": CrossField,
+}
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One model input: its name, dtype and shape without the batch dimension."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """A validated, immutable list of fields, optionally naming the label column.
+
+    >>> spec = FeatureSpec.from_dict({"fields": [
+    ...     {"name": "user_id", "kind": "categorical", "side": "context", "num_buckets": 100},
+    ...     {"name": "price", "kind": "numeric", "side": "item", "mean": 10.0, "std": 2.0}]})
+    >>> [i.name for i in spec.input_signature()]
+    ['cat_ids', 'num_values']
+    """
+
+    fields: tuple[Field, ...]
+    label: str | None = None
+    format_version: int = FORMAT_VERSION
+    _by_name: dict[str, Field] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fields", tuple(self.fields))
+        if not self.fields:
+            raise SpecError("a spec needs at least one field")
+        if self.format_version != FORMAT_VERSION:
+            raise SpecError(
+                f"unsupported spec format_version {self.format_version!r}; this version of masknet-edge "
+                f"reads version {FORMAT_VERSION}. Upgrade masknet-edge or re-export the spec."
+            )
+        by_name: dict[str, Field] = {}
+        for f in self.fields:
+            if not isinstance(f, tuple(_KINDS.values())):
+                raise SpecError(f"spec fields must be field objects. Received: {f!r}")
+            if f.name in by_name:
+                raise _fail(f.name, "duplicate field name")
+            by_name[f.name] = f
+        if self.label is not None:
+            if not isinstance(self.label, str) or not self.label:
+                raise SpecError(f"label must be a column name. Received: label={self.label!r}")
+            if self.label in by_name:
+                raise _fail(self.label, "the label column cannot also be a feature")
+        for f in self.fields:
+            if isinstance(f, CrossField):
+                for src in f.fields:
+                    other = by_name.get(src)
+                    if other is None:
+                        raise _fail(f.name, f"crosses unknown field {src!r}; known fields: {sorted(by_name)}")
+                    scalar_cat = isinstance(other, CategoricalField) or (
+                        isinstance(other, NumericField) and other.is_bucketized
+                    )
+                    if not scalar_cat:
+                        raise _fail(
+                            f.name,
+                            f"can only cross categorical or bucketized numeric fields; {src!r} is {other.kind}"
+                            + (f" with transform {other.transform!r}" if isinstance(other, NumericField) else ""),
+                        )
+        object.__setattr__(self, "_by_name", by_name)
+        if self.is_fitted and sum(self.vocab_sizes().values()) > MAX_TOTAL_VOCAB:
+            raise SpecError(f"all fields together use more than {MAX_TOTAL_VOCAB} ids; lower num_buckets")
+
+    # ----------------------------------------------------------------- lookups
+    def __getitem__(self, name: str) -> Field:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise KeyError(f"no field {name!r} in the spec; fields: {sorted(self._by_name)}") from None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Field names in spec order."""
+        return tuple(f.name for f in self.fields)
+
+    def side_of(self, name: str) -> Side:
+        """The side of a field; a cross is ``item`` when any crossed field is."""
+        f = self[name]
+        if isinstance(f, CrossField):
+            return "item" if any(self.side_of(s) == "item" for s in f.fields) else "context"
+        return f.side
+
+    @property
+    def raw_columns(self) -> tuple[str, ...]:
+        """The raw record columns the encoder reads (every field except crosses)."""
+        return tuple(f.name for f in self.fields if not isinstance(f, CrossField))
+
+    def columns_of_side(self, side: Side) -> tuple[str, ...]:
+        """Raw columns of one side."""
+        return tuple(n for n in self.raw_columns if self.side_of(n) == side)
+
+    @property
+    def id_fields(self) -> tuple[Field, ...]:
+        """Fields that become one id column of ``cat_ids``, in order."""
+        return tuple(
+            f
+            for f in self.fields
+            if isinstance(f, (CategoricalField, CrossField)) or (isinstance(f, NumericField) and f.is_bucketized)
+        )
+
+    @property
+    def dense_fields(self) -> tuple[NumericField, ...]:
+        """Numeric fields that become one column of ``num_values``, in order."""
+        return tuple(f for f in self.fields if isinstance(f, NumericField) and not f.is_bucketized)
+
+    @property
+    def multi_fields(self) -> tuple[MultiCategoricalField, ...]:
+        """Multi-valued fields; each becomes ``<name>_ids`` and ``<name>_mask`` inputs."""
+        return tuple(f for f in self.fields if isinstance(f, MultiCategoricalField))
+
+    @property
+    def is_fitted(self) -> bool:
+        """True when every numeric transform has its statistics."""
+        return all(f.is_fitted for f in self.fields if isinstance(f, NumericField))
+
+    def unfitted_fields(self) -> tuple[str, ...]:
+        """Names of numeric fields still lacking statistics."""
+        return tuple(f.name for f in self.fields if isinstance(f, NumericField) and not f.is_fitted)
+
+    def vocab_sizes(self) -> dict[str, int]:
+        """Ids each id-bearing field uses (scalar id fields, then multi-valued fields)."""
+        return {f.name: f.vocab_size for f in (*self.id_fields, *self.multi_fields)}
+
+    def vocab_offsets(self) -> dict[str, int]:
+        """Offset of each id-bearing field in the shared embedding table."""
+        offsets, total = {}, 0
+        for name, size in self.vocab_sizes().items():
+            offsets[name] = total
+            total += size
+        return offsets
+
+    @property
+    def total_vocab(self) -> int:
+        """Rows of the shared embedding table."""
+        return sum(self.vocab_sizes().values())
+
+    def input_signature(self) -> tuple[InputSpec, ...]:
+        """The model inputs the encoder produces, without the batch dimension."""
+        sig = []
+        if self.id_fields:
+            sig.append(InputSpec("cat_ids", "int32", (len(self.id_fields),)))
+        if self.dense_fields:
+            sig.append(InputSpec("num_values", "float32", (len(self.dense_fields),)))
+        for f in self.multi_fields:
+            sig.append(InputSpec(f"{f.name}_ids", "int32", (f.max_length,)))
+            sig.append(InputSpec(f"{f.name}_mask", "float32", (f.max_length,)))
+        return tuple(sig)
+
+    # ----------------------------------------------------------- (de)serialise
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; ``FeatureSpec.from_dict(spec.to_dict()) == spec``."""
+        fields = []
+        for f in self.fields:
+            d = {"name": f.name, "kind": f.kind}
+            d.update({k: v for k, v in asdict(f).items() if k != "name"})
+            if isinstance(f, CrossField):
+                d["fields"] = list(f.fields)
+            if isinstance(f, NumericField) and f.boundaries is not None:
+                d["boundaries"] = list(f.boundaries)
+            fields.append(d)
+        return {"format_version": self.format_version, "label": self.label, "fields": fields}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FeatureSpec:
+        """Build and validate a spec from a dict (as read from JSON)."""
+        if not isinstance(data, Mapping):
+            raise SpecError(f"a spec must be a JSON object. Received: {type(data).__name__}")
+        unknown = set(data) - {"format_version", "label", "fields"}
+        if unknown:
+            raise SpecError(f"unknown spec keys {sorted(unknown)}; allowed: format_version, label, fields")
+        raw_fields = data.get("fields")
+        if not isinstance(raw_fields, list):
+            raise SpecError("spec key 'fields' must be a list of field objects")
+        fields = []
+        for i, raw in enumerate(raw_fields):
+            if not isinstance(raw, Mapping):
+                raise SpecError(f"fields[{i}] must be an object. Received: {raw!r}")
+            name = raw.get("name", f"fields[{i}]")
+            kind = raw.get("kind")
+            if kind not in _KINDS:
+                raise _fail(name, f"unknown kind; expected one of {sorted(_KINDS)}. Received: kind={kind!r}")
+            ftype = _KINDS[kind]
+            allowed = {f for f in ftype.__dataclass_fields__ if f != "kind"}
+            kwargs = {k: v for k, v in raw.items() if k != "kind"}
+            extra = set(kwargs) - allowed
+            if extra:
+                raise _fail(name, f"unknown keys {sorted(extra)} for kind {kind!r}; allowed: {sorted(allowed)}")
+            try:
+                fields.append(ftype(**kwargs))
+            except TypeError as exc:
+                raise _fail(name, f"incomplete definition ({exc}); {kind!r} needs {sorted(allowed)}") from None
+        return cls(
+            fields=tuple(fields),
+            label=data.get("label"),
+            format_version=data.get("format_version", FORMAT_VERSION),
+        )
+
+    def to_json(self) -> str:
+        """Canonical JSON text (sorted keys, 2-space indent)."""
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> FeatureSpec:
+        """Parse and validate JSON text."""
+        if len(text) > MAX_SPEC_BYTES:
+            raise SpecError(f"spec is larger than {MAX_SPEC_BYTES} bytes; not a feature spec")
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise SpecError(f"spec is not valid JSON: {exc}") from None
+        return cls.from_dict(data)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> FeatureSpec:
+        """Read a spec JSON file; errors name the file."""
+        p = Path(path)
+        try:
+            size = p.stat().st_size
+            if size > MAX_SPEC_BYTES:
+                raise SpecError(f"{p}: larger than {MAX_SPEC_BYTES} bytes; not a feature spec")
+            text = p.read_bytes()
+        except OSError as exc:
+            raise SpecError(f"cannot read spec file {p}: {exc.strerror or exc}") from None
+        try:
+            return cls.from_json(text)
+        except SpecError as exc:
+            raise SpecError(f"{p}: {exc}") from None
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the spec atomically (temp file in the same folder, then rename)."""
+        atomic_write_bytes(Path(path), self.to_json().encode("utf-8"))
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the canonical JSON: identifies a spec exactly (bundles record it)."""
+        return hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()
+
+    def with_field(self, new: Field) -> FeatureSpec:
+        """A copy with the field of the same name replaced by ``new``."""
+        self[new.name]  # raises KeyError naming the fields when unknown
+        return replace(self, fields=tuple(new if f.name == new.name else f for f in self.fields))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same folder and an atomic rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
