@@ -101,12 +101,15 @@ class _Columns:
         elif isinstance(records, Sequence) and not isinstance(records, (str, bytes)):
             for i, r in enumerate(records):
                 if not isinstance(r, Mapping):
-                    raise EncodeError(f"expected a mapping of field -> value, got {type(r).__name__}", record=i)
+                    raise EncodeError(
+                        f"expected a mapping of field -> value, got {type(r).__name__}", record=i
+                    )
             self._records = records
             self.n = len(records)
         else:
             raise EncodeError(
-                f"{what} must be a list of dicts, a dict of columns or a DataFrame; got {type(records).__name__}"
+                f"{what} must be a list of dicts, a dict of columns or a DataFrame; "
+                f"got {type(records).__name__}"
             )
 
     def get(self, name: str) -> list[Any] | np.ndarray | None:
@@ -291,16 +294,20 @@ class FeatureEncoder:
             x = np.asarray(values, dtype=np.float64)
             if x.shape != (n,):
                 raise ValueError
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             x = np.empty(n, np.float64)
             for i, v in enumerate(values.tolist() if isinstance(values, np.ndarray) else values):
                 x[i] = self._parse_number(f.name, v, i)
         missing = np.isnan(x)
         if np.isinf(x).any():
             i = int(np.flatnonzero(np.isinf(x))[0])
-            raise EncodeError(f"value {x[i]} is not finite; numeric values must be finite", field=f.name, record=i)
+            raise EncodeError(
+                f"value {x[i]} is not finite; numeric values must be finite", field=f.name, record=i
+            )
         if f.required and missing.any():
-            raise EncodeError("required field is missing (None/NaN)", field=f.name, record=int(np.flatnonzero(missing)[0]))
+            raise EncodeError(
+                "required field is missing (None/NaN)", field=f.name, record=int(np.flatnonzero(missing)[0])
+            )
         return x, missing
 
     @staticmethod

@@ -193,4 +193,6 @@ def check_utf8(text: str, *, field: str, record: int | None = None) -> bytes:
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise EncodeError(f"text is not encodable as UTF-8 ({exc.reason})", field=field, record=record) from None
+        raise EncodeError(
+            f"text is not encodable as UTF-8 ({exc.reason})", field=field, record=record
+        ) from None

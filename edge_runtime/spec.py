@@ -22,6 +22,7 @@ offset into one shared embedding table in field order.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -31,7 +32,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Union
+from typing import Any, ClassVar, Literal
 
 from edge_runtime.errors import SpecError
 
@@ -163,7 +164,10 @@ class NumericField:
         _check_name(self.name)
         _check_side(self.name, self.side)
         if self.transform not in NUMERIC_TRANSFORMS:
-            raise _fail(self.name, f"transform must be one of {NUMERIC_TRANSFORMS}. Received: transform={self.transform!r}")
+            raise _fail(
+                self.name,
+                f"transform must be one of {NUMERIC_TRANSFORMS}. Received: transform={self.transform!r}",
+            )
         _check_bool(self.name, "required", self.required)
         for key in ("default", "mean", "std", "min", "max"):
             _check_number(self.name, key, getattr(self, key))
@@ -239,10 +243,19 @@ class MultiCategoricalField:
         _check_name(self.name)
         _check_side(self.name, self.side)
         _check_buckets(self.name, self.num_buckets)
-        if isinstance(self.max_length, bool) or not isinstance(self.max_length, int) or not 1 <= self.max_length <= 4096:
-            raise _fail(self.name, f"max_length must be an integer in [1, 4096]. Received: max_length={self.max_length!r}")
+        if (
+            isinstance(self.max_length, bool)
+            or not isinstance(self.max_length, int)
+            or not 1 <= self.max_length <= 4096
+        ):
+            raise _fail(
+                self.name,
+                f"max_length must be an integer in [1, 4096]. Received: max_length={self.max_length!r}",
+            )
         if not isinstance(self.separator, str) or not self.separator:
-            raise _fail(self.name, f"separator must be a non-empty string. Received: separator={self.separator!r}")
+            raise _fail(
+                self.name, f"separator must be a non-empty string. Received: separator={self.separator!r}"
+            )
         if self.pooling not in POOLINGS:
             raise _fail(self.name, f"pooling must be one of {POOLINGS}. Received: pooling={self.pooling!r}")
         _check_bool(self.name, "required", self.required)
@@ -288,7 +301,7 @@ class CrossField:
         return self.num_buckets + 1
 
 
-Field = Union[CategoricalField, NumericField, MultiCategoricalField, CrossField]
+Field = CategoricalField | NumericField | MultiCategoricalField | CrossField
 _KINDS: dict[str, type] = {
     "categorical": CategoricalField,
     "numeric": NumericField,
@@ -355,8 +368,13 @@ class FeatureSpec:
                     if not scalar_cat:
                         raise _fail(
                             f.name,
-                            f"can only cross categorical or bucketized numeric fields; {src!r} is {other.kind}"
-                            + (f" with transform {other.transform!r}" if isinstance(other, NumericField) else ""),
+                            "can only cross categorical or bucketized numeric fields; "
+                            f"{src!r} is {other.kind}"
+                            + (
+                                f" with transform {other.transform!r}"
+                                if isinstance(other, NumericField)
+                                else ""
+                            ),
                         )
         object.__setattr__(self, "_by_name", by_name)
         if self.is_fitted and sum(self.vocab_sizes().values()) > MAX_TOTAL_VOCAB:
@@ -396,7 +414,8 @@ class FeatureSpec:
         return tuple(
             f
             for f in self.fields
-            if isinstance(f, (CategoricalField, CrossField)) or (isinstance(f, NumericField) and f.is_bucketized)
+            if isinstance(f, (CategoricalField, CrossField))
+            or (isinstance(f, NumericField) and f.is_bucketized)
         )
 
     @property
@@ -485,11 +504,15 @@ class FeatureSpec:
             kwargs = {k: v for k, v in raw.items() if k != "kind"}
             extra = set(kwargs) - allowed
             if extra:
-                raise _fail(name, f"unknown keys {sorted(extra)} for kind {kind!r}; allowed: {sorted(allowed)}")
+                raise _fail(
+                    name, f"unknown keys {sorted(extra)} for kind {kind!r}; allowed: {sorted(allowed)}"
+                )
             try:
                 fields.append(ftype(**kwargs))
             except TypeError as exc:
-                raise _fail(name, f"incomplete definition ({exc}); {kind!r} needs {sorted(allowed)}") from None
+                raise _fail(
+                    name, f"incomplete definition ({exc}); {kind!r} needs {sorted(allowed)}"
+                ) from None
         return cls(
             fields=tuple(fields),
             label=data.get("label"),
@@ -552,8 +575,6 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise

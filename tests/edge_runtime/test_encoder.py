@@ -1,0 +1,230 @@
+"""The encoder: exact ids, transforms, context/item split, bad input, and properties (hypothesis)."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from edge_runtime.encoder import FeatureEncoder
+from edge_runtime.errors import EncodeError
+from edge_runtime.hashing import cross_hash_bucket, hash_bucket
+from edge_runtime.spec import FeatureSpec
+from tests.edge_runtime.test_spec import shop_dict
+
+SPEC = FeatureSpec.from_dict(shop_dict())
+OFF = SPEC.vocab_offsets()
+RECORDS = [
+    {
+        "user_id": "u1",
+        "age": 30,
+        "age_group": 30,
+        "gender": "F",
+        "item_id": 17,
+        "category": "shoes",
+        "price": 19.0,
+        "tags": "red|sale",
+    },
+    {
+        "user_id": "u2",
+        "age": None,
+        "age_group": 60,
+        "gender": None,
+        "item_id": "17",
+        "category": "books",
+        "price": None,
+        "tags": ["a", "b", "c", "d", "e"],
+        "unknown_extra": [1, 2],
+    },
+    {
+        "user_id": 7.0,
+        "age": "41.5",
+        "age_group": float("nan"),
+        "gender": "M",
+        "item_id": 3,
+        "category": "",
+        "tags": "",
+    },
+]
+
+
+@pytest.fixture
+def enc() -> FeatureEncoder:
+    return FeatureEncoder(SPEC)
+
+
+def test_ids_are_offset_hash_buckets(enc):
+    out = enc.encode(RECORDS)
+    cat = out["cat_ids"]
+    assert cat.dtype == np.int32 and cat.shape == (3, 7)
+    users = hash_bucket(["u1", "u2", "7"], 1000)
+    np.testing.assert_array_equal(cat[:, 0], OFF["user_id"] + 1 + users)
+    # bucketize [25, 35, 50]: 30 -> bucket 1, 60 -> bucket 3, NaN -> missing id
+    np.testing.assert_array_equal(cat[:, 1], [OFF["age_group"] + 2, OFF["age_group"] + 4, OFF["age_group"]])
+    assert cat[1, 2] == OFF["gender"]  # None -> missing id
+    # item ids 17 and "17" are the same value
+    assert cat[0, 3] == cat[1, 3] == OFF["item_id"] + 1 + hash_bucket([17], 500)[0]
+    # "" is a real value (as in TensorFlow), not missing
+    assert cat[2, 4] == OFF["category"] + 1 + hash_bucket([""], 50)[0]
+    # crosses equal tf.sparse.cross_hashed over the canonical texts (bucket index text for bucketized)
+    expected = cross_hash_bucket([["1", "3"], ["shoes", "books"]], 200)
+    np.testing.assert_array_equal(cat[:2, 5], OFF["age_x_category"] + 1 + expected)
+    assert cat[2, 5] == OFF["age_x_category"]  # a crossed value missing -> missing id
+    np.testing.assert_array_equal(
+        cat[[0, 2], 6], OFF["user_x_gender"] + 1 + cross_hash_bucket([["u1", "7"], ["F", "M"]], 30)
+    )
+
+
+def test_numeric_transforms(enc):
+    num = enc.encode(RECORDS)["num_values"]
+    assert num.dtype == np.float32
+    np.testing.assert_allclose(num[:, 0], [(30 - 35) / 10, 0.0, (41.5 - 35) / 10], rtol=1e-6)
+    np.testing.assert_allclose(
+        num[:, 1], [math.log1p(19) - 3, math.log1p(20) - 3, math.log1p(20) - 3], rtol=1e-6
+    )
+
+
+def test_multi_valued_padding_truncation_and_mask(enc):
+    out = enc.encode(RECORDS)
+    ids, mask = out["tags_ids"], out["tags_mask"]
+    off = OFF["tags"]
+    np.testing.assert_array_equal(mask, [[1, 1, 0, 0], [1, 1, 1, 1], [0, 0, 0, 0]])
+    np.testing.assert_array_equal(ids[0, :2], off + 1 + hash_bucket(["red", "sale"], 100))
+    np.testing.assert_array_equal(ids[1], off + 1 + hash_bucket(["a", "b", "c", "d"], 100))
+    assert (ids[mask == 0] == off).all()
+
+
+def test_input_forms_agree(enc):
+    import pandas as pd
+
+    base = enc.encode(RECORDS[:1] * 3)
+    cols = {k: [RECORDS[0][k]] * 3 for k in RECORDS[0]}
+    for other in (enc.encode(cols), enc.encode(pd.DataFrame(cols))):
+        assert base.keys() == other.keys()
+        for k in base:
+            np.testing.assert_array_equal(base[k], other[k])
+
+
+def test_numpy_columns(enc):
+    cols = {
+        "user_id": np.array([1, 2, 1]),
+        "item_id": np.array(["1", "2", "1"]),
+        "age": np.array([30.0, np.nan, 20.0]),
+    }
+    out = enc.encode(cols)
+    assert out["cat_ids"][0, 0] == out["cat_ids"][2, 0] == OFF["user_id"] + 1 + hash_bucket([1], 1000)[0]
+    np.testing.assert_array_equal(out["cat_ids"][:, 3], OFF["item_id"] + 1 + hash_bucket([1, 2, 1], 500))
+    np.testing.assert_allclose(out["num_values"][:, 0], [-0.5, 0.0, -1.5])
+
+
+def test_context_once_plus_items_equals_full_records(enc):
+    ctx = {k: v for k, v in RECORDS[0].items() if k in SPEC.columns_of_side("context")}
+    items = [{k: v for k, v in r.items() if k in SPEC.columns_of_side("item")} for r in RECORDS]
+    split = enc.assemble(enc.encode_context(ctx), enc.encode_items(items))
+    full = enc.encode([{**r, **ctx} for r in items])
+    for k in full:
+        np.testing.assert_array_equal(split[k], full[k])
+    sub = enc.assemble(enc.encode_context(ctx), enc.encode_items(items).take(np.array([2, 0])))
+    np.testing.assert_array_equal(sub["cat_ids"], full["cat_ids"][[2, 0]])
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        ({"item_id": None}, r"field 'item_id', record 0: required field is missing"),
+        (
+            {"item_id": 1, "user_id": [1, 2]},
+            r"field 'user_id', record 0: expected a single categorical value",
+        ),
+        ({"item_id": 1, "age": "old"}, r"field 'age', record 0: cannot parse 'old' as a number"),
+        ({"item_id": 1, "age": float("inf")}, r"field 'age', record 0: value inf is not finite"),
+        ({"item_id": 1, "age": {"x": 1}}, r"field 'age', record 0: expected a number, got dict"),
+        ({"item_id": 1, "gender": b"\xff"}, r"field 'gender', record 0: bytes are not valid UTF-8"),
+        ({"item_id": 1, "gender": "\udc80"}, r"field 'gender', record 0: text is not valid UTF-8"),
+        ({"item_id": 1, "age": "x" * 100}, r"field 'age', record 0: text of 100 characters is not a number"),
+        ({"item_id": 1, "age": 10**400}, r"field 'age', record 0: number .* is too large"),
+    ],
+)
+def test_bad_values_name_field_and_record(enc, record, message):
+    with pytest.raises(EncodeError, match=message):
+        enc.encode([record])
+
+
+def test_bad_containers(enc):
+    with pytest.raises(EncodeError, match=r"record 1: expected a mapping"):
+        enc.encode([{"item_id": 1}, "oops"])
+    with pytest.raises(EncodeError, match=r"different lengths"):
+        enc.encode({"item_id": [1, 2], "user_id": [1]})
+    with pytest.raises(EncodeError, match=r"must be a list of dicts"):
+        enc.encode("item_id=1")
+    with pytest.raises(EncodeError, match=r"not fitted"):
+        FeatureEncoder(FeatureSpec.from_dict({"fields": [{"name": "x", "kind": "numeric", "side": "item"}]}))
+
+
+def test_huge_values_stay_finite(enc):
+    out = enc.encode([{"item_id": "x" * 1_000_000, "age": 1e300, "price": 1e308}])
+    assert np.isfinite(out["num_values"]).all()
+    assert out["num_values"][0, 0] == np.float32(1e6)
+
+
+def test_empty_batch(enc):
+    out = enc.encode([])
+    assert out["cat_ids"].shape == (0, 7) and out["tags_mask"].shape == (0, 4)
+
+
+def test_encoder_imports_no_tensorflow():
+    code = (
+        "import sys\n"
+        "from edge_runtime import FeatureEncoder, FeatureSpec\n"
+        "from tests.edge_runtime.test_spec import shop_dict\n"
+        "FeatureEncoder(FeatureSpec.from_dict(shop_dict())).encode([{'item_id': 1, 'tags': 'a|b'}])\n"
+        "heavy = {'tensorflow', 'keras', 'pandas', 'train', 'convert'}\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in heavy)\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ----------------------------------------------------------------- properties
+scalars = st.one_of(
+    st.none(),
+    st.text(max_size=30),
+    st.integers(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.binary(max_size=10),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+records = st.lists(
+    st.dictionaries(
+        st.sampled_from([*SPEC.raw_columns, "extra"]), scalars, max_size=len(SPEC.raw_columns) + 1
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(records)
+def test_property_deterministic_in_range_or_documented_error(recs):
+    enc = FeatureEncoder(SPEC)
+    try:
+        out = enc.encode(recs)
+    except EncodeError as exc:
+        assert exc.field in SPEC.raw_columns
+        assert exc.record is not None and 0 <= exc.record < len(recs)
+        return
+    again = FeatureEncoder(SPEC).encode(recs)
+    for k in out:
+        np.testing.assert_array_equal(out[k], again[k])
+    cat = out["cat_ids"]
+    for j, f in enumerate(SPEC.id_fields):
+        assert ((cat[:, j] >= OFF[f.name]) & (cat[:, j] < OFF[f.name] + f.vocab_size)).all()
+    assert np.isfinite(out["num_values"]).all()
+    assert ((out["tags_ids"] >= OFF["tags"]) & (out["tags_ids"] < SPEC.total_vocab)).all()
+    assert set(np.unique(out["tags_mask"])) <= {0.0, 1.0}
