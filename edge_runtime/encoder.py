@@ -150,7 +150,9 @@ class FeatureEncoder:
         self._offsets = spec.vocab_offsets()
         self._id_names = [f.name for f in spec.id_fields]
         self._dense_names = [f.name for f in spec.dense_fields]
-        self._cache: dict[str, dict[str, int]] = {}
+        self._cache: dict[str, dict[str, int]] = {}  # field -> text -> fingerprint
+        self._id_cache: dict[str, dict[str, int]] = {}  # field -> text -> offset id
+        self._cross_sources = {s for f in spec.fields if isinstance(f, CrossField) for s in f.fields}
         self._bucket_fps = {
             f.name: hashing.fingerprints([str(i) for i in range(len(f.boundaries) + 1)])
             for f in spec.fields
@@ -189,9 +191,13 @@ class FeatureEncoder:
             f = self.spec[name]
             values = cols.get(name)
             if isinstance(f, CategoricalField):
-                fps, missing = self._fingerprint_column(f.name, values, n, f.required)
-                part.fps[name] = (fps, missing)
-                part.ids[name] = self._ids_from_fps(f.name, fps, missing, f.num_buckets)
+                if name in self._cross_sources:
+                    fps, missing = self._lookup_column(name, values, n, f.required)
+                    part.fps[name] = (fps, missing)
+                    part.ids[name] = self._ids_from_fps(name, fps, missing, f.num_buckets)
+                else:
+                    id_space = (self._offsets[name], f.num_buckets)
+                    part.ids[name], _ = self._lookup_column(name, values, n, f.required, id_space)
             elif isinstance(f, NumericField):
                 x, missing = self._numeric_column(f, values, n)
                 if f.is_bucketized:
@@ -215,56 +221,82 @@ class FeatureEncoder:
             ids[missing] = off
         return ids.astype(np.int32)
 
-    def _fingerprint_column(
-        self, name: str, values: Any, n: int, required: bool
+    def _lookup_column(
+        self, name: str, values: Any, n: int, required: bool, id_space: tuple[int, int] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Fingerprints (uint64) and missing mask of one scalar categorical column."""
+        """Look up one scalar categorical column: ``(values, missing mask)``.
+
+        With ``id_space=(offset, num_buckets)`` the values are the final int32 ids (the cache maps text
+        straight to ids; missing is the id ``offset``); without it they are the uint64 fingerprints a
+        cross needs (missing is 0, told apart from a real fingerprint 0 by looking at the value).
+        """
+        if id_space is None:
+            miss_val, dtype, cache = 0, np.uint64, self._cache.setdefault(name, {})
+
+            def convert(fp: int) -> int:
+                return fp
+        else:
+            off, nb = id_space
+            miss_val, dtype, cache = off, np.int32, self._id_cache.setdefault(name, {})
+
+            def convert(fp: int) -> int:
+                return off + 1 + fp % nb
+
         if values is None:
             if required and n:
                 raise EncodeError("required field is missing", field=name, record=0)
-            return np.zeros(n, np.uint64), np.ones(n, bool)
-        cache = self._cache.setdefault(name, {})
+            return np.full(n, miss_val, dtype), np.ones(n, bool)
         if len(cache) > _MAX_CACHE:
             cache.clear()
+        fp64 = hashing._fingerprint64
         if isinstance(values, np.ndarray) and values.dtype.kind in "iub":
             uniq, inverse = np.unique(values, return_inverse=True)
-            fps_u = self._fps_of_list(name, uniq.tolist(), cache)
-            return fps_u[inverse.ravel()], np.zeros(n, bool)
+            out = []
+            for i, v in enumerate(uniq.tolist()):
+                text = self._canonical(name, v, i)
+                got = cache.get(text)
+                if got is None:
+                    got = cache[text] = convert(self._fp(fp64, name, text, i))
+                out.append(got)
+            return np.array(out, dtype=dtype)[inverse.ravel()], np.zeros(n, bool)
         if isinstance(values, np.ndarray) and values.dtype.kind not in "OUSf":
             raise EncodeError(f"unsupported column dtype {values.dtype}", field=name)
         seq = values.tolist() if isinstance(values, np.ndarray) else values
+        # Hot path: one C-level dict lookup per value. The cache maps text -> result and None -> the
+        # missing value; other values (ints, floats, bytes, cache misses) get None and are resolved below.
+        cache[None] = miss_val  # type: ignore[index]
         get = cache.get
-        fps = [get(v) if type(v) is str else None for v in seq]
-        missing = np.zeros(n, bool)
-        if None in fps:
-            fp64 = hashing._fingerprint64
-            for i, v in enumerate(seq):
-                if fps[i] is not None:
-                    continue
-                text = self._canonical(name, v, i)
+        slow_missing = []
+        try:
+            arr = np.fromiter(map(get, seq), dtype=dtype, count=n)
+        except TypeError:  # cache misses (None), or an unhashable value (list, dict)
+            try:
+                got = list(map(get, seq))
+            except TypeError:
+                got = [get(v) if type(v) is str or v is None else None for v in seq]
+            for i in [i for i, g in enumerate(got) if g is None]:
+                text = self._canonical(name, seq[i], i)
                 if text is None:
-                    if required:
-                        raise EncodeError("required field is missing (None/NaN)", field=name, record=i)
-                    missing[i] = True
-                    fps[i] = 0
+                    slow_missing.append(i)
+                    got[i] = miss_val
                     continue
-                fp = get(text)
-                if fp is None:
-                    fp = self._fp(fp64, name, text, i)
-                    cache[text] = fp
-                fps[i] = fp
-        return np.array(fps, dtype=np.uint64), missing
-
-    def _fps_of_list(self, name: str, seq: list[Any], cache: dict[str, int]) -> np.ndarray:
-        fp64 = hashing._fingerprint64
-        out = []
-        for i, v in enumerate(seq):
-            text = self._canonical(name, v, i)
-            fp = cache.get(text)
-            if fp is None:
-                fp = cache[text] = self._fp(fp64, name, text, i)
-            out.append(fp)
-        return np.array(out, dtype=np.uint64)
+                r = get(text)
+                if r is None:
+                    r = cache[text] = convert(self._fp(fp64, name, text, i))
+                got[i] = r
+            arr = np.array(got, dtype=dtype)
+        missing = np.zeros(n, bool)
+        candidates = np.flatnonzero(arr == miss_val)
+        if candidates.size:
+            if id_space is None:  # a real text may have fingerprint 0: look at the values
+                missing[candidates] = [seq[i] is None for i in candidates.tolist()]
+                missing[slow_missing] = True
+            else:  # no real value maps to the missing id
+                missing[candidates] = True
+            if required and missing.any():
+                i = int(np.flatnonzero(missing)[0])
+                raise EncodeError("required field is missing (None/NaN)", field=name, record=i)
+        return arr, missing
 
     @staticmethod
     def _fp(fp64: Any, name: str, text: str, i: int) -> int:
