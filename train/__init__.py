@@ -1,0 +1,1 @@
+"""masknet-edge training: the MaskNet model, data loaders and the training pipeline (needs TensorFlow)."""

@@ -1,0 +1,113 @@
+"""Typed, validated configurations of the model and of a training run."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from edge_runtime.errors import MasknetError
+
+MODELS = ("sermasknet", "paramasknet", "dnn", "lr")
+
+
+class ConfigError(MasknetError, ValueError):
+    """A model or training option is out of range."""
+
+
+def _positive(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigError(f"{name} must be > 0. Received: {name}={value!r}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture. Defaults follow the paper (k=10, 3 blocks, reduction ratio 2).
+
+    Args:
+        model: ``sermasknet``, ``paramasknet``, ``dnn`` or ``lr``. Defaults to ``sermasknet``.
+        embedding_dim: k. Defaults to 10.
+        num_blocks: MaskBlocks. Defaults to 3.
+        block_units: width of each MaskBlock. Defaults to 400.
+        reduction_ratio: of every instance-guided mask. Defaults to 2.0.
+        mlp_units: ParaMaskNet's MLP after the blocks, and the DNN baseline's layers.
+            Defaults to (400, 400).
+        numeric_mode: ``vector`` (paper: ``e_j = v_j x_j``) or ``dense`` (concatenated values).
+            Defaults to ``vector``.
+        dropout: after each MLP layer. Defaults to 0.
+        embeddings_l2: L2 on looked-up embedding rows. Defaults to 0.
+    """
+
+    model: str = "sermasknet"
+    embedding_dim: int = 10
+    num_blocks: int = 3
+    block_units: int = 400
+    reduction_ratio: float = 2.0
+    mlp_units: tuple[int, ...] = (400, 400)
+    numeric_mode: str = "vector"
+    dropout: float = 0.0
+    embeddings_l2: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ConfigError(f"Expected model in {MODELS}. Received: model={self.model!r}")
+        if self.numeric_mode not in ("vector", "dense"):
+            raise ConfigError(
+                f"Expected numeric_mode in ('vector', 'dense'). Received: {self.numeric_mode!r}"
+            )
+        for name in ("embedding_dim", "num_blocks", "block_units", "reduction_ratio"):
+            _positive(name, getattr(self, name))
+        object.__setattr__(self, "mlp_units", tuple(int(u) for u in self.mlp_units))
+        for u in self.mlp_units:
+            _positive("mlp_units", u)
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"dropout must be in [0, 1). Received: dropout={self.dropout!r}")
+        if self.embeddings_l2 < 0:
+            raise ConfigError(f"embeddings_l2 must be >= 0. Received: {self.embeddings_l2!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        d = asdict(self)
+        d["mlp_units"] = list(self.mlp_units)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation. Defaults follow the paper (Adam, batch 1024).
+
+    Args:
+        epochs: at most. Defaults to 10.
+        batch_size: Defaults to 1024.
+        learning_rate: Adam's. Defaults to 1e-3.
+        patience: epochs without a better validation AUC before stopping. Defaults to 2.
+        seed: for weights, shuffling and sampling. Defaults to 0.
+        chunk_rows: rows read per chunk when streaming. Defaults to 200,000.
+        in_memory_rows: files up to this many rows are encoded once and kept in memory; larger ones
+            are streamed chunk by chunk every epoch. Defaults to 2,000,000.
+        mixed_precision: train in mixed_float16 (GPUs). Defaults to False.
+    """
+
+    epochs: int = 10
+    batch_size: int = 1024
+    learning_rate: float = 1e-3
+    patience: int = 2
+    seed: int = 0
+    chunk_rows: int = 200_000
+    in_memory_rows: int = 2_000_000
+    mixed_precision: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "learning_rate", "patience", "chunk_rows"):
+            _positive(name, getattr(self, name))
+        if self.in_memory_rows < 0:
+            raise ConfigError(f"in_memory_rows must be >= 0. Received: {self.in_memory_rows!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)

@@ -1,0 +1,279 @@
+"""MaskNet building blocks as Keras 3 layers (Wang, She, Zhang 2021, arXiv:2102.07619).
+
+Each layer is one concept: :class:`FeatureEmbedding` (field embeddings from encoder ids and numerics),
+:class:`FieldLayerNorm` (LN-EMB, Eq. 8), :class:`InstanceGuidedMask` (Eq. 1-2), :class:`MaskBlock`
+(Eq. 9-11). All are serializable, so models save and load as ``.keras`` with ``safe_mode=True``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+PACKAGE = "masknet_edge"
+
+__all__ = ["FeatureEmbedding", "FieldLayerNorm", "InstanceGuidedMask", "MaskBlock", "PooledSum"]
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class FeatureEmbedding(keras.layers.Layer):
+    """Embed every field into a k-vector: ``[batch, fields, k]``.
+
+    - scalar id fields (``cat_ids``, offsets from the encoder) look up one shared table;
+    - multi-valued fields look up the table and pool with their mask (``mean`` or ``sum``);
+    - numeric fields, when ``numeric_mode="vector"``, become value-scaled vectors ``e_j = v_j * x_j``
+      (the paper); with ``"dense"`` they are left to the caller (concatenated as values).
+
+    Field order: id fields, multi-valued fields, numeric fields.
+
+    Args:
+        vocab_size: rows of the shared table (``FeatureSpec.total_vocab``).
+        embedding_dim: k. Defaults to 10.
+        num_id_fields: columns of ``cat_ids``.
+        num_numeric: columns of ``num_values``.
+        multi_fields: names of the multi-valued fields (inputs ``<name>_ids``/``<name>_mask``).
+        multi_poolings: pooling (``"mean"``/``"sum"``) of each multi-valued field, in the same order.
+        numeric_mode: ``"vector"`` or ``"dense"``. Defaults to ``"vector"``.
+        embeddings_regularizer_l2: L2 weight on looked-up rows. Defaults to 0.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        embedding_dim: int = 10,
+        num_id_fields: int = 0,
+        num_numeric: int = 0,
+        multi_fields: tuple[str, ...] | list[str] = (),
+        multi_poolings: tuple[str, ...] | list[str] = (),
+        numeric_mode: str = "vector",
+        embeddings_regularizer_l2: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if numeric_mode not in ("vector", "dense"):
+            raise ValueError(
+                f"Expected numeric_mode in {{'vector', 'dense'}}. Received: numeric_mode={numeric_mode!r}"
+            )
+        if len(multi_fields) != len(multi_poolings):
+            raise ValueError(
+                f"one pooling per multi-valued field. Received: {multi_fields}, {multi_poolings}"
+            )
+        for p in multi_poolings:
+            if p not in ("mean", "sum"):
+                raise ValueError(f"Expected poolings in {{'mean', 'sum'}}. Received: {p!r}")
+        if vocab_size < 1 or embedding_dim < 1:
+            raise ValueError(
+                f"vocab_size and embedding_dim must be >= 1. Received: {vocab_size}, {embedding_dim}"
+            )
+        self.vocab_size = int(vocab_size)
+        self.embedding_dim = int(embedding_dim)
+        self.num_id_fields = int(num_id_fields)
+        self.num_numeric = int(num_numeric)
+        self.multi_fields = tuple(multi_fields)
+        self.multi_poolings = tuple(multi_poolings)
+        self.numeric_mode = numeric_mode
+        self.embeddings_regularizer_l2 = float(embeddings_regularizer_l2)
+
+    @property
+    def num_fields(self) -> int:
+        """Fields in the output (numerics count only in ``vector`` mode)."""
+        n = self.num_id_fields + len(self.multi_poolings)
+        return n + (self.num_numeric if self.numeric_mode == "vector" else 0)
+
+    def build(self, input_shape: Any) -> None:
+        self.table = self.add_weight(
+            name="table",
+            shape=(self.vocab_size, self.embedding_dim),
+            initializer=keras.initializers.RandomNormal(stddev=0.01),
+        )
+        if self.num_numeric and self.numeric_mode == "vector":
+            self.numeric_vectors = self.add_weight(
+                name="numeric_vectors",
+                shape=(self.num_numeric, self.embedding_dim),
+                initializer=keras.initializers.RandomNormal(stddev=0.01),
+            )
+
+    def call(self, inputs: dict[str, Any]) -> Any:
+        parts = []
+        if self.num_id_fields:
+            ids = inputs["cat_ids"]
+            rows = ops.take(self.table, ids, axis=0)  # [B, F_id, k]
+            parts.append(rows)
+            if self.embeddings_regularizer_l2:
+                self.add_loss(
+                    self.embeddings_regularizer_l2 * ops.mean(ops.sum(ops.square(rows), axis=[1, 2]))
+                )
+        for name, pooling in zip(self.multi_fields, self.multi_poolings):
+            ids, mask = inputs[f"{name}_ids"], inputs[f"{name}_mask"]
+            rows = ops.take(self.table, ids, axis=0)  # [B, L, k]
+            mask = ops.expand_dims(ops.cast(mask, rows.dtype), -1)
+            pooled = ops.sum(rows * mask, axis=1)
+            if pooling == "mean":
+                pooled = pooled / ops.maximum(ops.sum(mask, axis=1), 1.0)
+            parts.append(ops.expand_dims(pooled, 1))
+        if self.num_numeric and self.numeric_mode == "vector":
+            x = ops.cast(inputs["num_values"], self.numeric_vectors.dtype)
+            parts.append(ops.expand_dims(x, -1) * ops.expand_dims(self.numeric_vectors, 0))
+        return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=1)
+
+    def compute_output_shape(self, input_shape: Any) -> tuple[Any, ...]:
+        return (None, self.num_fields, self.embedding_dim)
+
+    def get_config(self) -> dict[str, Any]:
+        config = {
+            "vocab_size": self.vocab_size,
+            "embedding_dim": self.embedding_dim,
+            "num_id_fields": self.num_id_fields,
+            "num_numeric": self.num_numeric,
+            "multi_fields": list(self.multi_fields),
+            "multi_poolings": list(self.multi_poolings),
+            "numeric_mode": self.numeric_mode,
+            "embeddings_regularizer_l2": self.embeddings_regularizer_l2,
+        }
+        return {**super().get_config(), **config}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class FieldLayerNorm(keras.layers.Layer):
+    """LN-EMB (paper Eq. 8): LayerNorm over each field's own k-vector, with per-field scale and shift.
+
+    ``LN_EMB(V_emb) = concat(LN(e_1), ..., LN(e_f))`` where ``LN(e) = gamma_j * (e - mu_e) / sigma_e
+    + beta_j`` and ``mu_e, sigma_e`` are taken over the k entries of field ``j`` only (not over the
+    whole concatenation). Input and output ``[batch, fields, k]``.
+
+    Args:
+        epsilon: added to the variance. Defaults to 1e-5.
+    """
+
+    def __init__(self, epsilon: float = 1e-5, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.epsilon = float(epsilon)
+
+    def build(self, input_shape: Any) -> None:
+        fields, k = int(input_shape[-2]), int(input_shape[-1])
+        self.gamma = self.add_weight(name="gamma", shape=(fields, k), initializer="ones")
+        self.beta = self.add_weight(name="beta", shape=(fields, k), initializer="zeros")
+
+    def call(self, inputs: Any) -> Any:
+        mean = ops.mean(inputs, axis=-1, keepdims=True)
+        var = ops.mean(ops.square(inputs - mean), axis=-1, keepdims=True)
+        return (inputs - mean) * ops.rsqrt(var + self.epsilon) * self.gamma + self.beta
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class InstanceGuidedMask(keras.layers.Layer):
+    """Instance-guided mask (paper Eq. 1-2): ``V_mask = W2 · ReLU(W1 · V_emb + b1) + b2``.
+
+    ``V_emb`` is the raw (not normalised) flattened embedding of the instance. The aggregation layer
+    is ``reduction_ratio × output_dim`` wide; the projection layer is ``output_dim`` wide (the width of
+    what is masked). No sigmoid: the mask multiplies element-wise as is.
+
+    Args:
+        output_dim: width of the masked tensor.
+        reduction_ratio: aggregation width / projection width. Defaults to 2.0.
+    """
+
+    def __init__(self, output_dim: int, reduction_ratio: float = 2.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if output_dim < 1 or reduction_ratio <= 0:
+            raise ValueError(
+                f"output_dim must be >= 1 and reduction_ratio > 0. Received: {output_dim}, {reduction_ratio}"
+            )
+        self.output_dim = int(output_dim)
+        self.reduction_ratio = float(reduction_ratio)
+        self.aggregation_dim = max(1, int(round(self.reduction_ratio * self.output_dim)))
+
+    def build(self, input_shape: Any) -> None:
+        d = int(input_shape[-1])
+        self.w1 = self.add_weight(
+            name="aggregation_kernel", shape=(d, self.aggregation_dim), initializer="glorot_uniform"
+        )
+        self.b1 = self.add_weight(name="aggregation_bias", shape=(self.aggregation_dim,), initializer="zeros")
+        self.w2 = self.add_weight(
+            name="projection_kernel",
+            shape=(self.aggregation_dim, self.output_dim),
+            initializer="glorot_uniform",
+        )
+        self.b2 = self.add_weight(name="projection_bias", shape=(self.output_dim,), initializer="zeros")
+
+    def call(self, v_emb: Any) -> Any:
+        hidden = ops.relu(ops.matmul(v_emb, self.w1) + self.b1)
+        return ops.matmul(hidden, self.w2) + self.b2
+
+    def compute_output_shape(self, input_shape: Any) -> tuple[Any, ...]:
+        return (*input_shape[:-1], self.output_dim)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "output_dim": self.output_dim,
+            "reduction_ratio": self.reduction_ratio,
+        }
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class MaskBlock(keras.layers.Layer):
+    """MaskBlock (paper Eq. 9-11): ``ReLU(LN(W_i (V_mask ⊙ V_in)))``, with its own instance-guided mask.
+
+    Called as ``block([v_emb, v_in])``: ``v_emb`` is the raw flattened embedding that guides the
+    mask; ``v_in`` is LN-EMB(V_emb) flattened for a block on the feature embedding, or the previous
+    block's output. The hidden layer has no bias (the LayerNorm shift takes its place).
+
+    Args:
+        units: output width of the block.
+        reduction_ratio: of the block's mask. Defaults to 2.0.
+        epsilon: of the LayerNorm. Defaults to 1e-5.
+    """
+
+    def __init__(
+        self, units: int, reduction_ratio: float = 2.0, epsilon: float = 1e-5, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        if units < 1:
+            raise ValueError(f"units must be >= 1. Received: units={units}")
+        self.units = int(units)
+        self.reduction_ratio = float(reduction_ratio)
+        self.epsilon = float(epsilon)
+
+    def build(self, input_shape: Any) -> None:
+        emb_shape, in_shape = input_shape
+        d_in = int(in_shape[-1])
+        self.mask = InstanceGuidedMask(d_in, self.reduction_ratio, name="mask")
+        self.mask.build(emb_shape)
+        self.kernel = self.add_weight(name="kernel", shape=(d_in, self.units), initializer="glorot_uniform")
+        self.norm = keras.layers.LayerNormalization(epsilon=self.epsilon, name="norm")
+        self.norm.build((None, self.units))
+
+    def call(self, inputs: Any) -> Any:
+        v_emb, v_in = inputs
+        masked = self.mask(v_emb) * v_in
+        return ops.relu(self.norm(ops.matmul(masked, self.kernel)))
+
+    def compute_output_shape(self, input_shape: Any) -> tuple[Any, ...]:
+        return (input_shape[1][0], self.units)
+
+    def get_config(self) -> dict[str, Any]:
+        config = {"units": self.units, "reduction_ratio": self.reduction_ratio, "epsilon": self.epsilon}
+        return {**super().get_config(), **config}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PooledSum(keras.layers.Layer):
+    """Sum over the field axis and a bias: the logit of logistic regression on k=1 embeddings."""
+
+    def build(self, input_shape: Any) -> None:
+        self.bias = self.add_weight(name="bias", shape=(1,), initializer="zeros")
+
+    def call(self, inputs: Any) -> Any:
+        return ops.sum(inputs, axis=1) + self.bias
+
+    def compute_output_shape(self, input_shape: Any) -> tuple[Any, ...]:
+        return (input_shape[0], 1)

@@ -1,0 +1,101 @@
+"""Model builders: SerMaskNet, ParaMaskNet (the paper's two variants) and the DNN / LR baselines.
+
+All four take the encoder's inputs (``FeatureSpec.input_signature()``) and output a sigmoid CTR of
+shape ``[batch, 1]``; the functional models have a ``None`` batch dimension throughout.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from edge_runtime.spec import FeatureSpec
+from train.config import ModelConfig
+from train.layers import FeatureEmbedding, FieldLayerNorm, MaskBlock, PooledSum
+
+__all__ = ["build_model", "model_inputs"]
+
+
+def model_inputs(spec: FeatureSpec) -> dict[str, keras.KerasTensor]:
+    """One named ``keras.Input`` per encoder output, batch dimension ``None``."""
+    return {
+        i.name: keras.Input(shape=i.shape, dtype=i.dtype, name=i.name, batch_size=None)
+        for i in spec.input_signature()
+    }
+
+
+def _embedding(spec: FeatureSpec, k: int, numeric_mode: str, l2: float, name: str) -> FeatureEmbedding:
+    return FeatureEmbedding(
+        vocab_size=spec.total_vocab,
+        embedding_dim=k,
+        num_id_fields=len(spec.id_fields),
+        num_numeric=len(spec.dense_fields),
+        multi_fields=[f.name for f in spec.multi_fields],
+        multi_poolings=[f.pooling for f in spec.multi_fields],
+        numeric_mode=numeric_mode,
+        embeddings_regularizer_l2=l2,
+        name=name,
+    )
+
+
+def build_model(spec: FeatureSpec, config: ModelConfig | None = None) -> keras.Model:
+    """Build an uncompiled model for ``spec``.
+
+    SerMaskNet (paper Fig. 3a): ``h_1 = MaskBlock(V_emb, LN_EMB(V_emb))``, ``h_i = MaskBlock(V_emb,
+    h_{i-1})``, ``p = sigmoid(w · h_K + b)``. ParaMaskNet (Fig. 3b): ``K`` MaskBlocks on
+    ``LN_EMB(V_emb)`` in parallel, concatenated, then a ReLU MLP and ``p = sigmoid(w · h + b)``.
+    DNN: flattened embeddings -> ReLU MLP -> sigmoid. LR: one weight per id and numeric -> sigmoid.
+
+    Args:
+        spec: the fitted feature spec (it sets the inputs and the embedding table).
+        config: architecture; defaults to ``ModelConfig()`` (SerMaskNet as in the paper).
+    """
+    config = config or ModelConfig()
+    inputs = model_inputs(spec)
+    if config.model == "lr":
+        emb = _embedding(spec, 1, "vector", 0.0, "weights")(inputs)  # [B, F, 1]
+        logit = PooledSum(name="logit")(emb)
+        out = layers.Activation("sigmoid", name="ctr", dtype="float32")(logit)
+        return keras.Model(inputs, out, name="lr")
+
+    emb = _embedding(spec, config.embedding_dim, config.numeric_mode, config.embeddings_l2, "embedding")(
+        inputs
+    )
+    fields = emb.shape[1]
+    flat_emb = layers.Reshape((fields * config.embedding_dim,), name="v_emb")(emb)
+    dense = "num_values" in inputs and config.numeric_mode == "dense"
+    if dense:
+        flat_emb = layers.Concatenate(name="v_emb_with_numerics")([flat_emb, inputs["num_values"]])
+
+    if config.model == "dnn":
+        h = flat_emb
+        for i, units in enumerate(config.mlp_units):
+            h = layers.Dense(units, activation="relu", name=f"mlp_{i}")(h)
+            if config.dropout:
+                h = layers.Dropout(config.dropout, name=f"dropout_{i}")(h)
+        out = layers.Dense(1, activation="sigmoid", name="ctr", dtype="float32")(h)
+        return keras.Model(inputs, out, name="dnn")
+
+    ln_emb = FieldLayerNorm(name="ln_emb")(emb)
+    flat_ln = layers.Reshape((fields * config.embedding_dim,), name="ln_emb_flat")(ln_emb)
+    if dense:
+        flat_ln = layers.Concatenate(name="ln_emb_with_numerics")([flat_ln, inputs["num_values"]])
+
+    if config.model == "sermasknet":
+        h = flat_ln
+        for i in range(config.num_blocks):
+            h = MaskBlock(config.block_units, config.reduction_ratio, name=f"mask_block_{i}")([flat_emb, h])
+        out = layers.Dense(1, activation="sigmoid", name="ctr", dtype="float32")(h)
+        return keras.Model(inputs, out, name="sermasknet")
+
+    blocks = [
+        MaskBlock(config.block_units, config.reduction_ratio, name=f"mask_block_{i}")([flat_emb, flat_ln])
+        for i in range(config.num_blocks)
+    ]
+    h = blocks[0] if len(blocks) == 1 else layers.Concatenate(name="blocks")(blocks)
+    for i, units in enumerate(config.mlp_units):
+        h = layers.Dense(units, activation="relu", name=f"mlp_{i}")(h)
+        if config.dropout:
+            h = layers.Dropout(config.dropout, name=f"dropout_{i}")(h)
+    out = layers.Dense(1, activation="sigmoid", name="ctr", dtype="float32")(h)
+    return keras.Model(inputs, out, name="paramasknet")
