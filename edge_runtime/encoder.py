@@ -184,12 +184,34 @@ class FeatureEncoder:
             raise ValueError(f"a context part has exactly one row, got {context.n}")
         return self._assemble([context, items], items.n)
 
+    def fill_context(self, inputs: dict[str, np.ndarray], context: EncodedPart, items: EncodedPart) -> None:
+        """Overwrite, in place, the context-dependent columns of assembled ``inputs`` for ``items``.
+
+        Used by catalog ranking: the item columns are assembled once, and each request only writes
+        its context columns (and the crosses that involve the context).
+        """
+        n, parts, spec = items.n, [context, items], self.spec
+        for j, f in enumerate(spec.id_fields):
+            if isinstance(f, CrossField):
+                if any(spec.side_of(src) == "context" for src in f.fields):
+                    inputs["cat_ids"][:, j] = self._cross_column(f, parts, n)
+            elif spec.side_of(f.name) == "context":
+                inputs["cat_ids"][:, j] = context.ids[f.name]
+        for j, name in enumerate(self._dense_names):
+            if name in context.dense:
+                inputs["num_values"][:, j] = context.dense[name]
+        for f in spec.multi_fields:
+            if f.name in context.multi:
+                ids, mask = context.multi[f.name]
+                inputs[f"{f.name}_ids"][:] = ids
+                inputs[f"{f.name}_mask"][:] = mask
+
     # -------------------------------------------------------------- internals
     def _encode_part(self, cols: _Columns, names: Sequence[str], n: int) -> EncodedPart:
         part = EncodedPart(n=n, ids={}, fps={}, dense={}, multi={})
         for name in names:
             f = self.spec[name]
-            values = cols.get(name)
+            values = cols.get(self.spec.column_of(name))
             if isinstance(f, CategoricalField):
                 if name in self._cross_sources:
                     fps, missing = self._lookup_column(name, values, n, f.required)

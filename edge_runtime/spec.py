@@ -144,6 +144,8 @@ class NumericField:
         mean, std, min, max: fitted statistics (set by fitting; see ``train.fit``).
         clip: transformed values are clipped to ``[-clip, clip]`` so float32 stays finite.
             Defaults to 1e6.
+        source: the raw column to read, when it differs from ``name`` (e.g. ``age_bucket`` bucketizes
+            the column ``age`` that the field ``age`` standardizes). Defaults to None (``name``).
     """
 
     name: str
@@ -158,10 +160,13 @@ class NumericField:
     min: float | None = None
     max: float | None = None
     clip: float = 1e6
+    source: str | None = None
     kind: ClassVar[str] = "numeric"
 
     def __post_init__(self) -> None:
         _check_name(self.name)
+        if self.source is not None and (not isinstance(self.source, str) or not self.source):
+            raise _fail(self.name, f"source must be a column name. Received: source={self.source!r}")
         _check_side(self.name, self.side)
         if self.transform not in NUMERIC_TRANSFORMS:
             raise _fail(
@@ -189,6 +194,11 @@ class NumericField:
                 raise _fail(self.name, f"boundaries must be strictly increasing. Received: {list(b)}")
         if self.transform != "bucketize" and self.boundaries is not None:
             raise _fail(self.name, f"boundaries only apply to transform='bucketize', not {self.transform!r}")
+
+    @property
+    def column(self) -> str:
+        """The raw column this field reads."""
+        return self.source or self.name
 
     @property
     def is_bucketized(self) -> bool:
@@ -401,8 +411,23 @@ class FeatureSpec:
 
     @property
     def raw_columns(self) -> tuple[str, ...]:
-        """The raw record columns the encoder reads (every field except crosses)."""
+        """Names of the fields read from raw columns (every field except crosses)."""
         return tuple(f.name for f in self.fields if not isinstance(f, CrossField))
+
+    def column_of(self, name: str) -> str:
+        """The raw column a field reads (its ``source`` or its name)."""
+        f = self[name]
+        return f.column if isinstance(f, NumericField) else f.name
+
+    @property
+    def text_columns(self) -> tuple[str, ...]:
+        """Raw columns holding categorical values (read as text from files)."""
+        return tuple(f.name for f in self.fields if isinstance(f, (CategoricalField, MultiCategoricalField)))
+
+    @property
+    def input_columns(self) -> tuple[str, ...]:
+        """The distinct raw columns a record must (or may) carry, in spec order."""
+        return tuple(dict.fromkeys(self.column_of(n) for n in self.raw_columns))
 
     def columns_of_side(self, side: Side) -> tuple[str, ...]:
         """Raw columns of one side."""

@@ -105,7 +105,7 @@ class FeatureEmbedding(keras.layers.Layer):
                 self.add_loss(
                     self.embeddings_regularizer_l2 * ops.mean(ops.sum(ops.square(rows), axis=[1, 2]))
                 )
-        for name, pooling in zip(self.multi_fields, self.multi_poolings):
+        for name, pooling in zip(self.multi_fields, self.multi_poolings, strict=True):
             ids, mask = inputs[f"{name}_ids"], inputs[f"{name}_mask"]
             rows = ops.take(self.table, ids, axis=0)  # [B, L, k]
             mask = ops.expand_dims(ops.cast(mask, rows.dtype), -1)

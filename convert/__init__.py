@@ -1,0 +1,1 @@
+"""masknet-edge conversion: Keras model -> TFLite bundle, and quantization accuracy checks."""

@@ -1,0 +1,152 @@
+"""The bundle: one file the device loads, holding the model, its spec, a manifest and golden vectors.
+
+Format (version 1): an uncompressed ZIP archive (so any platform can read it, and the model can be
+memory-mapped at its offset) with exactly these members::
+
+    manifest.json   format, versions, quantization, input/output signature, SHA-256 of every part
+    model.tflite    the LiteRT flatbuffer
+    spec.json       the fitted feature spec (FeatureSpec JSON)
+    golden.json     raw records, their encoded arrays and the expected scores
+
+Reading verifies everything before the interpreter sees a byte: the archive structure, member names
+(no paths, no extras), sizes and limits, no compression (so no zip bombs), the format version, every
+SHA-256, that the spec parses and that its input signature equals the manifest's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edge_runtime.errors import BundleError, SpecError
+from edge_runtime.spec import FeatureSpec
+
+__all__ = ["BUNDLE_FORMAT", "BUNDLE_FORMAT_VERSION", "PARTS", "Bundle", "read_bundle"]
+
+BUNDLE_FORMAT = "masknet-edge-bundle"
+BUNDLE_FORMAT_VERSION = 1
+PARTS = ("model.tflite", "spec.json", "golden.json")
+MEMBERS = ("manifest.json", *PARTS)
+#: Size limits (bytes) per member; a bundle beyond them is refused before anything is parsed.
+LIMITS = {"manifest.json": 1 << 20, "model.tflite": 1 << 31, "spec.json": 8 << 20, "golden.json": 64 << 20}
+TFLITE_IDENTIFIER = b"TFL3"
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A verified bundle in memory."""
+
+    path: Path
+    manifest: dict[str, Any]
+    model: bytes
+    spec: FeatureSpec
+    golden: dict[str, Any]
+
+    @property
+    def quantization(self) -> str:
+        """The quantization mode the model was converted with."""
+        return str(self.manifest["quantization"]["mode"])
+
+
+def _fail(path: Path, message: str) -> BundleError:
+    return BundleError(f"{path}: {message}")
+
+
+def _json(path: Path, name: str, data: bytes) -> Any:
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _fail(path, f"{name} is not valid JSON ({exc})") from None
+
+
+def _signature(spec: FeatureSpec) -> list[dict[str, Any]]:
+    return [{"name": i.name, "dtype": i.dtype, "shape": [-1, *i.shape]} for i in spec.input_signature()]
+
+
+def read_bundle(path: str | Path) -> Bundle:
+    """Read and verify a bundle file; raise :class:`BundleError` naming the file and the problem."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        raise _fail(path, "is a directory; a bundle is one file written by 'masknet convert'") from None
+    except OSError as exc:
+        raise BundleError(f"cannot read bundle {path}: {exc.strerror or exc}") from None
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(raw))
+    except zipfile.BadZipFile:
+        raise _fail(path, "not a masknet-edge bundle (not a ZIP archive, or truncated)") from None
+    with zf:
+        infos = zf.infolist()
+        names = [i.filename for i in infos]
+        if sorted(names) != sorted(MEMBERS) or len(set(names)) != len(names):
+            extra = sorted(set(names) - set(MEMBERS))
+            missing = sorted(set(MEMBERS) - set(names))
+            raise _fail(
+                path, f"unexpected members: missing {missing}, unexpected {extra[:5]} (a foreign file?)"
+            )
+        total = 0
+        for info in infos:
+            if info.compress_type != zipfile.ZIP_STORED:
+                raise _fail(path, f"{info.filename} is compressed; bundles store members uncompressed")
+            if info.file_size > LIMITS[info.filename] or info.file_size != info.compress_size:
+                raise _fail(
+                    path, f"{info.filename} declares {info.file_size} bytes, over its limit or inconsistent"
+                )
+            total += info.file_size
+        if total > len(raw):
+            raise _fail(path, "members declare more bytes than the file holds (truncated or forged)")
+        try:
+            data = {name: zf.read(name) for name in MEMBERS}
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+            raise _fail(path, f"damaged archive ({exc})") from None
+    manifest = _json(path, "manifest.json", data["manifest.json"])
+    if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
+        raise _fail(path, f"manifest.json does not describe a {BUNDLE_FORMAT} (a foreign file?)")
+    version = manifest.get("format_version")
+    if version != BUNDLE_FORMAT_VERSION:
+        raise _fail(
+            path,
+            f"bundle format_version {version!r} is not supported; this runtime reads version "
+            f"{BUNDLE_FORMAT_VERSION}. Reconvert with a matching masknet-edge.",
+        )
+    parts = manifest.get("parts")
+    if not isinstance(parts, dict) or sorted(parts) != sorted(PARTS):
+        raise _fail(path, f"manifest.json must list exactly the parts {list(PARTS)}")
+    for name in PARTS:
+        entry = parts[name]
+        if not isinstance(entry, dict):
+            raise _fail(path, f"manifest entry for {name} is not an object")
+        digest = hashlib.sha256(data[name]).hexdigest()
+        if entry.get("sha256") != digest or entry.get("size") != len(data[name]):
+            raise _fail(path, f"{name} fails its SHA-256/size check: the bundle is damaged or was modified")
+    if data["model.tflite"][4:8] != TFLITE_IDENTIFIER:
+        raise _fail(path, "model.tflite is not a TFLite flatbuffer")
+    try:
+        spec = FeatureSpec.from_json(data["spec.json"])
+    except SpecError as exc:
+        raise _fail(path, f"spec.json is invalid: {exc}") from None
+    if not spec.is_fitted:
+        raise _fail(path, f"spec.json is not fitted (fields {list(spec.unfitted_fields())})")
+    if manifest.get("inputs") != _signature(spec):
+        raise _fail(
+            path,
+            f"spec does not match the model's inputs: the spec gives {_signature(spec)}, "
+            f"the manifest {manifest.get('inputs')}",
+        )
+    if manifest.get("spec_sha256") != spec.fingerprint():
+        raise _fail(path, "spec_sha256 in the manifest does not match spec.json")
+    golden = _json(path, "golden.json", data["golden.json"])
+    if not isinstance(golden, dict) or not isinstance(golden.get("records"), list):
+        raise _fail(path, "golden.json must hold 'records', 'encoded' and 'scores'")
+    return Bundle(path=path, manifest=manifest, model=data["model.tflite"], spec=spec, golden=golden)
+
+
+def input_signature_of(spec: FeatureSpec) -> list[dict[str, Any]]:
+    """The manifest's ``inputs`` entry for a spec (batch dimension -1)."""
+    return _signature(spec)

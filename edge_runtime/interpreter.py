@@ -1,0 +1,87 @@
+"""Choosing a TFLite interpreter: LiteRT (preferred), the legacy tflite_runtime, or tensorflow.lite.
+
+The backend is picked automatically in that order, or named with ``backend=``; the choice is
+reported by :attr:`Interpreter.backend`. Only the chosen backend is imported, so on a device with
+LiteRT TensorFlow is never loaded.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import numpy as np
+
+from edge_runtime.errors import MissingDependencyError
+
+__all__ = ["BACKENDS", "ModelRunner", "load_interpreter_class"]
+
+BACKENDS = {
+    "litert": "ai_edge_litert.interpreter",
+    "tflite_runtime": "tflite_runtime.interpreter",
+    "tensorflow": "tensorflow.lite",
+}
+
+
+def load_interpreter_class(backend: str = "auto") -> tuple[str, Any]:
+    """Return ``(backend name, Interpreter class)``."""
+    if backend != "auto" and backend not in BACKENDS:
+        raise ValueError(f"Expected backend in {['auto', *BACKENDS]}. Received: backend={backend!r}")
+    order = list(BACKENDS) if backend == "auto" else [backend]
+    errors = []
+    for name in order:
+        try:
+            module = importlib.import_module(BACKENDS[name])
+            return name, module.Interpreter
+        except ImportError as exc:
+            errors.append(f"{name}: {exc}")
+    raise MissingDependencyError(
+        "no TFLite interpreter found (" + "; ".join(errors) + "). Install one: pip install ai-edge-litert"
+    )
+
+
+class ModelRunner:
+    """One interpreter with named inputs; resizes the batch dimension only when it changes.
+
+    Not thread-safe: use one per thread (the :class:`~edge_runtime.ranker.Ranker` does).
+    """
+
+    def __init__(self, model: bytes, num_threads: int = 1, backend: str = "auto") -> None:
+        self.backend, cls = load_interpreter_class(backend)
+        self._interp = cls(model_content=model, num_threads=num_threads)
+        sigs = self._interp.get_signature_list()
+        if sigs:
+            key = "serving_default" if "serving_default" in sigs else next(iter(sigs))
+            runner = self._interp.get_signature_runner(key)
+            in_details = runner.get_input_details()
+            out_details = runner.get_output_details()
+            self._inputs = {name: d["index"] for name, d in in_details.items()}
+            self._outputs = {name: d["index"] for name, d in out_details.items()}
+        else:  # pragma: no cover - models from the converter always carry a signature
+            self._inputs = {d["name"]: d["index"] for d in self._interp.get_input_details()}
+            self._outputs = {d["name"]: d["index"] for d in self._interp.get_output_details()}
+        self._shapes: dict[str, tuple[int, ...]] = {}
+        self._output_index = next(iter(self._outputs.values()))
+        self._interp.allocate_tensors()
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """Names of the model's inputs."""
+        return tuple(self._inputs)
+
+    def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """Run the model; returns the first output as a float32 array of shape ``[batch]``."""
+        if set(inputs) != set(self._inputs):
+            raise ValueError(f"expected inputs {sorted(self._inputs)} vs provided {sorted(inputs)}")
+        resized = False
+        for name, value in inputs.items():
+            if self._shapes.get(name) != value.shape:
+                self._interp.resize_tensor_input(self._inputs[name], list(value.shape), strict=False)
+                self._shapes[name] = value.shape
+                resized = True
+        if resized:
+            self._interp.allocate_tensors()
+        for name, value in inputs.items():
+            self._interp.set_tensor(self._inputs[name], value)
+        self._interp.invoke()
+        return np.array(self._interp.get_tensor(self._output_index), dtype=np.float32).reshape(-1)

@@ -1,0 +1,261 @@
+"""The on-device ranker: load a verified bundle, encode, score and rank candidates.
+
+>>> ranker = Ranker.load("shop.mnb")                                    # doctest: +SKIP
+>>> ranker.rank({"user_id": "u7", "age": 31}, [{"item_id": "i1"}, {"item_id": "i2"}], k=1)  # doctest: +SKIP
+[({'item_id': 'i2'}, 0.41)]
+
+Thread safety: a Ranker may be shared by any number of threads. Each thread gets its own
+interpreter (created on first use; TFLite interpreters are not thread-safe), the encoder is
+stateless apart from a fingerprint cache whose updates are atomic, and the catalog is read-only
+after :meth:`Ranker.index_catalog`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_runtime.bundle import Bundle, read_bundle
+from edge_runtime.encoder import EncodedPart, FeatureEncoder
+from edge_runtime.errors import BundleError, EncodeError
+from edge_runtime.interpreter import ModelRunner
+
+__all__ = ["Catalog", "Ranker", "VerifyReport"]
+
+#: Candidates scored per interpreter call; larger sets are scored in chunks.
+DEFAULT_CHUNK = 1024
+
+
+@dataclass
+class Catalog:
+    """Items encoded once: ranking them costs only the context encoding and the interpreter."""
+
+    items: list[Any]
+    part: EncodedPart
+    ids: dict[Any, int]
+    # The item columns pre-assembled into full input arrays; context columns are filled per request.
+    base: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """Result of running a bundle's golden vectors."""
+
+    ok: bool
+    records: int
+    encode_mismatches: list[str]
+    max_score_diff: float
+    tolerance: float
+
+    def __str__(self) -> str:
+        status = "OK" if self.ok else "FAILED"
+        lines = [
+            f"{status}: {self.records} golden records, max |score diff| {self.max_score_diff:.3g} "
+            f"(tolerance {self.tolerance:g})"
+        ]
+        lines += [f"  encoding mismatch: {m}" for m in self.encode_mismatches]
+        return "\n".join(lines)
+
+
+class Ranker:
+    """Score and rank candidates for one context with a bundle's model.
+
+    Create with :meth:`Ranker.load`.
+    """
+
+    def __init__(
+        self, bundle: Bundle, num_threads: int = 1, backend: str = "auto", chunk_size: int = DEFAULT_CHUNK
+    ):
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1. Received: {chunk_size}")
+        self.bundle = bundle
+        self.spec = bundle.spec
+        self.encoder = FeatureEncoder(bundle.spec)
+        self.num_threads = num_threads
+        self.chunk_size = chunk_size
+        self._backend = backend
+        self._local = threading.local()
+        self._catalog: Catalog | None = None
+        first = self._runner()  # fail fast: a model the interpreter cannot load is an error at load time
+        self.backend = first.backend
+        expected = {i.name for i in bundle.spec.input_signature()}
+        if set(first.input_names) != expected:
+            raise BundleError(
+                f"{bundle.path}: the model's inputs {sorted(first.input_names)} do not match the spec's "
+                f"{sorted(expected)}"
+            )
+
+    @classmethod
+    def load(
+        cls, bundle: str | Path, num_threads: int = 1, backend: str = "auto", chunk_size: int = DEFAULT_CHUNK
+    ) -> Ranker:
+        """Verify and load a bundle file.
+
+        Args:
+            bundle: path of a bundle written by ``masknet convert``.
+            num_threads: interpreter threads per call. Defaults to 1.
+            backend: ``auto``, ``litert``, ``tflite_runtime`` or ``tensorflow``. Defaults to ``auto``.
+            chunk_size: candidates per interpreter call. Defaults to 1024.
+        """
+        return cls(read_bundle(bundle), num_threads=num_threads, backend=backend, chunk_size=chunk_size)
+
+    def _runner(self) -> ModelRunner:
+        runner = getattr(self._local, "runner", None)
+        if runner is None:
+            try:
+                runner = ModelRunner(self.bundle.model, self.num_threads, self._backend)
+            except (ValueError, RuntimeError) as exc:
+                raise BundleError(
+                    f"{self.bundle.path}: the interpreter cannot load the model ({exc})"
+                ) from None
+            self._local.runner = runner
+        return runner
+
+    # ------------------------------------------------------------------ scoring
+    def score_inputs(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Score already-encoded inputs (chunked); returns float32 scores in [0, 1]."""
+        n = len(next(iter(inputs.values()))) if inputs else 0
+        runner = self._runner()
+        out = np.empty(n, dtype=np.float32)
+        for s in range(0, n, self.chunk_size):
+            chunk = {k: np.ascontiguousarray(v[s : s + self.chunk_size]) for k, v in inputs.items()}
+            out[s : s + self.chunk_size] = runner(chunk)
+        if not np.isfinite(out).all():
+            raise EncodeError("the model produced non-finite scores; the inputs are out of the trained range")
+        return out
+
+    def score(
+        self, context: Mapping[str, Any], candidates: Sequence[Mapping[str, Any]] | Mapping[str, Any]
+    ) -> np.ndarray:
+        """Scores of ``candidates`` (a list of dicts or a dict of columns) for one ``context``."""
+        ctx = self.encoder.encode_context(context)
+        items = self.encoder.encode_items(candidates)
+        if items.n == 0:
+            return np.empty(0, dtype=np.float32)
+        return self.score_inputs(self.encoder.assemble(ctx, items))
+
+    def rank(
+        self,
+        context: Mapping[str, Any],
+        candidates: Sequence[Mapping[str, Any]] | Mapping[str, Any],
+        k: int = 10,
+    ) -> list[tuple[Any, float]]:
+        """The top ``k`` candidates by score, best first, as ``(candidate, score)``."""
+        scores = self.score(context, candidates)
+        items = _rows(candidates)
+        return [(items[i], float(scores[i])) for i in _top(scores, k)]
+
+    # ------------------------------------------------------------------ catalog
+    def index_catalog(self, items: Sequence[Mapping[str, Any]], id_field: str | None = None) -> Catalog:
+        """Pre-encode a fixed set of items once; then :meth:`rank_catalog` only encodes the context.
+
+        Args:
+            items: the catalog, one dict per item.
+            id_field: field that identifies an item (for ``subset=``). Defaults to the first
+                item-side categorical field.
+        """
+        items = list(items)
+        part = self.encoder.encode_items(items)
+        if id_field is None:
+            id_field = next(
+                (f.name for f in self.spec.id_fields if self.spec.side_of(f.name) == "item"), None
+            )
+        ids = {}
+        if id_field is not None:
+            for i, item in enumerate(items):
+                ids.setdefault(item.get(id_field), i)
+        dummy_ctx = self.encoder.encode_context({})
+        base = self.encoder.assemble(dummy_ctx, part)
+        self._catalog = Catalog(items=items, part=part, ids=ids, base=base)
+        return self._catalog
+
+    def rank_catalog(
+        self, context: Mapping[str, Any], k: int = 10, subset: Sequence[Any] | None = None
+    ) -> list[tuple[Any, float]]:
+        """Rank the indexed catalog (or the items with ids in ``subset``) for one context."""
+        cat = self._catalog
+        if cat is None:
+            raise EncodeError("no catalog indexed; call index_catalog(items) first")
+        ctx = self.encoder.encode_context(context)
+        if subset is None:
+            rows = None
+            n = cat.part.n
+        else:
+            missing = [s for s in subset if s not in cat.ids]
+            if missing:
+                raise EncodeError(f"subset names items not in the catalog: {missing[:5]}")
+            rows = np.array([cat.ids[s] for s in subset], dtype=np.int64)
+            n = len(rows)
+        if n == 0:
+            return []
+        inputs = self._fill_context(cat, ctx, rows)
+        scores = self.score_inputs(inputs)
+        chosen = range(cat.part.n) if rows is None else rows
+        chosen = list(chosen)
+        return [(cat.items[chosen[i]], float(scores[i])) for i in _top(scores, k)]
+
+    def _fill_context(self, cat: Catalog, ctx: EncodedPart, rows: np.ndarray | None) -> dict[str, np.ndarray]:
+        """Catalog inputs with the context's columns (and context x item crosses) filled in."""
+        if rows is None:
+            inputs = {k: v.copy() for k, v in cat.base.items()}
+            part = cat.part
+        else:
+            inputs = {k: v[rows] for k, v in cat.base.items()}
+            part = cat.part.take(rows)
+        self.encoder.fill_context(inputs, ctx, part)
+        return inputs
+
+    # ------------------------------------------------------------------ verify
+    def verify(self) -> VerifyReport:
+        """Run the golden vectors: encode the records, compare arrays, score, compare scores."""
+        g = self.bundle.golden
+        records = g["records"]
+        tol = float(g.get("tolerance", 1e-5))
+        encoded = self.encoder.encode(records)
+        mismatches = []
+        for name, expected in g["encoded"].items():
+            got = encoded.get(name)
+            exp = np.asarray(expected, dtype=got.dtype if got is not None else None)
+            if got is None or got.shape != exp.shape or not np.array_equal(got, exp):
+                bad = (
+                    "absent"
+                    if got is None
+                    else f"{int((got != exp).sum()) if got.shape == exp.shape else 'shape'} values differ"
+                )
+                mismatches.append(f"{name}: {bad}")
+        scores = self.score_inputs(encoded)
+        diff = (
+            float(np.max(np.abs(scores - np.asarray(g["scores"], dtype=np.float32)))) if len(scores) else 0.0
+        )
+        return VerifyReport(
+            ok=not mismatches and diff <= tol,
+            records=len(records),
+            encode_mismatches=mismatches,
+            max_score_diff=diff,
+            tolerance=tol,
+        )
+
+
+def _rows(candidates: Any) -> list[Any]:
+    if isinstance(candidates, Mapping):
+        keys = list(candidates)
+        n = len(candidates[keys[0]]) if keys else 0
+        return [{k: candidates[k][i] for k in keys} for i in range(n)]
+    if hasattr(candidates, "to_dict") and hasattr(candidates, "columns"):
+        return candidates.to_dict("records")
+    return list(candidates)
+
+
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    if k < 1:
+        raise ValueError(f"k must be >= 1. Received: k={k}")
+    k = min(k, len(scores))
+    if k == len(scores):
+        return np.argsort(-scores, kind="stable")
+    part = np.argpartition(-scores, k - 1)[:k]
+    return part[np.argsort(-scores[part], kind="stable")]

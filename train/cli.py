@@ -1,0 +1,254 @@
+"""``masknet train``, ``masknet spec infer`` and ``masknet data``: the workstation-side commands.
+
+TensorFlow is imported inside the command bodies only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import click
+
+from edge_runtime.clitools import emit_json, guarded, json_option
+
+MODEL_CHOICES = ("sermasknet", "paramasknet", "dnn", "lr")
+
+
+def _quiet_tf() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@click.command()
+@click.option(
+    "--train",
+    "train_path",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Training file (CSV/Parquet).",
+)
+@click.option(
+    "--valid", "valid_path", type=click.Path(path_type=Path), required=True, help="Validation file."
+)
+@click.option(
+    "--test", "test_path", type=click.Path(path_type=Path), help="Test file, evaluated once at the end."
+)
+@click.option(
+    "--spec",
+    "spec_path",
+    type=click.Path(path_type=Path),
+    help="Feature spec JSON (required unless --resume).",
+)
+@click.option("--model", type=click.Choice(MODEL_CHOICES), default="sermasknet", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Run directory to write.")
+@click.option("--label", help="Label column (0/1). Defaults to the spec's label.")
+@click.option("--oracle-column", help="Column of true click probabilities, reported as the oracle AUC.")
+@click.option("--epochs", type=click.IntRange(1), default=10, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=1024, show_default=True)
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
+@click.option(
+    "--patience", type=click.IntRange(1), default=2, show_default=True, help="Early stopping on valid AUC."
+)
+@click.option("--embedding-dim", type=click.IntRange(1), default=10, show_default=True)
+@click.option("--blocks", "num_blocks", type=click.IntRange(1), default=3, show_default=True)
+@click.option("--block-units", type=click.IntRange(1), default=400, show_default=True)
+@click.option(
+    "--reduction-ratio", type=click.FloatRange(min=0, min_open=True), default=2.0, show_default=True
+)
+@click.option("--mlp", "mlp_units", default="400,400", show_default=True, help="ParaMaskNet/DNN MLP widths.")
+@click.option("--numeric-mode", type=click.Choice(["vector", "dense"]), default="vector", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--chunk-rows", type=click.IntRange(1), default=200_000, show_default=True)
+@click.option(
+    "--in-memory-rows",
+    type=click.IntRange(0),
+    default=2_000_000,
+    show_default=True,
+    help="Larger training files are streamed chunk by chunk (bounded memory).",
+)
+@click.option("--mixed-precision", is_flag=True, help="Train in mixed_float16 (GPUs).")
+@click.option(
+    "--distribute",
+    type=click.Choice(["none", "mirrored", "multiworker"]),
+    default="none",
+    show_default=True,
+    help="tf.distribute strategy (multiworker reads TF_CONFIG).",
+)
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last finished epoch.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing run directory.")
+@json_option
+@guarded
+def train(
+    train_path: Path,
+    valid_path: Path,
+    test_path: Path | None,
+    spec_path: Path | None,
+    model: str,
+    out: Path,
+    label: str | None,
+    oracle_column: str | None,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    patience: int,
+    embedding_dim: int,
+    num_blocks: int,
+    block_units: int,
+    reduction_ratio: float,
+    mlp_units: str,
+    numeric_mode: str,
+    seed: int,
+    chunk_rows: int,
+    in_memory_rows: int,
+    mixed_precision: bool,
+    distribute: str,
+    resume: bool,
+    overwrite: bool,
+    as_json: bool,
+) -> None:
+    """Train a model from data files into a run directory.
+
+    \b
+    Example:
+      masknet train --train train.csv --valid valid.csv --test test.csv \\
+          --spec spec.json --model sermasknet --out runs/shop
+    """
+    from edge_runtime.spec import FeatureSpec
+    from train.config import ConfigError, ModelConfig, TrainConfig
+
+    if resume and overwrite:
+        raise click.UsageError("--resume and --overwrite exclude each other")
+    if not resume and spec_path is None:
+        raise click.UsageError("--spec is required (unless --resume)")
+    try:
+        mlp = tuple(int(u) for u in mlp_units.split(",") if u.strip())
+    except ValueError:
+        raise click.BadParameter(
+            f"expected comma-separated integers, got {mlp_units!r}", param_hint="--mlp"
+        ) from None
+    model_config = ModelConfig(
+        model=model,
+        embedding_dim=embedding_dim,
+        num_blocks=num_blocks,
+        block_units=block_units,
+        reduction_ratio=reduction_ratio,
+        mlp_units=mlp,
+        numeric_mode=numeric_mode,
+    )
+    try:
+        train_config = TrainConfig(
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            patience=patience,
+            seed=seed,
+            chunk_rows=chunk_rows,
+            in_memory_rows=in_memory_rows,
+            mixed_precision=mixed_precision,
+        )
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    spec = FeatureSpec.load(spec_path) if spec_path else None
+    _quiet_tf()
+    logging.getLogger("masknet").setLevel(logging.INFO)
+    from train.pipeline import TrainInputs, train_run
+
+    inputs = TrainInputs(train_path, valid_path, test_path, label=label, oracle_column=oracle_column)
+    result = train_run(
+        inputs,
+        spec,
+        out,
+        model_config,
+        train_config,  # type: ignore[arg-type]
+        resume=resume,
+        overwrite=overwrite,
+        distribute=distribute,
+        progress=not as_json,
+    )
+    if as_json:
+        emit_json(result)
+        return
+    click.echo(f"run directory: {out}")
+    for split in ("valid", "test"):
+        if split in result:
+            m = result[split]
+            oracle = f"   (oracle AUC {m['oracle_auc']:.4f})" if "oracle_auc" in m else ""
+            click.echo(f"{split:5s}  AUC {m['auc']:.4f}  logloss {m['logloss']:.4f}{oracle}")
+
+
+@click.group()
+def spec() -> None:
+    """Feature spec tools."""
+
+
+@spec.command("infer")
+@click.argument("data_file", type=click.Path(path_type=Path))
+@click.option("--label", required=True, help="Label column (excluded from the features).")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Spec JSON to write.")
+@click.option(
+    "--context", "context_cols", default="", help="Comma-separated columns of the user/request side."
+)
+@click.option("--rows", type=click.IntRange(1), default=100_000, show_default=True, help="Rows to inspect.")
+@guarded
+def spec_infer(data_file: Path, label: str, out: Path, context_cols: str, rows: int) -> None:
+    """Propose a feature spec from a data file, for a user to edit.
+
+    \b
+    Example:
+      masknet spec infer train.csv --label click --context user_id,age,gender --out spec.json
+    """
+    from train.infer import infer_spec
+
+    spec = infer_spec(data_file, label, context=[c for c in context_cols.split(",") if c], rows=rows)
+    spec.save(out)
+    click.echo(f"wrote {out}: {len(spec.fields)} fields; review kinds, buckets and sides before training")
+
+
+@click.group()
+def data() -> None:
+    """Prepare data sets: the generated shop world and the public CTR formats."""
+
+
+@data.command("shop")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to write.")
+@click.option("--users", type=click.IntRange(1), default=2_000, show_default=True)
+@click.option("--items", type=click.IntRange(1), default=400, show_default=True)
+@click.option("--interactions", type=click.IntRange(10), default=120_000, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@guarded
+def data_shop(out: Path, users: int, items: int, interactions: int, seed: int) -> None:
+    """Generate the shop world (planted click model) as CSVs plus its spec.
+
+    \b
+    Example:
+      masknet data shop --out data/shop
+    """
+    from edge_runtime.spec import FeatureSpec
+    from train.shopworld import ShopWorldConfig, generate, shop_spec_dict, write_csvs
+
+    world = generate(
+        ShopWorldConfig(num_users=users, num_items=items, num_interactions=interactions, seed=seed)
+    )
+    paths = write_csvs(world, out)
+    FeatureSpec.from_dict(shop_spec_dict(users, items)).save(out / "spec.json")
+    click.echo(f"wrote {', '.join(p.name for p in paths.values())} and spec.json to {out}")
+
+
+@data.command("prepare")
+@click.argument("name", type=click.Choice(["movielens", "criteo", "avazu"]))
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to write.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the 8:1:1 split.")
+@guarded
+def data_prepare(name: str, source: Path, out: Path, seed: int) -> None:
+    """Convert a public data set into train/valid/test CSVs and a spec.
+
+    \b
+    Example:
+      masknet data prepare movielens ../shared/data/movielens-100k --out data/ml
+    """
+    from train.datasets import prepare
+
+    paths = prepare(name, source, out, seed)
+    click.echo(f"wrote {', '.join(p.name for p in paths.values())} to {out}")

@@ -1,0 +1,284 @@
+"""Loaders and presets for the public CTR formats: MovieLens, Criteo (Kaggle TSV), Avazu (Kaggle CSV).
+
+``prepare(name, source, out_dir)`` writes ``train.csv``, ``valid.csv``, ``test.csv`` and a ready
+``spec.json`` that ``masknet train`` takes as is.
+
+- MovieLens: GroupLens ``u.data`` (+ ``u.user``/``u.item``), ``ratings.dat`` (+ ``users.dat``/
+  ``movies.dat``) or RecBole atomic files (``*.inter``/``*.user``/``*.item``). Label: rating >= 4.
+  Seeded 8:1:1 random split. Genres are a multi-valued field.
+- Criteo: Kaggle TSV without header (label, I1-I13, C1-C26); ``train``/``dev``/``test`` files are
+  used as given, or one file is split 8:1:1.
+- Avazu: Kaggle CSV; files without a header take the header of the first file. ``hour`` becomes hour
+  of day and day of week.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_runtime.spec import FeatureSpec
+from train.io import DataError
+
+__all__ = ["DATASETS", "load_avazu", "load_criteo", "load_movielens", "prepare"]
+
+DATASETS = ("movielens", "criteo", "avazu")
+CRITEO_NUM = [f"I{i}" for i in range(1, 14)]
+CRITEO_CAT = [f"C{i}" for i in range(1, 27)]
+
+
+def _split(df: Any, seed: int) -> tuple[Any, Any, Any]:
+    order = np.random.default_rng(seed).permutation(len(df))
+    a, b = int(0.8 * len(df)), int(0.9 * len(df))
+    return tuple(df.iloc[idx].reset_index(drop=True) for idx in (order[:a], order[a:b], order[b:]))
+
+
+def _find(src: Path, *patterns: str) -> Path | None:
+    for pattern in patterns:
+        hits = sorted(src.glob(pattern))
+        if hits:
+            return hits[0]
+    return None
+
+
+def _buckets(cardinality: int) -> int:
+    """Hash buckets for a column: ~2x its training cardinality (few collisions), 8 to 1,000,000."""
+    return int(min(max(8, 2 * cardinality), 1_000_000))
+
+
+def load_movielens(src: str | Path, seed: int = 0) -> tuple[tuple[Any, Any, Any], dict]:
+    """Load MovieLens (RecBole atomic, GroupLens 100K or 1M) -> ((train, valid, test), spec dict)."""
+    import pandas as pd
+
+    src = Path(src)
+    inter = _find(src, "*.inter")
+    if inter is not None:
+
+        def atomic(p: Path) -> Any:
+            df = pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False, quoting=3)
+            return df.rename(columns={c: c.split(":")[0] for c in df.columns})
+
+        ratings = atomic(inter)
+        users_p, items_p = _find(src, "*.user"), _find(src, "*.item")
+        users = atomic(users_p) if users_p else None
+        items = atomic(items_p) if items_p else None
+        if items is not None:
+            items = items.rename(columns={"class": "genres"})
+            items["genres"] = items["genres"].str.replace(" ", "|")
+    elif (src / "u.data").is_file():
+        ratings = pd.read_csv(
+            src / "u.data", sep="\t", names=["user_id", "item_id", "rating", "timestamp"], dtype=str
+        )
+        users = (
+            pd.read_csv(
+                src / "u.user",
+                sep="|",
+                names=["user_id", "age", "gender", "occupation", "zip_code"],
+                dtype=str,
+            )
+            if (src / "u.user").is_file()
+            else None
+        )
+        items = None
+        if (src / "u.item").is_file():
+            genre_names = [
+                "unknown",
+                "Action",
+                "Adventure",
+                "Animation",
+                "Children's",
+                "Comedy",
+                "Crime",
+                "Documentary",
+                "Drama",
+                "Fantasy",
+                "Film-Noir",
+                "Horror",
+                "Musical",
+                "Mystery",
+                "Romance",
+                "Sci-Fi",
+                "Thriller",
+                "War",
+                "Western",
+            ]
+            raw = pd.read_csv(src / "u.item", sep="|", header=None, encoding="latin-1", dtype=str)
+            flags = raw.iloc[:, 5:24].astype(int).to_numpy()
+            items = pd.DataFrame(
+                {
+                    "item_id": raw[0],
+                    "release_year": raw[2].str[-4:].fillna(""),
+                    "genres": [
+                        "|".join(g for g, f in zip(genre_names, row, strict=True) if f) for row in flags
+                    ],
+                }
+            )
+    elif (src / "ratings.dat").is_file():
+        ratings = pd.read_csv(
+            src / "ratings.dat",
+            sep="::",
+            engine="python",
+            names=["user_id", "item_id", "rating", "timestamp"],
+            dtype=str,
+        )
+        users = (
+            pd.read_csv(
+                src / "users.dat",
+                sep="::",
+                engine="python",
+                names=["user_id", "gender", "age", "occupation", "zip_code"],
+                dtype=str,
+            )
+            if (src / "users.dat").is_file()
+            else None
+        )
+        items = None
+        if (src / "movies.dat").is_file():
+            items = pd.read_csv(
+                src / "movies.dat",
+                sep="::",
+                engine="python",
+                names=["item_id", "title", "genres"],
+                dtype=str,
+                encoding="latin-1",
+            )
+            items["release_year"] = items["title"].str.extract(r"\((\d{4})\)\s*$")[0].fillna("")
+            items = items.drop(columns=["title"])
+    else:
+        raise DataError(f"{src}: no MovieLens files found (*.inter, u.data or ratings.dat)")
+    df = ratings
+    if users is not None:
+        df = df.merge(users, on="user_id", how="left")
+    if items is not None:
+        keep = [c for c in ("item_id", "release_year", "genres") if c in items.columns]
+        df = df.merge(items[keep], on="item_id", how="left")
+    df["label"] = (df["rating"].astype(float) >= 4).astype(int)
+    df = df.drop(columns=["rating", "timestamp"])
+    fields: list[dict] = [
+        {
+            "name": "user_id",
+            "kind": "categorical",
+            "side": "context",
+            "num_buckets": _buckets(df.user_id.nunique()),
+        },
+    ]
+    if "age" in df.columns:
+        df["age"] = df["age"].astype(float)
+        fields.append({"name": "age", "kind": "numeric", "side": "context", "transform": "standardize"})
+    for col, n in (("gender", 8), ("occupation", 64), ("zip_code", None)):
+        if col in df.columns:
+            nb = n or _buckets(df[col].nunique())
+            fields.append({"name": col, "kind": "categorical", "side": "context", "num_buckets": nb})
+    fields.append(
+        {
+            "name": "item_id",
+            "kind": "categorical",
+            "side": "item",
+            "num_buckets": _buckets(df.item_id.nunique()),
+        }
+    )
+    if "release_year" in df.columns:
+        fields.append({"name": "release_year", "kind": "categorical", "side": "item", "num_buckets": 256})
+    if "genres" in df.columns:
+        fields.append(
+            {
+                "name": "genres",
+                "kind": "multi_categorical",
+                "side": "item",
+                "num_buckets": 64,
+                "max_length": 6,
+                "separator": "|",
+                "pooling": "mean",
+            }
+        )
+    return _split(df, seed), {"format_version": 1, "label": "label", "fields": fields}
+
+
+def _criteo_frame(path: Path) -> Any:
+    import pandas as pd
+
+    names = ["label", *CRITEO_NUM, *CRITEO_CAT]
+    return pd.read_csv(path, sep="\t", header=None, names=names, dtype={c: str for c in CRITEO_CAT})
+
+
+def load_criteo(src: str | Path, seed: int = 0) -> tuple[tuple[Any, Any, Any], dict]:
+    """Load Criteo (Kaggle TSV, no header) -> ((train, valid, test), spec dict)."""
+    src = Path(src)
+    train = _find(src, "train.tsv", "train.txt") if src.is_dir() else src
+    if train is None:
+        raise DataError(f"{src}: no Criteo train.tsv / train.txt found")
+    dev, test = (_find(src, "dev.tsv", "valid.tsv"), _find(src, "test.tsv")) if src.is_dir() else (None, None)
+    if dev and test:
+        parts = (_criteo_frame(train), _criteo_frame(dev), _criteo_frame(test))
+    else:
+        parts = _split(_criteo_frame(train), seed)
+    fields = [
+        {"name": c, "kind": "numeric", "side": "item", "transform": "log1p_standardize"} for c in CRITEO_NUM
+    ]
+    fields += [
+        {"name": c, "kind": "categorical", "side": "item", "num_buckets": _buckets(parts[0][c].nunique())}
+        for c in CRITEO_CAT
+    ]
+    return parts, {"format_version": 1, "label": "label", "fields": fields}
+
+
+def load_avazu(src: str | Path, seed: int = 0) -> tuple[tuple[Any, Any, Any], dict]:
+    """Load Avazu (Kaggle CSV) -> ((train, valid, test), spec dict)."""
+    import pandas as pd
+
+    src = Path(src)
+    train = _find(src, "train.csv", "train.txt") if src.is_dir() else src
+    if train is None:
+        raise DataError(f"{src}: no Avazu train.csv found")
+    head = pd.read_csv(train, nrows=0).columns.tolist()
+    if "click" not in head:
+        raise DataError(f"{train}: expected the Kaggle header with a 'click' column")
+
+    def read(p: Path) -> Any:
+        first = p.open().readline()
+        has_header = first.startswith("id,") or "click" in first.split(",")
+        return pd.read_csv(p, dtype=str, header=0 if has_header else None, names=None if has_header else head)
+
+    dev, test = (_find(src, "dev.csv", "valid.csv"), _find(src, "test.csv")) if src.is_dir() else (None, None)
+    parts = (read(train), read(dev), read(test)) if dev and test else _split(read(train), seed)
+    out = []
+    for df in parts:
+        df = df.drop(columns=["id"]).rename(columns={"click": "label"})
+        hour = df["hour"].astype(int)
+        days = pd.to_datetime((hour // 100).astype(str), format="%y%m%d")
+        df["hour"] = (hour % 100).astype(str)
+        df["weekday"] = days.dt.weekday.astype(str)
+        df["label"] = df["label"].astype(int)
+        out.append(df)
+    cats = [c for c in out[0].columns if c != "label"]
+    fields = [
+        {"name": c, "kind": "categorical", "side": "item", "num_buckets": _buckets(out[0][c].nunique())}
+        for c in cats
+    ]
+    return tuple(out), {"format_version": 1, "label": "label", "fields": fields}  # type: ignore[return-value]
+
+
+def prepare(name: str, source: str | Path, out_dir: str | Path, seed: int = 0) -> dict[str, Path]:
+    """Load a public data set and write train/valid/test CSVs and a spec into ``out_dir``."""
+    loaders = {"movielens": load_movielens, "criteo": load_criteo, "avazu": load_avazu}
+    if name not in loaders:
+        raise DataError(f"Expected a data set in {DATASETS}. Received: {name!r}")
+    if not Path(source).exists():
+        raise DataError(f"{source}: no such file or folder")
+    (train, valid, test), spec_dict = loaders[name](source, seed)
+    spec = FeatureSpec.from_dict(spec_dict)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for split, df in (("train", train), ("valid", valid), ("test", test)):
+        path = out / f"{split}.csv"
+        tmp = out / f".{split}.csv.tmp"
+        df.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+        paths[split] = path
+    spec.save(out / "spec.json")
+    paths["spec"] = out / "spec.json"
+    return paths

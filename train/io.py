@@ -1,0 +1,108 @@
+"""Reading training data: CSV or Parquet, whole or in bounded chunks (pandas / pyarrow)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from edge_runtime.errors import MasknetError
+
+__all__ = ["DataError", "count_rows", "file_columns", "iter_chunks", "read_table"]
+
+
+class DataError(MasknetError, ValueError):
+    """A data file is missing, empty, unreadable or lacks columns."""
+
+
+def _kind(path: Path) -> str:
+    suffixes = "".join(path.suffixes).lower()
+    if suffixes.endswith((".parquet", ".pq")):
+        return "parquet"
+    if suffixes.endswith((".csv", ".csv.gz", ".txt", ".tsv", ".tsv.gz")):
+        return "csv"
+    raise DataError(f"{path}: unknown file type; expected .csv, .csv.gz, .tsv or .parquet")
+
+
+def _check(path: str | Path) -> Path:
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: no such data file")
+    if p.stat().st_size == 0:
+        raise DataError(f"{p}: the file is empty")
+    return p
+
+
+def _sep(path: Path) -> str:
+    return "\t" if ".tsv" in "".join(path.suffixes).lower() else ","
+
+
+def file_columns(path: str | Path) -> list[str]:
+    """Column names of a data file (the header), without reading the rows."""
+    p = _check(path)
+    if _kind(p) == "parquet":
+        import pyarrow.parquet as pq
+
+        return list(pq.ParquetFile(p).schema_arrow.names)
+    import pandas as pd
+
+    try:
+        return list(pd.read_csv(p, sep=_sep(p), nrows=0).columns)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(f"{p}: cannot read the header ({exc})") from None
+
+
+def iter_chunks(
+    path: str | Path, chunk_rows: int, columns: list[str] | None = None, text_columns: list[str] | None = None
+) -> Iterator[Any]:
+    """Yield pandas DataFrames of at most ``chunk_rows`` rows; memory stays bounded by the chunk.
+
+    ``text_columns`` are read as text exactly as written (CSV), so ``"01234"`` stays ``"01234"``:
+    categorical values are hashed by their text, and the device must see the same text.
+    """
+    p = _check(path)
+    import pandas as pd
+
+    if _kind(p) == "parquet":
+        import pyarrow.parquet as pq
+
+        pf = pq.ParquetFile(p)
+        for batch in pf.iter_batches(batch_size=chunk_rows, columns=columns):
+            yield batch.to_pandas()
+        return
+    try:
+        dtype = dict.fromkeys(text_columns, str) if text_columns else None
+        reader = pd.read_csv(
+            p, sep=_sep(p), chunksize=chunk_rows, usecols=columns, low_memory=False, dtype=dtype
+        )
+        yield from reader
+    except ValueError as exc:  # usecols names a missing column, or a parse error
+        raise DataError(f"{p}: {exc}") from None
+    except (pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(f"{p}: cannot read ({exc})") from None
+
+
+def read_table(
+    path: str | Path, columns: list[str] | None = None, text_columns: list[str] | None = None
+) -> Any:
+    """Read a whole file into one DataFrame."""
+    import pandas as pd
+
+    chunks = list(iter_chunks(path, 1_000_000, columns, text_columns))
+    if not chunks:
+        raise DataError(f"{path}: the file has no rows")
+    return chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)
+
+
+def count_rows(path: str | Path) -> int:
+    """Data rows in the file (Parquet: from metadata; CSV: lines minus the header)."""
+    p = _check(path)
+    if _kind(p) == "parquet":
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(p).metadata.num_rows)
+    import gzip
+
+    opener = gzip.open if p.suffix == ".gz" else open
+    with opener(p, "rb") as fh:
+        return max(0, sum(buf.count(b"\n") for buf in iter(lambda: fh.read(1 << 20), b"")) - 1)

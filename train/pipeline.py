@@ -1,0 +1,440 @@
+"""The training pipeline: data files -> fitted spec -> encoded batches -> trained model -> run directory.
+
+A run directory holds::
+
+    model.keras            the best model (by validation AUC), loads with safe_mode=True
+    spec.json              the spec fitted on the training file (what the device must use)
+    config.json            model / training configuration and data paths
+    metrics.json           {"valid": {"auc", "logloss", ...}, "test": {...}, ...}
+    history.json           per-epoch loss and validation AUC / logloss
+    training_curve.png     the same, as a picture
+    checkpoints/last.keras the model after the last finished epoch (with optimizer state)
+    checkpoints/state.json epoch, best AUC, patience counter, history: what --resume needs
+
+Every file is written to a temporary name and renamed, so a killed run never leaves a torn file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_runtime.encoder import FeatureEncoder
+from edge_runtime.errors import EncodeError, MasknetError
+from edge_runtime.spec import FeatureSpec, atomic_write_bytes
+from train import metrics
+from train.config import ModelConfig, TrainConfig
+from train.fit import fit_spec
+from train.io import DataError, count_rows, file_columns, iter_chunks
+
+log = logging.getLogger("masknet.train")
+
+__all__ = ["RunDirError", "TrainInputs", "load_encoded", "train_run"]
+
+
+class RunDirError(MasknetError):
+    """The run directory exists and neither overwrite nor resume was asked for, or it is incomplete."""
+
+
+@dataclass(frozen=True)
+class TrainInputs:
+    """Where the data is and which columns matter.
+
+    Args:
+        train: training file (CSV/TSV/Parquet).
+        valid: validation file, for early stopping.
+        test: optional test file, evaluated once at the end.
+        label: label column (0/1). Defaults to the spec's label.
+        oracle_column: optional column of true click probabilities (the generated shop world has
+            one): its AUC is reported as the oracle next to the model's.
+    """
+
+    train: Path
+    valid: Path
+    test: Path | None = None
+    label: str | None = None
+    oracle_column: str | None = None
+
+
+def _write_json(path: Path, data: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def _check_columns(path: Path, spec: FeatureSpec, label: str) -> None:
+    cols = set(file_columns(path))
+    needed = [*spec.input_columns, label]
+    missing = [c for c in needed if c not in cols]
+    if missing:
+        raise DataError(
+            f"{path}: missing columns {missing} that the spec needs; the file has {sorted(cols)[:30]}"
+        )
+
+
+def _labels(df: Any, label: str, path: Path, first_row: int) -> np.ndarray:
+    y = df[label].to_numpy()
+    try:
+        yf = y.astype(np.float64)
+    except (TypeError, ValueError):
+        yf = np.full(len(y), np.nan)
+    bad = ~np.isin(yf, (0.0, 1.0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{path}: row {first_row + i + 1}: label {label!r} must be 0 or 1, got {y[i]!r}")
+    return yf.astype(np.float32)
+
+
+def _encode_chunk(encoder: FeatureEncoder, df: Any, path: Path, first_row: int) -> dict[str, np.ndarray]:
+    try:
+        return encoder.encode(df)
+    except EncodeError as exc:
+        row = "" if exc.record is None else f"row {first_row + exc.record + 1}: "
+        raise DataError(f"{path}: {row}{exc}") from None
+
+
+def load_encoded(
+    path: Path, encoder: FeatureEncoder, label: str, chunk_rows: int, extra: str | None = None
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray | None]:
+    """Encode a whole file: ``(inputs, labels, extra column or None)``."""
+    xs, ys, es = [], [], []
+    first = 0
+    for df in iter_chunks(path, chunk_rows, text_columns=list(encoder.spec.text_columns)):
+        ys.append(_labels(df, label, path, first))
+        xs.append(_encode_chunk(encoder, df, path, first))
+        if extra and extra in df.columns:
+            es.append(df[extra].to_numpy(dtype=np.float64))
+        first += len(df)
+    if not xs:
+        raise DataError(f"{path}: the file has no rows")
+    inputs = {k: np.concatenate([x[k] for x in xs]) for k in xs[0]}
+    return inputs, np.concatenate(ys), (np.concatenate(es) if es else None)
+
+
+def _stream_batches(
+    path: Path, encoder: FeatureEncoder, label: str, chunk_rows: int, batch: int, seed: int
+) -> Callable[[], Iterator[tuple[dict[str, np.ndarray], np.ndarray]]]:
+    """Like :func:`_stream` but yields whole batches (far faster through tf.data)."""
+    epoch = [0]
+
+    def gen() -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
+        rng = np.random.default_rng(seed + epoch[0])
+        epoch[0] += 1
+        first = 0
+        for df in iter_chunks(path, chunk_rows, text_columns=list(encoder.spec.text_columns)):
+            y = _labels(df, label, path, first)
+            x = _encode_chunk(encoder, df, path, first)
+            order = rng.permutation(len(y))
+            for s in range(0, len(order), batch):
+                idx = order[s : s + batch]
+                yield {k: v[idx] for k, v in x.items()}, y[idx]
+            first += len(df)
+
+    return gen
+
+
+def _prepare_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
+    if resume:
+        if not (out / "checkpoints" / "state.json").is_file():
+            raise RunDirError(
+                f"{out}: nothing to resume (no checkpoints/state.json); start a new run instead"
+            )
+        return
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise RunDirError(
+                f"{out}: the run directory already exists and is not empty; "
+                "pass --overwrite to replace it or --resume to continue it"
+            )
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _device_summary() -> str:
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    return f"GPU x{len(gpus)} ({', '.join(g.name for g in gpus)})" if gpus else "CPU"
+
+
+def _save_model_atomic(model: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.stem}.tmp.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def _plot_history(history: list[dict[str, float]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
+    ax1.plot(epochs, [h["loss"] for h in history], marker="o", label="train loss")
+    ax1.plot(epochs, [h["val_logloss"] for h in history], marker="o", label="valid logloss")
+    ax1.set_xlabel("epoch")
+    ax1.legend()
+    ax2.plot(epochs, [h["val_auc"] for h in history], marker="o", color="tab:green", label="valid AUC")
+    ax2.set_xlabel("epoch")
+    ax2.legend()
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def _evaluate(
+    model: Any, x: dict[str, np.ndarray], y: np.ndarray, batch: int
+) -> tuple[dict[str, float], np.ndarray]:
+    p = model.predict(x, batch_size=max(batch, 4096), verbose=0).ravel()
+    return {
+        "auc": metrics.auc(y, p),
+        "logloss": metrics.logloss(y, p),
+        "rows": int(len(y)),
+        "positive_rate": float(y.mean()) if len(y) else float("nan"),
+        "mean_score": float(p.mean()) if len(p) else float("nan"),
+    }, p
+
+
+def train_run(
+    inputs: TrainInputs,
+    spec: FeatureSpec,
+    out: Path,
+    model_config: ModelConfig | None = None,
+    train_config: TrainConfig | None = None,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    distribute: str = "none",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train a model and write a run directory; returns the metrics dict.
+
+    Everything that can be checked before training is checked first (files, columns, labels, run
+    directory), so bad input fails fast and leaves the run directory untouched.
+    """
+    out = Path(out)
+    model_config = model_config or ModelConfig()
+    train_config = train_config or TrainConfig()
+    if resume:
+        state_dir = out / "checkpoints"
+        if not (state_dir / "state.json").is_file():
+            raise RunDirError(
+                f"{out}: nothing to resume (no checkpoints/state.json); start a new run instead"
+            )
+        saved = json.loads((out / "config.json").read_text())
+        spec = FeatureSpec.load(out / "spec.json")
+        model_config = ModelConfig.from_dict(saved["model"])
+        train_config = TrainConfig(**saved["train"])
+        inputs = TrainInputs(
+            **{k: (Path(v) if k in ("train", "valid", "test") and v else v) for k, v in saved["data"].items()}
+        )
+    label = inputs.label or spec.label
+    if not label:
+        raise DataError("no label column: set 'label' in the spec or pass --label")
+    files = [inputs.train, inputs.valid] + ([inputs.test] if inputs.test else [])
+    for path in files:
+        _check_columns(path, spec, label)
+
+    import keras
+    import tensorflow as tf
+
+    from train.masknet import build_model
+
+    keras.utils.set_random_seed(train_config.seed)
+    if train_config.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    log.info("training on %s", _device_summary())
+
+    if not resume:
+        fitted = fit_spec(
+            spec,
+            iter_chunks(inputs.train, train_config.chunk_rows, text_columns=list(spec.text_columns)),
+            seed=train_config.seed,
+        )
+    else:
+        fitted = spec
+    encoder = FeatureEncoder(fitted)
+    t0 = time.perf_counter()
+    x_valid, y_valid, _ = load_encoded(inputs.valid, encoder, label, train_config.chunk_rows)
+    n_train = count_rows(inputs.train)
+    if n_train == 0:
+        raise DataError(f"{inputs.train}: the file has no rows")
+    sig = {
+        i.name: tf.TensorSpec((None, *i.shape), tf.as_dtype(i.dtype), name=i.name)
+        for i in fitted.input_signature()
+    }
+    if n_train <= train_config.in_memory_rows:
+        x_train, y_train, _ = load_encoded(inputs.train, encoder, label, train_config.chunk_rows)
+        ds = (
+            tf.data.Dataset.from_tensor_slices((x_train, y_train))
+            .shuffle(min(len(y_train), 1_000_000), seed=train_config.seed, reshuffle_each_iteration=True)
+            .batch(train_config.batch_size)
+            .prefetch(2)
+        )
+        mode = "in-memory"
+    else:
+        gen = _stream_batches(
+            inputs.train, encoder, label, train_config.chunk_rows, train_config.batch_size, train_config.seed
+        )
+        ds = tf.data.Dataset.from_generator(
+            gen, output_signature=(sig, tf.TensorSpec((None,), tf.float32))
+        ).prefetch(2)
+        mode = "streamed"
+    log.info(
+        "train rows: %d (%s), valid rows: %d, encoded in %.1fs",
+        n_train,
+        mode,
+        len(y_valid),
+        time.perf_counter() - t0,
+    )
+
+    # The run directory is created only now that the input is known to be good.
+    _prepare_run_dir(out, resume, overwrite)
+    ckpt = out / "checkpoints"
+    ckpt.mkdir(exist_ok=True)
+    if not resume:
+        fitted.save(out / "spec.json")
+        _write_json(
+            out / "config.json",
+            {
+                "model": model_config.to_dict(),
+                "train": train_config.to_dict(),
+                "data": {
+                    "train": str(inputs.train.resolve()),
+                    "valid": str(inputs.valid.resolve()),
+                    "test": str(inputs.test.resolve()) if inputs.test else None,
+                    "label": label,
+                    "oracle_column": inputs.oracle_column,
+                },
+                "spec_sha256": fitted.fingerprint(),
+            },
+        )
+
+    strategy = _strategy(distribute)
+    with strategy.scope():
+        if resume:
+            model = keras.saving.load_model(ckpt / "last.keras", safe_mode=True)
+            state = json.loads((ckpt / "state.json").read_text())
+        else:
+            model = build_model(fitted, model_config)
+            model.compile(
+                optimizer=keras.optimizers.Adam(train_config.learning_rate),
+                loss=keras.losses.BinaryCrossentropy(),
+            )
+            state = {
+                "epoch": 0,
+                "best_auc": None,
+                "best_epoch": None,
+                "wait": 0,
+                "history": [],
+                "train_seconds": 0.0,
+            }
+
+    callback = _EpochCallback(out, x_valid, y_valid, train_config, state)
+    if state["epoch"] < train_config.epochs and state["wait"] < train_config.patience:
+        model.fit(
+            ds,
+            epochs=train_config.epochs,
+            initial_epoch=state["epoch"],
+            callbacks=[callback],
+            verbose=1 if progress else 0,
+            shuffle=False,  # the dataset is shuffled by tf.data (in memory) or per chunk (streamed)
+            steps_per_epoch=None,
+        )
+    state = callback.state
+    best = keras.saving.load_model(ckpt / "best.keras", safe_mode=True)
+    _save_model_atomic(best, out / "model.keras")
+    result: dict[str, Any] = {"model": model_config.model, "device": _device_summary(), "train_mode": mode}
+    result["valid"], _ = _evaluate(best, x_valid, y_valid, train_config.batch_size)
+    if inputs.test:
+        x_test, y_test, oracle = load_encoded(
+            inputs.test, encoder, label, train_config.chunk_rows, extra=inputs.oracle_column
+        )
+        result["test"], _ = _evaluate(best, x_test, y_test, train_config.batch_size)
+        if oracle is not None:
+            result["test"]["oracle_auc"] = metrics.auc(y_test, oracle)
+            result["test"]["oracle_logloss"] = metrics.logloss(y_test, oracle)
+    result.update(
+        epochs_trained=state["epoch"],
+        best_epoch=state["best_epoch"],
+        train_rows=n_train,
+        train_seconds=round(state["train_seconds"], 3),
+        train_examples_per_s=round(n_train * state["epoch"] / max(state["train_seconds"], 1e-9), 1),
+        params=int(best.count_params()),
+    )
+    _write_json(out / "metrics.json", result)
+    _write_json(out / "history.json", state["history"])
+    _plot_history(state["history"], out / "training_curve.png")
+    return result
+
+
+def _strategy(distribute: str) -> Any:
+    import tensorflow as tf
+
+    if distribute == "none":
+        return tf.distribute.get_strategy()
+    if distribute == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if distribute == "multiworker":
+        if "TF_CONFIG" not in os.environ:
+            raise MasknetError("--distribute multiworker needs TF_CONFIG describing the cluster")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise MasknetError(
+        f"Expected distribute in ('none', 'mirrored', 'multiworker'). Received: {distribute!r}"
+    )
+
+
+def _keras_callback_base() -> type:
+    import keras
+
+    return keras.callbacks.Callback
+
+
+class _EpochCallback(_keras_callback_base()):  # type: ignore[misc]
+    """After each epoch: exact validation AUC, best model, checkpoint + state, early stopping."""
+
+    def __init__(self, out: Path, x_valid: dict, y_valid: np.ndarray, cfg: TrainConfig, state: dict) -> None:
+        super().__init__()
+        self.out, self.x_valid, self.y_valid, self.cfg, self.state = out, x_valid, y_valid, cfg, state
+        self._t = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._t = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        seconds = time.perf_counter() - self._t
+        p = self.model.predict(self.x_valid, batch_size=max(self.cfg.batch_size, 4096), verbose=0).ravel()
+        val_auc, val_ll = metrics.auc(self.y_valid, p), metrics.logloss(self.y_valid, p)
+        s = self.state
+        s["epoch"] = epoch + 1
+        s["train_seconds"] += seconds
+        s["history"].append(
+            {
+                "epoch": epoch + 1,
+                "loss": float((logs or {}).get("loss", float("nan"))),
+                "val_auc": val_auc,
+                "val_logloss": val_ll,
+                "seconds": round(seconds, 3),
+            }
+        )
+        ckpt = self.out / "checkpoints"
+        if s["best_auc"] is None or val_auc > s["best_auc"]:
+            s["best_auc"], s["best_epoch"], s["wait"] = val_auc, epoch + 1, 0
+            _save_model_atomic(self.model, ckpt / "best.keras")
+        else:
+            s["wait"] += 1
+        _save_model_atomic(self.model, ckpt / "last.keras")
+        _write_json(ckpt / "state.json", s)  # written last: it only ever names finished checkpoints
+        log.info("epoch %d: val AUC %.4f, val logloss %.4f (%.1fs)", epoch + 1, val_auc, val_ll, seconds)
+        if s["wait"] >= self.cfg.patience:
+            self.model.stop_training = True
