@@ -497,7 +497,8 @@ class FeatureSpec:
         fields = []
         for f in self.fields:
             d = {"name": f.name, "kind": f.kind}
-            d.update({k: v for k, v in asdict(f).items() if k != "name"})
+            # None means "not set / not fitted": omitted, so specs stay short and readable.
+            d.update({k: v for k, v in asdict(f).items() if k != "name" and v is not None})
             if isinstance(f, CrossField):
                 d["fields"] = list(f.fields)
             if isinstance(f, NumericField) and f.boundaries is not None:
