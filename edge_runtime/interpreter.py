@@ -57,6 +57,7 @@ class ModelRunner:
             out_details = runner.get_output_details()
             self._inputs = {name: d["index"] for name, d in in_details.items()}
             self._outputs = {name: d["index"] for name, d in out_details.items()}
+            del runner  # it holds a reference that would block allocate_tensors()
         else:  # pragma: no cover - models from the converter always carry a signature
             self._inputs = {d["name"]: d["index"] for d in self._interp.get_input_details()}
             self._outputs = {d["name"]: d["index"] for d in self._interp.get_output_details()}

@@ -1,0 +1,119 @@
+"""Writing a bundle: model, spec, manifest and golden vectors in one file, atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import math
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import edge_runtime
+from edge_runtime.bundle import BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, input_signature_of
+from edge_runtime.encoder import FeatureEncoder
+from edge_runtime.interpreter import ModelRunner
+from edge_runtime.spec import FeatureSpec
+
+__all__ = ["GOLDEN_TOLERANCE", "json_safe_records", "make_golden", "write_bundle"]
+
+#: Allowed |score difference| of a port against the golden scores, per mode: float kernels agree to
+#: rounding; quantized kernels may differ by a quantization step between implementations.
+GOLDEN_TOLERANCE = {"none": 1e-5, "float16": 1e-4, "dynamic": 2e-3, "int8": 5e-3, "int16x8": 5e-3}
+
+
+def _safe(v: Any) -> Any:
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating, float)):
+        f = float(v)
+        return None if math.isnan(f) else f
+    if isinstance(v, np.bool_):
+        return bool(v)
+    if isinstance(v, np.ndarray):
+        return [_safe(x) for x in v.tolist()]
+    return v
+
+
+def json_safe_records(df: Any, columns: list[str]) -> list[dict[str, Any]]:
+    """Rows of a DataFrame as plain JSON values (NaN -> null), restricted to ``columns``."""
+    return [{c: _safe(row[c]) for c in columns if c in row} for row in df.to_dict("records")]
+
+
+def make_golden(spec: FeatureSpec, records: list[dict[str, Any]], tflite: bytes, mode: str) -> dict[str, Any]:
+    """Golden vectors: the raw records, their encoded arrays and the scores of this exact model."""
+    encoded = FeatureEncoder(spec).encode(records)
+    runner = ModelRunner(tflite, num_threads=1)
+    scores = runner({k: np.ascontiguousarray(v) for k, v in encoded.items()})
+    return {
+        "about": "Encode 'records' with the bundle's spec; the arrays must equal 'encoded' exactly and the "
+        "model's scores must be within 'tolerance' of 'scores'.",
+        "records": records,
+        "encoded": {k: v.tolist() for k, v in encoded.items()},
+        "scores": [float(s) for s in scores],
+        "tolerance": GOLDEN_TOLERANCE[mode],
+    }
+
+
+def _sha(data: bytes) -> dict[str, Any]:
+    return {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+
+
+def write_bundle(
+    out: Path,
+    tflite: bytes,
+    spec: FeatureSpec,
+    golden: dict[str, Any],
+    *,
+    mode: str,
+    model_info: dict[str, Any],
+    quantization_info: dict[str, Any],
+    tensorflow_version: str,
+) -> dict[str, Any]:
+    """Write the bundle to ``out`` atomically (temp file in the same folder, fsync, rename).
+
+    Returns the manifest.
+    """
+    out = Path(out)
+    parts = {
+        "model.tflite": tflite,
+        "spec.json": spec.to_json().encode("utf-8"),
+        "golden.json": (json.dumps(golden, sort_keys=True, allow_nan=False) + "\n").encode("utf-8"),
+    }
+    manifest = {
+        "format": BUNDLE_FORMAT,
+        "format_version": BUNDLE_FORMAT_VERSION,
+        "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "toolkit_version": edge_runtime.__version__,
+        "tensorflow_version": tensorflow_version,
+        "model": model_info,
+        "quantization": {"mode": mode, **quantization_info},
+        "inputs": input_signature_of(spec),
+        "outputs": [{"name": "ctr", "dtype": "float32", "shape": [-1, 1]}],
+        "spec_sha256": spec.fingerprint(),
+        "golden_records": len(golden["records"]),
+        "parts": {name: _sha(data) for name, data in parts.items()},
+    }
+    data = {"manifest.json": (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8"), **parts}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED) as zf:
+                for name, payload in data.items():
+                    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+                    zf.writestr(info, payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, out)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return manifest

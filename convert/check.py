@@ -1,0 +1,217 @@
+"""``masknet check``: what quantization cost, in numbers that matter for ranking.
+
+Runs the bundle's model (through the device runtime) and the float Keras model of the run on the same
+held-out rows, and reports AUC/logloss of both, score differences, rank correlations and, per context
+(e.g. per user), top-k overlap and NDCG@k of the bundle's ranking against the float ranking.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_runtime.ranker import Ranker
+from train import metrics
+from train.io import DataError, file_columns, read_table
+
+__all__ = ["Thresholds", "check_bundle", "format_report", "plot_report"]
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Limits that make ``check`` fail (exit code 1). None disables a limit.
+
+    Args:
+        max_auc_drop: float AUC minus bundle AUC. Defaults to 0.002.
+        min_topk_overlap: mean per-group top-k overlap. Defaults to 0.95.
+        min_ndcg: mean per-group NDCG@k. Defaults to 0.98.
+        min_spearman: rank correlation of all scores. Defaults to 0.98.
+        max_mean_abs_diff: mean |score difference|. Defaults to None.
+    """
+
+    max_auc_drop: float | None = 0.002
+    min_topk_overlap: float | None = 0.95
+    min_ndcg: float | None = 0.98
+    min_spearman: float | None = 0.98
+    max_mean_abs_diff: float | None = None
+
+
+def _groups(df: Any, group_by: list[str] | None, slate: int) -> tuple[list[np.ndarray], str]:
+    if group_by:
+        import pandas as pd
+
+        keys = (
+            df[group_by].astype(str).agg("\x1f".join, axis=1)
+            if len(group_by) > 1
+            else df[group_by[0]].astype(str)
+        )
+        codes, _ = pd.factorize(keys)
+        order = np.argsort(codes, kind="stable")
+        bounds = np.flatnonzero(np.diff(codes[order])) + 1
+        return [g for g in np.split(order, bounds) if len(g) >= 2], "by " + ",".join(group_by)
+    n = len(df)
+    return [np.arange(s, min(s + slate, n)) for s in range(0, n, slate) if min(s + slate, n) - s >= 2], (
+        f"slates of {slate} consecutive rows"
+    )
+
+
+def check_bundle(
+    bundle: str | Path,
+    run_dir: str | Path,
+    data: str | Path,
+    *,
+    group_by: list[str] | None = None,
+    k: int = 10,
+    slate_size: int = 50,
+    max_rows: int | None = None,
+    thresholds: Thresholds | None = None,
+) -> dict[str, Any]:
+    """Compare a bundle against its float reference model on ``data``; returns the report dict."""
+    from convert.run import load_run
+
+    thresholds = thresholds or Thresholds()
+    ranker = Ranker.load(bundle)
+    run = load_run(run_dir)
+    if run.spec.fingerprint() != ranker.spec.fingerprint():
+        raise DataError(
+            f"{bundle}: its spec differs from {run_dir}/spec.json; was it converted from this run?"
+        )
+    spec = ranker.spec
+    label = run.label
+    columns = file_columns(data)
+    missing = [c for c in spec.input_columns if c not in columns]
+    if missing:
+        raise DataError(f"{data}: missing columns {missing} that the spec needs")
+    if group_by:
+        absent = [c for c in group_by if c not in columns]
+        if absent:
+            raise DataError(f"{data}: --group-by names columns that are not in the file: {absent}")
+    else:
+        context = list(dict.fromkeys(spec.column_of(n) for n in spec.columns_of_side("context")))
+        if context and all(c in columns for c in context):
+            group_by = context
+    df = read_table(data, text_columns=list(spec.text_columns))
+    if max_rows:
+        df = df.iloc[:max_rows]
+    if not len(df):
+        raise DataError(f"{data}: the file has no rows")
+    inputs = ranker.encoder.encode(df)
+    q = ranker.score_inputs(inputs)
+    f = run.model.predict(inputs, batch_size=4096, verbose=0).ravel().astype(np.float32)
+    diff = q - f
+    report: dict[str, Any] = {
+        "bundle": str(bundle),
+        "quantization": ranker.bundle.quantization,
+        "rows": int(len(df)),
+        "scores": {
+            "max_abs_diff": float(np.abs(diff).max()),
+            "mean_abs_diff": float(np.abs(diff).mean()),
+            "spearman": metrics.spearman(f, q),
+            "kendall": metrics.kendall_tau(f, q),
+        },
+    }
+    if label and label in df.columns:
+        y = df[label].to_numpy(dtype=np.float64)
+        report["float"] = {"auc": metrics.auc(y, f), "logloss": metrics.logloss(y, f)}
+        report["bundle_model"] = {"auc": metrics.auc(y, q), "logloss": metrics.logloss(y, q)}
+        report["auc_drop"] = report["float"]["auc"] - report["bundle_model"]["auc"]
+        report["logloss_increase"] = report["bundle_model"]["logloss"] - report["float"]["logloss"]
+    groups, how = _groups(df, group_by, slate_size)
+    overlaps = [metrics.topk_overlap(f[g], q[g], k) for g in groups]
+    ndcgs = [metrics.ndcg_at_k(f[g], q[g], k) for g in groups]
+    report["ranking"] = {
+        "groups": how,
+        "num_groups": len(groups),
+        "mean_group_size": float(np.mean([len(g) for g in groups])) if groups else 0.0,
+        "k": k,
+        "mean_topk_overlap": float(np.mean(overlaps)) if overlaps else float("nan"),
+        "min_topk_overlap": float(np.min(overlaps)) if overlaps else float("nan"),
+        "mean_ndcg": float(np.mean(ndcgs)) if ndcgs else float("nan"),
+    }
+    report["layer_errors"] = ranker.bundle.manifest["quantization"].get("layer_errors", [])
+    report["float_ops"] = ranker.bundle.manifest["quantization"].get("float_ops", [])
+    report["thresholds"] = asdict(thresholds)
+    report["violations"] = _violations(report, thresholds)
+    report["passed"] = not report["violations"]
+    report["_scores"] = (f, q)
+    return report
+
+
+def _violations(r: dict[str, Any], t: Thresholds) -> list[str]:
+    out = []
+    if t.max_auc_drop is not None and "auc_drop" in r and r["auc_drop"] > t.max_auc_drop:
+        out.append(f"AUC drop {r['auc_drop']:.5f} > {t.max_auc_drop}")
+    ov = r["ranking"]["mean_topk_overlap"]
+    if t.min_topk_overlap is not None and ov == ov and ov < t.min_topk_overlap:
+        out.append(f"mean top-{r['ranking']['k']} overlap {ov:.4f} < {t.min_topk_overlap}")
+    nd = r["ranking"]["mean_ndcg"]
+    if t.min_ndcg is not None and nd == nd and nd < t.min_ndcg:
+        out.append(f"mean NDCG@{r['ranking']['k']} {nd:.4f} < {t.min_ndcg}")
+    sp = r["scores"]["spearman"]
+    if t.min_spearman is not None and sp == sp and sp < t.min_spearman:
+        out.append(f"Spearman {sp:.4f} < {t.min_spearman}")
+    if t.max_mean_abs_diff is not None and r["scores"]["mean_abs_diff"] > t.max_mean_abs_diff:
+        out.append(f"mean |score diff| {r['scores']['mean_abs_diff']:.5f} > {t.max_mean_abs_diff}")
+    return out
+
+
+def format_report(r: dict[str, Any]) -> str:
+    """A human-readable table."""
+    lines = [f"bundle {r['bundle']}  ({r['quantization']}, {r['rows']} rows)", ""]
+    if "float" in r:
+        lines += [
+            f"{'':18s}{'float':>10s}{'bundle':>10s}{'diff':>10s}",
+            f"{'AUC':18s}{r['float']['auc']:10.5f}{r['bundle_model']['auc']:10.5f}{-r['auc_drop']:+10.5f}",
+            f"{'logloss':18s}{r['float']['logloss']:10.5f}{r['bundle_model']['logloss']:10.5f}"
+            f"{r['logloss_increase']:+10.5f}",
+            "",
+        ]
+    s, g = r["scores"], r["ranking"]
+    lines += [
+        f"score |diff|      max {s['max_abs_diff']:.5f}   mean {s['mean_abs_diff']:.5f}",
+        f"rank correlation  Spearman {s['spearman']:.5f}   Kendall {s['kendall']:.5f}",
+        f"per group ({g['groups']}: {g['num_groups']} groups, mean size {g['mean_group_size']:.1f})",
+        f"  top-{g['k']} overlap mean {g['mean_topk_overlap']:.4f}  min {g['min_topk_overlap']:.4f}   "
+        f"NDCG@{g['k']} mean {g['mean_ndcg']:.4f}",
+    ]
+    if r["layer_errors"]:
+        lines += [
+            "",
+            "layers that lose the most (int8; keep these in float with --keep-float OP,...):",
+            f"  {'op':24s}{'rmse':>10s}{'rmse/scale':>12s}  tensor",
+        ]
+        for e in r["layer_errors"][:10]:
+            lines.append(f"  {e['op']:24s}{e['rmse']:10.4f}{e['rmse_per_scale']:12.3f}  {e['tensor'][:60]}")
+    if r["float_ops"]:
+        lines.append(f"kept in float: {', '.join(r['float_ops'])}")
+    lines.append("")
+    lines.append("PASSED" if r["passed"] else "FAILED: " + "; ".join(r["violations"]))
+    return "\n".join(lines)
+
+
+def plot_report(r: dict[str, Any], path: str | Path) -> None:
+    """Scatter of float vs bundle scores and a histogram of the differences, as a PNG (atomic)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    f, q = r["_scores"]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 4))
+    a.scatter(f, q, s=2, alpha=0.3)
+    a.plot([0, 1], [0, 1], color="grey", lw=0.8)
+    a.set_xlabel("float score")
+    a.set_ylabel(f"{r['quantization']} score")
+    b.hist(q - f, bins=80)
+    b.set_xlabel("bundle - float")
+    fig.suptitle(f"{Path(r['bundle']).name}: max |diff| {r['scores']['max_abs_diff']:.4f}")
+    fig.tight_layout()
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, path)

@@ -1,0 +1,236 @@
+"""``masknet convert`` and ``masknet check``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from edge_runtime.clitools import emit_json, guarded, json_option
+
+MODES = ("none", "float16", "dynamic", "int8", "int16x8")
+#: The ops of a LayerNorm (and of LN-EMB) in a converted graph: numerically delicate in int8.
+LAYERNORM_OPS = ("ADD", "MEAN", "MUL", "RSQRT", "SQUARED_DIFFERENCE", "SUB")
+
+
+def keep_float_ops(text: str) -> tuple[str, ...]:
+    """Parse ``--keep-float``: ``layernorm``, ``none`` or comma-separated TFLite op types."""
+    ops: list[str] = []
+    for item in (o.strip() for o in text.split(",")):
+        if not item or item.lower() == "none":
+            continue
+        if item.lower() == "layernorm":
+            ops.extend(LAYERNORM_OPS)
+        elif item.replace("_", "").isalnum():
+            ops.append(item.upper())
+        else:
+            raise click.BadParameter(f"not an op type: {item!r}", param_hint="--keep-float")
+    return tuple(sorted(set(ops)))
+
+
+def _sample_rows(path: Path, spec: Any, rows: int, seed: int) -> Any:
+    """A seeded uniform sample of ``rows`` rows from the first 200,000 of a file."""
+    from train.io import iter_chunks
+
+    df = next(iter(iter_chunks(path, 200_000, text_columns=list(spec.text_columns))), None)
+    if df is None or not len(df):
+        raise click.ClickException(f"{path}: no rows to calibrate on")
+    return df.sample(n=min(rows, len(df)), random_state=seed).reset_index(drop=True)
+
+
+def convert_run(
+    run_dir: Path,
+    mode: str,
+    out: Path,
+    calibration_rows: int = 1000,
+    keep_float: tuple[str, ...] = (),
+    golden_rows: int = 32,
+    seed: int = 0,
+    calibration_data: Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Convert a run into a bundle at ``out``; returns the manifest."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    from convert.bundle_writer import json_safe_records, make_golden, write_bundle
+    from convert.converter import convert_model
+    from convert.run import RunError, load_run
+    from edge_runtime.encoder import FeatureEncoder
+
+    run = load_run(run_dir)
+    source = calibration_data or run.train_file
+    if source is None:
+        raise RunError(
+            f"{run_dir}: its training file is gone; pass --calibration-data FILE with rows like the training data"
+        )
+    spec = run.spec
+    encoder = FeatureEncoder(spec)
+    need = mode in ("int8", "int16x8")
+    calib = _sample_rows(source, spec, calibration_rows, seed) if need else None
+    sample = encoder.encode(calib) if calib is not None else None
+    result = convert_model(run.model, spec, mode, sample, keep_float, progress=progress)
+    golden_df = _sample_rows(source, spec, golden_rows, seed + 1)
+    records = json_safe_records(golden_df, list(spec.input_columns))
+    golden = make_golden(spec, records, result.tflite, mode)
+    quant_info: dict[str, Any] = {"float_ops": result.float_ops, "calibration_rows": result.calibration_rows}
+    if result.layer_errors:
+        quant_info["layer_errors"] = result.layer_errors
+    model_info = {
+        "architecture": run.config.get("model", {}),
+        "run": str(Path(run_dir).resolve()),
+        "float_params": int(run.model.count_params()),
+    }
+    if "data" in run.config:
+        model_info["label"] = run.config["data"].get("label")
+    metrics_path = Path(run_dir) / "metrics.json"
+    if metrics_path.is_file():
+        import json
+
+        model_info["training_metrics"] = json.loads(metrics_path.read_text())
+    return write_bundle(
+        out,
+        result.tflite,
+        spec,
+        golden,
+        mode=mode,
+        model_info=model_info,
+        quantization_info=quant_info,
+        tensorflow_version=tf.__version__,
+    )
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--quantize", "mode", type=click.Choice(MODES), default="dynamic", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Bundle file to write.")
+@click.option(
+    "--calibration-rows",
+    type=click.IntRange(16),
+    default=1000,
+    show_default=True,
+    help="Training rows used to calibrate int8/int16x8.",
+)
+@click.option(
+    "--calibration-data",
+    type=click.Path(path_type=Path),
+    help="Calibration rows (defaults to the run's training file).",
+)
+@click.option(
+    "--keep-float",
+    default="layernorm",
+    show_default=True,
+    help="int8: TFLite op types kept in float, comma-separated; 'layernorm' = the LayerNorm ops, "
+    "'none' = full integer.",
+)
+@click.option("--golden-rows", type=click.IntRange(1, 1000), default=32, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@json_option
+@guarded
+def convert(
+    run_dir: Path,
+    mode: str,
+    out: Path,
+    calibration_rows: int,
+    calibration_data: Path | None,
+    keep_float: str,
+    golden_rows: int,
+    seed: int,
+    as_json: bool,
+) -> None:
+    """Convert a trained run into a device bundle (model + spec + manifest + golden vectors).
+
+    \b
+    Example:
+      masknet convert runs/shop --quantize int8 --out shop-int8.mnb
+    """
+    if out.exists() and out.is_dir():
+        raise click.UsageError(f"--out {out} is a directory; give a file name such as model.mnb")
+    ops = keep_float_ops(keep_float) if mode == "int8" else ()
+    manifest = convert_run(
+        run_dir, mode, out, calibration_rows, ops, golden_rows, seed, calibration_data, progress=not as_json
+    )
+    if as_json:
+        emit_json({"bundle": str(out), "size": out.stat().st_size, "manifest": manifest})
+        return
+    size = manifest["parts"]["model.tflite"]["size"]
+    click.echo(
+        f"wrote {out} ({mode}, model {size / 1024:.1f} KiB, {manifest['golden_records']} golden records)"
+    )
+
+
+@click.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option(
+    "--reference", type=click.Path(path_type=Path), required=True, help="The run directory (float model)."
+)
+@click.option("--data", type=click.Path(path_type=Path), required=True, help="Held-out rows (CSV/Parquet).")
+@click.option(
+    "--group-by", default="", help="Columns that define a ranking context (default: the spec's context)."
+)
+@click.option("--k", type=click.IntRange(1), default=10, show_default=True)
+@click.option(
+    "--slate-size",
+    type=click.IntRange(2),
+    default=50,
+    show_default=True,
+    help="Without context columns: rank fixed-size slates of consecutive rows.",
+)
+@click.option("--max-rows", type=click.IntRange(1), help="Use only the first N rows.")
+@click.option("--max-auc-drop", type=float, default=0.002, show_default=True)
+@click.option("--min-topk-overlap", type=float, default=0.95, show_default=True)
+@click.option("--min-ndcg", type=float, default=0.98, show_default=True)
+@click.option("--min-spearman", type=float, default=0.98, show_default=True)
+@click.option("--max-mean-abs-diff", type=float, help="Limit on the mean |score difference|.")
+@click.option("--plot", type=click.Path(path_type=Path), help="PNG of the score scatter and error histogram.")
+@json_option
+@guarded
+def check(
+    bundle: Path,
+    reference: Path,
+    data: Path,
+    group_by: str,
+    k: int,
+    slate_size: int,
+    max_rows: int | None,
+    max_auc_drop: float,
+    min_topk_overlap: float,
+    min_ndcg: float,
+    min_spearman: float,
+    max_mean_abs_diff: float | None,
+    plot: Path | None,
+    as_json: bool,
+) -> None:
+    """Measure what quantization cost against the float model; exit 1 when a threshold is violated.
+
+    \b
+    Example:
+      masknet check shop-int8.mnb --reference runs/shop --data data/shop/test.csv --plot check.png
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from convert.check import Thresholds, check_bundle, format_report, plot_report
+
+    thresholds = Thresholds(max_auc_drop, min_topk_overlap, min_ndcg, min_spearman, max_mean_abs_diff)
+    groups = [c for c in group_by.split(",") if c] or None
+    report = check_bundle(
+        bundle,
+        reference,
+        data,
+        group_by=groups,
+        k=k,
+        slate_size=slate_size,
+        max_rows=max_rows,
+        thresholds=thresholds,
+    )
+    if plot:
+        plot_report(report, plot)
+    scores = report.pop("_scores")
+    del scores
+    if as_json:
+        emit_json(report)
+    else:
+        click.echo(format_report(report))
+    if not report["passed"]:
+        raise SystemExit(1)

@@ -1,0 +1,67 @@
+"""Reading a training run directory (model, fitted spec, configuration) for conversion and checks."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edge_runtime.errors import MasknetError, SpecError
+from edge_runtime.spec import FeatureSpec
+
+__all__ = ["RunArtifacts", "RunError", "load_run"]
+
+
+class RunError(MasknetError):
+    """A run directory is missing, incomplete or inconsistent."""
+
+
+@dataclass
+class RunArtifacts:
+    """What a conversion needs from a run directory."""
+
+    path: Path
+    model: Any
+    spec: FeatureSpec
+    config: dict[str, Any]
+
+    @property
+    def train_file(self) -> Path | None:
+        """The training file the run was trained on (for calibration), if it still exists."""
+        p = self.config.get("data", {}).get("train")
+        return Path(p) if p and Path(p).is_file() else None
+
+    @property
+    def label(self) -> str | None:
+        """The run's label column."""
+        return self.config.get("data", {}).get("label") or self.spec.label
+
+
+def load_run(run_dir: str | Path) -> RunArtifacts:
+    """Load the model (``safe_mode=True``) and spec of a run; check that they agree."""
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise RunError(f"{run}: no such run directory")
+    model_path, spec_path, config_path = run / "model.keras", run / "spec.json", run / "config.json"
+    for p in (model_path, spec_path):
+        if not p.is_file():
+            raise RunError(f"{run}: no {p.name}; is this a finished 'masknet train' run directory?")
+    try:
+        spec = FeatureSpec.load(spec_path)
+    except SpecError as exc:
+        raise RunError(f"{run}: {exc}") from None
+    config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    import keras
+
+    import train.layers  # noqa: F401 - registers the custom layers for deserialization
+
+    try:
+        model = keras.saving.load_model(model_path, safe_mode=True)
+    except Exception as exc:  # Keras raises many types for a damaged file
+        raise RunError(f"{model_path}: cannot load the model ({type(exc).__name__}: {exc})") from None
+    expected = {i.name: (i.dtype, (None, *i.shape)) for i in spec.input_signature()}
+    got = {t.name.split(":")[0]: (str(t.dtype), tuple(t.shape)) for t in model.inputs}
+    if expected != got:
+        raise RunError(f"{run}: spec.json does not match the model's inputs: spec {expected}, model {got}")
+    return RunArtifacts(path=run, model=model, spec=spec, config=config)
