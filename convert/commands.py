@@ -64,7 +64,8 @@ def convert_run(
     source = calibration_data or run.train_file
     if source is None:
         raise RunError(
-            f"{run_dir}: its training file is gone; pass --calibration-data FILE with rows like the training data"
+            f"{run_dir}: its training file is gone; "
+            "pass --calibration-data FILE with rows like the training data"
         )
     spec = run.spec
     encoder = FeatureEncoder(spec)

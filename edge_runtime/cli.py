@@ -1,0 +1,247 @@
+"""Device-side commands: ``masknet rank``, ``masknet bench``, ``masknet verify`` (no TensorFlow)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from edge_runtime.clitools import CliError, emit_json, guarded, json_option
+
+#: Largest --context / candidates file accepted (bytes), so a stray file cannot exhaust memory.
+MAX_INPUT_BYTES = 256 << 20
+
+
+def _read_context(text: str) -> dict[str, Any]:
+    if text.startswith("@"):
+        path = Path(text[1:])
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CliError(f"cannot read --context file {path}: {exc}") from None
+    try:
+        ctx = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"--context is not valid JSON: {exc}") from None
+    if not isinstance(ctx, dict):
+        raise CliError(f"--context must be a JSON object of field -> value, got {type(ctx).__name__}")
+    return ctx
+
+
+def read_candidates(path: Path) -> list[dict[str, Any]]:
+    """Candidates from a JSON Lines (one object per line) or CSV (header row) file."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise CliError(f"cannot read candidates file {path}: {exc.strerror}") from None
+    if size > MAX_INPUT_BYTES:
+        raise CliError(f"{path}: {size} bytes is over the {MAX_INPUT_BYTES}-byte limit for a candidates file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise CliError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise CliError(f"cannot read candidates file {path}: {exc.strerror}") from None
+    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+        out = []
+        for i, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise CliError(f"{path}: line {i}: not valid JSON ({exc.msg})") from None
+            if not isinstance(obj, dict):
+                raise CliError(f"{path}: line {i}: expected a JSON object, got {type(obj).__name__}")
+            out.append(obj)
+        return out
+    if path.suffix.lower() in (".csv", ".tsv"):
+        try:
+            rows = list(
+                csv.DictReader(text.splitlines(), delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+            )
+        except csv.Error as exc:
+            raise CliError(f"{path}: malformed CSV ({exc})") from None
+        return [{k: (None if v == "" else v) for k, v in r.items() if k is not None} for r in rows]
+    raise CliError(f"{path}: unknown candidates format; use .jsonl or .csv")
+
+
+@click.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option(
+    "--context", "context_text", required=True, help="User/request features as JSON (or @file.json)."
+)
+@click.option(
+    "--candidates", type=click.Path(path_type=Path), required=True, help="Candidates (.jsonl or .csv)."
+)
+@click.option("--k", type=click.IntRange(1), default=10, show_default=True)
+@click.option("--threads", type=click.IntRange(1), default=1, show_default=True)
+@json_option
+@guarded
+def rank(bundle: Path, context_text: str, candidates: Path, k: int, threads: int, as_json: bool) -> None:
+    """Rank candidates for one context with a bundle and print the top k.
+
+    \b
+    Example:
+      masknet rank shop.mnb --context '{"user_id": "u7", "age": 31}' --candidates items.csv --k 5
+    """
+    from edge_runtime.ranker import Ranker
+
+    ctx = _read_context(context_text)
+    items = read_candidates(candidates)
+    ranker = Ranker.load(bundle, num_threads=threads)
+    top = ranker.rank(ctx, items, k=k)
+    if as_json:
+        emit_json(
+            {
+                "bundle": str(bundle),
+                "k": k,
+                "candidates": len(items),
+                "ranking": [{"rank": i + 1, "score": s, "candidate": c} for i, (c, s) in enumerate(top)],
+            }
+        )
+        return
+    for i, (cand, s) in enumerate(top, start=1):
+        click.echo(f"{i:3d}  {s:.5f}  {json.dumps(cand, ensure_ascii=False, default=str)}")
+
+
+def _percentiles(xs: list[float]) -> dict[str, float]:
+    a = np.asarray(xs) * 1e3
+    return {
+        "p50_ms": float(np.percentile(a, 50)),
+        "p90_ms": float(np.percentile(a, 90)),
+        "p99_ms": float(np.percentile(a, 99)),
+    }
+
+
+def bench_bundle(bundle: Path, sizes: list[int], threads: int, requests: int) -> dict[str, Any]:
+    """Latency of encoding, invoke and the whole request for each candidate count, as raw dicts."""
+    t0 = time.perf_counter()
+    from edge_runtime.ranker import Ranker
+
+    ranker = Ranker.load(bundle, num_threads=threads)
+    load_s = time.perf_counter() - t0
+    spec = ranker.spec
+    records = ranker.bundle.golden["records"]
+    ctx_cols = set(spec.column_of(n) for n in spec.columns_of_side("context"))
+    context = {k: v for k, v in records[0].items() if k in ctx_cols}
+    pool = [{k: v for k, v in r.items() if k not in ctx_cols} for r in records]
+    results = []
+    for n in sizes:
+        cands = [pool[i % len(pool)] for i in range(n)]
+        ranker.score(context, cands)  # warm-up: allocate tensors for this size
+        enc_t, inv_t, all_t = [], [], []
+        for _ in range(requests):
+            t = time.perf_counter()
+            inputs = ranker.encoder.assemble(
+                ranker.encoder.encode_context(context), ranker.encoder.encode_items(cands)
+            )
+            enc_t.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            ranker.score_inputs(inputs)
+            inv_t.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            ranker.score(context, cands)
+            all_t.append(time.perf_counter() - t)
+        whole = _percentiles(all_t)
+        results.append(
+            {
+                "candidates": n,
+                "encode": _percentiles(enc_t),
+                "invoke": _percentiles(inv_t),
+                "request": whole,
+                "candidates_per_s": n / (whole["p50_ms"] / 1e3),
+            }
+        )
+    return {
+        "bundle": str(bundle),
+        "backend": ranker.backend,
+        "threads": threads,
+        "requests": requests,
+        "quantization": ranker.bundle.quantization,
+        "load_s": load_s,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "sizes": results,
+        "tensorflow_imported": any(m.split(".")[0] == "tensorflow" for m in sys.modules),
+    }
+
+
+@click.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--candidates", "sizes", default="1,10,100,1000", show_default=True, help="Candidate counts.")
+@click.option("--threads", type=click.IntRange(1), default=1, show_default=True)
+@click.option(
+    "--requests", type=click.IntRange(5), default=200, show_default=True, help="Requests per count."
+)
+@json_option
+@guarded
+def bench(bundle: Path, sizes: str, threads: int, requests: int, as_json: bool) -> None:
+    """Measure request latency (encode, invoke, whole), throughput, load time and peak RSS.
+
+    \b
+    Example:
+      masknet bench shop.mnb --candidates 1,10,100,1000 --threads 1
+    """
+    try:
+        counts = [int(s) for s in sizes.split(",") if s.strip()]
+    except ValueError:
+        raise click.BadParameter(
+            f"expected comma-separated integers, got {sizes!r}", param_hint="--candidates"
+        ) from None
+    if not counts or min(counts) < 1:
+        raise click.BadParameter("candidate counts must be >= 1", param_hint="--candidates")
+    r = bench_bundle(bundle, counts, threads, requests)
+    if as_json:
+        emit_json(r)
+        return
+    click.echo(
+        f"{r['bundle']} ({r['quantization']}, {r['backend']}, {threads} thread(s)): "
+        f"load {r['load_s'] * 1e3:.1f} ms, peak RSS {r['peak_rss_mb']:.1f} MB"
+    )
+    click.echo(
+        f"{'N':>6s} {'encode p50':>11s} {'invoke p50':>11s} {'request p50/p90/p99 (ms)':>26s} {'cand/s':>10s}"
+    )
+    for s in r["sizes"]:
+        q = s["request"]
+        click.echo(
+            f"{s['candidates']:6d} {s['encode']['p50_ms']:11.3f} {s['invoke']['p50_ms']:11.3f} "
+            f"{q['p50_ms']:10.3f}/{q['p90_ms']:.3f}/{q['p99_ms']:.3f} {s['candidates_per_s']:10.0f}"
+        )
+
+
+@click.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@json_option
+@guarded
+def verify(bundle: Path, as_json: bool) -> None:
+    """Check a bundle: integrity, then its golden vectors (encoding and scores). Exit 1 on a mismatch.
+
+    \b
+    Example:
+      masknet verify shop.mnb
+    """
+    from edge_runtime.ranker import Ranker
+
+    report = Ranker.load(bundle).verify()
+    if as_json:
+        emit_json(
+            {
+                "bundle": str(bundle),
+                "ok": report.ok,
+                "records": report.records,
+                "encode_mismatches": report.encode_mismatches,
+                "max_score_diff": report.max_score_diff,
+                "tolerance": report.tolerance,
+            }
+        )
+    else:
+        click.echo(str(report))
+    if not report.ok:
+        raise SystemExit(1)
