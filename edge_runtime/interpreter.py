@@ -56,10 +56,18 @@ class ModelRunner:
             in_details = runner.get_input_details()
             out_details = runner.get_output_details()
             self._inputs = {name: d["index"] for name, d in in_details.items()}
+            self.input_signature = {
+                name: (np.dtype(d["dtype"]).name, [int(x) for x in d.get("shape_signature", d["shape"])])
+                for name, d in in_details.items()
+            }
             self._outputs = {name: d["index"] for name, d in out_details.items()}
             del runner  # it holds a reference that would block allocate_tensors()
         else:  # pragma: no cover - models from the converter always carry a signature
             self._inputs = {d["name"]: d["index"] for d in self._interp.get_input_details()}
+            self.input_signature = {
+                d["name"]: (np.dtype(d["dtype"]).name, [int(x) for x in d["shape_signature"]])
+                for d in self._interp.get_input_details()
+            }
             self._outputs = {d["name"]: d["index"] for d in self._interp.get_output_details()}
         self._shapes: dict[str, tuple[int, ...]] = {}
         self._output_index = next(iter(self._outputs.values()))

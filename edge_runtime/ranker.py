@@ -83,11 +83,10 @@ class Ranker:
         self._catalog: Catalog | None = None
         first = self._runner()  # fail fast: a model the interpreter cannot load is an error at load time
         self.backend = first.backend
-        expected = {i.name for i in bundle.spec.input_signature()}
-        if set(first.input_names) != expected:
+        expected = {i.name: (i.dtype, [-1, *i.shape]) for i in bundle.spec.input_signature()}
+        if first.input_signature != expected:
             raise BundleError(
-                f"{bundle.path}: the model's inputs {sorted(first.input_names)} do not match the spec's "
-                f"{sorted(expected)}"
+                f"{bundle.path}: the model's inputs {first.input_signature} do not match the spec's {expected}"
             )
 
     @classmethod

@@ -1,0 +1,262 @@
+"""The device runtime: loading verified bundles, scoring, ranking, catalogs, threads, damage."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import threading
+import zipfile
+
+import numpy as np
+import pytest
+
+from edge_runtime.bundle import read_bundle
+from edge_runtime.errors import BundleError, EncodeError
+from edge_runtime.ranker import Ranker
+
+pytestmark = pytest.mark.slow
+
+
+def _context_and_items(shop_data):
+    import csv
+
+    with (shop_data / "users.csv").open() as u, (shop_data / "items.csv").open() as i:
+        return list(csv.DictReader(u)), list(csv.DictReader(i))
+
+
+@pytest.fixture(scope="module")
+def ranker(bundles):
+    return Ranker.load(bundles["int8"])
+
+
+def test_scores_equal_full_record_encoding(ranker, shop_data):
+    users, items = _context_and_items(shop_data)
+    ctx = users[0]
+    scores = ranker.score(ctx, items)
+    assert scores.shape == (len(items),) and scores.dtype == np.float32
+    assert ((scores >= 0) & (scores <= 1)).all()
+    full = ranker.score_inputs(ranker.encoder.encode([{**it, **ctx} for it in items]))
+    np.testing.assert_array_equal(scores, full)
+    # a dict of columns gives the same scores
+    cols = {k: [it[k] for it in items] for k in items[0]}
+    np.testing.assert_array_equal(ranker.score(ctx, cols), scores)
+
+
+def test_rank_returns_top_k_sorted(ranker, shop_data):
+    users, items = _context_and_items(shop_data)
+    top = ranker.rank(users[1], items, k=5)
+    scores = ranker.score(users[1], items)
+    assert [s for _, s in top] == sorted(scores.tolist(), reverse=True)[:5]
+    assert top[0][0] in items
+    assert len(ranker.rank(users[1], items[:3], k=10)) == 3
+
+
+@pytest.mark.parametrize("n", [1, 7, 1024, 1025, 4096])
+def test_any_number_of_candidates(ranker, shop_data, n):
+    users, items = _context_and_items(shop_data)
+    cands = [items[i % len(items)] for i in range(n)]
+    scores = ranker.score(users[0], cands)
+    assert scores.shape == (n,)
+    np.testing.assert_array_equal(
+        scores[: len(items)][:n], ranker.score(users[0], cands[: min(n, len(items))])
+    )
+
+
+def test_catalog_ranking_equals_plain_ranking(ranker, shop_data):
+    users, items = _context_and_items(shop_data)
+    ranker.index_catalog(items)
+    for user in users[:5]:
+        cat = ranker.rank_catalog(user, k=10)
+        plain = ranker.rank(user, items, k=10)
+        assert [c["item_id"] for c, _ in cat] == [c["item_id"] for c, _ in plain]
+        np.testing.assert_array_equal([s for _, s in cat], [s for _, s in plain])
+    subset = [it["item_id"] for it in items[:10]]
+    sub = ranker.rank_catalog(users[0], k=3, subset=subset)
+    assert [c["item_id"] for c, _ in sub] == [c["item_id"] for c, _ in ranker.rank(users[0], items[:10], k=3)]
+    with pytest.raises(EncodeError, match="not in the catalog"):
+        ranker.rank_catalog(users[0], subset=["nope"])
+
+
+def test_shared_ranker_from_8_threads_equals_serial(ranker, shop_data):
+    users, items = _context_and_items(shop_data)
+    expected = [ranker.score(u, items) for u in users[:16]]
+    results: dict[int, list] = {}
+
+    def work(t: int) -> None:
+        results[t] = [ranker.score(u, items) for u in users[:16] for _ in range(5)][::5]
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    for t in range(8):
+        for got, exp in zip(results[t], expected, strict=True):
+            np.testing.assert_array_equal(got, exp)
+
+
+@pytest.mark.parametrize("mode", ["none", "dynamic", "int8"])
+def test_verify_golden_vectors(bundles, mode):
+    report = Ranker.load(bundles[mode]).verify()
+    assert report.ok, str(report)
+    assert report.records == 32
+
+
+def test_verify_detects_a_changed_encoding(bundles, tmp_path):
+    """Tamper with the golden file (and re-sign it): verify must report the mismatch."""
+    from convert.bundle_writer import write_bundle
+
+    b = read_bundle(bundles["none"])
+    golden = json.loads(json.dumps(b.golden))
+    golden["encoded"]["cat_ids"][0][0] += 1
+    golden["scores"][1] += 0.5
+    out = tmp_path / "tampered.mnb"
+    write_bundle(
+        out, b.model, b.spec, golden, mode="none", model_info={}, quantization_info={}, tensorflow_version="x"
+    )
+    report = Ranker.load(out).verify()
+    assert not report.ok
+    assert report.encode_mismatches == ["cat_ids: 1 values differ"]
+    assert report.max_score_diff > 0.4
+
+
+def test_bad_context_is_an_encode_error(ranker, shop_data):
+    _, items = _context_and_items(shop_data)
+    with pytest.raises(EncodeError, match="field 'age', record 0: cannot parse 'old'"):
+        ranker.score({"age": "old"}, items)
+    with pytest.raises(EncodeError, match="context must be a mapping"):
+        ranker.score(["u1"], items)
+    assert ranker.score({}, []).shape == (0,)
+
+
+def test_loading_and_ranking_imports_no_tensorflow(bundles, shop_data):
+    code = (
+        "import sys, csv\n"
+        "from edge_runtime.ranker import Ranker\n"
+        f"r = Ranker.load({str(bundles['int8'])!r})\n"
+        f"with open({str(shop_data / 'items.csv')!r}) as fh: items = list(csv.DictReader(fh))\n"
+        "r.rank({'user_id': 'u1', 'age': 30}, items, k=3)\n"
+        "assert r.verify().ok\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'tensorflow', 'keras', 'train', 'convert'})\n"
+        "assert not bad, bad\n"
+        "print(r.backend)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert out.stdout.strip() == "litert"
+
+
+# ------------------------------------------------------------------ damaged bundles
+def _rewrite(src, dst, mutate):
+    with zipfile.ZipFile(src) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    mutate(members)
+    with zipfile.ZipFile(dst, "w", compression=zipfile.ZIP_STORED) as zf:
+        for n, d in members.items():
+            zf.writestr(n, d)
+
+
+def _manifest(members):
+    return json.loads(members["manifest.json"])
+
+
+def _set_manifest(members, m):
+    members["manifest.json"] = json.dumps(m).encode()
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda m: m.pop("golden.json"), r"missing \['golden.json'\]"),
+        (lambda m: m.update({"../evil": b"x"}), r"unexpected \['../evil'\]"),
+        (
+            lambda m: m.update({"model.tflite": m["model.tflite"][:-10] + b"0123456789"}),
+            r"model.tflite fails its SHA-256",
+        ),
+        (
+            lambda m: _set_manifest(m, {**_manifest(m), "format_version": 99}),
+            r"format_version 99 is not supported",
+        ),
+        (
+            lambda m: _set_manifest(m, {**_manifest(m), "format": "other"}),
+            r"does not describe a masknet-edge-bundle",
+        ),
+        (lambda m: m.update({"manifest.json": b"{"}), r"manifest.json is not valid JSON"),
+    ],
+    ids=["missing-part", "path-traversal", "bit-flip", "version", "foreign-manifest", "bad-json"],
+)
+def test_damaged_bundles_are_rejected_before_the_interpreter(bundles, tmp_path, mutate, message):
+    bad = tmp_path / "bad.mnb"
+    _rewrite(bundles["none"], bad, mutate)
+    with pytest.raises(BundleError, match=message):
+        Ranker.load(bad)
+
+
+def test_truncated_and_foreign_files(bundles, tmp_path):
+    data = bundles["none"].read_bytes()
+    rng = np.random.default_rng(0)
+    for cut in rng.integers(1, len(data) - 1, size=20).tolist():
+        p = tmp_path / "cut.mnb"
+        p.write_bytes(data[:cut])
+        with pytest.raises(BundleError):
+            Ranker.load(p)
+    for i in rng.integers(0, len(data), size=30).tolist():
+        flipped = bytearray(data)
+        flipped[i] ^= 0x10
+        p = tmp_path / "flip.mnb"
+        p.write_bytes(bytes(flipped))
+        try:
+            Ranker.load(p)
+        except BundleError:
+            continue
+        # a flip in bytes no check covers (zip padding, timestamps) may load: then it must still verify
+        assert Ranker.load(p).verify().ok
+    p = tmp_path / "foreign.mnb"
+    p.write_bytes(b"\x00" * 100)
+    with pytest.raises(BundleError, match="not a masknet-edge bundle"):
+        Ranker.load(p)
+    with pytest.raises(BundleError, match="cannot read bundle"):
+        Ranker.load(tmp_path / "absent.mnb")
+
+
+def test_spec_that_does_not_match_the_model(bundles, tmp_path):
+    from convert.bundle_writer import write_bundle
+    from edge_runtime.spec import FeatureSpec
+
+    b = read_bundle(bundles["none"])
+    d = b.spec.to_dict()
+    d["fields"] = [f for f in d["fields"] if f["name"] != "price"]
+    other = FeatureSpec.from_dict(d)
+    out = tmp_path / "mismatch.mnb"
+    write_bundle(
+        out,
+        b.model,
+        other,
+        b.golden,
+        mode="none",
+        model_info={},
+        quantization_info={},
+        tensorflow_version="x",
+    )
+    with pytest.raises(BundleError, match="do not match the spec"):
+        Ranker.load(out)
+
+
+def test_compressed_member_zip_bomb_is_refused(bundles, tmp_path):
+    with zipfile.ZipFile(bundles["none"]) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    members["golden.json"] = b" " * (100 << 20)
+    bomb = tmp_path / "bomb.mnb"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for n, d in members.items():
+            zf.writestr(n, d)
+    assert bomb.stat().st_size < 2 << 20
+    with pytest.raises(BundleError, match="compressed"):
+        Ranker.load(bomb)
+
+
+def test_directory_is_not_a_bundle(tmp_path):
+    with pytest.raises(BundleError, match="is a directory"):
+        Ranker.load(tmp_path)
+    shutil.rmtree(tmp_path)
