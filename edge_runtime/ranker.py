@@ -86,7 +86,8 @@ class Ranker:
         expected = {i.name: (i.dtype, [-1, *i.shape]) for i in bundle.spec.input_signature()}
         if first.input_signature != expected:
             raise BundleError(
-                f"{bundle.path}: the model's inputs {first.input_signature} do not match the spec's {expected}"
+                f"{bundle.path}: the model's inputs {first.input_signature} "
+                f"do not match the spec's {expected}"
             )
 
     @classmethod
