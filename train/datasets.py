@@ -238,7 +238,8 @@ def load_avazu(src: str | Path, seed: int = 0) -> tuple[tuple[Any, Any, Any], di
         raise DataError(f"{train}: expected the Kaggle header with a 'click' column")
 
     def read(p: Path) -> Any:
-        first = p.open().readline()
+        with p.open() as fh:
+            first = fh.readline()
         has_header = first.startswith("id,") or "click" in first.split(",")
         return pd.read_csv(p, dtype=str, header=0 if has_header else None, names=None if has_header else head)
 
@@ -250,7 +251,7 @@ def load_avazu(src: str | Path, seed: int = 0) -> tuple[tuple[Any, Any, Any], di
         hour = df["hour"].astype(int)
         days = pd.to_datetime((hour // 100).astype(str), format="%y%m%d")
         df["hour"] = (hour % 100).astype(str)
-        df["weekday"] = days.dt.weekday.astype(str)
+        df["weekday"] = days.dt.day_of_week.astype(str)
         df["label"] = df["label"].astype(int)
         out.append(df)
     cats = [c for c in out[0].columns if c != "label"]

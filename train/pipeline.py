@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import shutil
 import time
@@ -79,6 +80,10 @@ def _check_columns(path: Path, spec: FeatureSpec, label: str) -> None:
         )
 
 
+def _plain(v: Any) -> Any:
+    return v.item() if hasattr(v, "item") else v
+
+
 def _labels(df: Any, label: str, path: Path, first_row: int) -> np.ndarray:
     y = df[label].to_numpy()
     try:
@@ -88,7 +93,9 @@ def _labels(df: Any, label: str, path: Path, first_row: int) -> np.ndarray:
     bad = ~np.isin(yf, (0.0, 1.0))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{path}: row {first_row + i + 1}: label {label!r} must be 0 or 1, got {y[i]!r}")
+        raise DataError(
+            f"{path}: row {first_row + i + 1}: label {label!r} must be 0 or 1, got {_plain(y[i])!r}"
+        )
     return yf.astype(np.float32)
 
 
@@ -282,13 +289,21 @@ def train_run(
             .prefetch(2)
         )
         mode = "in-memory"
+        steps_per_epoch = None
     else:
         gen = _stream_batches(
             inputs.train, encoder, label, train_config.chunk_rows, train_config.batch_size, train_config.seed
         )
-        ds = tf.data.Dataset.from_generator(
-            gen, output_signature=(sig, tf.TensorSpec((None,), tf.float32))
-        ).prefetch(2)
+        ds = (
+            tf.data.Dataset.from_generator(gen, output_signature=(sig, tf.TensorSpec((None,), tf.float32)))
+            .repeat()
+            .prefetch(2)
+        )
+        # Batches per pass: the generator batches each chunk separately.
+        full, rest = divmod(n_train, train_config.chunk_rows)
+        steps_per_epoch = full * math.ceil(train_config.chunk_rows / train_config.batch_size) + math.ceil(
+            rest / train_config.batch_size
+        )
         mode = "streamed"
     log.info(
         "train rows: %d (%s), valid rows: %d, encoded in %.1fs",
@@ -349,7 +364,7 @@ def train_run(
             callbacks=[callback],
             verbose=1 if progress else 0,
             shuffle=False,  # the dataset is shuffled by tf.data (in memory) or per chunk (streamed)
-            steps_per_epoch=None,
+            steps_per_epoch=steps_per_epoch,
         )
     state = callback.state
     best = keras.saving.load_model(ckpt / "best.keras", safe_mode=True)

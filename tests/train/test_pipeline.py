@@ -1,0 +1,258 @@
+"""The training pipeline end to end: run directory, metrics, resume, streaming, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from convert.cli import main
+from tests.conftest import TINY_MODEL
+
+pytestmark = pytest.mark.slow
+
+
+def _train_args(d, out, *extra):
+    return [
+        "train",
+        "--train",
+        str(d / "train.csv"),
+        "--valid",
+        str(d / "valid.csv"),
+        "--spec",
+        str(d / "spec.json"),
+        "--out",
+        str(out),
+        *TINY_MODEL,
+        *extra,
+    ]
+
+
+def test_run_directory_contents(shop_run):
+    names = {p.name for p in shop_run.iterdir()}
+    assert {
+        "model.keras",
+        "spec.json",
+        "config.json",
+        "metrics.json",
+        "history.json",
+        "training_curve.png",
+        "checkpoints",
+    } <= names
+    m = json.loads((shop_run / "metrics.json").read_text())
+    assert set(m["valid"]) >= {"auc", "logloss"} and set(m["test"]) >= {"auc", "logloss", "oracle_auc"}
+    assert 0.5 < m["test"]["auc"] <= m["test"]["oracle_auc"] + 0.02
+    assert m["epochs_trained"] == len(json.loads((shop_run / "history.json").read_text())) == 3
+    model = keras.saving.load_model(shop_run / "model.keras", safe_mode=True)
+    assert model.name == "sermasknet"
+    assert not [p for p in shop_run.rglob("*") if ".tmp" in p.name]
+
+
+def test_masknet_gets_close_to_the_oracle(tmp_path):
+    """On the planted shop world the best AUC is known; MaskNet must come close to it."""
+    runner = CliRunner()
+    d = tmp_path / "data"
+    res = runner.invoke(
+        main,
+        [
+            "data",
+            "shop",
+            "--out",
+            str(d),
+            "--users",
+            "300",
+            "--items",
+            "100",
+            "--interactions",
+            "40000",
+            "--seed",
+            "1",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(
+        main,
+        [
+            "train",
+            "--train",
+            str(d / "train.csv"),
+            "--valid",
+            str(d / "valid.csv"),
+            "--test",
+            str(d / "test.csv"),
+            "--spec",
+            str(d / "spec.json"),
+            "--out",
+            str(tmp_path / "run"),
+            "--oracle-column",
+            "true_ctr",
+            "--epochs",
+            "6",
+            "--block-units",
+            "64",
+            "--batch-size",
+            "512",
+            "--json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    test = json.loads(res.output[res.output.index("{") :])["test"]
+    assert test["oracle_auc"] - test["auc"] < 0.03, test
+
+
+def test_streaming_mode_trains_with_bounded_chunks(shop_data, tmp_path):
+    res = CliRunner().invoke(
+        main,
+        _train_args(shop_data, tmp_path / "run", "--in-memory-rows", "0", "--chunk-rows", "1000", "--json"),
+    )
+    assert res.exit_code == 0, res.output
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert m["train_mode"] == "streamed" and m["valid"]["auc"] > 0.55
+
+
+def test_existing_run_directory_is_refused(shop_data, shop_run):
+    res = CliRunner().invoke(main, _train_args(shop_data, shop_run))
+    assert res.exit_code == 2
+    assert "already exists" in res.output and "--overwrite" in res.output
+
+
+@pytest.mark.parametrize(
+    ("break_it", "message"),
+    [
+        (lambda df: df.drop(columns=["brand"]), r"missing columns \['brand'\]"),
+        (lambda df: df.assign(click=df["click"] * 2), r"row \d+: label 'click' must be 0 or 1, got 2"),
+        (lambda df: df.assign(price="cheap"), r"column 'price': values are not numeric"),
+    ],
+)
+def test_bad_training_file_fails_before_training(shop_data, tmp_path, break_it, message):
+    bad = tmp_path / "train.csv"
+    break_it(pd.read_csv(shop_data / "train.csv")).iloc[1:50].to_csv(bad, index=False)
+    out = tmp_path / "run"
+    res = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--train",
+            str(bad),
+            "--valid",
+            str(shop_data / "valid.csv"),
+            "--spec",
+            str(shop_data / "spec.json"),
+            "--out",
+            str(out),
+            *TINY_MODEL,
+        ],
+    )
+    assert res.exit_code == 2, res.output
+    assert len(res.output.strip().splitlines()) == 1
+    import re
+
+    assert re.search(message, res.output), res.output
+    assert not out.exists()
+
+
+def test_empty_and_missing_files(shop_data, tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    for path, msg in ((empty, "the file is empty"), (tmp_path / "nope.csv", "no such data file")):
+        res = CliRunner().invoke(
+            main,
+            [
+                "train",
+                "--train",
+                str(path),
+                "--valid",
+                str(shop_data / "valid.csv"),
+                "--spec",
+                str(shop_data / "spec.json"),
+                "--out",
+                str(tmp_path / "r"),
+            ],
+        )
+        assert res.exit_code == 2 and msg in res.output, res.output
+
+
+def test_killed_run_resumes_from_last_finished_epoch(shop_data, tmp_path):
+    out = tmp_path / "run"
+    args = [
+        sys.executable,
+        "-m",
+        "convert.cli",
+        *_train_args(shop_data, out, "--epochs", "4", "--patience", "9"),
+    ]
+    args = [a for a in args]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = out / "checkpoints" / "state.json"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (state.exists() and json.loads(state.read_text())["epoch"] >= 1):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = json.loads(state.read_text())["epoch"]
+    assert 1 <= done <= 4
+    assert (out / "checkpoints" / "last.keras").is_file()
+    res = CliRunner().invoke(
+        main, ["train", "--train", "x", "--valid", "x", "--out", str(out), "--resume", "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    history = json.loads((out / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4]
+
+
+def test_spec_infer_proposes_kinds(tmp_path):
+    df = pd.DataFrame(
+        {
+            "user_id": [f"u{i % 50}" for i in range(400)],
+            "age": np.arange(400) % 60 + 18,
+            "count": np.exp(np.random.default_rng(0).normal(0, 2.5, 400)).astype(int),
+            "genres": ["Action|Drama", "Comedy"] * 200,
+            "device": ["ios", "web"] * 200,
+            "click": [0, 1] * 200,
+        }
+    )
+    df.to_csv(tmp_path / "d.csv", index=False)
+    res = CliRunner().invoke(
+        main,
+        [
+            "spec",
+            "infer",
+            str(tmp_path / "d.csv"),
+            "--label",
+            "click",
+            "--context",
+            "user_id,age",
+            "--out",
+            str(tmp_path / "spec.json"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    fields = {f["name"]: f for f in json.loads((tmp_path / "spec.json").read_text())["fields"]}
+    assert fields["user_id"]["kind"] == "categorical" and fields["user_id"]["side"] == "context"
+    assert fields["age"]["kind"] == "numeric" and fields["age"]["transform"] == "standardize"
+    assert fields["count"]["transform"] == "log1p_standardize"
+    assert fields["genres"]["kind"] == "multi_categorical" and fields["genres"]["separator"] == "|"
+    assert fields["device"]["side"] == "item"
+
+
+@pytest.mark.needs_data
+def test_public_data_loaders(shared_data, tmp_path):
+    from train.datasets import prepare
+
+    ml = prepare("movielens", shared_data / "movielens-100k", tmp_path / "ml", seed=0)
+    train = pd.read_csv(ml["train"])
+    assert len(train) == 80_000 and abs(train["label"].mean() - 0.55) < 0.01
+    assert train["genres"].str.contains("|", regex=False).any()
+    cr = prepare("criteo", shared_data / "criteo-8k", tmp_path / "cr")
+    assert len(pd.read_csv(cr["train"])) == 7200 and len(pd.read_csv(cr["test"])) == 391
+    av = prepare("avazu", shared_data / "avazu-8k", tmp_path / "av")
+    assert len(pd.read_csv(av["valid"])) == 480  # dev.csv: 480 rows, no header
