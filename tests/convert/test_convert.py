@@ -1,0 +1,140 @@
+"""The converter CLI, the bundle it writes, and the quantization check."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from convert.cli import main
+from edge_runtime.bundle import read_bundle
+
+pytestmark = pytest.mark.slow
+
+
+def test_bundle_manifest_and_parts(bundles):
+    b = read_bundle(bundles["int8"])
+    m = b.manifest
+    assert m["format"] == "masknet-edge-bundle" and m["format_version"] == 1
+    assert m["quantization"]["mode"] == "int8" and m["quantization"]["calibration_rows"] == 256
+    assert "RSQRT" in m["quantization"]["float_ops"]  # LayerNorm kept in float by default
+    assert m["quantization"]["layer_errors"], "int8 conversion records per-layer errors"
+    assert m["inputs"] == [
+        {"name": "cat_ids", "dtype": "int32", "shape": [-1, 12]},
+        {"name": "num_values", "dtype": "float32", "shape": [-1, 2]},
+    ]
+    assert m["outputs"] == [{"name": "ctr", "dtype": "float32", "shape": [-1, 1]}]
+    assert set(m["parts"]) == {"model.tflite", "spec.json", "golden.json"}
+    assert {"tensorflow_version", "toolkit_version", "created", "spec_sha256"} <= set(m)
+    assert len(b.golden["records"]) == len(b.golden["scores"]) == 32
+    with zipfile.ZipFile(bundles["int8"]) as zf:
+        assert all(i.compress_type == zipfile.ZIP_STORED for i in zf.infolist())
+
+
+def test_quantized_bundles_are_smaller(bundles):
+    size = {m: read_bundle(p).manifest["parts"]["model.tflite"]["size"] for m, p in bundles.items()}
+    assert size["dynamic"] < 0.6 * size["none"]
+    assert size["int8"] < 0.6 * size["none"]
+
+
+def test_no_flex_ops(bundles):
+    for p in bundles.values():
+        assert b"FlexDelegate" not in read_bundle(p).model and b"Flex" not in read_bundle(p).model[:4096]
+
+
+def test_check_reports_and_gates(bundles, shop_run, shop_data, tmp_path):
+    runner = CliRunner()
+    args = ["check", str(bundles["dynamic"]), "--reference", str(shop_run), "--data", str(shop_data / "test.csv")]
+    res = runner.invoke(main, [*args, "--json", "--plot", str(tmp_path / "c.png"), "--min-topk-overlap", "0.5",
+                               "--min-ndcg", "0.5", "--min-spearman", "0.5", "--max-auc-drop", "0.05"])
+    assert res.exit_code == 0, res.output
+    r = json.loads(res.output)
+    assert set(r) >= {"float", "bundle_model", "auc_drop", "scores", "ranking", "thresholds", "passed"}
+    assert r["ranking"]["groups"].startswith("by user_id")
+    assert 0 <= r["scores"]["mean_abs_diff"] <= r["scores"]["max_abs_diff"] < 0.2
+    assert (tmp_path / "c.png").stat().st_size > 1000
+    # an impossible threshold fails the check with exit code 1 and says why
+    res = runner.invoke(main, [*args, "--max-mean-abs-diff", "0"])
+    assert res.exit_code == 1
+    assert "FAILED: mean |score diff|" in res.output
+    # the float bundle matches its reference model to float rounding
+    r = json.loads(runner.invoke(main, ["check", str(bundles["none"]), "--reference", str(shop_run), "--data",
+                                        str(shop_data / "test.csv"), "--json"]).output)
+    assert r["scores"]["max_abs_diff"] < 1e-5 and r["passed"]
+
+
+def test_int8_check_prints_the_layer_table(bundles, shop_run, shop_data):
+    res = CliRunner().invoke(main, ["check", str(bundles["int8"]), "--reference", str(shop_run), "--data",
+                                    str(shop_data / "test.csv"), "--slate-size", "20", "--group-by", "item_id"])
+    assert res.exit_code in (0, 1), res.output
+    assert "layers that lose the most" in res.output
+    assert "kept in float: ADD, MEAN, MUL, RSQRT, SQUARED_DIFFERENCE, SUB" in res.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["convert", "{empty}", "--quantize", "dynamic", "--out", "{out}"], "no model.keras"),
+        (["convert", "{missing}", "--quantize", "dynamic", "--out", "{out}"], "no such run directory"),
+        (["convert", "{run}", "--quantize", "int4", "--out", "{out}"], "Invalid value for '--quantize'"),
+        (["convert", "{run}", "--quantize", "int8", "--keep-float", "x;y", "--out", "{out}"], "not an op type"),
+        (["check", "{bundle}", "--reference", "{run}", "--data", "{badcsv}"], "missing columns"),
+        (["check", "{bundle}", "--reference", "{empty}", "--data", "{badcsv}"], "no model.keras"),
+    ],
+)
+def test_bad_input_exit_2_and_no_bundle(args, message, shop_run, bundles, tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    fill = {"empty": tmp_path / "empty", "missing": tmp_path / "nope", "out": tmp_path / "x.mnb", "run": shop_run,
+            "bundle": bundles["none"], "badcsv": tmp_path / "bad.csv"}
+    res = CliRunner().invoke(main, [a.format(**{k: str(v) for k, v in fill.items()}) for a in args])
+    assert res.exit_code == 2, res.output
+    assert message in res.output
+    assert "Traceback" not in res.output
+    assert not (tmp_path / "x.mnb").exists()
+
+
+def test_spec_that_does_not_match_the_model_is_refused(shop_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(shop_run, run)
+    spec = json.loads((run / "spec.json").read_text())
+    spec["fields"] = [f for f in spec["fields"] if f["name"] != "city"]
+    (run / "spec.json").write_text(json.dumps(spec))
+    res = CliRunner().invoke(main, ["convert", str(run), "--quantize", "none", "--out", str(tmp_path / "b.mnb")])
+    assert res.exit_code == 2 and "does not match the model's inputs" in res.output
+    assert not (tmp_path / "b.mnb").exists()
+
+
+def test_interrupted_write_leaves_no_partial_bundle(bundles, tmp_path, monkeypatch):
+    from convert import bundle_writer
+
+    b = read_bundle(bundles["none"])
+    out = tmp_path / "b.mnb"
+
+    def boom(self, *a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(zipfile.ZipFile, "writestr", boom)
+    with pytest.raises(KeyboardInterrupt):
+        bundle_writer.write_bundle(out, b.model, b.spec, b.golden, mode="none", model_info={},
+                                   quantization_info={}, tensorflow_version="x")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_dynamic_batch_dimension(bundles):
+    from edge_runtime.interpreter import ModelRunner
+
+    b = read_bundle(bundles["dynamic"])
+    runner = ModelRunner(b.model)
+    rng = np.random.default_rng(0)
+    for n in (1, 3, 4096, 2):
+        inputs = {
+            "cat_ids": rng.integers(0, b.spec.total_vocab, (n, 12)).astype(np.int32),
+            "num_values": rng.normal(size=(n, 2)).astype(np.float32),
+        }
+        assert runner(inputs).shape == (n,)

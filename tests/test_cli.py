@@ -1,0 +1,61 @@
+"""Every command: instant help without TensorFlow, one-line errors and exit codes, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from convert.cli import COMMANDS, main
+
+
+def test_help_imports_no_tensorflow():
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from convert.cli import main\n"
+        "r = CliRunner().invoke(main, ['--help'])\n"
+        "assert r.exit_code == 0 and 'convert' in r.output, r.output\n"
+        "for c in ['rank', 'verify', 'bench', 'train', 'convert', 'check']:\n"
+        "    assert CliRunner().invoke(main, [c, '--help']).exit_code == 0\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'tensorflow', 'keras'})\n"
+        "assert not bad, bad[:5]\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_has_help_with_an_example(command):
+    res = CliRunner().invoke(main, [command, "--help"])
+    assert res.exit_code == 0
+    if command not in ("data", "spec"):
+        assert "Example:" in res.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["rank", "{nofile}", "--context", "{{}}", "--candidates", "{nofile}"], "cannot read candidates file"),
+        (["rank", "{nofile}", "--context", "{{", "--candidates", "{cands}"], "--context is not valid JSON"),
+        (["rank", "{nofile}", "--context", "[1]", "--candidates", "{cands}"], "must be a JSON object"),
+        (["rank", "{nofile}", "--context", "{{}}", "--candidates", "{badjsonl}"], "line 2: not valid JSON"),
+        (["rank", "{nofile}", "--context", "{{}}", "--candidates", "{cands}"], "cannot read bundle"),
+        (["verify", "{nofile}"], "cannot read bundle"),
+        (["verify", "{cands}"], "not a masknet-edge bundle"),
+        (["bench", "{cands}", "--candidates", "a,b"], "expected comma-separated integers"),
+        (["spec", "infer", "{nofile}", "--label", "y", "--out", "{out}"], "no such data file"),
+        (["data", "prepare", "criteo", "{nofile}", "--out", "{out}"], "no such file or folder"),
+    ],
+)
+def test_malformed_input_one_line_exit_2(tmp_path, args, message):
+    (tmp_path / "c.jsonl").write_text('{"item_id": 1}\n{oops\n')
+    (tmp_path / "ok.jsonl").write_text('{"item_id": 1}\n')
+    fill = {"nofile": tmp_path / "missing.mnb", "cands": tmp_path / "ok.jsonl", "badjsonl": tmp_path / "c.jsonl",
+            "out": tmp_path / "out"}
+    res = CliRunner().invoke(main, [a.format(**{k: str(v) for k, v in fill.items()}) for a in args])
+    assert res.exit_code == 2, res.output
+    assert message in res.output
+    assert "Traceback" not in res.output
+    assert len(res.output.strip().splitlines()) == 1 or res.output.startswith("Usage")
