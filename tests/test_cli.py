@@ -37,7 +37,10 @@ def test_every_command_has_help_with_an_example(command):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["rank", "{nofile}", "--context", "{{}}", "--candidates", "{nofile}"], "cannot read candidates file"),
+        (
+            ["rank", "{nofile}", "--context", "{{}}", "--candidates", "{nofile}"],
+            "cannot read candidates file",
+        ),
         (["rank", "{nofile}", "--context", "{{", "--candidates", "{cands}"], "--context is not valid JSON"),
         (["rank", "{nofile}", "--context", "[1]", "--candidates", "{cands}"], "must be a JSON object"),
         (["rank", "{nofile}", "--context", "{{}}", "--candidates", "{badjsonl}"], "line 2: not valid JSON"),
@@ -52,8 +55,12 @@ def test_every_command_has_help_with_an_example(command):
 def test_malformed_input_one_line_exit_2(tmp_path, args, message):
     (tmp_path / "c.jsonl").write_text('{"item_id": 1}\n{oops\n')
     (tmp_path / "ok.jsonl").write_text('{"item_id": 1}\n')
-    fill = {"nofile": tmp_path / "missing.mnb", "cands": tmp_path / "ok.jsonl", "badjsonl": tmp_path / "c.jsonl",
-            "out": tmp_path / "out"}
+    fill = {
+        "nofile": tmp_path / "missing.mnb",
+        "cands": tmp_path / "ok.jsonl",
+        "badjsonl": tmp_path / "c.jsonl",
+        "out": tmp_path / "out",
+    }
     res = CliRunner().invoke(main, [a.format(**{k: str(v) for k, v in fill.items()}) for a in args])
     assert res.exit_code == 2, res.output
     assert message in res.output

@@ -47,9 +47,31 @@ def test_no_flex_ops(bundles):
 
 def test_check_reports_and_gates(bundles, shop_run, shop_data, tmp_path):
     runner = CliRunner()
-    args = ["check", str(bundles["dynamic"]), "--reference", str(shop_run), "--data", str(shop_data / "test.csv")]
-    res = runner.invoke(main, [*args, "--json", "--plot", str(tmp_path / "c.png"), "--min-topk-overlap", "0.5",
-                               "--min-ndcg", "0.5", "--min-spearman", "0.5", "--max-auc-drop", "0.05"])
+    args = [
+        "check",
+        str(bundles["dynamic"]),
+        "--reference",
+        str(shop_run),
+        "--data",
+        str(shop_data / "test.csv"),
+    ]
+    res = runner.invoke(
+        main,
+        [
+            *args,
+            "--json",
+            "--plot",
+            str(tmp_path / "c.png"),
+            "--min-topk-overlap",
+            "0.5",
+            "--min-ndcg",
+            "0.5",
+            "--min-spearman",
+            "0.5",
+            "--max-auc-drop",
+            "0.05",
+        ],
+    )
     assert res.exit_code == 0, res.output
     r = json.loads(res.output)
     assert set(r) >= {"float", "bundle_model", "auc_drop", "scores", "ranking", "thresholds", "passed"}
@@ -61,14 +83,39 @@ def test_check_reports_and_gates(bundles, shop_run, shop_data, tmp_path):
     assert res.exit_code == 1
     assert "FAILED: mean |score diff|" in res.output
     # the float bundle matches its reference model to float rounding
-    r = json.loads(runner.invoke(main, ["check", str(bundles["none"]), "--reference", str(shop_run), "--data",
-                                        str(shop_data / "test.csv"), "--json"]).output)
+    r = json.loads(
+        runner.invoke(
+            main,
+            [
+                "check",
+                str(bundles["none"]),
+                "--reference",
+                str(shop_run),
+                "--data",
+                str(shop_data / "test.csv"),
+                "--json",
+            ],
+        ).output
+    )
     assert r["scores"]["max_abs_diff"] < 1e-5 and r["passed"]
 
 
 def test_int8_check_prints_the_layer_table(bundles, shop_run, shop_data):
-    res = CliRunner().invoke(main, ["check", str(bundles["int8"]), "--reference", str(shop_run), "--data",
-                                    str(shop_data / "test.csv"), "--slate-size", "20", "--group-by", "item_id"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "check",
+            str(bundles["int8"]),
+            "--reference",
+            str(shop_run),
+            "--data",
+            str(shop_data / "test.csv"),
+            "--slate-size",
+            "20",
+            "--group-by",
+            "item_id",
+        ],
+    )
     assert res.exit_code in (0, 1), res.output
     assert "layers that lose the most" in res.output
     assert "kept in float: ADD, MEAN, MUL, RSQRT, SQUARED_DIFFERENCE, SUB" in res.output
@@ -80,7 +127,10 @@ def test_int8_check_prints_the_layer_table(bundles, shop_run, shop_data):
         (["convert", "{empty}", "--quantize", "dynamic", "--out", "{out}"], "no model.keras"),
         (["convert", "{missing}", "--quantize", "dynamic", "--out", "{out}"], "no such run directory"),
         (["convert", "{run}", "--quantize", "int4", "--out", "{out}"], "Invalid value for '--quantize'"),
-        (["convert", "{run}", "--quantize", "int8", "--keep-float", "x;y", "--out", "{out}"], "not an op type"),
+        (
+            ["convert", "{run}", "--quantize", "int8", "--keep-float", "x;y", "--out", "{out}"],
+            "not an op type",
+        ),
         (["check", "{bundle}", "--reference", "{run}", "--data", "{badcsv}"], "missing columns"),
         (["check", "{bundle}", "--reference", "{empty}", "--data", "{badcsv}"], "no model.keras"),
     ],
@@ -88,8 +138,14 @@ def test_int8_check_prints_the_layer_table(bundles, shop_run, shop_data):
 def test_bad_input_exit_2_and_no_bundle(args, message, shop_run, bundles, tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
-    fill = {"empty": tmp_path / "empty", "missing": tmp_path / "nope", "out": tmp_path / "x.mnb", "run": shop_run,
-            "bundle": bundles["none"], "badcsv": tmp_path / "bad.csv"}
+    fill = {
+        "empty": tmp_path / "empty",
+        "missing": tmp_path / "nope",
+        "out": tmp_path / "x.mnb",
+        "run": shop_run,
+        "bundle": bundles["none"],
+        "badcsv": tmp_path / "bad.csv",
+    }
     res = CliRunner().invoke(main, [a.format(**{k: str(v) for k, v in fill.items()}) for a in args])
     assert res.exit_code == 2, res.output
     assert message in res.output
@@ -105,7 +161,9 @@ def test_spec_that_does_not_match_the_model_is_refused(shop_run, tmp_path):
     spec = json.loads((run / "spec.json").read_text())
     spec["fields"] = [f for f in spec["fields"] if f["name"] != "city"]
     (run / "spec.json").write_text(json.dumps(spec))
-    res = CliRunner().invoke(main, ["convert", str(run), "--quantize", "none", "--out", str(tmp_path / "b.mnb")])
+    res = CliRunner().invoke(
+        main, ["convert", str(run), "--quantize", "none", "--out", str(tmp_path / "b.mnb")]
+    )
     assert res.exit_code == 2 and "does not match the model's inputs" in res.output
     assert not (tmp_path / "b.mnb").exists()
 
@@ -121,8 +179,16 @@ def test_interrupted_write_leaves_no_partial_bundle(bundles, tmp_path, monkeypat
 
     monkeypatch.setattr(zipfile.ZipFile, "writestr", boom)
     with pytest.raises(KeyboardInterrupt):
-        bundle_writer.write_bundle(out, b.model, b.spec, b.golden, mode="none", model_info={},
-                                   quantization_info={}, tensorflow_version="x")
+        bundle_writer.write_bundle(
+            out,
+            b.model,
+            b.spec,
+            b.golden,
+            mode="none",
+            model_info={},
+            quantization_info={},
+            tensorflow_version="x",
+        )
     assert list(tmp_path.iterdir()) == []
 
 

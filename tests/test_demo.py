@@ -1,0 +1,29 @@
+"""A shortened `masknet demo` end to end (the `quick` size)."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import HAS_TF
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not HAS_TF, reason="TensorFlow is not installed")]
+
+
+def test_quick_demo_end_to_end(tmp_path):
+    from convert.cli import main
+
+    res = CliRunner().invoke(main, ["demo", "--size", "quick", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    out = res.output
+    for step in range(1, 7):
+        assert f"[{step}/6]" in out
+    assert "oracle AUC" in out and "top-10 overlap float vs int8" in out
+    assert out.count("verify shop-") == 3 and "FAILED" not in out.split("[5/6]")[1]
+    assert {p.name for p in tmp_path.iterdir()} >= {
+        "data",
+        "run",
+        "shop-none.mnb",
+        "shop-dynamic.mnb",
+        "shop-int8.mnb",
+    }
