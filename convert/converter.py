@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import logging
+import warnings
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -184,25 +185,28 @@ def convert_model(
         converter = _converter(saved, mode, rep)
         result = ConversionResult(tflite=b"", mode=mode, calibration_rows=rows)
         try:
-            if mode == "int8":
-                options = tf.lite.experimental.QuantizationDebugOptions(
-                    denylisted_ops=list(keep_float) or None
-                )
-                order = _input_order(_converter(saved, "none", None).convert())
-                debugger = tf.lite.experimental.QuantizationDebugger(
-                    converter=converter,
-                    debug_dataset=_representative(sample, progress, "measuring layer errors", order),
-                    debug_options=options,
-                )
-                debugger.run()
-                result.layer_errors = _layer_errors(debugger)
-                if keep_float:
-                    result.tflite = debugger.get_nondebug_quantized_model()
-                else:  # a fresh converter: the debugger changes the one it was given
-                    result.tflite = _converter(saved, mode, rep).convert()
-                result.float_ops = sorted(keep_float)
-            else:
-                result.tflite = converter.convert()
+            with warnings.catch_warnings():
+                # The quantization debugger uses tf.lite.Interpreter, which warns that it is deprecated.
+                warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
+                if mode == "int8":
+                    options = tf.lite.experimental.QuantizationDebugOptions(
+                        denylisted_ops=list(keep_float) or None
+                    )
+                    order = _input_order(_converter(saved, "none", None).convert())
+                    debugger = tf.lite.experimental.QuantizationDebugger(
+                        converter=converter,
+                        debug_dataset=_representative(sample, progress, "measuring layer errors", order),
+                        debug_options=options,
+                    )
+                    debugger.run()
+                    result.layer_errors = _layer_errors(debugger)
+                    if keep_float:
+                        result.tflite = debugger.get_nondebug_quantized_model()
+                    else:  # a fresh converter: the debugger changes the one it was given
+                        result.tflite = _converter(saved, mode, rep).convert()
+                    result.float_ops = sorted(keep_float)
+                else:
+                    result.tflite = converter.convert()
         except (ValueError, RuntimeError, tf.errors.OpError) as exc:  # converter errors are these
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ConvertError(
