@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import io
 import logging
-import warnings
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
