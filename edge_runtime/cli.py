@@ -112,6 +112,17 @@ def rank(bundle: Path, context_text: str, candidates: Path, k: int, threads: int
         click.echo(f"{i:3d}  {s:.5f}  {json.dumps(cand, ensure_ascii=False, default=str)}")
 
 
+def _peak_rss_mb() -> float:
+    """Peak resident memory (VmHWM on Linux, else ru_maxrss)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _percentiles(xs: list[float]) -> dict[str, float]:
     a = np.asarray(xs) * 1e3
     return {

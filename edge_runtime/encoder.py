@@ -25,6 +25,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -100,11 +102,12 @@ class _Columns:
             self.n = next(iter(lengths.values()), 0)
         elif isinstance(records, Sequence) and not isinstance(records, (str, bytes)):
             for i, r in enumerate(records):
-                if not isinstance(r, Mapping):
+                if type(r) is not dict and not isinstance(r, Mapping):
                     raise EncodeError(
                         f"expected a mapping of field -> value, got {type(r).__name__}", record=i
                     )
             self._records = records
+            self._transposed: dict[str, Any] = {}
             self.n = len(records)
         else:
             raise EncodeError(
@@ -123,7 +126,21 @@ class _Columns:
             if col is None:
                 return None
             return col if isinstance(col, np.ndarray) else list(col)
+        col = self._transposed.get(name)
+        if col is not None:
+            return col
         return [r.get(name) for r in self._records]
+
+    def prefetch(self, names: Sequence[str]) -> None:
+        """Transpose list-of-dict records into columns in one C-level pass when every record has
+        every column (the common case); otherwise columns are gathered one by one in :meth:`get`."""
+        if self._records is None or len(names) < 2 or not self.n:
+            return
+        try:
+            rows = list(map(itemgetter(*names), self._records))
+        except (KeyError, TypeError):
+            return
+        self._transposed = dict(zip(names, zip(*rows), strict=True))  # tuples: read-only columns
 
 
 class FeatureEncoder:
@@ -149,10 +166,18 @@ class FeatureEncoder:
         self.spec = spec
         self._offsets = spec.vocab_offsets()
         self._id_names = [f.name for f in spec.id_fields]
+        # Derived layout, computed once (the spec's properties recompute on every access).
+        self._id_fields = spec.id_fields
+        self._multi_fields = spec.multi_fields
+        self._raw_columns = spec.raw_columns
+        self._side_columns = {side: spec.columns_of_side(side) for side in ("context", "item")}
+        self._side = {name: spec.side_of(name) for name in spec.names}
         self._dense_names = [f.name for f in spec.dense_fields]
         self._cache: dict[str, dict[str, int]] = {}  # field -> text -> fingerprint
         self._id_cache: dict[str, dict[str, int]] = {}  # field -> text -> offset id
         self._cross_sources = {s for f in spec.fields if isinstance(f, CrossField) for s in f.fields}
+        self._plans: dict[tuple[str, ...], Any] = {}
+        self._dense_params: dict[tuple[str, ...], tuple[np.ndarray, ...]] = {}
         self._bucket_fps = {
             f.name: hashing.fingerprints([str(i) for i in range(len(f.boundaries) + 1)])
             for f in spec.fields
@@ -163,7 +188,7 @@ class FeatureEncoder:
     def encode(self, records: Any) -> dict[str, np.ndarray]:
         """Encode complete records (every field from each record) into model inputs."""
         cols = _Columns(records, "records")
-        part = self._encode_part(cols, self.spec.raw_columns, cols.n)
+        part = self._encode_part(cols, self._raw_columns, cols.n)
         return self._assemble([part], cols.n)
 
     def encode_context(self, context: Mapping[str, Any]) -> EncodedPart:
@@ -171,12 +196,12 @@ class FeatureEncoder:
         if not isinstance(context, Mapping):
             raise EncodeError(f"context must be a mapping of field -> value, got {type(context).__name__}")
         cols = _Columns([context], "context")
-        return self._encode_part(cols, self.spec.columns_of_side("context"), 1)
+        return self._encode_part(cols, self._side_columns["context"], 1)
 
     def encode_items(self, items: Any) -> EncodedPart:
         """Encode the item (candidate) fields of many candidates."""
         cols = _Columns(items, "candidates")
-        return self._encode_part(cols, self.spec.columns_of_side("item"), cols.n)
+        return self._encode_part(cols, self._side_columns["item"], cols.n)
 
     def assemble(self, context: EncodedPart, items: EncodedPart) -> dict[str, np.ndarray]:
         """Join an encoded context (1 row) with encoded items (N rows) into model inputs."""
@@ -191,27 +216,50 @@ class FeatureEncoder:
         its context columns (and the crosses that involve the context).
         """
         n, parts, spec = items.n, [context, items], self.spec
-        for j, f in enumerate(spec.id_fields):
+        for j, f in enumerate(self._id_fields):
             if isinstance(f, CrossField):
-                if any(spec.side_of(src) == "context" for src in f.fields):
+                if any(self._side[src] == "context" for src in f.fields):
                     inputs["cat_ids"][:, j] = self._cross_column(f, parts, n)
-            elif spec.side_of(f.name) == "context":
+            elif self._side[f.name] == "context":
                 inputs["cat_ids"][:, j] = context.ids[f.name]
         for j, name in enumerate(self._dense_names):
             if name in context.dense:
                 inputs["num_values"][:, j] = context.dense[name]
-        for f in spec.multi_fields:
+        for f in self._multi_fields:
             if f.name in context.multi:
                 ids, mask = context.multi[f.name]
                 inputs[f"{f.name}_ids"][:] = ids
                 inputs[f"{f.name}_mask"][:] = mask
 
     # -------------------------------------------------------------- internals
+    def _plan(self, names: Sequence[str]) -> tuple[list[tuple[str, Any, str]], list[NumericField], list[str]]:
+        """Per-part work list, computed once per distinct set of names: (name, field, column)
+        for fields encoded one by one, the plain numeric fields encoded as one block, and the columns."""
+        key = tuple(names)
+        plan = self._plans.get(key)
+        if plan is None:
+            single, dense = [], []
+            for name in names:
+                f = self.spec[name]
+                if isinstance(f, NumericField) and not f.is_bucketized:
+                    dense.append(f)
+                else:
+                    single.append((name, f, self.spec.column_of(name)))
+            columns = list(dict.fromkeys(self.spec.column_of(name) for name in names))
+            plan = self._plans[key] = (single, dense, columns)
+        return plan
+
     def _encode_part(self, cols: _Columns, names: Sequence[str], n: int) -> EncodedPart:
         part = EncodedPart(n=n, ids={}, fps={}, dense={}, multi={})
-        for name in names:
-            f = self.spec[name]
-            values = cols.get(self.spec.column_of(name))
+        single, dense, columns = self._plan(names)
+        cols.prefetch(columns)
+        batched = self._batch_ids(single, cols, n)
+        if batched is not None:
+            part.ids.update(batched)
+        for name, f, column in single:
+            if name in part.ids:
+                continue
+            values = cols.get(column)
             if isinstance(f, CategoricalField):
                 if name in self._cross_sources:
                     fps, missing = self._lookup_column(name, values, n, f.required)
@@ -220,21 +268,105 @@ class FeatureEncoder:
                 else:
                     id_space = (self._offsets[name], f.num_buckets)
                     part.ids[name], _ = self._lookup_column(name, values, n, f.required, id_space)
-            elif isinstance(f, NumericField):
+            elif isinstance(f, NumericField):  # bucketized
                 x, missing = self._numeric_column(f, values, n)
-                if f.is_bucketized:
-                    b = np.searchsorted(np.asarray(f.boundaries, dtype=np.float64), x, side="right")
-                    ids = (self._offsets[name] + 1 + b).astype(np.int32)
-                    ids[missing] = self._offsets[name]
-                    part.ids[name] = ids
-                    part.fps[name] = (self._bucket_fps[name][b], missing)
-                else:
-                    part.dense[name] = self._transform(f, x, missing)
+                b = np.searchsorted(np.asarray(f.boundaries, dtype=np.float64), x, side="right")
+                ids = (self._offsets[name] + 1 + b).astype(np.int32)
+                ids[missing] = self._offsets[name]
+                part.ids[name] = ids
+                part.fps[name] = (self._bucket_fps[name][b], missing)
             elif isinstance(f, MultiCategoricalField):
                 part.multi[name] = self._multi_column(f, values, n)
             else:  # pragma: no cover - crosses are not raw columns
                 raise AssertionError(f"unexpected field kind {f.kind}")
+        if dense:
+            block = self._dense_block(dense, cols, n)
+            if block is not None:
+                part.dense.update(zip([f.name for f in dense], block, strict=True))
+            else:  # one field at a time: finds and names the bad value
+                for f in dense:
+                    x, missing = self._numeric_column(f, cols.get(f.column), n)
+                    part.dense[f.name] = self._transform(f, x, missing)
         return part
+
+    def _batch_ids(
+        self, single: list[tuple[str, Any, str]], cols: _Columns, n: int
+    ) -> dict[str, np.ndarray] | None:
+        """Ids of every plain categorical field at once, when every value is a cached text or None
+        (the steady state of a ranker). None otherwise: then each field takes the general path."""
+        fields = [
+            (name, f, column)
+            for name, f, column in single
+            if isinstance(f, CategoricalField) and name not in self._cross_sources and not f.required
+        ]
+        if len(fields) < 2 or not n:
+            return None
+        lookups = []
+        for name, _f, column in fields:
+            values = cols.get(column)
+            cache = self._id_cache.get(name)
+            if cache is None or values is None or isinstance(values, np.ndarray):
+                return None
+            cache[None] = self._offsets[name]  # type: ignore[index]
+            lookups.append(map(cache.get, values))
+        try:
+            flat = np.fromiter(chain.from_iterable(lookups), dtype=np.int32, count=len(fields) * n)
+        except (TypeError, ValueError):  # a value not in a cache (None from .get), or unhashable
+            return None
+        arr = flat.reshape(len(fields), n)
+        return {name: arr[i] for i, (name, _, _) in enumerate(fields)}
+
+    def _dense_block(self, fields: list[NumericField], cols: _Columns, n: int) -> np.ndarray | None:
+        """All plain numeric fields at once (the fast path); None when a column needs a closer look."""
+        raws = [cols.get(f.column) for f in fields]
+        if any(r is None or (isinstance(r, np.ndarray) and r.dtype.kind == "O") for r in raws):
+            return None
+        try:
+            x = np.array(raws, dtype=np.float64)
+        except (TypeError, ValueError, OverflowError):
+            return None
+        if x.shape != (len(fields), n) or np.isinf(x).any():
+            return None
+        missing = np.isnan(x)
+        if missing.any() and any(f.required for f in fields):
+            return None
+        p = self._dense_params.get(tuple(f.name for f in fields))
+        if p is None:
+            p = self._dense_params[tuple(f.name for f in fields)] = self._block_params(fields)
+        log_rows, shift, scale, lo, hi, fill = p
+        with np.errstate(over="ignore", invalid="ignore"):
+            if log_rows.size:
+                x[log_rows] = np.log1p(np.maximum(x[log_rows], 0.0))
+            y = (x - shift) / scale
+            np.clip(y, lo, hi, out=y)
+            if missing.any():
+                y = np.where(missing, fill, y)
+        return y.astype(np.float32)
+
+    def _block_params(self, fields: list[NumericField]) -> tuple[np.ndarray, ...]:
+        """Column vectors that make the block transform equal each field's own transform."""
+        shift, scale, lo, hi, fill, logs = [], [], [], [], [], []
+        for i, f in enumerate(fields):
+            if f.transform in ("standardize", "log1p_standardize"):
+                shift.append(f.mean)
+                scale.append(f.std)
+                lo.append(-f.clip)
+                hi.append(f.clip)
+                if f.transform == "log1p_standardize":
+                    logs.append(i)
+            elif f.transform == "minmax":
+                shift.append(f.min)
+                scale.append((f.max - f.min) or 1.0)
+                lo.append(max(0.0, -f.clip))
+                hi.append(min(1.0, f.clip))
+            else:  # none
+                shift.append(0.0)
+                scale.append(1.0)
+                lo.append(-f.clip)
+                hi.append(f.clip)
+            fill.append(float(self._transform(f, np.array([np.nan]), np.array([True]))[0]))
+        col = lambda v: np.array(v, dtype=np.float64)[:, None]  # noqa: E731
+        return np.array(logs, dtype=np.intp), col(shift), col(scale), col(lo), col(hi), col(fill)
 
     def _ids_from_fps(self, name: str, fps: np.ndarray, missing: np.ndarray, num_buckets: int) -> np.ndarray:
         off = self._offsets[name]
@@ -337,10 +469,10 @@ class FeatureEncoder:
             raise EncodeError(f"expected a single categorical value: {exc}", field=name, record=i) from None
 
     def _numeric_column(self, f: NumericField, values: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Raw float64 values and missing mask of one numeric column."""
+        """Raw float64 values and missing mask of one numeric column (errors name the raw column)."""
         if values is None:
             if f.required and n:
-                raise EncodeError("required field is missing", field=f.name, record=0)
+                raise EncodeError("required field is missing", field=f.column, record=0)
             return np.zeros(n, np.float64), np.ones(n, bool)
         try:
             if isinstance(values, np.ndarray) and values.dtype.kind == "O":
@@ -351,16 +483,16 @@ class FeatureEncoder:
         except (TypeError, ValueError, OverflowError):
             x = np.empty(n, np.float64)
             for i, v in enumerate(values.tolist() if isinstance(values, np.ndarray) else values):
-                x[i] = self._parse_number(f.name, v, i)
+                x[i] = self._parse_number(f.column, v, i)
         missing = np.isnan(x)
         if np.isinf(x).any():
             i = int(np.flatnonzero(np.isinf(x))[0])
             raise EncodeError(
-                f"value {x[i]} is not finite; numeric values must be finite", field=f.name, record=i
+                f"value {x[i]} is not finite; numeric values must be finite", field=f.column, record=i
             )
         if f.required and missing.any():
             raise EncodeError(
-                "required field is missing (None/NaN)", field=f.name, record=int(np.flatnonzero(missing)[0])
+                "required field is missing (None/NaN)", field=f.column, record=int(np.flatnonzero(missing)[0])
             )
         return x, missing
 
@@ -466,7 +598,7 @@ class FeatureEncoder:
         out: dict[str, np.ndarray] = {}
         if self._id_names:
             cat = np.empty((n, len(self._id_names)), dtype=np.int32)
-            for j, f in enumerate(self.spec.id_fields):
+            for j, f in enumerate(self._id_fields):
                 if isinstance(f, CrossField):
                     cat[:, j] = self._cross_column(f, parts, n)
                     continue
@@ -483,7 +615,7 @@ class FeatureEncoder:
                         dense[:, j] = p.dense[name]
                         break
             out["num_values"] = dense
-        for f in self.spec.multi_fields:
+        for f in self._multi_fields:
             for p in parts:
                 if f.name in p.multi:
                     ids, mask = p.multi[f.name]

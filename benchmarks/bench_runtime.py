@@ -1,0 +1,177 @@
+"""The device runtime on the reference model (paper's Criteo shape, dynamic quantization).
+
+Reference model: SerMaskNet, 13 numeric + 26 categorical fields, k = 10, 3 serial blocks of 400,
+reduction ratio 2, trained briefly on criteo-8k (or synthetic Criteo-shaped rows when the data is
+absent), converted with ``--quantize dynamic``. Single thread, measured side by side in one run.
+
+Run: .venv/bin/python -m benchmarks.bench_runtime
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.common import SHARED, criteo_reference_spec, run_subprocess_json, synthetic_criteo_csv
+
+REQUESTS = 300
+
+
+def build_reference(workdir: Path, mode: str = "dynamic") -> tuple[Path, Path, Path]:
+    """Train the reference model for one epoch and convert it; returns (bundle, run dir, data file)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from convert.commands import convert_run
+    from edge_runtime.spec import FeatureSpec
+    from train.config import ModelConfig, TrainConfig
+    from train.pipeline import TrainInputs, train_run
+
+    src = SHARED / "criteo-8k"
+    data = workdir / "criteo"
+    data.mkdir(parents=True, exist_ok=True)
+    if src.is_dir():
+        from train.datasets import load_criteo
+
+        (tr, va, te), _ = load_criteo(src)
+        for name, df in (("train", tr), ("valid", va), ("test", te)):
+            df.to_csv(data / f"{name}.csv", index=False)
+    else:
+        synthetic_criteo_csv(data / "train.csv", 8000, seed=0)
+        synthetic_criteo_csv(data / "valid.csv", 1000, seed=1)
+        synthetic_criteo_csv(data / "test.csv", 1000, seed=2)
+    spec = FeatureSpec.from_dict(criteo_reference_spec())
+    run = workdir / "run"
+    train_run(
+        TrainInputs(data / "train.csv", data / "valid.csv", data / "test.csv"),
+        spec,
+        run,
+        ModelConfig(block_units=400, num_blocks=3),
+        TrainConfig(epochs=1),
+        overwrite=True,
+        progress=False,
+    )
+    bundle = workdir / f"criteo-{mode}.mnb"
+    convert_run(run, mode, bundle, progress=False)
+    return bundle, run, data / "test.csv"
+
+
+def _p50(fn, repeats: int) -> float:
+    ts = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return float(np.percentile(ts, 50))
+
+
+def measure(bundle: Path, run: Path, data: Path) -> dict[str, Any]:
+    """All runtime figures of the issue's goals, side by side."""
+    import pandas as pd
+
+    from edge_runtime.ranker import Ranker
+
+    ranker = Ranker.load(bundle, num_threads=1)
+    spec = ranker.spec
+    df = pd.read_csv(data, dtype={c: str for c in spec.text_columns})
+    cols = list(spec.input_columns)
+    rows = [
+        {k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}
+        for r in df[cols].to_dict("records")
+    ]
+    cands = [rows[i % len(rows)] for i in range(100)]
+    ctx: dict[str, Any] = {}
+    inputs = ranker.encoder.assemble(ranker.encoder.encode_context(ctx), ranker.encoder.encode_items(cands))
+    for _ in range(20):
+        ranker.score(ctx, cands)
+    invoke = _p50(lambda: ranker.score_inputs(inputs), REQUESTS)
+    request = _p50(lambda: ranker.score(ctx, cands), REQUESTS)
+    # the float Keras model on the same batch, TensorFlow limited to one thread
+    keras_ms = run_subprocess_json(f"""
+import json, time, numpy as np, tensorflow as tf
+tf.config.threading.set_intra_op_parallelism_threads(1)
+tf.config.threading.set_inter_op_parallelism_threads(1)
+import keras, train.layers
+from edge_runtime.ranker import Ranker
+r = Ranker.load({str(bundle)!r})
+import pandas as pd
+df = pd.read_csv({str(data)!r}, dtype={{c: str for c in r.spec.text_columns}})
+x = r.encoder.encode(df.iloc[:100])
+m = keras.saving.load_model({str(run / "model.keras")!r}, safe_mode=True)
+f = tf.function(lambda d: m(d, training=False))
+xt = {{k: tf.constant(v) for k, v in x.items()}}
+for _ in range(20): f(xt); m.predict(x, verbose=0)
+def p50(fn, n):
+    ts = []
+    for _ in range(n):
+        t = time.perf_counter(); fn(); ts.append(time.perf_counter() - t)
+    return float(np.percentile(ts, 50))
+print(json.dumps({{"tf_function": p50(lambda: f(xt).numpy(), 200), "predict": p50(lambda: m.predict(x, verbose=0), 100)}}))
+""")
+    load = run_subprocess_json(f"""
+import json, time, sys
+from benchmarks.common import peak_rss_mb
+t = time.perf_counter()
+from edge_runtime.ranker import Ranker
+t_import = time.perf_counter() - t
+r = Ranker.load({str(bundle)!r}, num_threads=1)
+t_all = time.perf_counter() - t
+import csv
+print(json.dumps({{"import_s": t_import, "import_load_s": t_all,
+                  "rss_mb": peak_rss_mb(),
+                  "tensorflow": any(m.split('.')[0] == 'tensorflow' for m in sys.modules)}}))
+""")
+    tf_import = run_subprocess_json("""
+import json, time
+from benchmarks.common import peak_rss_mb
+t = time.perf_counter()
+import tensorflow
+print(json.dumps({"s": time.perf_counter() - t, "rss_mb": peak_rss_mb()}))
+""")
+    # catalog of 10,000 items for one user vs invoke of 10,000 pre-encoded rows
+    catalog = [rows[i % len(rows)] for i in range(10_000)]
+    ranker.index_catalog(catalog)
+    big = ranker.encoder.assemble(ranker.encoder.encode_context(ctx), ranker.encoder.encode_items(catalog))
+    ranker.rank_catalog(ctx, k=10)
+    inv10k = _p50(lambda: ranker.score_inputs(big), 30)
+    cat10k = _p50(lambda: ranker.rank_catalog(ctx, k=10), 30)
+    raw10k = _p50(lambda: ranker.rank(ctx, catalog, k=10), 10)
+    model_mb = ranker.bundle.manifest["parts"]["model.tflite"]["size"] / 2**20
+    return {
+        "bundle_kib": bundle.stat().st_size / 1024,
+        "model_mb": model_mb,
+        "invoke_ms": invoke * 1e3,
+        "request_ms": request * 1e3,
+        "request_over_invoke": request / invoke,
+        "keras_tf_function_ms": keras_ms["tf_function"] * 1e3,
+        "keras_predict_ms": keras_ms["predict"] * 1e3,
+        "speedup_vs_keras_tf_function": keras_ms["tf_function"] / invoke,
+        "speedup_vs_keras_predict": keras_ms["predict"] / invoke,
+        "import_s": load["import_s"],
+        "import_load_s": load["import_load_s"],
+        "load_rss_mb": load["rss_mb"],
+        "rss_budget_mb": 100 + model_mb,
+        "tensorflow_imported": load["tensorflow"],
+        "tf_import_s": tf_import["s"],
+        "tf_import_rss_mb": tf_import["rss_mb"],
+        "invoke_10k_ms": inv10k * 1e3,
+        "catalog_10k_ms": cat10k * 1e3,
+        "catalog_over_invoke": cat10k / inv10k,
+        "raw_dicts_10k_ms": raw10k * 1e3,
+    }
+
+
+def run() -> dict[str, Any]:
+    """Build the reference bundle in a temp folder and measure."""
+    with tempfile.TemporaryDirectory(prefix="masknet-bench-") as tmp:
+        bundle, run_dir, data = build_reference(Path(tmp))
+        return measure(bundle, run_dir, data)
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(run(), indent=2))

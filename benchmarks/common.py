@@ -1,0 +1,111 @@
+"""Helpers shared by the benchmarks: machine description, reference models, formatting."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+
+
+def machine() -> str:
+    """One line: CPU, cores, Python and library versions."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = []
+    for mod in ("numpy", "tensorflow", "keras", "ai_edge_litert"):
+        try:
+            m = __import__(mod)
+            versions.append(f"{mod} {getattr(m, '__version__', '?')}")
+        except ImportError:
+            continue
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, " + ", ".join(versions)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process (VmHWM; unlike ru_maxrss it is not inherited at fork)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def table(headers: list[str], rows: list[list[Any]]) -> str:
+    """A Markdown table."""
+
+    def fmt(v: Any) -> str:
+        if isinstance(v, float):
+            if v != v:
+                return "n/a"
+            return f"{v:.4g}" if abs(v) < 1000 else f"{v:,.0f}"
+        return str(v)
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(fmt(v) for v in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def criteo_reference_spec() -> dict[str, Any]:
+    """The paper's Criteo shape: 13 log1p-standardized numerics and 26 hashed categoricals (item side,
+    plus none on the context side: Criteo rows carry no user id)."""
+    fields: list[dict[str, Any]] = [
+        {"name": f"I{i}", "kind": "numeric", "side": "item", "transform": "log1p_standardize"}
+        for i in range(1, 14)
+    ]
+    fields += [
+        {"name": f"C{i}", "kind": "categorical", "side": "item", "num_buckets": 10_000} for i in range(1, 27)
+    ]
+    return {"format_version": 1, "label": "label", "fields": fields}
+
+
+def synthetic_criteo_csv(path: Path, rows: int, seed: int = 0) -> Path:
+    """Criteo-shaped rows with a planted signal (used when ../shared/data is absent, and for sizes)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    cols: dict[str, Any] = {}
+    logit = np.full(rows, -1.3)
+    for i in range(1, 14):
+        x = np.floor(np.exp(rng.normal(1.0, 1.5, rows)))
+        cols[f"I{i}"] = x
+        if i <= 3:
+            logit += 0.2 * (np.log1p(x) - 1.0)
+    for i in range(1, 27):
+        v = rng.zipf(1.3, rows) % 5000
+        cols[f"C{i}"] = [f"{i:02d}{x:06x}" for x in v]
+        if i <= 4:
+            logit += np.where(v % 7 == 0, 0.8, -0.1)
+    cols["label"] = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(int)
+    pd.DataFrame(cols)[["label", *[f"I{i}" for i in range(1, 14)], *[f"C{i}" for i in range(1, 27)]]].to_csv(
+        path, index=False
+    )
+    return path
+
+
+def run_subprocess_json(code: str, env: dict[str, str] | None = None) -> Any:
+    """Run Python code in a fresh interpreter; it prints one JSON object last."""
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})},
+        cwd=ROOT,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
