@@ -109,7 +109,8 @@ def p50(fn, n):
     for _ in range(n):
         t = time.perf_counter(); fn(); ts.append(time.perf_counter() - t)
     return float(np.percentile(ts, 50))
-print(json.dumps({{"tf_function": p50(lambda: f(xt).numpy(), 200), "predict": p50(lambda: m.predict(x, verbose=0), 100)}}))
+tf_ms = p50(lambda: f(xt).numpy(), 200)
+print(json.dumps({{"tf_function": tf_ms, "predict": p50(lambda: m.predict(x, verbose=0), 100)}}))
 """)
     load = run_subprocess_json(f"""
 import json, time, sys

@@ -140,7 +140,7 @@ class _Columns:
             rows = list(map(itemgetter(*names), self._records))
         except (KeyError, TypeError):
             return
-        self._transposed = dict(zip(names, zip(*rows), strict=True))  # tuples: read-only columns
+        self._transposed = dict(zip(names, zip(*rows, strict=True), strict=True))  # tuples: read-only columns
 
 
 class FeatureEncoder:
@@ -215,7 +215,7 @@ class FeatureEncoder:
         Used by catalog ranking: the item columns are assembled once, and each request only writes
         its context columns (and the crosses that involve the context).
         """
-        n, parts, spec = items.n, [context, items], self.spec
+        n, parts = items.n, [context, items]
         for j, f in enumerate(self._id_fields):
             if isinstance(f, CrossField):
                 if any(self._side[src] == "context" for src in f.fields):
