@@ -75,6 +75,13 @@ def _quiet_tf() -> None:
     show_default=True,
     help="tf.distribute strategy (multiworker reads TF_CONFIG).",
 )
+@click.option(
+    "--cpu-devices",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="With --distribute mirrored and no GPU: split the CPU into N replicas.",
+)
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last finished epoch.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run directory.")
 @json_option
@@ -103,6 +110,7 @@ def train(
     in_memory_rows: int,
     mixed_precision: bool,
     distribute: str,
+    cpu_devices: int,
     resume: bool,
     overwrite: bool,
     as_json: bool,
@@ -117,6 +125,10 @@ def train(
     from edge_runtime.spec import FeatureSpec
     from train.config import ConfigError, ModelConfig, TrainConfig
 
+    if distribute == "multiworker" and "TF_CONFIG" not in os.environ:
+        raise click.UsageError(
+            "--distribute multiworker needs TF_CONFIG describing the cluster on every worker"
+        )
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
     if not resume and spec_path is None:
@@ -164,6 +176,7 @@ def train(
         resume=resume,
         overwrite=overwrite,
         distribute=distribute,
+        cpu_devices=cpu_devices,
         progress=not as_json,
     )
     if as_json:

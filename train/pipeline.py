@@ -222,6 +222,7 @@ def train_run(
     resume: bool = False,
     overwrite: bool = False,
     distribute: str = "none",
+    cpu_devices: int = 1,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Train a model and write a run directory; returns the metrics dict.
@@ -256,6 +257,9 @@ def train_run(
     import tensorflow as tf
 
     from train.masknet import build_model
+
+    if distribute != "none" and cpu_devices > 1:
+        _split_cpu(cpu_devices)
 
     keras.utils.set_random_seed(train_config.seed)
     if train_config.mixed_precision:
@@ -335,7 +339,8 @@ def train_run(
             },
         )
 
-    strategy = _strategy(distribute)
+    strategy = _strategy(distribute, cpu_devices)
+    log.info("distribution: %s with %d replica(s)", type(strategy).__name__, strategy.num_replicas_in_sync)
     with strategy.scope():
         if resume:
             model = keras.saving.load_model(ckpt / "last.keras", safe_mode=True)
@@ -369,7 +374,12 @@ def train_run(
     state = callback.state
     best = keras.saving.load_model(ckpt / "best.keras", safe_mode=True)
     _save_model_atomic(best, out / "model.keras")
-    result: dict[str, Any] = {"model": model_config.model, "device": _device_summary(), "train_mode": mode}
+    result: dict[str, Any] = {
+        "model": model_config.model,
+        "device": _device_summary(),
+        "train_mode": mode,
+        "replicas": int(strategy.num_replicas_in_sync),
+    }
     result["valid"], _ = _evaluate(best, x_valid, y_valid, train_config.batch_size)
     if inputs.test:
         x_test, y_test, oracle = load_encoded(
@@ -393,16 +403,31 @@ def train_run(
     return result
 
 
-def _strategy(distribute: str) -> Any:
+def _split_cpu(n: int) -> None:
+    """Split the CPU into ``n`` logical devices (multi-replica training without GPUs, e.g. in tests).
+
+    Must run before TensorFlow initialises its devices.
+    """
+    import tensorflow as tf
+
+    cpus = tf.config.list_physical_devices("CPU")
+    try:
+        tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * n)
+    except RuntimeError:  # already initialised in this process: keep what exists
+        log.warning("TensorFlow devices are already initialised; cannot split the CPU into %d devices", n)
+
+
+def _strategy(distribute: str, cpu_devices: int = 1) -> Any:
     import tensorflow as tf
 
     if distribute == "none":
         return tf.distribute.get_strategy()
     if distribute == "mirrored":
+        if not tf.config.list_physical_devices("GPU") and cpu_devices > 1:
+            devices = [d.name for d in tf.config.list_logical_devices("CPU")][:cpu_devices]
+            return tf.distribute.MirroredStrategy(devices)
         return tf.distribute.MirroredStrategy()
     if distribute == "multiworker":
-        if "TF_CONFIG" not in os.environ:
-            raise MasknetError("--distribute multiworker needs TF_CONFIG describing the cluster")
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise MasknetError(
         f"Expected distribute in ('none', 'mirrored', 'multiworker'). Received: {distribute!r}"

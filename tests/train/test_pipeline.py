@@ -256,3 +256,20 @@ def test_public_data_loaders(shared_data, tmp_path):
     assert len(pd.read_csv(cr["train"])) == 7200 and len(pd.read_csv(cr["test"])) == 391
     av = prepare("avazu", shared_data / "avazu-8k", tmp_path / "av")
     assert len(pd.read_csv(av["valid"])) == 480  # dev.csv: 480 rows, no header
+
+
+def test_mirrored_training_on_two_logical_cpu_devices(shop_data, tmp_path):
+    """tf.distribute.MirroredStrategy, tested here by splitting the CPU into two devices."""
+    out = tmp_path / "run"
+    args = [
+        sys.executable,
+        "-m",
+        "convert.cli",
+        *_train_args(shop_data, out, "--distribute", "mirrored", "--cpu-devices", "2", "--json"),
+    ]
+    res = subprocess.run(
+        args, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["replicas"] == 2 and m["valid"]["auc"] > 0.55
