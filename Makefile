@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 # The CPU build of TensorFlow; on a GPU workstation use EXTRAS=train,dev and add tensorflow[and-cuda].
 EXTRAS ?= train-cpu,dev
 
-.PHONY: demo test lint bench venv clean
+.PHONY: demo test lint bench venv clean legacy
 
 venv: $(STAMP)
 
@@ -22,11 +22,21 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
-test: lint
+test: lint legacy
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run_all
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(LEGACY) .pytest_cache .ruff_cache .hypothesis
+
+# A second, small venv as on Raspberry-Pi-class boxes: numpy < 2 and the legacy tflite-runtime.
+# Best effort: where no tflite-runtime wheel exists for this Python, the test that uses it skips.
+LEGACY ?= .venv-legacy
+legacy: $(LEGACY)/.installed
+
+$(LEGACY)/.installed:
+	-( test -x $(LEGACY)/bin/python || $(PYTHON) -m venv $(LEGACY) ) && \
+	  $(LEGACY)/bin/python -m pip install --quiet --disable-pip-version-check "numpy<2" tflite-runtime pyfarmhash click && \
+	  touch $@

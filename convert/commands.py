@@ -50,6 +50,7 @@ def convert_run(
     seed: int = 0,
     calibration_data: Path | None = None,
     progress: bool = True,
+    per_tensor: bool = False,
 ) -> dict[str, Any]:
     """Convert a run into a bundle at ``out``; returns the manifest."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -72,11 +73,17 @@ def convert_run(
     need = mode in ("int8", "int16x8")
     calib = _sample_rows(source, spec, calibration_rows, seed) if need else None
     sample = encoder.encode(calib) if calib is not None else None
-    result = convert_model(run.model, spec, mode, sample, keep_float, progress=progress)
+    result = convert_model(
+        run.model, spec, mode, sample, keep_float, progress=progress, per_tensor=per_tensor
+    )
     golden_df = _sample_rows(source, spec, golden_rows, seed + 1)
     records = json_safe_records(golden_df, list(spec.input_columns))
     golden = make_golden(spec, records, result.tflite, mode)
-    quant_info: dict[str, Any] = {"float_ops": result.float_ops, "calibration_rows": result.calibration_rows}
+    quant_info: dict[str, Any] = {
+        "float_ops": result.float_ops,
+        "calibration_rows": result.calibration_rows,
+        "weights": "per-tensor" if per_tensor else "per-channel",
+    }
     if result.layer_errors:
         quant_info["layer_errors"] = result.layer_errors
     model_info = {
@@ -126,6 +133,11 @@ def convert_run(
     help="int8: TFLite op types kept in float, comma-separated; 'layernorm' = the LayerNorm ops, "
     "'none' = full integer.",
 )
+@click.option(
+    "--per-tensor",
+    is_flag=True,
+    help="Per-tensor weight scales: runs on older runtimes (tflite-runtime 2.14), slightly less exact.",
+)
 @click.option("--golden-rows", type=click.IntRange(1, 1000), default=32, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @json_option
@@ -137,6 +149,7 @@ def convert(
     calibration_rows: int,
     calibration_data: Path | None,
     keep_float: str,
+    per_tensor: bool,
     golden_rows: int,
     seed: int,
     as_json: bool,
@@ -151,7 +164,16 @@ def convert(
         raise click.UsageError(f"--out {out} is a directory; give a file name such as model.mnb")
     ops = keep_float_ops(keep_float) if mode == "int8" else ()
     manifest = convert_run(
-        run_dir, mode, out, calibration_rows, ops, golden_rows, seed, calibration_data, progress=not as_json
+        run_dir,
+        mode,
+        out,
+        calibration_rows,
+        ops,
+        golden_rows,
+        seed,
+        calibration_data,
+        progress=not as_json,
+        per_tensor=per_tensor,
     )
     if as_json:
         emit_json({"bundle": str(out), "size": out.stat().st_size, "manifest": manifest})

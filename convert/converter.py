@@ -98,10 +98,16 @@ def _input_order(tflite: bytes) -> list[str]:
     return [d["name"].removeprefix("serving_default_").split(":")[0] for d in details]
 
 
-def _converter(saved_model: Path, mode: str, rep: Callable[[], Iterator[dict]] | None) -> Any:
+def _converter(
+    saved_model: Path, mode: str, rep: Callable[[], Iterator[dict]] | None, per_tensor: bool = False
+) -> Any:
     import tensorflow as tf
 
     c = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
+    if per_tensor:
+        # One scale per weight tensor instead of per output channel: FULLY_CONNECTED stays at an op
+        # version that older runtimes (tflite-runtime 2.14) know. A private converter flag.
+        c._experimental_disable_per_channel_quantization_for_dense_layers = True
     c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if mode == "float16":
         c.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -157,6 +163,7 @@ def convert_model(
     sample: dict[str, np.ndarray] | None = None,
     keep_float: tuple[str, ...] = (),
     progress: bool = True,
+    per_tensor: bool = False,
 ) -> ConversionResult:
     """Convert a Keras model to TFLite in ``mode``.
 
@@ -167,6 +174,8 @@ def convert_model(
         sample: encoded representative rows; required for ``int8`` / ``int16x8``.
         keep_float: TFLite op types kept in float in ``int8`` mode (e.g. ``("MEAN", "RSQRT")``).
         progress: show a calibration progress bar on stderr.
+        per_tensor: quantize dense weights per tensor rather than per channel, for older runtimes
+            (``tflite-runtime`` 2.14 lacks the newer per-channel FULLY_CONNECTED kernels).
     """
     if mode not in QUANT_MODES:
         raise ConvertError(f"Expected a quantization mode in {QUANT_MODES}. Received: {mode!r}")
@@ -182,7 +191,7 @@ def convert_model(
         saved = Path(tmp) / "saved_model"
         export_saved_model(model, spec, saved)
         rep = _representative(sample, progress, "calibrating") if calibrated and sample else None
-        converter = _converter(saved, mode, rep)
+        converter = _converter(saved, mode, rep, per_tensor)
         result = ConversionResult(tflite=b"", mode=mode, calibration_rows=rows)
         try:
             with warnings.catch_warnings():
@@ -203,7 +212,7 @@ def convert_model(
                     if keep_float:
                         result.tflite = debugger.get_nondebug_quantized_model()
                     else:  # a fresh converter: the debugger changes the one it was given
-                        result.tflite = _converter(saved, mode, rep).convert()
+                        result.tflite = _converter(saved, mode, rep, per_tensor).convert()
                     result.float_ops = sorted(keep_float)
                 else:
                     result.tflite = converter.convert()
