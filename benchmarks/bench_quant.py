@@ -1,0 +1,161 @@
+"""Every quantization mode side by side: size, single-thread latency (100 candidates), accuracy.
+
+Two models: SerMaskNet trained on MovieLens-100K (seeded 8:1:1 split; ranking = per user over 100
+random catalog items, 300 test users) and the Criteo-shaped reference model (criteo-8k; ranking over
+slates of 50 consecutive test rows). Accuracy compares each bundle with the float Keras model on the
+same encoded rows.
+
+Run: .venv/bin/python -m benchmarks.bench_quant
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.common import SHARED
+
+MODES: list[tuple[str, str, dict[str, Any]]] = [
+    ("float32", "none", {}),
+    ("float16", "float16", {}),
+    ("dynamic", "dynamic", {}),
+    ("dynamic per-tensor", "dynamic", {"per_tensor": True}),
+    ("int8 (LayerNorm float)", "int8", {"keep_float": "layernorm"}),
+    ("int8 (full integer)", "int8", {"keep_float": "none"}),
+    ("int16x8", "int16x8", {}),
+]
+
+
+def _movielens_run(tmp: Path) -> tuple[Path, Path, list[dict], list[list[dict]]]:
+    from edge_runtime.spec import FeatureSpec
+    from train.config import ModelConfig, TrainConfig
+    from train.datasets import prepare
+    from train.io import read_table
+    from train.pipeline import TrainInputs, train_run
+
+    paths = prepare("movielens", SHARED / "movielens-100k", tmp / "ml", seed=0)
+    spec = FeatureSpec.load(paths["spec"])
+    run = tmp / "ml-run"
+    train_run(
+        TrainInputs(paths["train"], paths["valid"], paths["test"]),
+        spec,
+        run,
+        ModelConfig(),
+        TrainConfig(epochs=10, seed=0),
+        overwrite=True,
+        progress=False,
+    )
+    test = read_table(paths["test"], text_columns=list(spec.text_columns))
+    ctx_cols = [spec.column_of(n) for n in spec.columns_of_side("context")]
+    item_cols = [spec.column_of(n) for n in spec.columns_of_side("item")]
+    items = test.drop_duplicates("item_id")[item_cols].to_dict("records")
+    rng = np.random.default_rng(0)
+    users = test.drop_duplicates("user_id").sample(300, random_state=0)[ctx_cols].to_dict("records")
+    slates = [[{**u, **items[i]} for i in rng.choice(len(items), 100, replace=False)] for u in users]
+    return run, paths["test"], users, slates
+
+
+def _criteo_run(tmp: Path) -> tuple[Path, Path, list[dict], list[list[dict]]]:
+    from benchmarks.bench_runtime import build_reference
+    from train.io import read_table
+
+    _, run, data = build_reference(tmp / "criteo", mode="none")
+    from edge_runtime.spec import FeatureSpec
+
+    spec = FeatureSpec.load(run / "spec.json")
+    df = read_table(data, text_columns=list(spec.text_columns))
+    recs = df[list(spec.input_columns)].to_dict("records")
+    slates = [recs[s : s + 50] for s in range(0, len(recs) - 49, 50)]
+    return run, data, [{}] * len(slates), slates
+
+
+def _measure(name: str, run: Path, data: Path, slates: list[list[dict]], tmp: Path) -> list[dict[str, Any]]:
+    import keras
+
+    from convert.check import check_bundle
+    from convert.commands import convert_run, keep_float_ops
+    from edge_runtime.ranker import Ranker
+    from train import metrics
+
+    model = keras.saving.load_model(run / "model.keras", safe_mode=True)
+    from edge_runtime.encoder import FeatureEncoder
+    from edge_runtime.spec import FeatureSpec
+
+    encoder = FeatureEncoder(FeatureSpec.load(run / "spec.json"))
+    encoded = [encoder.encode(slate) for slate in slates]
+    floats = [np.asarray(model(x, training=False)).ravel() for x in encoded]
+    rows = []
+    rankers = {}
+    for label, mode, opts in MODES:
+        out = tmp / f"{name}-{label.replace(' ', '_').replace('(', '').replace(')', '')}.mnb"
+        kf = keep_float_ops(opts.get("keep_float", "none")) if mode == "int8" else ()
+        try:
+            convert_run(
+                run, mode, out, keep_float=kf, progress=False, per_tensor=opts.get("per_tensor", False)
+            )
+        except Exception as exc:  # report what the converter says, e.g. for int16x8
+            rows.append({"mode": label, "error": str(exc).splitlines()[0][:140]})
+            continue
+        rankers[label] = Ranker.load(out, num_threads=1)
+        rep = check_bundle(out, run, data, slate_size=50)
+        overlaps, ndcgs = [], []
+        for x, f in zip(encoded, floats, strict=True):
+            q = rankers[label].score_inputs(x)
+            overlaps.append(metrics.topk_overlap(f, q, 10))
+            ndcgs.append(metrics.ndcg_at_k(f, q, 10))
+        rows.append(
+            {
+                "mode": label,
+                "bundle_bytes": out.stat().st_size,
+                "model_bytes": rankers[label].bundle.manifest["parts"]["model.tflite"]["size"],
+                "auc": rep["bundle_model"]["auc"],
+                "auc_drop": rep["auc_drop"],
+                "logloss_increase": rep["logloss_increase"],
+                "max_abs_diff": rep["scores"]["max_abs_diff"],
+                "spearman": rep["scores"]["spearman"],
+                "topk_overlap": float(np.mean(overlaps)),
+                "ndcg": float(np.mean(ndcgs)),
+            }
+        )
+    # latency side by side: interleave the bundles, 100 candidates, one thread
+    x100 = rankers[MODES[0][0]].encoder.encode([r for s in slates for r in s][:100])
+    times: dict[str, list[float]] = {k: [] for k in rankers}
+    for _ in range(300):
+        for k, r in rankers.items():
+            t = time.perf_counter()
+            r.score_inputs(x100)
+            times[k].append(time.perf_counter() - t)
+    base = rows[0]["bundle_bytes"]
+    for row in rows:
+        if "error" in row:
+            continue
+        row["invoke_p50_ms"] = float(np.percentile(times[row["mode"]], 50) * 1e3)
+        row["bundle_ratio"] = row["bundle_bytes"] / base
+    return rows
+
+
+def run() -> dict[str, Any]:
+    """Both models, every mode."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="masknet-quant-") as t:
+        tmp = Path(t)
+        if (SHARED / "movielens-100k").is_dir():
+            run_dir, data, _, slates = _movielens_run(tmp)
+            out["movielens"] = _measure("ml", run_dir, data, slates, tmp)
+        else:
+            out["movielens"] = "skipped: ../shared/data/movielens-100k not found"
+        run_dir, data, _, slates = _criteo_run(tmp)
+        out["criteo"] = _measure("criteo", run_dir, data, slates, tmp)
+    return out
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(run(), indent=2))
