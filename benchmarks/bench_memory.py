@@ -41,8 +41,9 @@ from train.pipeline import TrainInputs, train_run
 from train.shopworld import shop_spec_dict
 d = Path({str(d)!r})
 spec = FeatureSpec.from_dict(shop_spec_dict(20000, 2000))
-m = train_run(TrainInputs(d / "train.csv", d / "valid.csv"), spec, d / "run", ModelConfig(block_units=32, num_blocks=2), TrainConfig(epochs=1, batch_size=4096,
-              in_memory_rows=0, chunk_rows=100_000), progress=False)
+cfg = TrainConfig(epochs=1, batch_size=4096, in_memory_rows=0, chunk_rows=100_000)
+m = train_run(TrainInputs(d / "train.csv", d / "valid.csv"), spec, d / "run",
+              ModelConfig(block_units=32, num_blocks=2), cfg, progress=False)
 print(json.dumps({{"rows": m["train_rows"], "mode": m["train_mode"], "peak_rss_mb": peak_rss_mb(),
                   "examples_per_s": m["train_examples_per_s"], "valid_auc": m["valid"]["auc"]}}))
 """
