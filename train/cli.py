@@ -58,6 +58,10 @@ def _quiet_tf() -> None:
 )
 @click.option("--mlp", "mlp_units", default="400,400", show_default=True, help="ParaMaskNet/DNN MLP widths.")
 @click.option("--numeric-mode", type=click.Choice(["vector", "dense"]), default="vector", show_default=True)
+@click.option("--ln-emb/--no-ln-emb", default=True, show_default=True,
+              help="Per-field LayerNorm of the embedding before the blocks (the paper); off = ablation.")
+@click.option("--embeddings-l2", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="L2 weight on looked-up embedding rows.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--chunk-rows", type=click.IntRange(1), default=200_000, show_default=True)
 @click.option(
@@ -105,6 +109,8 @@ def train(
     reduction_ratio: float,
     mlp_units: str,
     numeric_mode: str,
+    ln_emb: bool,
+    embeddings_l2: float,
     seed: int,
     chunk_rows: int,
     in_memory_rows: int,
@@ -147,6 +153,8 @@ def train(
         reduction_ratio=reduction_ratio,
         mlp_units=mlp,
         numeric_mode=numeric_mode,
+        ln_emb=ln_emb,
+        embeddings_l2=embeddings_l2,
     )
     try:
         train_config = TrainConfig(

@@ -35,6 +35,8 @@ class ModelConfig:
             Defaults to ``vector``.
         dropout: after each MLP layer. Defaults to 0.
         embeddings_l2: L2 on looked-up embedding rows. Defaults to 0.
+        ln_emb: apply LN-EMB (per-field LayerNorm) before the first MaskBlock(s), as the paper does.
+            False feeds the raw embedding instead (an ablation). Defaults to True.
     """
 
     model: str = "sermasknet"
@@ -46,6 +48,7 @@ class ModelConfig:
     numeric_mode: str = "vector"
     dropout: float = 0.0
     embeddings_l2: float = 0.0
+    ln_emb: bool = True
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:

@@ -76,10 +76,13 @@ def build_model(spec: FeatureSpec, config: ModelConfig | None = None) -> keras.M
         out = layers.Dense(1, activation="sigmoid", name="ctr", dtype="float32")(h)
         return keras.Model(inputs, out, name="dnn")
 
-    ln_emb = FieldLayerNorm(name="ln_emb")(emb)
-    flat_ln = layers.Reshape((fields * config.embedding_dim,), name="ln_emb_flat")(ln_emb)
-    if dense:
-        flat_ln = layers.Concatenate(name="ln_emb_with_numerics")([flat_ln, inputs["num_values"]])
+    if config.ln_emb:
+        ln_emb = FieldLayerNorm(name="ln_emb")(emb)
+        flat_ln = layers.Reshape((fields * config.embedding_dim,), name="ln_emb_flat")(ln_emb)
+        if dense:
+            flat_ln = layers.Concatenate(name="ln_emb_with_numerics")([flat_ln, inputs["num_values"]])
+    else:  # ablation: the blocks see the raw embedding
+        flat_ln = flat_emb
 
     if config.model == "sermasknet":
         h = flat_ln
