@@ -58,10 +58,19 @@ def _quiet_tf() -> None:
 )
 @click.option("--mlp", "mlp_units", default="400,400", show_default=True, help="ParaMaskNet/DNN MLP widths.")
 @click.option("--numeric-mode", type=click.Choice(["vector", "dense"]), default="vector", show_default=True)
-@click.option("--ln-emb/--no-ln-emb", default=True, show_default=True,
-              help="Per-field LayerNorm of the embedding before the blocks (the paper); off = ablation.")
-@click.option("--embeddings-l2", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="L2 weight on looked-up embedding rows.")
+@click.option(
+    "--ln-emb/--no-ln-emb",
+    default=True,
+    show_default=True,
+    help="Per-field LayerNorm of the embedding before the blocks (the paper); off = ablation.",
+)
+@click.option(
+    "--embeddings-l2",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="L2 weight on looked-up embedding rows.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--chunk-rows", type=click.IntRange(1), default=200_000, show_default=True)
 @click.option(

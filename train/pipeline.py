@@ -147,6 +147,15 @@ def _stream_batches(
     return gen
 
 
+def _checked_chunks(path: Path, spec: FeatureSpec, label: str, chunk_rows: int) -> Iterator[Any]:
+    """The file's chunks, each with its labels checked (0/1) before it is used."""
+    first = 0
+    for df in iter_chunks(path, chunk_rows, text_columns=list(spec.text_columns)):
+        _labels(df, label, path, first)
+        first += len(df)
+        yield df
+
+
 def _prepare_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
     if resume:
         if not (out / "checkpoints" / "state.json").is_file():
@@ -249,6 +258,11 @@ def train_run(
     label = inputs.label or spec.label
     if not label:
         raise DataError("no label column: set 'label' in the spec or pass --label")
+    if not resume and not overwrite and out.exists() and any(out.iterdir()):
+        raise RunDirError(
+            f"{out}: the run directory already exists and is not empty; "
+            "pass --overwrite to replace it or --resume to continue it"
+        )
     files = [inputs.train, inputs.valid] + ([inputs.test] if inputs.test else [])
     for path in files:
         _check_columns(path, spec, label)
@@ -268,9 +282,7 @@ def train_run(
 
     if not resume:
         fitted = fit_spec(
-            spec,
-            iter_chunks(inputs.train, train_config.chunk_rows, text_columns=list(spec.text_columns)),
-            seed=train_config.seed,
+            spec, _checked_chunks(inputs.train, spec, label, train_config.chunk_rows), seed=train_config.seed
         )
     else:
         fitted = spec
@@ -309,6 +321,11 @@ def train_run(
             rest / train_config.batch_size
         )
         mode = "streamed"
+        # Streamed rows are encoded again every epoch; one pass now finds a bad value before training.
+        first = 0
+        for df in iter_chunks(inputs.train, train_config.chunk_rows, text_columns=list(fitted.text_columns)):
+            _encode_chunk(encoder, df, inputs.train, first)
+            first += len(df)
     log.info(
         "train rows: %d (%s), valid rows: %d, encoded in %.1fs",
         n_train,

@@ -273,3 +273,33 @@ def test_mirrored_training_on_two_logical_cpu_devices(shop_data, tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     m = json.loads((out / "metrics.json").read_text())
     assert m["replicas"] == 2 and m["valid"]["auc"] > 0.55
+
+
+def test_streamed_file_with_a_bad_row_fails_before_training(shop_data, tmp_path):
+    df = pd.read_csv(shop_data / "train.csv")
+    df.loc[len(df) - 3, "click"] = 7  # deep in the last chunk
+    bad = tmp_path / "train.csv"
+    df.to_csv(bad, index=False)
+    out = tmp_path / "run"
+    res = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--train",
+            str(bad),
+            "--valid",
+            str(shop_data / "valid.csv"),
+            "--spec",
+            str(shop_data / "spec.json"),
+            "--out",
+            str(out),
+            "--in-memory-rows",
+            "0",
+            "--chunk-rows",
+            "500",
+            *TINY_MODEL,
+        ],
+    )
+    assert res.exit_code == 2, res.output
+    assert f"row {len(df) - 2}: label 'click' must be 0 or 1, got 7" in res.output
+    assert not out.exists()
