@@ -61,6 +61,12 @@ def convert_run(
     from convert.run import RunError, load_run
     from edge_runtime.encoder import FeatureEncoder
 
+    out = Path(out)
+    blocked = next((p for p in [out.parent, *out.parent.parents] if p.exists() and not p.is_dir()), None)
+    if blocked is not None:  # checked before the (long) conversion starts
+        raise RunError(f"cannot write {out}: {blocked} is a file, not a folder")
+    if out.is_dir():
+        raise RunError(f"cannot write {out}: it is a folder; give a file name such as model.mnb")
     run = load_run(run_dir)
     source = calibration_data or run.train_file
     if source is None:

@@ -66,3 +66,20 @@ def test_malformed_input_one_line_exit_2(tmp_path, args, message):
     assert message in res.output
     assert "Traceback" not in res.output
     assert len(res.output.strip().splitlines()) == 1 or res.output.startswith("Usage")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["spec", "infer", "{csv}", "--label", "y", "--out", "{blocked}/spec.json"],
+        ["data", "shop", "--out", "{blocked}/shop", "--interactions", "100"],
+    ],
+)
+def test_unwritable_output_one_line_exit_2(tmp_path, args):
+    (tmp_path / "d.csv").write_text("x,y\n1,0\n2,1\n")
+    (tmp_path / "file").write_text("a regular file where a folder is expected")
+    fill = {"csv": tmp_path / "d.csv", "blocked": tmp_path / "file"}
+    res = CliRunner().invoke(main, [a.format(**{k: str(v) for k, v in fill.items()}) for a in args])
+    assert res.exit_code == 2, res.output
+    assert res.output.startswith("Error:") and "Traceback" not in res.output
+    assert len(res.output.strip().splitlines()) == 1

@@ -133,11 +133,13 @@ def test_int8_check_prints_the_layer_table(bundles, shop_run, shop_data):
         ),
         (["check", "{bundle}", "--reference", "{run}", "--data", "{badcsv}"], "missing columns"),
         (["check", "{bundle}", "--reference", "{empty}", "--data", "{badcsv}"], "no model.keras"),
+        (["convert", "{run}", "--quantize", "none", "--out", "{blocked}/x.mnb"], "is a file, not a folder"),
     ],
 )
 def test_bad_input_exit_2_and_no_bundle(args, message, shop_run, bundles, tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "blocked").write_text("a file where a folder is expected")
     fill = {
         "empty": tmp_path / "empty",
         "missing": tmp_path / "nope",
@@ -145,6 +147,7 @@ def test_bad_input_exit_2_and_no_bundle(args, message, shop_run, bundles, tmp_pa
         "run": shop_run,
         "bundle": bundles["none"],
         "badcsv": tmp_path / "bad.csv",
+        "blocked": tmp_path / "blocked",
     }
     res = CliRunner().invoke(main, [a.format(**{k: str(v) for k, v in fill.items()}) for a in args])
     assert res.exit_code == 2, res.output
