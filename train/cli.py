@@ -71,6 +71,13 @@ def _quiet_tf() -> None:
     show_default=True,
     help="L2 weight on looked-up embedding rows.",
 )
+@click.option(
+    "--dropout",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.0,
+    show_default=True,
+    help="Dropout after each MaskBlock and MLP layer.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--chunk-rows", type=click.IntRange(1), default=200_000, show_default=True)
 @click.option(
@@ -120,6 +127,7 @@ def train(
     numeric_mode: str,
     ln_emb: bool,
     embeddings_l2: float,
+    dropout: float,
     seed: int,
     chunk_rows: int,
     in_memory_rows: int,
@@ -164,6 +172,7 @@ def train(
         numeric_mode=numeric_mode,
         ln_emb=ln_emb,
         embeddings_l2=embeddings_l2,
+        dropout=dropout,
     )
     try:
         train_config = TrainConfig(

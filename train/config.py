@@ -33,7 +33,7 @@ class ModelConfig:
             Defaults to (400, 400).
         numeric_mode: ``vector`` (paper: ``e_j = v_j x_j``) or ``dense`` (concatenated values).
             Defaults to ``vector``.
-        dropout: after each MLP layer. Defaults to 0.
+        dropout: after each MaskBlock and each MLP layer, while training. Defaults to 0.
         embeddings_l2: L2 on looked-up embedding rows. Defaults to 0.
         ln_emb: apply LN-EMB (per-field LayerNorm) before the first MaskBlock(s), as the paper does.
             False feeds the raw embedding instead (an ablation). Defaults to True.

@@ -231,17 +231,27 @@ class MaskBlock(keras.layers.Layer):
         units: output width of the block.
         reduction_ratio: of the block's mask. Defaults to 2.0.
         epsilon: of the LayerNorm. Defaults to 1e-5.
+        dropout: rate applied to the block's output while training. Defaults to 0.
     """
 
     def __init__(
-        self, units: int, reduction_ratio: float = 2.0, epsilon: float = 1e-5, **kwargs: Any
+        self,
+        units: int,
+        reduction_ratio: float = 2.0,
+        epsilon: float = 1e-5,
+        dropout: float = 0.0,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if units < 1:
             raise ValueError(f"units must be >= 1. Received: units={units}")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout}")
         self.units = int(units)
         self.reduction_ratio = float(reduction_ratio)
         self.epsilon = float(epsilon)
+        self.dropout = float(dropout)
+        self.drop = keras.layers.Dropout(self.dropout) if self.dropout else None
 
     def build(self, input_shape: Any) -> None:
         emb_shape, in_shape = input_shape
@@ -252,16 +262,22 @@ class MaskBlock(keras.layers.Layer):
         self.norm = keras.layers.LayerNormalization(epsilon=self.epsilon, name="norm")
         self.norm.build((None, self.units))
 
-    def call(self, inputs: Any) -> Any:
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
         v_emb, v_in = inputs
         masked = self.mask(v_emb) * v_in
-        return ops.relu(self.norm(ops.matmul(masked, self.kernel)))
+        out = ops.relu(self.norm(ops.matmul(masked, self.kernel)))
+        return self.drop(out, training=training) if self.drop is not None else out
 
     def compute_output_shape(self, input_shape: Any) -> tuple[Any, ...]:
         return (input_shape[1][0], self.units)
 
     def get_config(self) -> dict[str, Any]:
-        config = {"units": self.units, "reduction_ratio": self.reduction_ratio, "epsilon": self.epsilon}
+        config = {
+            "units": self.units,
+            "reduction_ratio": self.reduction_ratio,
+            "epsilon": self.epsilon,
+            "dropout": self.dropout,
+        }
         return {**super().get_config(), **config}
 
 

@@ -87,12 +87,16 @@ def build_model(spec: FeatureSpec, config: ModelConfig | None = None) -> keras.M
     if config.model == "sermasknet":
         h = flat_ln
         for i in range(config.num_blocks):
-            h = MaskBlock(config.block_units, config.reduction_ratio, name=f"mask_block_{i}")([flat_emb, h])
+            h = MaskBlock(
+                config.block_units, config.reduction_ratio, dropout=config.dropout, name=f"mask_block_{i}"
+            )([flat_emb, h])
         out = layers.Dense(1, activation="sigmoid", name="ctr", dtype="float32")(h)
         return keras.Model(inputs, out, name="sermasknet")
 
     blocks = [
-        MaskBlock(config.block_units, config.reduction_ratio, name=f"mask_block_{i}")([flat_emb, flat_ln])
+        MaskBlock(config.block_units, config.reduction_ratio, dropout=config.dropout, name=f"mask_block_{i}")(
+            [flat_emb, flat_ln]
+        )
         for i in range(config.num_blocks)
     ]
     h = blocks[0] if len(blocks) == 1 else layers.Concatenate(name="blocks")(blocks)

@@ -161,3 +161,17 @@ def test_mask_is_guided_by_raw_embedding_not_layer_norm():
     block = m.get_layer("mask_block_0")
     emb_out = m.get_layer("v_emb").output
     assert block._inbound_nodes[0].input_tensors[0] is emb_out
+
+
+def test_block_dropout_only_acts_in_training(tmp_path):
+    m = build_model(SPEC, ModelConfig(model="sermasknet", dropout=0.5, **SMALL))
+    x = _batch()
+    p = m.predict(x, verbose=0)
+    np.testing.assert_array_equal(p, m.predict(x, verbose=0))
+    assert m.get_layer("mask_block_0").get_config()["dropout"] == 0.5
+    trained = np.asarray(m(x, training=True))
+    assert not np.allclose(trained, p)
+    m.save(tmp_path / "m.keras")
+    np.testing.assert_array_equal(
+        keras.saving.load_model(tmp_path / "m.keras", safe_mode=True).predict(x, verbose=0), p
+    )
