@@ -96,23 +96,38 @@ class FeatureEmbedding(keras.layers.Layer):
             )
 
     def call(self, inputs: dict[str, Any]) -> Any:
-        parts = []
+        # One lookup for every id input (scalar ids and the padded multi-valued ids side by side):
+        # a single GATHER keeps a single copy of the table in the converted model.
+        widths = []
+        id_inputs = []
         if self.num_id_fields:
-            ids = inputs["cat_ids"]
-            rows = ops.take(self.table, ids, axis=0)  # [B, F_id, k]
-            parts.append(rows)
-            if self.embeddings_regularizer_l2:
-                self.add_loss(
-                    self.embeddings_regularizer_l2 * ops.mean(ops.sum(ops.square(rows), axis=[1, 2]))
-                )
-        for name, pooling in zip(self.multi_fields, self.multi_poolings, strict=True):
-            ids, mask = inputs[f"{name}_ids"], inputs[f"{name}_mask"]
-            rows = ops.take(self.table, ids, axis=0)  # [B, L, k]
-            mask = ops.expand_dims(ops.cast(mask, rows.dtype), -1)
-            pooled = ops.sum(rows * mask, axis=1)
-            if pooling == "mean":
-                pooled = pooled / ops.maximum(ops.sum(mask, axis=1), 1.0)
-            parts.append(ops.expand_dims(pooled, 1))
+            id_inputs.append(inputs["cat_ids"])
+            widths.append(self.num_id_fields)
+        for name in self.multi_fields:
+            id_inputs.append(inputs[f"{name}_ids"])
+            widths.append(int(inputs[f"{name}_ids"].shape[1]))
+        parts = []
+        if id_inputs:
+            all_ids = id_inputs[0] if len(id_inputs) == 1 else ops.concatenate(id_inputs, axis=1)
+            all_rows = ops.take(self.table, all_ids, axis=0)  # [B, sum(widths), k]
+            start = 0
+            chunks = []
+            for w in widths:
+                chunks.append(all_rows[:, start : start + w, :])
+                start += w
+            if self.num_id_fields:
+                rows = chunks.pop(0)  # [B, F_id, k]
+                parts.append(rows)
+                if self.embeddings_regularizer_l2:
+                    self.add_loss(
+                        self.embeddings_regularizer_l2 * ops.mean(ops.sum(ops.square(rows), axis=[1, 2]))
+                    )
+            for name, pooling, rows in zip(self.multi_fields, self.multi_poolings, chunks, strict=True):
+                mask = ops.expand_dims(ops.cast(inputs[f"{name}_mask"], rows.dtype), -1)  # [B, L, 1]
+                pooled = ops.sum(rows * mask, axis=1)
+                if pooling == "mean":
+                    pooled = pooled / ops.maximum(ops.sum(mask, axis=1), 1.0)
+                parts.append(ops.expand_dims(pooled, 1))
         if self.num_numeric and self.numeric_mode == "vector":
             x = ops.cast(inputs["num_values"], self.numeric_vectors.dtype)
             parts.append(ops.expand_dims(x, -1) * ops.expand_dims(self.numeric_vectors, 0))
