@@ -15,7 +15,7 @@ from typing import Any
 
 from benchmarks.common import ROOT, machine, table
 
-SECTIONS = ("encoder", "runtime", "quant", "memory", "quality", "reliability")
+SECTIONS = ("encoder", "runtime", "quant", "memory", "quality", "ablation", "reliability")
 RESULTS = ROOT / "benchmarks" / "results.json"
 
 
@@ -30,6 +30,8 @@ def _run(name: str) -> Any:
         from benchmarks import bench_memory as m
     elif name == "quality":
         from benchmarks import bench_quality as m
+    elif name == "ablation":
+        from benchmarks import bench_ablation as m
     elif name == "reliability":
         from benchmarks import bench_reliability as m
     else:
@@ -271,11 +273,64 @@ def render(results: dict[str, Any], meta: dict[str, Any]) -> str:
                 ),
                 "",
             ]
+    ab = results.get("ablation")
+    if isinstance(ab, list):
+        out += [
+            "## Why MaskNet trails the DNN here (`benchmarks/bench_ablation.py`)",
+            "",
+            "MovieLens-100K, seed-0 split, one run per variant. `overfit gap` = validation logloss minus training "
+            "loss two epochs after the best epoch.",
+            "",
+            table(
+                ["variant", "valid AUC", "test AUC", "best epoch", "epochs run", "overfit gap"],
+                [
+                    [
+                        x["variant"],
+                        x["valid_auc"],
+                        x["test_auc"],
+                        x["best_epoch"],
+                        x["epochs_run"],
+                        x["overfit_gap"],
+                    ]
+                    for x in ab
+                ],
+            ),
+            "",
+            _ablation_reading(ab),
+            "",
+        ]
     out += ["## Reliability", "", "See [RELIABILITY.md](RELIABILITY.md).", ""]
     for k, v in results.items():
         if isinstance(v, str) and v.startswith("error"):
             out += [f"Section {k} failed: {v}", ""]
     return "\n".join(out)
+
+
+def _ablation_reading(ab: list[dict[str, Any]]) -> str:
+    """The interpretation, with the numbers of this run."""
+    by = {x["variant"]: x for x in ab}
+    ser, dnn = by.get("SerMaskNet (paper defaults)"), by.get("DNN (defaults)")
+    drop = by.get("SerMaskNet, dropout 0.5")
+    if not ser or not dnn:
+        return ""
+    parts = [
+        f"Reading: with the paper's defaults SerMaskNet peaks at epoch {ser['best_epoch']} (overfit gap "
+        f"{ser['overfit_gap']:.3f}) while the DNN peaks at epoch {dnn['best_epoch']} of {dnn['epochs_run']} "
+        f"(gap {dnn['overfit_gap']:.3f}): MaskNet's multiplicative masks fit the id co-occurrences of 80,000 "
+        "ratings quickly and then memorise them.",
+    ]
+    if drop:
+        parts.append(
+            f"Dropout 0.5 in the blocks moves its test AUC from {ser['test_auc']:.4f} to {drop['test_auc']:.4f} "
+            f"(DNN: {dnn['test_auc']:.4f})."
+        )
+    parts.append(
+        "The layers match the paper's equations (unit tests against numpy re-computations) and MaskNet learns the "
+        "planted interactions of the shop world, so we read the gap as data size and regularisation, not a bug: "
+        "the paper's gains are on 45M-row Criteo, and these samples are 80,000 ratings and 8,000 ad rows. On small "
+        "data use `--dropout` and compare with `--model dnn`."
+    )
+    return " ".join(parts)
 
 
 def render_reliability(rel: dict[str, Any], meta: dict[str, Any]) -> str:
