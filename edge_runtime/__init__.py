@@ -5,6 +5,7 @@ Imports numpy, the FarmHash binding and a TFLite interpreter only; never TensorF
 
 from edge_runtime.encoder import EncodedPart, FeatureEncoder
 from edge_runtime.errors import BundleError, EncodeError, MasknetError, MissingDependencyError, SpecError
+from edge_runtime.ranker import Ranker
 from edge_runtime.spec import FeatureSpec
 
 __version__ = "0.1.0"
@@ -17,6 +18,7 @@ __all__ = [
     "FeatureSpec",
     "MasknetError",
     "MissingDependencyError",
+    "Ranker",
     "SpecError",
     "__version__",
 ]

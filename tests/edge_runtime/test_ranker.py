@@ -261,3 +261,10 @@ def test_directory_is_not_a_bundle(tmp_path):
     with pytest.raises(BundleError, match="is a directory"):
         Ranker.load(tmp_path)
     shutil.rmtree(tmp_path)
+
+
+def test_public_api_exports_the_ranker():
+    import edge_runtime
+
+    assert edge_runtime.Ranker is Ranker
+    assert {"FeatureSpec", "FeatureEncoder", "Ranker", "EncodeError", "BundleError"} <= set(edge_runtime.__all__)
