@@ -267,4 +267,6 @@ def test_public_api_exports_the_ranker():
     import edge_runtime
 
     assert edge_runtime.Ranker is Ranker
-    assert {"FeatureSpec", "FeatureEncoder", "Ranker", "EncodeError", "BundleError"} <= set(edge_runtime.__all__)
+    assert {"FeatureSpec", "FeatureEncoder", "Ranker", "EncodeError", "BundleError"} <= set(
+        edge_runtime.__all__
+    )
