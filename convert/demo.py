@@ -48,7 +48,7 @@ def demo(out: Path, size: str, seed: int) -> None:
 
     \b
     Example:
-      masknet demo                  # about 3 minutes on a 2-core CPU
+      masknet demo                  # about a minute on a 2-core CPU
       masknet demo --size large     # a 1M-interaction world
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
