@@ -7,13 +7,13 @@ held-out rows, and reports AUC/logloss of both, score differences, rank correlat
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edge_runtime.atomic import atomic_path
 from edge_runtime.ranker import Ranker
 from train import metrics
 from train.io import DataError, file_columns, read_table
@@ -211,7 +211,6 @@ def plot_report(r: dict[str, Any], path: str | Path) -> None:
     fig.suptitle(f"{Path(r['bundle']).name}: max |diff| {r['scores']['max_abs_diff']:.4f}")
     fig.tight_layout()
     path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=100)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
-    os.replace(tmp, path)

@@ -22,18 +22,17 @@ offset into one shared embedding table in field order.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from edge_runtime.atomic import atomic_write_bytes
 from edge_runtime.errors import SpecError
 
 __all__ = [
@@ -588,19 +587,3 @@ class FeatureSpec:
         """A copy with the field of the same name replaced by ``new``."""
         self[new.name]  # raises KeyError naming the fields when unknown
         return replace(self, fields=tuple(new if f.name == new.name else f for f in self.fields))
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder and an atomic rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise

@@ -14,12 +14,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edge_runtime.atomic import atomic_path
 from edge_runtime.spec import FeatureSpec
 from train.io import DataError
 
@@ -276,9 +276,8 @@ def prepare(name: str, source: str | Path, out_dir: str | Path, seed: int = 0) -
     paths = {}
     for split, df in (("train", train), ("valid", valid), ("test", test)):
         path = out / f"{split}.csv"
-        tmp = out / f".{split}.csv.tmp"
-        df.to_csv(tmp, index=False)
-        os.replace(tmp, path)
+        with atomic_path(path, suffix=".csv") as tmp:
+            df.to_csv(tmp, index=False)
         paths[split] = path
     spec.save(out / "spec.json")
     paths["spec"] = out / "spec.json"

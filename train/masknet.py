@@ -68,13 +68,7 @@ def build_model(spec: FeatureSpec, config: ModelConfig | None = None) -> keras.M
         flat_emb = layers.Concatenate(name="v_emb_with_numerics")([flat_emb, inputs["num_values"]])
 
     if config.model == "dnn":
-        h = flat_emb
-        for i, units in enumerate(config.mlp_units):
-            h = layers.Dense(units, activation="relu", name=f"mlp_{i}")(h)
-            if config.dropout:
-                h = layers.Dropout(config.dropout, name=f"dropout_{i}")(h)
-        out = layers.Dense(1, activation="sigmoid", name="ctr", dtype="float32")(h)
-        return keras.Model(inputs, out, name="dnn")
+        return keras.Model(inputs, _prediction(_mlp(flat_emb, config)), name="dnn")
 
     if config.ln_emb:
         ln_emb = FieldLayerNorm(name="ln_emb")(emb)
@@ -90,8 +84,7 @@ def build_model(spec: FeatureSpec, config: ModelConfig | None = None) -> keras.M
             h = MaskBlock(
                 config.block_units, config.reduction_ratio, dropout=config.dropout, name=f"mask_block_{i}"
             )([flat_emb, h])
-        out = layers.Dense(1, activation="sigmoid", name="ctr", dtype="float32")(h)
-        return keras.Model(inputs, out, name="sermasknet")
+        return keras.Model(inputs, _prediction(h), name="sermasknet")
 
     blocks = [
         MaskBlock(config.block_units, config.reduction_ratio, dropout=config.dropout, name=f"mask_block_{i}")(
@@ -100,9 +93,18 @@ def build_model(spec: FeatureSpec, config: ModelConfig | None = None) -> keras.M
         for i in range(config.num_blocks)
     ]
     h = blocks[0] if len(blocks) == 1 else layers.Concatenate(name="blocks")(blocks)
+    return keras.Model(inputs, _prediction(_mlp(h, config)), name="paramasknet")
+
+
+def _mlp(h: keras.KerasTensor, config: ModelConfig) -> keras.KerasTensor:
+    """ReLU layers of ``config.mlp_units``, each followed by dropout when configured."""
     for i, units in enumerate(config.mlp_units):
         h = layers.Dense(units, activation="relu", name=f"mlp_{i}")(h)
         if config.dropout:
             h = layers.Dropout(config.dropout, name=f"dropout_{i}")(h)
-    out = layers.Dense(1, activation="sigmoid", name="ctr", dtype="float32")(h)
-    return keras.Model(inputs, out, name="paramasknet")
+    return h
+
+
+def _prediction(h: keras.KerasTensor) -> keras.KerasTensor:
+    """The prediction layer: a sigmoid CTR, kept in float32 under mixed precision."""
+    return layers.Dense(1, activation="sigmoid", name="ctr", dtype="float32")(h)

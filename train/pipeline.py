@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -29,9 +28,10 @@ from typing import Any
 
 import numpy as np
 
+from edge_runtime.atomic import atomic_path, atomic_write_bytes
 from edge_runtime.encoder import FeatureEncoder
 from edge_runtime.errors import EncodeError, MasknetError
-from edge_runtime.spec import FeatureSpec, atomic_write_bytes
+from edge_runtime.spec import FeatureSpec
 from train import metrics
 from train.config import ModelConfig, TrainConfig
 from train.fit import fit_spec
@@ -181,9 +181,8 @@ def _device_summary() -> str:
 
 
 def _save_model_atomic(model: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".keras") as tmp:
+        model.save(tmp)
 
 
 def _plot_history(history: list[dict[str, float]], path: Path) -> None:
@@ -202,10 +201,9 @@ def _plot_history(history: list[dict[str, float]], path: Path) -> None:
     ax2.set_xlabel("epoch")
     ax2.legend()
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=100)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def _evaluate(

@@ -22,11 +22,12 @@ true ``p_click`` against the sampled clicks: no model can beat it in expectation
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from edge_runtime.atomic import atomic_path
 
 __all__ = ["ShopWorld", "ShopWorldConfig", "generate", "shop_spec_dict", "write_csvs"]
 
@@ -197,8 +198,7 @@ def write_csvs(world: ShopWorld, out_dir: str | Path) -> dict[str, Path]:
     tables.update(zip(("train", "valid", "test"), world.split(), strict=True))
     for name, table in tables.items():
         path = out / f"{name}.csv"
-        tmp = out / f".{name}.csv.tmp"
-        pd.DataFrame(table).to_csv(tmp, index=False)
-        os.replace(tmp, path)
+        with atomic_path(path, suffix=".csv") as tmp:
+            pd.DataFrame(table).to_csv(tmp, index=False)
         paths[name] = path
     return paths
