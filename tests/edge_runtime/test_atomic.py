@@ -18,9 +18,16 @@ def test_success_replaces_the_file(tmp_path):
 def test_failure_keeps_the_old_file_and_removes_the_temp(tmp_path):
     target = tmp_path / "f.bin"
     target.write_bytes(b"old")
-    with pytest.raises(RuntimeError), atomic_path(target, suffix=".bin") as tmp:
-        tmp.write_bytes(b"half")
-        assert tmp.name.startswith(".f.bin.") and tmp.name.endswith(".partial.bin")
-        raise RuntimeError("killed")
+    seen = []
+
+    def interrupted_write() -> None:
+        with atomic_path(target, suffix=".bin") as tmp:
+            seen.append(tmp.name)
+            tmp.write_bytes(b"half")
+            raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        interrupted_write()
+    assert seen[0].startswith(".f.bin.") and seen[0].endswith(".partial.bin")
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
