@@ -207,3 +207,18 @@ def test_dynamic_batch_dimension(bundles):
             "num_values": rng.normal(size=(n, 2)).astype(np.float32),
         }
         assert runner(inputs).shape == (n,)
+
+
+def test_int16x8_keeps_the_lookup_in_float_and_verifies(shop_run, tmp_path):
+    out = tmp_path / "b16.mnb"
+    res = CliRunner().invoke(
+        main,
+        ["convert", str(shop_run), "--quantize", "int16x8", "--calibration-rows", "128", "--out", str(out)],
+    )
+    assert res.exit_code == 0, res.output
+    from edge_runtime.ranker import Ranker
+
+    r = Ranker.load(out)
+    assert r.bundle.quantization == "int16x8"
+    assert "GATHER" in r.bundle.manifest["quantization"]["float_ops"]
+    assert r.verify().ok
