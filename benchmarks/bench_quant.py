@@ -27,7 +27,7 @@ MODES: list[tuple[str, str, dict[str, Any]]] = [
     ("dynamic per-tensor", "dynamic", {"per_tensor": True}),
     ("int8 (LayerNorm float)", "int8", {"keep_float": "layernorm"}),
     ("int8 (full integer)", "int8", {"keep_float": "none"}),
-    ("int16x8 (LayerNorm float)", "int16x8", {"keep_float": "layernorm"}),
+    ("int16x8", "int16x8", {}),
 ]
 
 
@@ -93,7 +93,7 @@ def _measure(name: str, run: Path, data: Path, slates: list[list[dict]], tmp: Pa
     rankers = {}
     for label, mode, opts in MODES:
         out = tmp / f"{name}-{label.replace(' ', '_').replace('(', '').replace(')', '')}.mnb"
-        kf = keep_float_ops(opts.get("keep_float", "none")) if mode in ("int8", "int16x8") else ()
+        kf = keep_float_ops(opts.get("keep_float", "none")) if mode == "int8" else ()
         try:
             convert_run(
                 run, mode, out, keep_float=kf, progress=False, per_tensor=opts.get("per_tensor", False)

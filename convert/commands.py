@@ -136,7 +136,7 @@ def convert_run(
     "--keep-float",
     default="layernorm",
     show_default=True,
-    help="int8/int16x8: TFLite op types kept in float, comma-separated; 'layernorm' = the LayerNorm ops, "
+    help="int8: TFLite op types kept in float, comma-separated; 'layernorm' = the LayerNorm ops, "
     "'none' = full integer.",
 )
 @click.option(
@@ -168,7 +168,7 @@ def convert(
     """
     if out.exists() and out.is_dir():
         raise click.UsageError(f"--out {out} is a directory; give a file name such as model.mnb")
-    ops = keep_float_ops(keep_float) if mode in ("int8", "int16x8") else ()
+    ops = keep_float_ops(keep_float) if mode == "int8" else ()
     manifest = convert_run(
         run_dir,
         mode,

@@ -8,8 +8,8 @@ Modes:
 - ``int8``: full integer kernels, calibrated on a representative sample of the run's training data;
   inputs and outputs stay float32/int32, so the device API is the same for every mode. Ops named in
   ``keep_float`` stay in float (selective quantization via ``QuantizationDebugger``).
-- ``int16x8``: int16 activations, int8 weights; the embedding lookup (GATHER) stays float, since
-  the 16x8 quantizer cannot calibrate int32 id inputs.
+- ``int16x8``: int16 activations, int8 weights, where the converter supports the model: its 16x8
+  quantizer cannot calibrate the int32 id inputs of these models, so it fails with a clear error.
 
 The result uses builtin ops only (no Select-TF/Flex), so the plain LiteRT interpreter runs it.
 """
@@ -173,7 +173,7 @@ def convert_model(
         spec: its fitted spec (names and shapes of the inputs).
         mode: one of :data:`QUANT_MODES`.
         sample: encoded representative rows; required for ``int8`` / ``int16x8``.
-        keep_float: TFLite op types kept in float in ``int8`` / ``int16x8`` mode (e.g. ``("MEAN", "RSQRT")``).
+        keep_float: TFLite op types kept in float in ``int8`` mode (e.g. ``("MEAN", "RSQRT")``).
         progress: show a calibration progress bar on stderr.
         per_tensor: quantize dense weights per tensor rather than per channel, for older runtimes
             (``tflite-runtime`` 2.14 lacks the newer per-channel FULLY_CONNECTED kernels).
@@ -183,12 +183,9 @@ def convert_model(
     calibrated = mode in ("int8", "int16x8")
     if calibrated and not sample:
         raise ConvertError(f"mode {mode!r} needs a representative sample of training rows to calibrate")
-    if keep_float and not calibrated:
-        raise ConvertError(f"keep-float ops apply to modes 'int8' and 'int16x8' only, not {mode!r}")
-    if mode == "int16x8":
-        # The 16x8 quantizer wants min/max for every tensor, the int32 ids included; the table lookup
-        # stays float (selective quantization) and everything after it runs in 16x8.
-        keep_float = tuple(sorted({*keep_float, "GATHER"}))
+    if keep_float and mode != "int8":
+        # (The quantization debugger that keeps ops in float only produces int8 activations.)
+        raise ConvertError(f"keep-float ops apply to mode 'int8' only, not {mode!r}")
     import tensorflow as tf
 
     rows = len(next(iter(sample.values()))) if calibrated and sample else 0
@@ -202,7 +199,7 @@ def convert_model(
             with warnings.catch_warnings():
                 # The quantization debugger uses tf.lite.Interpreter, which warns that it is deprecated.
                 warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
-                if calibrated:
+                if mode == "int8":
                     options = tf.lite.experimental.QuantizationDebugOptions(
                         denylisted_ops=list(keep_float) or None
                     )

@@ -209,16 +209,13 @@ def test_dynamic_batch_dimension(bundles):
         assert runner(inputs).shape == (n,)
 
 
-def test_int16x8_keeps_the_lookup_in_float_and_verifies(shop_run, tmp_path):
+def test_int16x8_is_refused_clearly_for_id_inputs(shop_run, tmp_path):
+    """The 16x8 quantizer cannot calibrate int32 ids: one clear error, exit 2, no bundle."""
     out = tmp_path / "b16.mnb"
     res = CliRunner().invoke(
         main,
         ["convert", str(shop_run), "--quantize", "int16x8", "--calibration-rows", "128", "--out", str(out)],
     )
-    assert res.exit_code == 0, res.output
-    from edge_runtime.ranker import Ranker
-
-    r = Ranker.load(out)
-    assert r.bundle.quantization == "int16x8"
-    assert "GATHER" in r.bundle.manifest["quantization"]["float_ops"]
-    assert r.verify().ok
+    assert res.exit_code == 2, res.output
+    assert "cannot produce mode 'int16x8'" in res.output and "Traceback" not in res.output
+    assert not out.exists()
