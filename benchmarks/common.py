@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from edge_runtime.cli import peak_rss_mb  # noqa: F401 - re-exported for the benchmarks
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 
@@ -34,16 +36,6 @@ def machine() -> str:
         except ImportError:
             continue
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, " + ", ".join(versions)
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process (VmHWM; unlike ru_maxrss it is not inherited at fork)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def table(headers: list[str], rows: list[list[Any]]) -> str:

@@ -166,8 +166,6 @@ def convert(
     Example:
       masknet convert runs/shop --quantize int8 --out shop-int8.mnb
     """
-    if out.exists() and out.is_dir():
-        raise click.UsageError(f"--out {out} is a directory; give a file name such as model.mnb")
     ops = keep_float_ops(keep_float) if mode == "int8" else ()
     manifest = convert_run(
         run_dir,

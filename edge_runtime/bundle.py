@@ -64,7 +64,8 @@ def _json(path: Path, name: str, data: bytes) -> Any:
         raise _fail(path, f"{name} is not valid JSON ({exc})") from None
 
 
-def _signature(spec: FeatureSpec) -> list[dict[str, Any]]:
+def input_signature_of(spec: FeatureSpec) -> list[dict[str, Any]]:
+    """The manifest's ``inputs`` entry for a spec (batch dimension -1)."""
     return [{"name": i.name, "dtype": i.dtype, "shape": [-1, *i.shape]} for i in spec.input_signature()]
 
 
@@ -133,10 +134,10 @@ def read_bundle(path: str | Path) -> Bundle:
         raise _fail(path, f"spec.json is invalid: {exc}") from None
     if not spec.is_fitted:
         raise _fail(path, f"spec.json is not fitted (fields {list(spec.unfitted_fields())})")
-    if manifest.get("inputs") != _signature(spec):
+    if manifest.get("inputs") != input_signature_of(spec):
         raise _fail(
             path,
-            f"spec does not match the model's inputs: the spec gives {_signature(spec)}, "
+            f"spec does not match the model's inputs: the spec gives {input_signature_of(spec)}, "
             f"the manifest {manifest.get('inputs')}",
         )
     if manifest.get("spec_sha256") != spec.fingerprint():
@@ -145,8 +146,3 @@ def read_bundle(path: str | Path) -> Bundle:
     if not isinstance(golden, dict) or not isinstance(golden.get("records"), list):
         raise _fail(path, "golden.json must hold 'records', 'encoded' and 'scores'")
     return Bundle(path=path, manifest=manifest, model=data["model.tflite"], spec=spec, golden=golden)
-
-
-def input_signature_of(spec: FeatureSpec) -> list[dict[str, Any]]:
-    """The manifest's ``inputs`` entry for a spec (batch dimension -1)."""
-    return _signature(spec)

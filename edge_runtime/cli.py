@@ -112,7 +112,7 @@ def rank(bundle: Path, context_text: str, candidates: Path, k: int, threads: int
         click.echo(f"{i:3d}  {s:.5f}  {json.dumps(cand, ensure_ascii=False, default=str)}")
 
 
-def _peak_rss_mb() -> float:
+def peak_rss_mb() -> float:
     """Peak resident memory (VmHWM on Linux, else ru_maxrss)."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
@@ -178,7 +178,7 @@ def bench_bundle(bundle: Path, sizes: list[int], threads: int, requests: int) ->
         "requests": requests,
         "quantization": ranker.bundle.quantization,
         "load_s": load_s,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
         "sizes": results,
         "tensorflow_imported": any(m.split(".")[0] == "tensorflow" for m in sys.modules),
     }

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.errors import EncodeError, MissingDependencyError
+from edge_runtime.errors import MissingDependencyError
 
 try:
     from farmhash import fingerprint64 as _fingerprint64
@@ -186,13 +186,3 @@ def cross_hash_bucket(columns: Sequence[Sequence[Any]], num_buckets: int) -> np.
         raise ValueError(f"all columns of a cross must have the same length, got {[len(c) for c in cols]}")
     fps = [fingerprints(c.tolist()) for c in cols]
     return (cross_fingerprints(fps) % n).astype(np.int64)
-
-
-def check_utf8(text: str, *, field: str, record: int | None = None) -> bytes:
-    """Encode ``text`` as UTF-8 or raise :class:`EncodeError` naming the field."""
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise EncodeError(
-            f"text is not encodable as UTF-8 ({exc.reason})", field=field, record=record
-        ) from None

@@ -195,9 +195,9 @@ class Ranker:
             return []
         inputs = self._fill_context(cat, ctx, rows)
         scores = self.score_inputs(inputs)
-        chosen = range(cat.part.n) if rows is None else rows
-        chosen = list(chosen)
-        return [(cat.items[chosen[i]], float(scores[i])) for i in _top(scores, k)]
+        top = _top(scores, k)
+        chosen = top if rows is None else rows[top]
+        return [(cat.items[int(c)], float(scores[i])) for c, i in zip(chosen, top, strict=True)]
 
     def _fill_context(self, cat: Catalog, ctx: EncodedPart, rows: np.ndarray | None) -> dict[str, np.ndarray]:
         """Catalog inputs with the context's columns (and context x item crosses) filled in."""

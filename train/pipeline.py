@@ -156,19 +156,11 @@ def _checked_chunks(path: Path, spec: FeatureSpec, label: str, chunk_rows: int) 
         yield df
 
 
-def _prepare_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
+def _prepare_run_dir(out: Path, resume: bool) -> None:
+    """Create (or, with overwrite already checked by the caller, empty) the run directory."""
     if resume:
-        if not (out / "checkpoints" / "state.json").is_file():
-            raise RunDirError(
-                f"{out}: nothing to resume (no checkpoints/state.json); start a new run instead"
-            )
         return
     if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise RunDirError(
-                f"{out}: the run directory already exists and is not empty; "
-                "pass --overwrite to replace it or --resume to continue it"
-            )
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -333,7 +325,7 @@ def train_run(
     )
 
     # The run directory is created only now that the input is known to be good.
-    _prepare_run_dir(out, resume, overwrite)
+    _prepare_run_dir(out, resume)
     ckpt = out / "checkpoints"
     ckpt.mkdir(exist_ok=True)
     if not resume:
