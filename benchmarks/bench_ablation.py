@@ -1,77 +1,123 @@
-"""Why MaskNet trails the DNN on MovieLens-100K: ablations on the seed-0 split.
+"""How the training recipe and the id spaces were chosen: ablations on the fixed splits, by validation AUC.
 
-Every run uses the defaults of bench_quality except the change named; reported: valid / test AUC,
-the best epoch, and the gap between the training loss and the validation logloss two epochs after the
-best one (a large gap = memorising the training set).
+Every variant starts from the newcomer path (``masknet spec infer`` with its defaults, then ``masknet
+train`` with its defaults) and changes one thing. Choices are made on **validation** AUC; test AUC
+is shown only to say how far the validation choice carries.
 
-Run: .venv/bin/python -m benchmarks.bench_ablation
+Run: .venv/bin/python -m benchmarks.bench_ablation [movielens,criteo,avazu] [seeds, e.g. 0,1]
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import SHARED
+import numpy as np
 
-VARIANTS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
-    ("SerMaskNet (paper defaults)", {}, {}),
-    ("SerMaskNet without LN-EMB", {"ln_emb": False}, {}),
-    ("SerMaskNet, blocks of 64", {"block_units": 64}, {}),
-    ("SerMaskNet, 1 block", {"num_blocks": 1}, {}),
-    ("SerMaskNet, learning rate 3e-4", {}, {"learning_rate": 3e-4}),
-    ("SerMaskNet, embedding L2 1e-4", {"embeddings_l2": 1e-4}, {}),
-    ("SerMaskNet, dropout 0.5", {"dropout": 0.5}, {"epochs": 20, "patience": 3}),
-    ("ParaMaskNet, dropout 0.5", {"model": "paramasknet", "dropout": 0.5}, {"epochs": 20, "patience": 3}),
-    ("DNN (defaults)", {"model": "dnn"}, {}),
-    ("DNN, up to 30 epochs", {"model": "dnn"}, {"epochs": 30, "patience": 3}),
+from benchmarks.common import fixed_splits, newcomer_spec
+
+OLD_RECIPE = {"epochs": 10, "lr_decay": 1.0}
+# (label, model config changes, train config changes, spec changes)
+VARIANTS: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
+    ("defaults", {}, {}, {}),
+    ("constant learning rate, 10 epochs (the old recipe)", {}, OLD_RECIPE, {}),
+    ("dropout 0", {"dropout": 0.0}, {}, {}),
+    ("dropout 0.1", {"dropout": 0.1}, {}, {}),
+    ("dropout 0.2", {"dropout": 0.2}, {}, {}),
+    ("batch 256", {}, {"batch_size": 256}, {}),
+    ("vocabulary min_count 1", {}, {}, {"min_count": 1}),
+    ("one oov bucket per field", {}, {}, {"oov_buckets": 1}),
+    ("hashing, 2x buckets (the old spec infer)", {}, {}, {"hash_factor": 2}),
+    ("hashing, 20x buckets", {}, {}, {"hash_factor": 20}),
 ]
 
 
-def run() -> list[dict[str, Any]] | str:
-    """Train every variant once on the same split."""
+def _respec(spec_path: Path, train_csv: Path, change: dict[str, Any]) -> None:
+    """Apply a spec change: ``min_count`` (re-infer), ``oov_buckets`` or ``hash_factor`` (vocabulary ->
+    hashing into that many buckets per distinct training value)."""
+    from edge_runtime.spec import FeatureSpec
+    from train.infer import infer_spec_report
+
+    if "min_count" in change:
+        newcomer_spec(train_csv, spec_path, min_count=change["min_count"])
+        return
+    spec, reports = infer_spec_report(train_csv, "label")
+    distinct = {r.name: r.distinct for r in reports}
+    d = spec.to_dict()
+    for f in d["fields"]:
+        if "min_count" not in f:
+            continue
+        if "oov_buckets" in change:
+            f["oov_buckets"] = change["oov_buckets"]
+        if "hash_factor" in change:
+            for key in ("min_count", "oov_buckets", "max_vocab"):
+                f.pop(key, None)
+            f["num_buckets"] = int(max(8, change["hash_factor"] * distinct[f["name"]]))
+    FeatureSpec.from_dict(d).save(spec_path)
+
+
+def run(
+    datasets: tuple[str, ...] = ("movielens", "criteo", "avazu"),
+    seeds: tuple[int, ...] = (0,),
+    variants: list[str] | None = None,
+    models: tuple[str, ...] = ("sermasknet",),
+) -> list[dict[str, Any]] | str:
+    """Train every variant on every data set and seed; returns one row per (data set, model, variant)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if not (SHARED / "movielens-100k").is_dir():
-        return "skipped: ../shared/data/movielens-100k not found"
     from edge_runtime.spec import FeatureSpec
     from train.config import ModelConfig, TrainConfig
-    from train.datasets import prepare
     from train.pipeline import TrainInputs, train_run
 
-    out = []
+    rows = []
     with tempfile.TemporaryDirectory(prefix="masknet-ablation-") as t:
-        paths = prepare("movielens", SHARED / "movielens-100k", Path(t) / "ml", seed=0)
-        spec = FeatureSpec.load(paths["spec"])
-        for label, model_kw, train_kw in VARIANTS:
-            run_dir = Path(t) / "run"
-            tc = {"epochs": 10, "patience": 2, "seed": 0, **train_kw}
-            m = train_run(
-                TrainInputs(paths["train"], paths["valid"], paths["test"]),
-                spec,
-                run_dir,
-                ModelConfig(**model_kw),
-                TrainConfig(**tc),
-                overwrite=True,
-                progress=False,
-            )
-            hist = json.loads((run_dir / "history.json").read_text())
-            later = hist[min(m["best_epoch"] + 1, len(hist) - 1)]
-            out.append(
-                {
-                    "variant": label,
-                    "valid_auc": m["valid"]["auc"],
-                    "test_auc": m["test"]["auc"],
-                    "best_epoch": m["best_epoch"],
-                    "epochs_run": len(hist),
-                    "overfit_gap": later["val_logloss"] - later["loss"],
-                }
-            )
-            print(out[-1], flush=True)
-    return out
+        splits = fixed_splits(Path(t) / "splits")
+        if isinstance(splits, str):
+            return splits
+        for name in datasets:
+            folder = splits[name]
+            for model in models:
+                for label, model_kw, train_kw, spec_kw in VARIANTS:
+                    if variants and label not in variants:
+                        continue
+                    spec_path = Path(t) / f"{name}-spec.json"
+                    newcomer_spec(folder / "train.csv", spec_path)
+                    if spec_kw:
+                        _respec(spec_path, folder / "train.csv", spec_kw)
+                    valid, test, epochs = [], [], []
+                    for seed in seeds:
+                        m = train_run(
+                            TrainInputs(folder / "train.csv", folder / "valid.csv", folder / "test.csv"),
+                            FeatureSpec.load(spec_path),
+                            Path(t) / "run",
+                            ModelConfig(model=model, **model_kw),
+                            TrainConfig(seed=seed, **train_kw),
+                            overwrite=True,
+                            progress=False,
+                        )
+                        valid.append(m["valid"]["auc"])
+                        test.append(m["test"]["auc"])
+                        epochs.append(m["best_epoch"])
+                    rows.append(
+                        {
+                            "data": name,
+                            "model": model,
+                            "variant": label,
+                            "valid_auc": float(np.mean(valid)),
+                            "test_auc": float(np.mean(test)),
+                            "best_epochs": epochs,
+                            "seeds": len(seeds),
+                        }
+                    )
+                    print(json.dumps(rows[-1]), flush=True)
+    return rows
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(), indent=2))
+    ds = tuple(sys.argv[1].split(",")) if len(sys.argv) > 1 else ("movielens", "criteo", "avazu")
+    sd = tuple(int(s) for s in sys.argv[2].split(",")) if len(sys.argv) > 2 else (0,)
+    vs = sys.argv[3].split(";") if len(sys.argv) > 3 else None
+    print(json.dumps(run(ds, sd, vs), indent=2))

@@ -101,3 +101,25 @@ def run_subprocess_json(code: str, env: dict[str, str] | None = None) -> Any:
         cwd=ROOT,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+SPLITS_SCRIPT = ROOT.parent / "shared" / "eval" / "make_splits.py"
+#: The fixed splits of ``../shared/eval/make_splits.py`` (PEER.md's figures are on these files).
+SPLIT_NAMES = {"movielens": "movielens-100k", "criteo": "criteo-8k", "avazu": "avazu-8k"}
+
+
+def fixed_splits(out: Path) -> dict[str, Path] | str:
+    """Write the fixed 8:1:1 splits into ``out``; returns ``{data set: folder}``, or why it cannot."""
+    if not SPLITS_SCRIPT.is_file() or not SHARED.is_dir():
+        return f"skipped: {SPLITS_SCRIPT} or {SHARED} not found"
+    subprocess.run([sys.executable, str(SPLITS_SCRIPT), str(out)], check=True, capture_output=True)
+    return {name: out / folder for name, folder in SPLIT_NAMES.items()}
+
+
+def newcomer_spec(train_csv: Path, out: Path, **infer_kw: Any) -> Path:
+    """The spec a new user gets: ``masknet spec infer`` with its defaults (label column ``label``)."""
+    from train.infer import infer_spec_report
+
+    spec, _ = infer_spec_report(train_csv, "label", **infer_kw)
+    spec.save(out)
+    return out

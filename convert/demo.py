@@ -71,12 +71,14 @@ def demo(out: Path, size: str, seed: int) -> None:
         "train/shopworld.py (age x category, gender x brand, price sensitivity, popularity)"
     )
 
-    _step(2, "Feature spec: hashed ids, standardized age and log-price, bucketized age, crossed features")
+    _step(
+        2,
+        "Feature spec: id vocabularies fitted on the training file, standardized age and log-price, "
+        "bucketized age, crossed features",
+    )
     spec = FeatureSpec.from_dict(shop_spec_dict(users, items))
     spec.save(data / "spec.json")
-    click.echo(
-        f"  {data / 'spec.json'}: {len(spec.fields)} fields, embedding table of {spec.total_vocab} rows"
-    )
+    click.echo(f"  {data / 'spec.json'}: {len(spec.fields)} fields")
 
     _step(3, "Training SerMaskNet (k=10, 3 MaskBlocks, reduction ratio 2, Adam, batch 1024)")
     import logging

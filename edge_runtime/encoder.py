@@ -41,7 +41,7 @@ from edge_runtime.spec import (
     NumericField,
 )
 
-__all__ = ["EncodedPart", "FeatureEncoder"]
+__all__ = ["EncodedPart", "FeatureEncoder", "multi_value_texts"]
 
 _MAX_CACHE = 1 << 20  # fingerprints cached per field before the cache is cleared
 
@@ -70,6 +70,31 @@ class EncodedPart:
             dense={k: v[rows] for k, v in self.dense.items()},
             multi={k: (i[rows], m[rows]) for k, (i, m) in self.multi.items()},
         )
+
+
+def multi_value_texts(f: MultiCategoricalField, value: Any, record: int = 0) -> list[str] | None:
+    """The canonical texts a multi-valued field looks up for one raw value; None when it is missing.
+
+    A text is split on the field's separator, a list/tuple/array is taken as is, any other scalar is
+    one item. Of the first ``4 * max_length`` items, empty and missing ones are skipped and the first
+    ``max_length`` others are kept. Training fits vocabularies with this very function.
+    """
+    if isinstance(value, str):
+        items = value.split(f.separator) if value else []
+    elif isinstance(value, (list, tuple, np.ndarray)):
+        items = list(value)
+    elif value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    else:
+        items = [value]
+    texts: list[str] = []
+    for item in items[: f.max_length * 4]:
+        if len(texts) == f.max_length:
+            break
+        text = item if type(item) is str else FeatureEncoder._canonical(f.name, item, record)
+        if text:
+            texts.append(text)
+    return texts
 
 
 def _is_dataframe(obj: Any) -> bool:
@@ -174,7 +199,17 @@ class FeatureEncoder:
         self._side = {name: spec.side_of(name) for name in spec.names}
         self._dense_names = [f.name for f in spec.dense_fields]
         self._cache: dict[str, dict[str, int]] = {}  # field -> text -> fingerprint
-        self._id_cache: dict[str, dict[str, int]] = {}  # field -> text -> offset id
+        # field -> vocabulary text -> offset id (empty for hashing fields); the id caches start from it.
+        self._vocab_ids: dict[str, dict[str, int]] = {
+            f.name: {
+                t: self._offsets[f.name] + 1 + f.hash_buckets + i for i, t in enumerate(f.vocabulary or ())
+            }
+            for f in (*spec.fields,)
+            if isinstance(f, (CategoricalField, MultiCategoricalField))
+        }
+        self._id_cache: dict[str, dict[str, int]] = {  # field -> text -> offset id
+            name: dict(vocab) for name, vocab in self._vocab_ids.items() if vocab
+        }
         self._cross_sources = {s for f in spec.fields if isinstance(f, CrossField) for s in f.fields}
         self._plans: dict[tuple[str, ...], Any] = {}
         self._dense_params: dict[tuple[str, ...], tuple[np.ndarray, ...]] = {}
@@ -261,13 +296,13 @@ class FeatureEncoder:
                 continue
             values = cols.get(column)
             if isinstance(f, CategoricalField):
-                if name in self._cross_sources:
+                if name in self._cross_sources:  # a cross chains the fingerprints of the texts
                     fps, missing = self._lookup_column(name, values, n, f.required)
                     part.fps[name] = (fps, missing)
-                    part.ids[name] = self._ids_from_fps(name, fps, missing, f.num_buckets)
-                else:
-                    id_space = (self._offsets[name], f.num_buckets)
-                    part.ids[name], _ = self._lookup_column(name, values, n, f.required, id_space)
+                    if not f.uses_vocabulary:
+                        part.ids[name] = self._ids_from_fps(name, fps, missing, f.hash_buckets)
+                        continue
+                part.ids[name], _ = self._lookup_column(name, values, n, f.required, f)
             elif isinstance(f, NumericField):  # bucketized
                 x, missing = self._numeric_column(f, values, n)
                 b = np.searchsorted(np.asarray(f.boundaries, dtype=np.float64), x, side="right")
@@ -376,25 +411,26 @@ class FeatureEncoder:
         return ids.astype(np.int32)
 
     def _lookup_column(
-        self, name: str, values: Any, n: int, required: bool, id_space: tuple[int, int] | None = None
+        self, name: str, values: Any, n: int, required: bool, id_field: CategoricalField | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Look up one scalar categorical column: ``(values, missing mask)``.
 
-        With ``id_space=(offset, num_buckets)`` the values are the final int32 ids (the cache maps text
-        straight to ids; missing is the id ``offset``); without it they are the uint64 fingerprints a
-        cross needs (missing is 0, told apart from a real fingerprint 0 by looking at the value).
+        With ``id_field`` the values are the final int32 ids (the cache maps text straight to ids;
+        missing is the field's offset); without it they are the uint64 fingerprints a cross needs
+        (missing is 0, told apart from a real fingerprint 0 by looking at the value).
         """
-        if id_space is None:
+        fp64 = hashing._fingerprint64
+        if id_field is None:
             miss_val, dtype, cache = 0, np.uint64, self._cache.setdefault(name, {})
 
-            def convert(fp: int) -> int:
-                return fp
+            def resolve(text: str, i: int) -> int:
+                return self._fp(fp64, name, text, i)
         else:
-            off, nb = id_space
-            miss_val, dtype, cache = off, np.int32, self._id_cache.setdefault(name, {})
+            miss_val, dtype = self._offsets[name], np.int32
+            cache = self._id_cache.setdefault(name, dict(self._vocab_ids[name]))
 
-            def convert(fp: int) -> int:
-                return off + 1 + fp % nb
+            def resolve(text: str, i: int) -> int:
+                return self._id_of_text(id_field, text, i)
 
         if values is None:
             if required and n:
@@ -402,7 +438,6 @@ class FeatureEncoder:
             return np.full(n, miss_val, dtype), np.ones(n, bool)
         if len(cache) > _MAX_CACHE:
             cache.clear()
-        fp64 = hashing._fingerprint64
         if isinstance(values, np.ndarray) and values.dtype.kind in "iub":
             uniq, inverse = np.unique(values, return_inverse=True)
             out = []
@@ -410,7 +445,7 @@ class FeatureEncoder:
                 text = self._canonical(name, v, i)
                 got = cache.get(text)
                 if got is None:
-                    got = cache[text] = convert(self._fp(fp64, name, text, i))
+                    got = cache[text] = resolve(text, i)
                 out.append(got)
             return np.array(out, dtype=dtype)[inverse.ravel()], np.zeros(n, bool)
         if isinstance(values, np.ndarray) and values.dtype.kind not in "OUSf":
@@ -436,13 +471,13 @@ class FeatureEncoder:
                     continue
                 r = get(text)
                 if r is None:
-                    r = cache[text] = convert(self._fp(fp64, name, text, i))
+                    r = cache[text] = resolve(text, i)
                 got[i] = r
             arr = np.array(got, dtype=dtype)
         missing = np.zeros(n, bool)
         candidates = np.flatnonzero(arr == miss_val)
         if candidates.size:
-            if id_space is None:  # a real text may have fingerprint 0: look at the values
+            if id_field is None:  # a real text may have fingerprint 0: look at the values
                 missing[candidates] = [seq[i] is None for i in candidates.tolist()]
                 missing[slow_missing] = True
             else:  # no real value maps to the missing id
@@ -451,6 +486,13 @@ class FeatureEncoder:
                 i = int(np.flatnonzero(missing)[0])
                 raise EncodeError("required field is missing (None/NaN)", field=name, record=i)
         return arr, missing
+
+    def _id_of_text(self, f: CategoricalField | MultiCategoricalField, text: str, i: int) -> int:
+        """The offset id of one canonical text: its vocabulary id, else its hash bucket."""
+        vid = self._vocab_ids[f.name].get(text)
+        if vid is not None:
+            return vid
+        return self._offsets[f.name] + 1 + self._fp(hashing._fingerprint64, f.name, text, i) % f.hash_buckets
 
     @staticmethod
     def _fp(fp64: Any, name: str, text: str, i: int) -> int:
@@ -548,36 +590,22 @@ class FeatureEncoder:
             if f.required and n:
                 raise EncodeError("required field is missing", field=f.name, record=0)
             return ids, mask
-        cache = self._cache.setdefault(f.name, {})
+        cache = self._id_cache.setdefault(f.name, dict(self._vocab_ids[f.name]))
         if len(cache) > _MAX_CACHE:
             cache.clear()
-        fp64 = hashing._fingerprint64
-        nb = f.num_buckets
         seq = values.tolist() if isinstance(values, np.ndarray) else values
         for i, v in enumerate(seq):
-            if isinstance(v, str):
-                items = v.split(f.separator) if v else []
-            elif isinstance(v, (list, tuple, np.ndarray)):
-                items = list(v)
-            elif v is None or (isinstance(v, float) and math.isnan(v)):
+            texts = multi_value_texts(f, v, i)
+            if texts is None:
                 if f.required:
                     raise EncodeError("required field is missing", field=f.name, record=i)
                 continue
-            else:
-                items = [v]
-            k = 0
-            for item in items[: f.max_length * 4]:
-                if k == f.max_length:
-                    break
-                text = item if type(item) is str else self._canonical(f.name, item, i)
-                if text is None or text == "":
-                    continue
-                fp = cache.get(text)
-                if fp is None:
-                    fp = cache[text] = self._fp(fp64, f.name, text, i)
-                ids[i, k] = off + 1 + fp % nb
+            for k, text in enumerate(texts):
+                got = cache.get(text)
+                if got is None:
+                    got = cache[text] = self._id_of_text(f, text, i)
+                ids[i, k] = got
                 mask[i, k] = 1.0
-                k += 1
         return ids, mask
 
     def _cross_column(self, f: CrossField, parts: Sequence[EncodedPart], n: int) -> np.ndarray:

@@ -62,6 +62,51 @@ class VerifyReport:
         return "\n".join(lines)
 
 
+def _id_probe(spec: Any, overflow: bool) -> dict[str, np.ndarray]:
+    """One encoded row holding every field's largest id, or (``overflow``) one id past the table."""
+    sizes, offsets = spec.vocab_sizes(), spec.vocab_offsets()
+    inputs: dict[str, np.ndarray] = {}
+    for sig in spec.input_signature():
+        inputs[sig.name] = np.zeros((1, *sig.shape), dtype=sig.dtype)
+    if spec.id_fields:
+        inputs["cat_ids"][0] = [offsets[f.name] + sizes[f.name] - 1 for f in spec.id_fields]
+    for f in spec.multi_fields:
+        inputs[f"{f.name}_ids"][0] = offsets[f.name] + sizes[f.name] - 1
+        inputs[f"{f.name}_mask"][0] = 1.0
+    if overflow:
+        first = "cat_ids" if spec.id_fields else f"{spec.multi_fields[0].name}_ids"
+        inputs[first][0, 0] = spec.total_vocab
+    return inputs
+
+
+def _check_table(runner: ModelRunner, bundle: Bundle) -> None:
+    """Prove that the model's embedding table has exactly the rows the spec's ids address.
+
+    Every id the encoder can emit must exist in the table (else the interpreter fails mid-request
+    with "gather index out of bounds"), and the table must not be larger than the spec says (else
+    the ids would silently address other rows: a spec that does not belong to the model).
+    """
+    spec = bundle.spec
+    if not spec.id_fields and not spec.multi_fields:
+        return
+    try:
+        runner(_id_probe(spec, overflow=True))
+    except (RuntimeError, ValueError):
+        pass  # the id one past the spec's table is out of bounds: the table is no larger than the spec
+    else:
+        raise BundleError(
+            f"{bundle.path}: the model's embedding table has more than the spec's {spec.total_vocab} rows; "
+            "the spec does not belong to this model (reconvert the bundle from its run directory)"
+        )
+    try:
+        runner(_id_probe(spec, overflow=False))
+    except (RuntimeError, ValueError) as exc:
+        raise BundleError(
+            f"{bundle.path}: the spec's ids (vocabularies and buckets, {spec.total_vocab} rows) do not fit "
+            f"the model's embedding table ({exc}); reconvert the bundle from its run directory"
+        ) from None
+
+
 class Ranker:
     """Score and rank candidates for one context with a bundle's model.
 
@@ -89,6 +134,7 @@ class Ranker:
                 f"{bundle.path}: the model's inputs {first.input_signature} "
                 f"do not match the spec's {expected}"
             )
+        _check_table(first, bundle)
 
     @classmethod
     def load(

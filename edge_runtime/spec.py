@@ -93,33 +93,147 @@ def _check_number(name: str, key: str, value: Any, *, optional: bool = True) -> 
         raise _fail(name, f"{key} must be a finite number. Received: {key}={value!r}")
 
 
+def _check_count(name: str, key: str, value: Any, minimum: int) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise _fail(name, f"{key} must be an integer >= {minimum}. Received: {key}={value!r}")
+
+
+#: Largest vocabulary of one field (its texts travel in the bundle's spec).
+MAX_VOCABULARY = 1_000_000
+
+
+class _IdSpace:
+    """The id layout shared by categorical and multi-valued fields, with or without a vocabulary.
+
+    Ids of a field (before its offset in the shared table): ``0`` is missing/padding; ``1 .. H`` are
+    the ``H`` hash buckets (all values when hashing; out-of-vocabulary values otherwise); ``H + 1 ..
+    H + V`` are the vocabulary in its order. This is ``keras.layers.StringLookup(vocabulary=...,
+    num_oov_indices=H, mask_token=...)`` with the mask as the missing id, and with no vocabulary it is
+    the plain hashing layout (bucket ``b`` is id ``1 + b``).
+    """
+
+    name: str
+    num_buckets: int | None
+    vocabulary: tuple[str, ...] | None
+    min_count: int | None
+    max_vocab: int | None
+    oov_buckets: int | None
+
+    def _check_id_space(self, allow_empty_text: bool) -> None:
+        _check_count(self.name, "min_count", self.min_count, 1)
+        _check_count(self.name, "max_vocab", self.max_vocab, 1)
+        _check_count(self.name, "oov_buckets", self.oov_buckets, 1)
+        lookup = self.min_count is not None or self.vocabulary is not None
+        if not lookup:
+            if self.max_vocab is not None or self.oov_buckets is not None:
+                raise _fail(
+                    self.name,
+                    "max_vocab and oov_buckets apply to vocabulary fields; set min_count (fit a "
+                    "vocabulary on the training file) or vocabulary, or remove them",
+                )
+            if self.num_buckets is None:
+                raise _fail(
+                    self.name,
+                    "needs num_buckets (hash every value) or min_count / vocabulary (exact ids for known "
+                    "values, oov_buckets for the rest)",
+                )
+            _check_buckets(self.name, self.num_buckets)
+            return
+        if self.num_buckets is not None:
+            raise _fail(
+                self.name,
+                "a vocabulary field takes oov_buckets (hash buckets for values outside the vocabulary), "
+                f"not num_buckets. Received: num_buckets={self.num_buckets!r}",
+            )
+        if self.oov_buckets is None:
+            object.__setattr__(self, "oov_buckets", 1)
+        if self.vocabulary is None:
+            return
+        if isinstance(self.vocabulary, (str, bytes)) or not isinstance(self.vocabulary, (list, tuple)):
+            raise _fail(
+                self.name, f"vocabulary must be a list of texts. Received: {type(self.vocabulary).__name__}"
+            )
+        vocab = tuple(self.vocabulary)
+        object.__setattr__(self, "vocabulary", vocab)
+        limit = self.max_vocab if self.max_vocab is not None else MAX_VOCABULARY
+        if len(vocab) > limit:
+            raise _fail(self.name, f"vocabulary has {len(vocab)} values, more than max_vocab={limit}")
+        for i, v in enumerate(vocab):
+            if not isinstance(v, str):
+                raise _fail(self.name, f"vocabulary[{i}] must be a text. Received: {v!r}")
+            if not v and not allow_empty_text:
+                raise _fail(
+                    self.name, f"vocabulary[{i}] is empty; empty items of a multi-valued field are skipped"
+                )
+        if len(set(vocab)) != len(vocab):
+            seen: set[str] = set()
+            dup = next(v for v in vocab if v in seen or seen.add(v))  # type: ignore[func-returns-value]
+            raise _fail(self.name, f"vocabulary lists {dup!r} more than once")
+
+    @property
+    def uses_vocabulary(self) -> bool:
+        """True for a vocabulary field (exact ids for known values, hashed buckets for the rest)."""
+        return self.min_count is not None or self.vocabulary is not None
+
+    @property
+    def hash_buckets(self) -> int:
+        """Hash buckets: every value when hashing, out-of-vocabulary values otherwise."""
+        return int(self.oov_buckets if self.uses_vocabulary else self.num_buckets)  # type: ignore[arg-type]
+
+    @property
+    def is_fitted(self) -> bool:
+        """True unless a vocabulary is still to be fitted."""
+        return not self.uses_vocabulary or self.vocabulary is not None
+
+    @property
+    def vocab_size(self) -> int:
+        """Ids this field uses in the embedding table (missing id, hash buckets, vocabulary)."""
+        if not self.is_fitted:
+            raise _fail(self.name, "the vocabulary is not fitted yet (masknet train fits it)")
+        return 1 + self.hash_buckets + len(self.vocabulary or ())
+
+
 @dataclass(frozen=True)
-class CategoricalField:
-    """A single categorical value hashed into ``num_buckets`` buckets.
+class CategoricalField(_IdSpace):
+    """A single categorical value: hashed into ``num_buckets`` buckets, or looked up in a vocabulary.
+
+    Two id spaces (see :class:`_IdSpace` for the layout):
+
+    - **hashing** (``num_buckets``): every value is hashed; no state, unbounded id spaces.
+    - **vocabulary** (``min_count`` and/or ``vocabulary``): values seen at least ``min_count`` times
+      in the training file (at most ``max_vocab``, most frequent first, ties by text) get their own
+      id; every other value is hashed into ``oov_buckets`` buckets, so unseen values still spread out.
 
     Args:
         name: the column name in raw records.
         side: ``"context"`` (user/request) or ``"item"`` (candidate).
-        num_buckets: hash buckets, >= 1 (the id space is ``num_buckets + 1`` with the missing id 0).
+        num_buckets: hash buckets of a hashing field, >= 1. Defaults to None (a vocabulary field).
         required: when true a missing value is an error; else it takes the missing id. Defaults to False.
+        vocabulary: the canonical texts with their own ids, in id order; fitted when ``min_count`` is
+            set. Defaults to None.
+        min_count: fit the vocabulary on the training file from values seen at least this often.
+            Defaults to None.
+        max_vocab: at most this many vocabulary values. Defaults to None (no cap below 1,000,000).
+        oov_buckets: hash buckets for values outside the vocabulary, >= 1. Defaults to 1.
     """
 
     name: str
     side: Side
-    num_buckets: int
+    num_buckets: int | None = None
     required: bool = False
+    vocabulary: tuple[str, ...] | None = None
+    min_count: int | None = None
+    max_vocab: int | None = None
+    oov_buckets: int | None = None
     kind: ClassVar[str] = "categorical"
 
     def __post_init__(self) -> None:
         _check_name(self.name)
         _check_side(self.name, self.side)
-        _check_buckets(self.name, self.num_buckets)
         _check_bool(self.name, "required", self.required)
-
-    @property
-    def vocab_size(self) -> int:
-        """Ids this field uses in the embedding table (buckets plus the missing id)."""
-        return self.num_buckets + 1
+        self._check_id_space(allow_empty_text=True)
 
 
 @dataclass(frozen=True)
@@ -226,32 +340,38 @@ class NumericField:
 
 
 @dataclass(frozen=True)
-class MultiCategoricalField:
+class MultiCategoricalField(_IdSpace):
     """Several categorical values per record, e.g. genres ``"Action|Sci-Fi"`` or recent item ids.
 
     Args:
         name: the column name in raw records.
         side: ``"context"`` or ``"item"``.
-        num_buckets: hash buckets, >= 1.
         max_length: values kept per record (the first ones); the rest are dropped. >= 1.
+        num_buckets: hash buckets of a hashing field, >= 1. Defaults to None (a vocabulary field).
         separator: splits a string value; a list/tuple value is taken as is. Defaults to ``"|"``.
         pooling: how the model pools the embeddings, ``mean`` or ``sum``. Defaults to ``mean``.
         required: when true a missing value is an error. Defaults to False.
+        vocabulary, min_count, max_vocab, oov_buckets: a vocabulary of items, as for
+            :class:`CategoricalField`. Default to None.
     """
 
     name: str
     side: Side
-    num_buckets: int
     max_length: int
+    num_buckets: int | None = None
     separator: str = "|"
     pooling: str = "mean"
     required: bool = False
+    vocabulary: tuple[str, ...] | None = None
+    min_count: int | None = None
+    max_vocab: int | None = None
+    oov_buckets: int | None = None
     kind: ClassVar[str] = "multi_categorical"
 
     def __post_init__(self) -> None:
         _check_name(self.name)
         _check_side(self.name, self.side)
-        _check_buckets(self.name, self.num_buckets)
+        self._check_id_space(allow_empty_text=False)
         if (
             isinstance(self.max_length, bool)
             or not isinstance(self.max_length, int)
@@ -268,11 +388,6 @@ class MultiCategoricalField:
         if self.pooling not in POOLINGS:
             raise _fail(self.name, f"pooling must be one of {POOLINGS}. Received: pooling={self.pooling!r}")
         _check_bool(self.name, "required", self.required)
-
-    @property
-    def vocab_size(self) -> int:
-        """Ids this field uses in the embedding table (buckets plus the padding/missing id)."""
-        return self.num_buckets + 1
 
 
 @dataclass(frozen=True)
@@ -454,12 +569,12 @@ class FeatureSpec:
 
     @property
     def is_fitted(self) -> bool:
-        """True when every numeric transform has its statistics."""
-        return all(f.is_fitted for f in self.fields if isinstance(f, NumericField))
+        """True when every numeric transform has its statistics and every vocabulary is fitted."""
+        return not self.unfitted_fields()
 
     def unfitted_fields(self) -> tuple[str, ...]:
-        """Names of numeric fields still lacking statistics."""
-        return tuple(f.name for f in self.fields if isinstance(f, NumericField) and not f.is_fitted)
+        """Names of fields still lacking statistics or a vocabulary."""
+        return tuple(f.name for f in self.fields if not isinstance(f, CrossField) and not f.is_fitted)
 
     def vocab_sizes(self) -> dict[str, int]:
         """Ids each id-bearing field uses (scalar id fields, then multi-valued fields)."""
@@ -502,6 +617,8 @@ class FeatureSpec:
                 d["fields"] = list(f.fields)
             if isinstance(f, NumericField) and f.boundaries is not None:
                 d["boundaries"] = list(f.boundaries)
+            if isinstance(f, (CategoricalField, MultiCategoricalField)) and f.vocabulary is not None:
+                d["vocabulary"] = list(f.vocabulary)
             fields.append(d)
         return {"format_version": self.format_version, "label": self.label, "fields": fields}
 
@@ -545,8 +662,19 @@ class FeatureSpec:
         )
 
     def to_json(self) -> str:
-        """Canonical JSON text (sorted keys, 2-space indent)."""
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+        """Canonical JSON text (sorted keys, 2-space indent; each vocabulary on one line, compact)."""
+        data = self.to_dict()
+        vocabularies = {}
+        for i, d in enumerate(data["fields"]):
+            if "vocabulary" in d:
+                # A placeholder that no JSON string escape can produce, replaced by the compact list.
+                key = f"\x00vocabulary-{i}\x00"
+                vocabularies[json.dumps(key)] = json.dumps(d["vocabulary"], separators=(",", ":"))
+                d["vocabulary"] = key
+        text = json.dumps(data, indent=2, sort_keys=True)
+        for key, compact in vocabularies.items():
+            text = text.replace(key, compact, 1)
+        return text + "\n"
 
     @classmethod
     def from_json(cls, text: str | bytes) -> FeatureSpec:

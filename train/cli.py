@@ -229,19 +229,77 @@ def spec() -> None:
     "--context", "context_cols", default="", help="Comma-separated columns of the user/request side."
 )
 @click.option("--rows", type=click.IntRange(1), default=100_000, show_default=True, help="Rows to inspect.")
+@click.option(
+    "--min-count",
+    type=click.IntRange(1),
+    default=2,
+    show_default=True,
+    help="Vocabulary fields give their own id to values seen at least this often in training.",
+)
+@click.option(
+    "--max-vocab",
+    type=click.IntRange(1),
+    default=100_000,
+    show_default=True,
+    help="Columns with more frequent values than this are hashed instead.",
+)
+@json_option
 @guarded
-def spec_infer(data_file: Path, label: str, out: Path, context_cols: str, rows: int) -> None:
-    """Propose a feature spec from a data file, for a user to edit.
+def spec_infer(
+    data_file: Path,
+    label: str,
+    out: Path,
+    context_cols: str,
+    rows: int,
+    min_count: int,
+    max_vocab: int,
+    as_json: bool,
+) -> None:
+    """Propose a feature spec from a data file, for a user to edit, and say why for each column.
 
     \b
     Example:
       masknet spec infer train.csv --label click --context user_id,age,gender --out spec.json
     """
-    from train.infer import infer_spec
+    from train.infer import infer_spec_report
 
-    spec = infer_spec(data_file, label, context=[c for c in context_cols.split(",") if c], rows=rows)
+    spec, reports = infer_spec_report(
+        data_file,
+        label,
+        context=[c for c in context_cols.split(",") if c],
+        rows=rows,
+        min_count=min_count,
+        max_vocab=max_vocab,
+    )
     spec.save(out)
-    click.echo(f"wrote {out}: {len(spec.fields)} fields; review kinds, buckets and sides before training")
+    if as_json:
+        emit_json(
+            {
+                "spec": str(out),
+                "fields": len(spec.fields),
+                "columns": [
+                    {
+                        "name": r.name,
+                        "decision": r.decision,
+                        "reason": r.reason,
+                        "distinct": r.distinct,
+                        "collisions": r.collisions,
+                        "leak": r.leak,
+                    }
+                    for r in reports
+                ],
+            }
+        )
+        return
+    width = max(len(r.name) for r in reports)
+    for r in reports:
+        click.echo(f"{r.name:<{width}}  {r.decision}\n{'':<{width}}    why: {r.reason}")
+    leaks = [r.name for r in reports if r.leak]
+    if leaks:
+        click.echo(f"left out as possible label leaks: {', '.join(leaks)}", err=True)
+    click.echo(
+        f"wrote {out}: {len(spec.fields)} fields; review kinds, vocabularies and sides before training"
+    )
 
 
 @click.group()

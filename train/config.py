@@ -88,6 +88,9 @@ class TrainConfig:
         batch_size: Defaults to 1024.
         learning_rate: Adam's. Defaults to 1e-3.
         patience: epochs without a better validation AUC before stopping. Defaults to 2.
+        lr_decay: the learning rate is multiplied by this after every epoch without a better
+            validation AUC (reduce on plateau); 1 keeps it constant. Defaults to 0.1.
+        min_learning_rate: the decay stops here. Defaults to 1e-6.
         seed: for weights, shuffling and sampling. Defaults to 0.
         chunk_rows: rows read per chunk when streaming. Defaults to 200,000.
         in_memory_rows: files up to this many rows are encoded once and kept in memory; larger ones
@@ -99,6 +102,8 @@ class TrainConfig:
     batch_size: int = 1024
     learning_rate: float = 1e-3
     patience: int = 2
+    lr_decay: float = 0.1
+    min_learning_rate: float = 1e-6
     seed: int = 0
     chunk_rows: int = 200_000
     in_memory_rows: int = 2_000_000
@@ -108,6 +113,9 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "learning_rate", "patience", "chunk_rows"):
             _positive(name, getattr(self, name))
+        if isinstance(self.lr_decay, bool) or not 0 < self.lr_decay <= 1:
+            raise ConfigError(f"lr_decay must be in (0, 1]. Received: lr_decay={self.lr_decay!r}")
+        _positive("min_learning_rate", self.min_learning_rate)
         if self.in_memory_rows < 0:
             raise ConfigError(f"in_memory_rows must be >= 0. Received: {self.in_memory_rows!r}")
 

@@ -1,7 +1,28 @@
-"""``masknet spec infer``: propose a feature spec from a data file (kinds, buckets, separators)."""
+"""``masknet spec infer``: propose a feature spec from a data file, and say why for every column.
+
+Decisions (each column's ``reason`` says which rule fired):
+
+- **Text** columns are categorical; a separator (``|`` or ``;``) in more than 5 % of values makes
+  them multi-valued.
+- **Numbers**: a name with an ``id`` token (``user_id``, ``itemId``, ``id``; not ``paid``, ``valid``,
+  ``bid``) or at most 20 distinct values makes a categorical. Fractional values are numeric. Integer
+  columns are told apart by shape: counts (the smallest values are the most frequent, and frequency
+  falls with size) and nearly-unique values (timestamps) are numeric; integer codes (values repeat,
+  and how often has nothing to do with how large: ``user``, ``city``, ``age``...) are categorical.
+- **Categorical id spaces**: a vocabulary (values seen at least ``min_count`` times in the training
+  file get their own id; the rest share ``oov_buckets`` hash buckets) unless the column has more
+  distinct values than ``max_vocab``; then it is hashed, with buckets sized for few collisions, and
+  the report prints the expected share of colliding values.
+- **Label leaks**: a column that predicts the label almost perfectly on its own (single-column AUC
+  >= 0.98, out of fold for categoricals), or a probability-like column (values in [0, 1] whose mean
+  is the label's rate and that ranks the label well), is left out of the spec and flagged.
+"""
 
 from __future__ import annotations
 
+import math
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -10,55 +31,222 @@ import numpy as np
 from edge_runtime.spec import FeatureSpec
 from train.io import DataError, file_columns, iter_chunks
 
-__all__ = ["infer_spec"]
+__all__ = ["ColumnReport", "collision_share", "infer_spec", "infer_spec_report"]
 
 SEPARATORS = ("|", ";")
+#: At most this many distinct numbers make a column categorical whatever their shape.
+FEW_VALUES = 20
+#: Hashed fields get this many buckets per distinct value (5 % of values collide, 1 - e^(-1/20)).
+BUCKETS_PER_VALUE = 20
+MAX_BUCKETS = 1_000_000
+_ID_TOKENS = {"id", "ids", "uid", "uuid", "guid"}
 
 
-def _buckets(cardinality: int) -> int:
-    return int(min(max(8, 2 * cardinality), 1_000_000))
+@dataclass(frozen=True)
+class ColumnReport:
+    """What ``spec infer`` decided for one column, and why."""
+
+    name: str
+    decision: str  # e.g. "categorical, vocabulary (min_count 2, 8 oov buckets)", "left out"
+    reason: str
+    distinct: int
+    collisions: float | None = None  # expected share of colliding values, for hashed fields
+    leak: bool = False
+    details: dict[str, Any] = field(default_factory=dict)
 
 
-def _field(name: str, col: Any, side: str) -> dict[str, Any]:
+def collision_share(values: int, buckets: int) -> float:
+    """Expected share of ``values`` distinct values that share their hash bucket with another.
+
+    Each value lands alone with probability ``(1 - 1/buckets)^(values - 1)``, about
+    ``e^(-(values - 1) / buckets)``: 2x buckets leaves 39 % of the values colliding, 20x about 5 %.
+    """
+    if values <= 1:
+        return 0.0
+    return float(1.0 - math.exp((values - 1) * math.log1p(-1.0 / buckets))) if buckets > 1 else 1.0
+
+
+def _name_tokens(name: str) -> list[str]:
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
+    return [t for t in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if t]
+
+
+def _has_id_token(name: str) -> bool:
+    return any(t in _ID_TOKENS for t in _name_tokens(name))
+
+
+def _auc(y: np.ndarray, score: np.ndarray) -> float:
+    from train.metrics import auc
+
+    return float(auc(y, score))
+
+
+def _leak(col: Any, y: np.ndarray, categorical: bool) -> str | None:
+    """Why the column looks like a label leak, or None."""
+    ok = col.notna().to_numpy()
+    if ok.sum() < 20 or len(np.unique(y[ok])) < 2:
+        return None
+    yy = y[ok]
+    if not categorical:
+        x = col[ok].to_numpy(dtype=np.float64)
+        a = _auc(yy, x)
+        strength = max(a, 1 - a)
+        if strength >= 0.98:
+            return f"on its own it predicts the label with AUC {strength:.3f}"
+        fractional = not np.all(x == np.round(x))
+        if fractional and x.min() >= 0 and x.max() <= 1 and abs(x.mean() - yy.mean()) <= 0.05 and a >= 0.65:
+            return (
+                f"values in [0, 1] with mean {x.mean():.3f} (label rate {yy.mean():.3f}) that rank the "
+                f"label with AUC {a:.3f}: a click probability, not a feature"
+            )
+        return None
+    text = col[ok].astype(str).to_numpy()
+    half = np.arange(len(text)) % 2 == 0
+    scores = np.empty(len(text))
+    for fit_part, eval_part in ((half, ~half), (~half, half)):  # out of fold: no memorised values
+        means: dict[str, float] = {}
+        sums: dict[str, list[float]] = {}
+        for t, label in zip(text[fit_part], yy[fit_part], strict=True):
+            s = sums.setdefault(t, [0.0, 0.0])
+            s[0] += label
+            s[1] += 1
+        means = {t: s[0] / s[1] for t, s in sums.items()}
+        prior = float(yy[fit_part].mean())
+        scores[eval_part] = [means.get(t, prior) for t in text[eval_part]]
+    a = _auc(yy, scores)
+    if a >= 0.98:
+        return f"its values predict the label with out-of-fold AUC {a:.3f}"
+    return None
+
+
+def _categorical(
+    name: str,
+    tokens: Any,
+    side: str,
+    min_count: int,
+    max_vocab: int,
+    reason: str,
+    kind: str = "categorical",
+    extra: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any], ColumnReport]:
+    """A categorical (or multi-valued) field with a vocabulary, or hashed when it has too many values."""
+    counts = tokens.value_counts()
+    distinct = int(len(counts))
+    kept = int((counts >= min_count).sum())
+    rare = distinct - kept
+    spec: dict[str, Any] = {"name": name, "kind": kind, "side": side, **(extra or {})}
+    if kept <= max_vocab:
+        # Rare values share a few buckets: enough to keep unseen values apart from each other, few
+        # enough that each bucket is trained on several of them.
+        oov = int(min(1000, max(1, rare // 8)))
+        spec.update(min_count=min_count, oov_buckets=oov)
+        decision = f"vocabulary: {kept} values seen >= {min_count}x; {rare} rarer share {oov} oov buckets"
+        return spec, ColumnReport(name, f"{kind}, {decision}", reason, distinct)
+    buckets = int(min(MAX_BUCKETS, max(8, BUCKETS_PER_VALUE * distinct)))
+    share = collision_share(distinct, buckets)
+    spec.update(num_buckets=buckets)
+    decision = (
+        f"hashed into {buckets} buckets ({kept} values seen >= {min_count}x > max_vocab {max_vocab}); "
+        f"expected {share:.1%} of values collide"
+    )
+    return spec, ColumnReport(name, f"{kind}, {decision}", reason, distinct, collisions=share)
+
+
+def _numeric_kind(name: str, values: Any, rows: int) -> tuple[str, str]:
+    """``(kind, reason)`` for a numeric column: ``categorical``, ``count``, ``measure``."""
+    n_unique = int(values.nunique())
+    if _has_id_token(name):
+        return "categorical", f"numbers, but the name {name!r} has an id token"
+    if n_unique <= FEW_VALUES:
+        return "categorical", f"{n_unique} distinct numbers (<= {FEW_VALUES}): codes"
+    x = values.to_numpy(dtype=np.float64)
+    if not np.all(x == np.round(x)):
+        return "measure", "fractional numbers"
+    counts = values.value_counts()
+    sizes = np.asarray(counts.index, dtype=np.float64)
+    smallest = np.sort(sizes)[:5]
+    mode = sizes[int(np.argmax(counts.to_numpy()))]
+    from scipy.stats import spearmanr
+
+    rho = float(spearmanr(sizes, counts.to_numpy()).statistic)
+    if mode in smallest and rho <= -0.5:
+        return (
+            "count",
+            f"integer counts: the smallest values are the most frequent (size/frequency rho {rho:.2f})",
+        )
+    if rows / n_unique < 3:
+        return (
+            "measure",
+            f"integers nearly unique per row ({n_unique} in {rows} rows): a timestamp or measure",
+        )
+    return "categorical", (
+        f"integer codes: {n_unique} values repeat ({rows / n_unique:.0f} rows each on average) and how often "
+        f"has nothing to do with how large (rho {rho:.2f})"
+    )
+
+
+def _field(
+    name: str, col: Any, side: str, rows: int, min_count: int, max_vocab: int
+) -> tuple[dict[str, Any] | None, ColumnReport]:
     values = col.dropna()
     n_unique = int(values.nunique())
-    idlike = name.lower() == "id" or name.lower().endswith(("_id", "id"))
-    if col.dtype.kind in "iuf" and not idlike:
-        if n_unique <= 20:
-            return {"name": name, "kind": "categorical", "side": side, "num_buckets": _buckets(n_unique)}
+    if col.dtype.kind == "b":
+        return _categorical(name, values.astype(str).str.lower(), side, min_count, max_vocab, "booleans")
+    if col.dtype.kind in "iuf":
+        kind, reason = _numeric_kind(name, values, rows)
+        if kind == "categorical":
+            x = values.to_numpy(dtype=np.float64)
+            whole = np.all(x == np.round(x))
+            text = values.astype(np.int64).astype(str) if whole else values.astype(str)
+            return _categorical(name, text, side, min_count, max_vocab, reason)
         x = values.to_numpy(dtype=np.float64)
-        skewed = x.min() >= 0 and np.percentile(x, 99) > 20 * max(np.median(x), 1e-9)
-        transform = "log1p_standardize" if skewed else "standardize"
-        return {"name": name, "kind": "numeric", "side": side, "transform": transform}
+        negatives = float((x < 0).mean()) if x.size else 0.0
+        skewed = x.size and np.percentile(x, 99) > 20 * max(np.median(x), 1e-9)
+        log = negatives < 0.01 and (kind == "count" or skewed)
+        transform = "log1p_standardize" if log else "standardize"
+        why = reason + ("; log1p for the long tail" if log else "")
+        return (
+            {"name": name, "kind": "numeric", "side": side, "transform": transform},
+            ColumnReport(name, f"numeric, {transform}", why, n_unique),
+        )
     text = values.astype(str)
     for sep in SEPARATORS:
         has = text.str.contains(sep, regex=False)
         if len(text) and has.mean() > 0.05:
             parts = text.str.split(sep, regex=False)
             lengths = parts.str.len()
-            tokens = {t for row in parts for t in row}
-            return {
-                "name": name,
-                "kind": "multi_categorical",
-                "side": side,
-                "num_buckets": _buckets(len(tokens)),
+            tokens = parts.explode()
+            tokens = tokens[tokens != ""]
+            extra = {
                 "max_length": int(max(1, np.percentile(lengths, 95))),
                 "separator": sep,
                 "pooling": "mean",
             }
-    return {"name": name, "kind": "categorical", "side": side, "num_buckets": _buckets(n_unique)}
+            reason = f"text with {sep!r} in {has.mean():.0%} of values: several values per row"
+            return _categorical(name, tokens, side, min_count, max_vocab, reason, "multi_categorical", extra)
+    return _categorical(name, text, side, min_count, max_vocab, "text")
 
 
-def infer_spec(
-    path: str | Path, label: str, context: list[str] | None = None, rows: int = 100_000
-) -> FeatureSpec:
-    """Propose a spec from the first ``rows`` rows of a file.
+def infer_spec_report(
+    path: str | Path,
+    label: str,
+    context: list[str] | None = None,
+    rows: int = 100_000,
+    min_count: int = 2,
+    max_vocab: int = 100_000,
+) -> tuple[FeatureSpec, list[ColumnReport]]:
+    """Propose a spec from the first ``rows`` rows of a file, with one report per column.
 
-    Kinds come from dtypes (numbers with more than 20 values are numeric, ids and text categorical),
-    multi-valued columns are detected by a separator (``|`` or ``;``) in more than 5% of values,
-    bucket counts are twice the distinct values seen. Columns named in ``context`` are on the
-    context side, the rest on the item side.
+    Args:
+        path: a CSV/TSV/Parquet file with a header.
+        label: the label column (0/1), left out of the features.
+        context: columns of the user/request side; the rest are item side. Defaults to none.
+        rows: rows to inspect. Defaults to 100,000.
+        min_count: vocabulary fields keep values seen at least this often. Defaults to 2.
+        max_vocab: columns with more distinct values are hashed instead. Defaults to 100,000.
     """
+    if min_count < 1 or max_vocab < 1:
+        raise DataError(f"min_count and max_vocab must be >= 1. Received: {min_count}, {max_vocab}")
     columns = file_columns(path)
     if label not in columns:
         raise DataError(f"{path}: no label column {label!r}; columns: {columns}")
@@ -68,13 +256,41 @@ def infer_spec(
     df = next(iter(iter_chunks(path, rows)), None)
     if df is None or not len(df):
         raise DataError(f"{path}: the file has no rows")
+    try:
+        y = df[label].to_numpy(dtype=np.float64)
+    except (TypeError, ValueError):
+        y = np.full(len(df), np.nan)
+    labels_ok = bool(np.isin(y, (0.0, 1.0)).all())
     ctx = set(context or [])
-    fields = []
+    fields, reports = [], []
     for name in df.columns:
         if name == label:
             continue
         safe = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in str(name))
         if safe != name:
             raise DataError(f"{path}: column {name!r} is not a valid field name; rename it to {safe!r}")
-        fields.append(_field(name, df[name], "context" if name in ctx else "item"))
-    return FeatureSpec.from_dict({"format_version": 1, "label": label, "fields": fields})
+        spec_field, report = _field(
+            name, df[name], "context" if name in ctx else "item", len(df), min_count, max_vocab
+        )
+        leak = _leak(df[name], y, spec_field["kind"] != "numeric") if labels_ok else None
+        if leak:
+            report = ColumnReport(
+                name,
+                "left out (label leak?)",
+                f"{leak}; add it to the spec by hand if it is known at serving time",
+                report.distinct,
+                leak=True,
+            )
+        else:
+            fields.append(spec_field)
+        reports.append(report)
+    if not fields:
+        raise DataError(f"{path}: no feature columns besides the label {label!r}")
+    return FeatureSpec.from_dict({"format_version": 1, "label": label, "fields": fields}), reports
+
+
+def infer_spec(
+    path: str | Path, label: str, context: list[str] | None = None, rows: int = 100_000
+) -> FeatureSpec:
+    """Propose a spec from the first ``rows`` rows of a file (see :func:`infer_spec_report`)."""
+    return infer_spec_report(path, label, context, rows)[0]

@@ -365,7 +365,10 @@ def train_run(
                 "wait": 0,
                 "history": [],
                 "train_seconds": 0.0,
+                "learning_rate": train_config.learning_rate,
             }
+        # The decayed learning rate of the last finished epoch (runs of older versions lack it).
+        model.optimizer.learning_rate = state.setdefault("learning_rate", train_config.learning_rate)
 
     callback = _EpochCallback(out, x_valid, y_valid, train_config, state)
     if state["epoch"] < train_config.epochs and state["wait"] < train_config.patience:
@@ -472,14 +475,17 @@ class _EpochCallback(_keras_callback_base()):  # type: ignore[misc]
                 "val_auc": val_auc,
                 "val_logloss": val_ll,
                 "seconds": round(seconds, 3),
+                "learning_rate": s["learning_rate"],
             }
         )
         ckpt = self.out / "checkpoints"
         if s["best_auc"] is None or val_auc > s["best_auc"]:
             s["best_auc"], s["best_epoch"], s["wait"] = val_auc, epoch + 1, 0
             _save_model_atomic(self.model, ckpt / "best.keras")
-        else:
+        else:  # a plateau: wait, and reduce the learning rate for the next epoch
             s["wait"] += 1
+            s["learning_rate"] = max(s["learning_rate"] * self.cfg.lr_decay, self.cfg.min_learning_rate)
+            self.model.optimizer.learning_rate = s["learning_rate"]
         _save_model_atomic(self.model, ckpt / "last.keras")
         _write_json(ckpt / "state.json", s)  # written last: it only ever names finished checkpoints
         log.info("epoch %d: val AUC %.4f, val logloss %.4f (%.1fs)", epoch + 1, val_auc, val_ll, seconds)

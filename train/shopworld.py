@@ -147,12 +147,23 @@ def _device_index(devices: np.ndarray) -> np.ndarray:
 
 
 def shop_spec_dict(num_users: int = 2_000, num_items: int = 400) -> dict:
-    """The feature spec the demo uses: the tutorial's features plus its crossed features."""
+    """The feature spec the demo uses: the tutorial's features plus its crossed features.
+
+    Users, items, categories, brands, genders and devices get vocabularies fitted on the training
+    file (exact ids; users and items unseen in training spread over a few hash buckets, sized from
+    ``num_users`` and ``num_items``); occupation and city, the noise features, are hashed.
+    """
     return {
         "format_version": 1,
         "label": "click",
         "fields": [
-            {"name": "user_id", "kind": "categorical", "side": "context", "num_buckets": 2 * num_users},
+            {
+                "name": "user_id",
+                "kind": "categorical",
+                "side": "context",
+                "min_count": 1,
+                "oov_buckets": max(1, num_users // 50),
+            },
             {"name": "age", "kind": "numeric", "side": "context", "transform": "standardize"},
             {
                 "name": "age_bucket",
@@ -162,13 +173,19 @@ def shop_spec_dict(num_users: int = 2_000, num_items: int = 400) -> dict:
                 "source": "age",
                 "boundaries": list(AGE_BOUNDARIES),
             },
-            {"name": "gender", "kind": "categorical", "side": "context", "num_buckets": 8},
+            {"name": "gender", "kind": "categorical", "side": "context", "min_count": 1},
             {"name": "occupation", "kind": "categorical", "side": "context", "num_buckets": 32},
             {"name": "city", "kind": "categorical", "side": "context", "num_buckets": 64},
-            {"name": "device", "kind": "categorical", "side": "context", "num_buckets": 8},
-            {"name": "item_id", "kind": "categorical", "side": "item", "num_buckets": 2 * num_items},
-            {"name": "category", "kind": "categorical", "side": "item", "num_buckets": 32},
-            {"name": "brand", "kind": "categorical", "side": "item", "num_buckets": 128},
+            {"name": "device", "kind": "categorical", "side": "context", "min_count": 1},
+            {
+                "name": "item_id",
+                "kind": "categorical",
+                "side": "item",
+                "min_count": 1,
+                "oov_buckets": max(1, num_items // 50),
+            },
+            {"name": "category", "kind": "categorical", "side": "item", "min_count": 1},
+            {"name": "brand", "kind": "categorical", "side": "item", "min_count": 1},
             {"name": "price", "kind": "numeric", "side": "item", "transform": "log1p_standardize"},
             {
                 "name": "age_x_category",

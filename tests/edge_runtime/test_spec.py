@@ -145,7 +145,7 @@ def _with(mutate) -> dict:
         (lambda d: d["fields"][7].update(pooling="max"), r"'tags': pooling must be one of"),
         (lambda d: d["fields"][7].update(separator=""), r"'tags': separator"),
         (lambda d: d["fields"][0].update(colour="red"), r"'user_id': unknown keys \['colour'\]"),
-        (lambda d: d["fields"][0].pop("num_buckets"), r"'user_id': incomplete definition"),
+        (lambda d: d["fields"][0].pop("num_buckets"), r"'user_id': needs num_buckets"),
         (lambda d: d["fields"][0].update(name="user id"), r"field name must match"),
         (lambda d: d.update(format_version=2), r"unsupported spec format_version 2"),
         (lambda d: d.update(label="age"), r"'age': the label column cannot also be a feature"),
