@@ -166,10 +166,15 @@ def _numeric_kind(name: str, values: Any, rows: int) -> tuple[str, str]:
     sizes = np.asarray(counts.index, dtype=np.float64)
     smallest = np.sort(sizes)[:5]
     mode = sizes[int(np.argmax(counts.to_numpy()))]
-    from scipy.stats import spearmanr
+    freq = counts.to_numpy()
+    if freq.min() == freq.max():  # every value equally often: frequency says nothing about size
+        rho = 0.0
+    else:
+        from scipy.stats import spearmanr
 
-    rho = float(spearmanr(sizes, counts.to_numpy()).statistic)
-    if mode in smallest and rho <= -0.5:
+        rho = float(spearmanr(sizes, freq).statistic)
+    peaked = freq.max() >= 2 * np.median(freq)  # a clear mode, not a flat spread of codes
+    if mode in smallest and peaked and rho <= -0.5:
         return (
             "count",
             f"integer counts: the smallest values are the most frequent (size/frequency rho {rho:.2f})",

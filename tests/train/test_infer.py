@@ -1,0 +1,101 @@
+"""``spec infer`` on data shaped like real logs: integer ids, counts, timestamps, leaks, huge id spaces."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from convert.cli import main
+from train.infer import collision_share, infer_spec_report
+
+
+@pytest.fixture
+def log_csv(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 4000
+    click = rng.integers(0, 2, n)
+    df = pd.DataFrame(
+        {
+            "user": rng.integers(1, 300, n),  # integer ids without an "id" in the name
+            "city": rng.integers(1000, 1060, n) * 7,
+            "paid": rng.normal(50, 10, n).round(2),  # "paid", "valid", "bid" are no id tokens
+            "valid": np.exp(rng.normal(0, 1.5, n)).astype(int),
+            "bid": np.exp(rng.normal(1, 1.5, n)).astype(int),
+            "itemId": rng.integers(1, 5000, n),
+            "ts": 1_700_000_000 + rng.permutation(n) * 13,
+            "genres": rng.choice(["a|b", "b", "c|a|d"], n),
+            "is_new": rng.choice([True, False], n),
+            "pctr": np.clip(0.5 + 0.3 * (click - 0.5) + rng.normal(0, 0.15, n), 0, 1).round(4),  # calibrated
+            "rating": click * 3 + rng.integers(1, 3, n),  # 1-2 -> no click, 4-5 -> click
+            "click": click,
+        }
+    )
+    path = tmp_path / "log.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+def test_kinds_follow_value_shape_not_names(log_csv):
+    spec, reports = infer_spec_report(log_csv, "click", context=["user", "city"])
+    by = {r.name: r for r in reports}
+    f = {x.name: x for x in spec.fields}
+    assert f["user"].kind == "categorical" and f["user"].side == "context" and f["user"].uses_vocabulary
+    assert f["city"].kind == "categorical", by["city"].reason
+    assert "integer codes" in by["city"].reason
+    assert f["itemId"].kind == "categorical" and "id token" in by["itemId"].reason
+    assert f["paid"].kind == "numeric" and "fractional" in by["paid"].reason
+    for name in ("valid", "bid"):
+        assert f[name].kind == "numeric" and f[name].transform == "log1p_standardize", by[name].reason
+        assert "counts" in by[name].reason
+    assert f["ts"].kind == "numeric" and "nearly unique" in by["ts"].reason
+    assert f["genres"].kind == "multi_categorical" and f["genres"].separator == "|"
+    assert f["is_new"].kind == "categorical"
+
+
+def test_label_leaks_are_left_out_and_flagged(log_csv):
+    spec, reports = infer_spec_report(log_csv, "click")
+    leaks = {r.name for r in reports if r.leak}
+    assert leaks == {"pctr", "rating"}
+    assert not leaks & set(spec.names)
+
+
+def test_huge_id_spaces_are_hashed_with_their_collision_share(tmp_path):
+    n = 3000
+    pd.DataFrame({"device_ip": [f"ip{i}" for i in range(n)], "y": [0, 1] * (n // 2)}).to_csv(
+        tmp_path / "d.csv", index=False
+    )
+    spec, reports = infer_spec_report(tmp_path / "d.csv", "y", min_count=1, max_vocab=1000)
+    f = spec["device_ip"]
+    assert not f.uses_vocabulary and f.num_buckets == 20 * n
+    assert reports[0].collisions == pytest.approx(collision_share(n, 20 * n))
+    assert "4.9% of values collide" in reports[0].decision
+
+
+def test_collision_share_matches_a_simulation():
+    rng = np.random.default_rng(0)
+    n, b = 5000, 10_000
+    buckets = rng.integers(0, b, n)
+    counts = np.bincount(buckets, minlength=b)
+    simulated = (counts[buckets] > 1).mean()
+    assert collision_share(n, b) == pytest.approx(simulated, abs=0.02)
+    assert collision_share(n, 2 * n) == pytest.approx(0.39, abs=0.01)
+
+
+def test_cli_prints_why_for_every_column(log_csv, tmp_path):
+    out = tmp_path / "spec.json"
+    res = CliRunner().invoke(main, ["spec", "infer", str(log_csv), "--label", "click", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    for name in ("user", "city", "paid", "ts", "pctr", "rating"):
+        assert name in res.output
+    assert res.output.count("why:") == 11
+    assert "left out as possible label leaks: pctr, rating" in res.output
+    res = CliRunner().invoke(
+        main, ["spec", "infer", str(log_csv), "--label", "click", "--out", str(out), "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert {c["name"] for c in data["columns"] if c["leak"]} == {"pctr", "rating"}
