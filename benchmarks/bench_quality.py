@@ -1,79 +1,105 @@
-"""Quality on real data: SerMaskNet, ParaMaskNet, DNN and LR on MovieLens-100K, Criteo and Avazu samples.
+"""Quality on real data against the reference: the newcomer path on the fixed splits, 3 seeds, every model.
 
-Each data set goes through `masknet data prepare` (MovieLens: seeded 8:1:1 random split, label
-rating >= 4, genres multi-valued; Criteo/Avazu: their train/dev/test files), then every model trains
-with the same defaults (paper: k=10, 3 blocks of 400, reduction ratio 2, Adam 1e-3, batch 1024,
-early stopping on validation AUC with patience 2, at most 10 epochs) for 3 seeds. Reported: test AUC
-and logloss, mean ± std over seeds, and training examples per second on this CPU.
+The newcomer path: ``masknet spec infer train.csv --label label`` with its defaults, then ``masknet
+train`` with its defaults and ``--model``, on the fixed splits of ``../shared/eval/make_splits.py``
+(MovieLens-100K, Criteo-8k, Avazu-8k), seeds 0, 1, 2 (initialisation and shuffling; the splits are
+fixed). Reported: test AUC mean ± sd next to the reference figures of ``../shared/eval/PEER.md``
+(FuxiCTR 2.3.10 on the same files), training examples/s and best epochs.
 
 Run: .venv/bin/python -m benchmarks.bench_quality
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks.common import SHARED
+from benchmarks.common import ROOT, fixed_splits, newcomer_spec
 
 MODELS = ("sermasknet", "paramasknet", "dnn", "lr")
 SEEDS = (0, 1, 2)
-DATASETS = {"movielens": "movielens-100k", "criteo": "criteo-8k", "avazu": "avazu-8k"}
+DATASETS = ("movielens", "criteo", "avazu")
+PEER = ROOT.parent / "shared" / "eval" / "PEER.md"
+_PEER_DATA = {"MovieLens-100K": "movielens", "Criteo-8k": "criteo", "Avazu-8k": "avazu"}
+_PEER_MODEL = {"SerMaskNet": "sermasknet", "ParaMaskNet": "paramasknet", "DNN": "dnn", "LR": "lr"}
+#: The goal per model: MaskNet must beat the reference's same model by this margin, baselines match it.
+MARGIN = {"sermasknet": 0.002, "paramasknet": 0.002, "dnn": 0.0, "lr": 0.0}
 
 
-def run(datasets: tuple[str, ...] = tuple(DATASETS), seeds: tuple[int, ...] = SEEDS) -> dict[str, Any]:
-    """Train every model on every data set for every seed; returns per (data set, model) summaries."""
+def peer_figures(path: Path = PEER) -> dict[str, dict[str, float]]:
+    """The reference's test AUC mean and sd per ``data/model``, read from PEER.md's table."""
+    if not path.is_file():
+        return {}
+    out = {}
+    row = re.compile(r"^\|\s*([\w-]+)\s*\|\s*(\w+)\s*\|\s*([0-9.]+)\s*±\s*([0-9.]+)\s*\|")
+    for line in path.read_text().splitlines():
+        m = row.match(line)
+        if m and m.group(1) in _PEER_DATA and m.group(2) in _PEER_MODEL:
+            key = f"{_PEER_DATA[m.group(1)]}/{_PEER_MODEL[m.group(2)]}"
+            out[key] = {"auc_mean": float(m.group(3)), "auc_sd": float(m.group(4))}
+    return out
+
+
+def run(
+    datasets: tuple[str, ...] = DATASETS, seeds: tuple[int, ...] = SEEDS, models: tuple[str, ...] = MODELS
+) -> dict[str, Any]:
+    """Train every model on every data set for every seed; returns per ``data/model`` summaries."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from edge_runtime.spec import FeatureSpec
     from train.config import ModelConfig, TrainConfig
-    from train.datasets import prepare
     from train.pipeline import TrainInputs, train_run
 
-    if not SHARED.is_dir():
-        return {"skipped": f"{SHARED} not found"}
+    peer = peer_figures()
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="masknet-quality-") as tmp:
+        splits = fixed_splits(Path(tmp) / "splits")
+        if isinstance(splits, str):
+            return {"skipped": splits}
         for name in datasets:
-            for seed in seeds:
-                paths = prepare(name, SHARED / DATASETS[name], Path(tmp) / f"{name}-{seed}", seed=seed)
-                spec = FeatureSpec.load(paths["spec"])
-                for model in MODELS:
+            folder = splits[name]
+            spec = FeatureSpec.load(newcomer_spec(folder / "train.csv", Path(tmp) / f"{name}-spec.json"))
+            for model in models:
+                r: dict[str, list[Any]] = {"auc": [], "valid_auc": [], "logloss": [], "eps": [], "epochs": []}
+                for seed in seeds:
                     m = train_run(
-                        TrainInputs(paths["train"], paths["valid"], paths["test"]),
+                        TrainInputs(folder / "train.csv", folder / "valid.csv", folder / "test.csv"),
                         spec,
-                        Path(tmp) / f"run-{name}-{model}-{seed}",
+                        Path(tmp) / "run",
                         ModelConfig(model=model),
-                        TrainConfig(epochs=10, patience=2, seed=seed),
+                        TrainConfig(seed=seed),
                         overwrite=True,
                         progress=False,
                     )
-                    r = results.setdefault(
-                        f"{name}/{model}", {"auc": [], "logloss": [], "eps": [], "epochs": []}
-                    )
                     r["auc"].append(m["test"]["auc"])
+                    r["valid_auc"].append(m["valid"]["auc"])
                     r["logloss"].append(m["test"]["logloss"])
                     r["eps"].append(m["train_examples_per_s"])
                     r["epochs"].append(m["best_epoch"])
                     print(f"{name} {model} seed {seed}: test AUC {m['test']['auc']:.4f}", flush=True)
-    summary = {}
-    for key, r in results.items():
-        summary[key] = {
-            "auc_mean": float(np.mean(r["auc"])),
-            "auc_std": float(np.std(r["auc"])),
-            "logloss_mean": float(np.mean(r["logloss"])),
-            "logloss_std": float(np.std(r["logloss"])),
-            "examples_per_s": float(np.mean(r["eps"])),
-            "best_epochs": r["epochs"],
-            "seeds": len(r["auc"]),
-        }
-    return summary
+                key = f"{name}/{model}"
+                ref = peer.get(key)
+                mean = float(np.mean(r["auc"]))
+                results[key] = {
+                    "auc_mean": mean,
+                    "auc_sd": float(np.std(r["auc"], ddof=1)) if len(seeds) > 1 else 0.0,
+                    "valid_auc_mean": float(np.mean(r["valid_auc"])),
+                    "logloss_mean": float(np.mean(r["logloss"])),
+                    "examples_per_s": float(np.mean(r["eps"])),
+                    "best_epochs": r["epochs"],
+                    "seeds": len(seeds),
+                    "peer_auc_mean": ref["auc_mean"] if ref else None,
+                    "peer_auc_sd": ref["auc_sd"] if ref else None,
+                    "goal": (ref["auc_mean"] + MARGIN[model]) if ref else None,
+                    "met": (mean >= ref["auc_mean"] + MARGIN[model]) if ref else None,
+                }
+    return results
 
 
 if __name__ == "__main__":
-    import json
-
     print(json.dumps(run(), indent=2))

@@ -12,8 +12,10 @@ from pathlib import Path
 import click
 
 from edge_runtime.clitools import emit_json, guarded, json_option
+from train.config import MODELS, ModelConfig, TrainConfig  # no TensorFlow: plain dataclasses
 
-MODEL_CHOICES = ("sermasknet", "paramasknet", "dnn", "lr")
+# The defaults of the options are the configs' own, so the CLI and the Python API cannot drift.
+_M, _T = ModelConfig(), TrainConfig()
 
 
 def _quiet_tf() -> None:
@@ -40,23 +42,48 @@ def _quiet_tf() -> None:
     type=click.Path(path_type=Path),
     help="Feature spec JSON (required unless --resume).",
 )
-@click.option("--model", type=click.Choice(MODEL_CHOICES), default="sermasknet", show_default=True)
+@click.option("--model", type=click.Choice(MODELS), default=_M.model, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Run directory to write.")
 @click.option("--label", help="Label column (0/1). Defaults to the spec's label.")
 @click.option("--oracle-column", help="Column of true click probabilities, reported as the oracle AUC.")
-@click.option("--epochs", type=click.IntRange(1), default=10, show_default=True)
-@click.option("--batch-size", type=click.IntRange(1), default=1024, show_default=True)
-@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
+@click.option("--epochs", type=click.IntRange(1), default=_T.epochs, show_default=True, help="At most.")
+@click.option("--batch-size", type=click.IntRange(1), default=_T.batch_size, show_default=True)
 @click.option(
-    "--patience", type=click.IntRange(1), default=2, show_default=True, help="Early stopping on valid AUC."
+    "--learning-rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=_T.learning_rate,
+    show_default=True,
 )
-@click.option("--embedding-dim", type=click.IntRange(1), default=10, show_default=True)
-@click.option("--blocks", "num_blocks", type=click.IntRange(1), default=3, show_default=True)
-@click.option("--block-units", type=click.IntRange(1), default=400, show_default=True)
 @click.option(
-    "--reduction-ratio", type=click.FloatRange(min=0, min_open=True), default=2.0, show_default=True
+    "--patience",
+    type=click.IntRange(1),
+    default=_T.patience,
+    show_default=True,
+    help="Early stopping: epochs without a better validation AUC.",
 )
-@click.option("--mlp", "mlp_units", default="400,400", show_default=True, help="ParaMaskNet/DNN MLP widths.")
+@click.option(
+    "--lr-decay",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=_T.lr_decay,
+    show_default=True,
+    help="Learning rate x this after each epoch without a better validation AUC (1 = constant).",
+)
+@click.option("--embedding-dim", type=click.IntRange(1), default=_M.embedding_dim, show_default=True)
+@click.option("--blocks", "num_blocks", type=click.IntRange(1), default=_M.num_blocks, show_default=True)
+@click.option("--block-units", type=click.IntRange(1), default=_M.block_units, show_default=True)
+@click.option(
+    "--reduction-ratio",
+    type=click.FloatRange(min=0, min_open=True),
+    default=_M.reduction_ratio,
+    show_default=True,
+)
+@click.option(
+    "--mlp",
+    "mlp_units",
+    default=",".join(map(str, _M.mlp_units)),
+    show_default=True,
+    help="ParaMaskNet/DNN MLP widths.",
+)
 @click.option("--numeric-mode", type=click.Choice(["vector", "dense"]), default="vector", show_default=True)
 @click.option(
     "--ln-emb/--no-ln-emb",
@@ -74,16 +101,16 @@ def _quiet_tf() -> None:
 @click.option(
     "--dropout",
     type=click.FloatRange(0, 1, max_open=True),
-    default=0.0,
+    default=_M.dropout,
     show_default=True,
     help="Dropout after each MaskBlock and MLP layer.",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--chunk-rows", type=click.IntRange(1), default=200_000, show_default=True)
+@click.option("--seed", type=int, default=_T.seed, show_default=True)
+@click.option("--chunk-rows", type=click.IntRange(1), default=_T.chunk_rows, show_default=True)
 @click.option(
     "--in-memory-rows",
     type=click.IntRange(0),
-    default=2_000_000,
+    default=_T.in_memory_rows,
     show_default=True,
     help="Larger training files are streamed chunk by chunk (bounded memory).",
 )
@@ -119,6 +146,7 @@ def train(
     batch_size: int,
     learning_rate: float,
     patience: int,
+    lr_decay: float,
     embedding_dim: int,
     num_blocks: int,
     block_units: int,
@@ -146,7 +174,7 @@ def train(
           --spec spec.json --model sermasknet --out runs/shop
     """
     from edge_runtime.spec import FeatureSpec
-    from train.config import ConfigError, ModelConfig, TrainConfig
+    from train.config import ConfigError
 
     if distribute == "multiworker" and "TF_CONFIG" not in os.environ:
         raise click.UsageError(
@@ -180,6 +208,7 @@ def train(
             batch_size=batch_size,
             learning_rate=learning_rate,
             patience=patience,
+            lr_decay=lr_decay,
             seed=seed,
             chunk_rows=chunk_rows,
             in_memory_rows=in_memory_rows,

@@ -44,9 +44,11 @@ def _find(src: Path, *patterns: str) -> Path | None:
     return None
 
 
-def _buckets(cardinality: int) -> int:
-    """Hash buckets for a column: ~2x its training cardinality (few collisions), 8 to 1,000,000."""
-    return int(min(max(8, 2 * cardinality), 1_000_000))
+def _vocab(train_column: Any) -> dict[str, int]:
+    """Vocabulary keys for a categorical column (exact ids for values seen twice in training)."""
+    from train.infer import vocabulary_keys
+
+    return vocabulary_keys(train_column.value_counts(), min_count=2)
 
 
 def load_movielens(src: str | Path, seed: int = 0) -> tuple[tuple[Any, Any, Any], dict]:
@@ -157,44 +159,30 @@ def load_movielens(src: str | Path, seed: int = 0) -> tuple[tuple[Any, Any, Any]
         df = df.merge(items[keep], on="item_id", how="left")
     df["label"] = (df["rating"].astype(float) >= 4).astype(int)
     df = df.drop(columns=["rating", "timestamp"])
-    fields: list[dict] = [
-        {
-            "name": "user_id",
-            "kind": "categorical",
-            "side": "context",
-            "num_buckets": _buckets(df.user_id.nunique()),
-        },
-    ]
-    if "age" in df.columns:
-        df["age"] = df["age"].astype(float)
-        fields.append({"name": "age", "kind": "numeric", "side": "context", "transform": "standardize"})
-    for col, n in (("gender", 8), ("occupation", 64), ("zip_code", None)):
+    parts = _split(df, seed)
+    train = parts[0]
+    # Every categorical (age too: 61 codes, as FuxiCTR's recipe) gets a vocabulary fitted on train.
+    fields: list[dict] = []
+    for col in ("user_id", "age", "gender", "occupation", "zip_code"):
         if col in df.columns:
-            nb = n or _buckets(df[col].nunique())
-            fields.append({"name": col, "kind": "categorical", "side": "context", "num_buckets": nb})
-    fields.append(
-        {
-            "name": "item_id",
-            "kind": "categorical",
-            "side": "item",
-            "num_buckets": _buckets(df.item_id.nunique()),
-        }
-    )
-    if "release_year" in df.columns:
-        fields.append({"name": "release_year", "kind": "categorical", "side": "item", "num_buckets": 256})
+            fields.append({"name": col, "kind": "categorical", "side": "context", **_vocab(train[col])})
+    for col in ("item_id", "release_year"):
+        if col in df.columns:
+            fields.append({"name": col, "kind": "categorical", "side": "item", **_vocab(train[col])})
     if "genres" in df.columns:
+        genres = train["genres"].fillna("").str.split("|").explode()
         fields.append(
             {
                 "name": "genres",
                 "kind": "multi_categorical",
                 "side": "item",
-                "num_buckets": 64,
                 "max_length": 6,
                 "separator": "|",
                 "pooling": "mean",
+                **_vocab(genres[genres != ""]),
             }
         )
-    return _split(df, seed), {"format_version": 1, "label": "label", "fields": fields}
+    return parts, {"format_version": 1, "label": "label", "fields": fields}
 
 
 def _criteo_frame(path: Path) -> Any:
@@ -218,10 +206,7 @@ def load_criteo(src: str | Path, seed: int = 0) -> tuple[tuple[Any, Any, Any], d
     fields = [
         {"name": c, "kind": "numeric", "side": "item", "transform": "log1p_standardize"} for c in CRITEO_NUM
     ]
-    fields += [
-        {"name": c, "kind": "categorical", "side": "item", "num_buckets": _buckets(parts[0][c].nunique())}
-        for c in CRITEO_CAT
-    ]
+    fields += [{"name": c, "kind": "categorical", "side": "item", **_vocab(parts[0][c])} for c in CRITEO_CAT]
     return parts, {"format_version": 1, "label": "label", "fields": fields}
 
 
@@ -255,10 +240,7 @@ def load_avazu(src: str | Path, seed: int = 0) -> tuple[tuple[Any, Any, Any], di
         df["label"] = df["label"].astype(int)
         out.append(df)
     cats = [c for c in out[0].columns if c != "label"]
-    fields = [
-        {"name": c, "kind": "categorical", "side": "item", "num_buckets": _buckets(out[0][c].nunique())}
-        for c in cats
-    ]
+    fields = [{"name": c, "kind": "categorical", "side": "item", **_vocab(out[0][c])} for c in cats]
     return tuple(out), {"format_version": 1, "label": "label", "fields": fields}  # type: ignore[return-value]
 
 

@@ -31,7 +31,7 @@ import numpy as np
 from edge_runtime.spec import FeatureSpec
 from train.io import DataError, file_columns, iter_chunks
 
-__all__ = ["ColumnReport", "collision_share", "infer_spec", "infer_spec_report"]
+__all__ = ["ColumnReport", "collision_share", "infer_spec", "infer_spec_report", "vocabulary_keys"]
 
 SEPARATORS = ("|", ";")
 #: At most this many distinct numbers make a column categorical whatever their shape.
@@ -136,11 +136,11 @@ def _categorical(
     rare = distinct - kept
     spec: dict[str, Any] = {"name": name, "kind": kind, "side": side, **(extra or {})}
     if kept <= max_vocab:
-        # Rare values share a few buckets: enough to keep unseen values apart from each other, few
-        # enough that each bucket is trained on several of them.
-        oov = int(min(1000, max(1, rare // 8)))
-        spec.update(min_count=min_count, oov_buckets=oov)
-        decision = f"vocabulary: {kept} values seen >= {min_count}x; {rare} rarer share {oov} oov buckets"
+        spec.update(vocabulary_keys(counts, min_count))
+        decision = (
+            f"vocabulary: {kept} values seen >= {min_count}x; {rare} rarer share "
+            f"{spec['oov_buckets']} oov buckets"
+        )
         return spec, ColumnReport(name, f"{kind}, {decision}", reason, distinct)
     buckets = int(min(MAX_BUCKETS, max(8, BUCKETS_PER_VALUE * distinct)))
     share = collision_share(distinct, buckets)
@@ -150,6 +150,17 @@ def _categorical(
         f"expected {share:.1%} of values collide"
     )
     return spec, ColumnReport(name, f"{kind}, {decision}", reason, distinct, collisions=share)
+
+
+def vocabulary_keys(counts: Any, min_count: int = 2) -> dict[str, int]:
+    """Spec keys of a vocabulary field, from the value counts of its training column.
+
+    Values seen fewer than ``min_count`` times share ``oov_buckets`` hash buckets, one per 8 such
+    values (1 to 1,000): enough to keep unseen values apart from each other, few enough that every
+    bucket is trained on several rare values.
+    """
+    rare = int((counts < min_count).sum())
+    return {"min_count": min_count, "oov_buckets": int(min(1000, max(1, rare // 8)))}
 
 
 def _numeric_kind(name: str, values: Any, rows: int) -> tuple[str, str]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
 import sys
 import threading
 import zipfile
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -270,3 +272,39 @@ def test_public_api_exports_the_ranker():
     assert {"FeatureSpec", "FeatureEncoder", "Ranker", "EncodeError", "BundleError"} <= set(
         edge_runtime.__all__
     )
+
+
+def _with_spec(members, change):
+    """Replace the bundle's spec (hashes and fingerprint made consistent again: a hand-made bundle)."""
+    from edge_runtime.spec import FeatureSpec
+
+    spec = FeatureSpec.from_json(members["spec.json"])
+    spec = spec.with_field(change(spec))
+    members["spec.json"] = spec.to_json().encode()
+    m = _manifest(members)
+    m["spec_sha256"] = spec.fingerprint()
+    m["parts"]["spec.json"] = {
+        "sha256": hashlib.sha256(members["spec.json"]).hexdigest(),
+        "size": len(members["spec.json"]),
+    }
+    _set_manifest(members, m)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda f: replace(f, vocabulary=(*f.vocabulary, "new_a", "new_b")), r"do not fit the model's"),
+        (lambda f: replace(f, vocabulary=f.vocabulary[:-3]), r"table has more than the spec's"),
+        (lambda f: replace(f, oov_buckets=f.oov_buckets + 5), r"do not fit the model's"),
+    ],
+    ids=["vocabulary-too-large", "vocabulary-too-small", "more-oov-buckets"],
+)
+@pytest.mark.parametrize("mode", ["none", "dynamic", "int8"])
+def test_a_spec_whose_ids_do_not_fit_the_model_is_refused_at_load(bundles, tmp_path, change, message, mode):
+    bad = tmp_path / "bad.mnb"
+    _rewrite(bundles[mode], bad, lambda m: _with_spec(m, lambda s: change(s["item_id"])))
+    with pytest.raises(BundleError, match=message):
+        Ranker.load(bad)
+    good = tmp_path / "same.mnb"  # the same rewrite without a change loads: the check is exact
+    _rewrite(bundles[mode], good, lambda m: _with_spec(m, lambda s: s["item_id"]))
+    assert Ranker.load(good).verify().ok
