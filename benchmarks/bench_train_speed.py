@@ -1,0 +1,75 @@
+"""Training throughput of the new defaults against the previous ones, side by side in one process.
+
+MovieLens-100K fixed split, SerMaskNet, 3 epochs each (no early stopping), alternating A B A B so that
+machine load hits both alike. ``before``: the previous newcomer path (hashed ids with 2x buckets,
+batch 1024, no dropout); ``after``: today's ``spec infer`` and ``TrainConfig``/``ModelConfig``
+defaults; ``after, batch 1024``: the same with the previous batch size, to separate the model's cost
+from the batch size's.
+
+Run: .venv/bin/python -m benchmarks.bench_train_speed
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.common import fixed_splits, newcomer_spec
+
+EPOCHS = 3
+
+
+def run(rounds: int = 2) -> dict[str, Any] | str:
+    """Examples/s of each configuration (median over rounds) and the ratios to ``before``."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from benchmarks.bench_ablation import _respec
+    from edge_runtime.spec import FeatureSpec
+    from train.config import ModelConfig, TrainConfig
+    from train.pipeline import TrainInputs, train_run
+
+    with tempfile.TemporaryDirectory(prefix="masknet-speed-") as t:
+        splits = fixed_splits(Path(t) / "splits")
+        if isinstance(splits, str):
+            return splits
+        folder = splits["movielens"]
+        new_spec = newcomer_spec(folder / "train.csv", Path(t) / "new.json")
+        old_spec = Path(t) / "old.json"
+        newcomer_spec(folder / "train.csv", old_spec)
+        _respec(old_spec, folder / "train.csv", {"hash_factor": 2})
+        configs = {
+            "before": (old_spec, ModelConfig(dropout=0.0), {"batch_size": 1024}),
+            "after": (new_spec, ModelConfig(), {}),
+            "after, batch 1024": (new_spec, ModelConfig(), {"batch_size": 1024}),
+        }
+        eps: dict[str, list[float]] = {k: [] for k in configs}
+        for _ in range(rounds):
+            for label, (spec_path, mc, tc) in configs.items():
+                m = train_run(
+                    TrainInputs(folder / "train.csv", folder / "valid.csv"),
+                    FeatureSpec.load(spec_path),
+                    Path(t) / "run",
+                    mc,
+                    TrainConfig(epochs=EPOCHS, patience=EPOCHS, **tc),
+                    overwrite=True,
+                    progress=False,
+                )
+                eps[label].append(m["train_examples_per_s"])
+                print(label, m["train_examples_per_s"], flush=True)
+    med = {k: float(np.median(v)) for k, v in eps.items()}
+    return {
+        "examples_per_s": med,
+        "runs": eps,
+        "ratio_after": med["after"] / med["before"],
+        "ratio_after_batch_1024": med["after, batch 1024"] / med["before"],
+        "batch_size_after": TrainConfig().batch_size,
+        "dropout_after": ModelConfig().dropout,
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(), indent=2))
