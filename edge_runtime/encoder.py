@@ -41,7 +41,7 @@ from edge_runtime.spec import (
     NumericField,
 )
 
-__all__ = ["EncodedPart", "FeatureEncoder", "multi_value_texts"]
+__all__ = ["EncodedPart", "FeatureEncoder", "categorical_text", "multi_value_texts"]
 
 _MAX_CACHE = 1 << 20  # fingerprints cached per field before the cache is cleared
 
@@ -91,10 +91,26 @@ def multi_value_texts(f: MultiCategoricalField, value: Any, record: int = 0) -> 
     for item in items[: f.max_length * 4]:
         if len(texts) == f.max_length:
             break
-        text = item if type(item) is str else FeatureEncoder._canonical(f.name, item, record)
+        text = item if type(item) is str and f.value_type == "text" else categorical_text(f, item, record)
         if text:
             texts.append(text)
     return texts
+
+
+def categorical_text(f: CategoricalField | MultiCategoricalField, v: Any, i: int = 0) -> str | None:
+    """The canonical text of one value of a field (by its value type), or None when it is missing.
+
+    Missing: ``None``, NaN and the empty text (a CSV cell cannot tell an empty text from a missing
+    value, so neither can the device). Errors are :class:`EncodeError` naming field and record.
+    """
+    try:
+        return hashing.canonical_text(v, f.value_type) or None
+    except UnicodeDecodeError:
+        raise EncodeError("bytes are not valid UTF-8", field=f.name, record=i) from None
+    except TypeError as exc:
+        raise EncodeError(f"expected a single categorical value: {exc}", field=f.name, record=i) from None
+    except ValueError as exc:
+        raise EncodeError(str(exc), field=f.name, record=i) from None
 
 
 def _is_dataframe(obj: Any) -> bool:
@@ -442,7 +458,7 @@ class FeatureEncoder:
             uniq, inverse = np.unique(values, return_inverse=True)
             out = []
             for i, v in enumerate(uniq.tolist()):
-                text = self._canonical(name, v, i)
+                text = categorical_text(self.spec[name], v, i)
                 got = cache.get(text)
                 if got is None:
                     got = cache[text] = resolve(text, i)
@@ -464,7 +480,8 @@ class FeatureEncoder:
             except TypeError:
                 got = [get(v) if type(v) is str or v is None else None for v in seq]
             for i in [i for i, g in enumerate(got) if g is None]:
-                text = self._canonical(name, seq[i], i)
+                raw = seq[i]
+                text = categorical_text(self.spec[name], raw, i)
                 if text is None:
                     slow_missing.append(i)
                     got[i] = miss_val
@@ -472,6 +489,8 @@ class FeatureEncoder:
                 r = get(text)
                 if r is None:
                     r = cache[text] = resolve(text, i)
+                if type(raw) is str:  # another spelling of the text ("2.0" in an integer field)
+                    cache[raw] = r
                 got[i] = r
             arr = np.array(got, dtype=dtype)
         missing = np.zeros(n, bool)
@@ -500,15 +519,6 @@ class FeatureEncoder:
             return fp64(text)
         except UnicodeError:
             raise EncodeError("text is not valid UTF-8 (lone surrogate)", field=name, record=i) from None
-
-    @staticmethod
-    def _canonical(name: str, v: Any, i: int) -> str | None:
-        try:
-            return hashing.canonical_text(v)
-        except UnicodeDecodeError:
-            raise EncodeError("bytes are not valid UTF-8", field=name, record=i) from None
-        except TypeError as exc:
-            raise EncodeError(f"expected a single categorical value: {exc}", field=name, record=i) from None
 
     def _numeric_column(self, f: NumericField, values: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Raw float64 values and missing mask of one numeric column (errors name the raw column)."""

@@ -26,6 +26,7 @@ class EncodeError(MasknetError, ValueError):
             where.append(f"record {record}")
         prefix = (", ".join(where) + ": ") if where else ""
         super().__init__(prefix + message)
+        self.detail = message
         self.field = field
         self.record = record
 

@@ -19,11 +19,23 @@ value                     text
 ``float`` otherwise       shortest round-trip ``repr``, e.g. ``"0.25"``, ``"inf"``
 ``None`` / NaN            missing: never hashed, the field's missing bucket is used
 ========================  =====================================================
+
+That is the ``text`` value type. A categorical field may declare its values ``integer`` or
+``boolean`` instead (see :data:`VALUE_TYPES`); then every spelling of one value has one text, so a
+file's ``"2.0"``, an app's ``2`` and numpy's ``int64(2)`` hash alike in an integer field, and
+``"True"``, ``True`` and ``np.bool_(True)`` alike in a boolean one:
+
+- ``integer``: ints (not bools) as decimal; whole finite floats as the int; texts of an integer
+  (``"+0012"`` -> ``"12"``) or of a whole decimal number (``"2.0"``, ``"1e3"``; no whitespace,
+  underscores, hex, ``inf`` or ``nan``) likewise; anything else is an error.
+- ``boolean``: bools; the ints/whole floats ``0``/``1``; texts ``true``/``false`` in any case and
+  ``"1"``/``"0"``; anything else is an error.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -38,6 +50,7 @@ except ImportError:  # pragma: no cover - exercised only without the edge extra
 
 __all__ = [
     "CROSS_HASH_KEY",
+    "VALUE_TYPES",
     "canonical_text",
     "cross_fingerprints",
     "cross_hash_bucket",
@@ -45,6 +58,15 @@ __all__ = [
     "fingerprints",
     "hash_bucket",
 ]
+
+#: What a categorical field's values are; each has its own canonical text (module docstring).
+VALUE_TYPES = ("text", "integer", "boolean")
+_INT_TEXT = re.compile(r"[+-]?[0-9]+")
+# A decimal number as text: no whitespace, underscores, hex, inf or nan (what every port can parse).
+_DECIMAL_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_BOOL_TEXTS = {"true": "true", "false": "false", "1": "true", "0": "false"}
+#: Longest text parsed as an integer (Python refuses to convert more than 4,300 digits).
+_MAX_INT_DIGITS = 1000
 
 #: The ``hash_key`` that ``tf.sparse.cross_hashed`` starts from when none is given.
 CROSS_HASH_KEY = 0xDECAFCAFFE
@@ -59,19 +81,54 @@ def _require_farmhash() -> None:
         )
 
 
-def canonical_text(value: Any) -> str | None:
+def canonical_text(value: Any, value_type: str = "text") -> str | None:
     """Return the canonical text of one categorical value, or ``None`` when it is missing.
 
     Args:
         value: a str, bytes, bool, int, float, numpy scalar or None.
+        value_type: ``text``, ``integer`` or ``boolean`` (module docstring). Defaults to ``text``.
 
     Raises:
         TypeError: for any other type (lists, dicts, ...).
+        ValueError: for a value that is not of ``value_type`` (``"abc"`` in an integer field).
         UnicodeError: for bytes that are not valid UTF-8.
 
     >>> canonical_text(3.0), canonical_text(True), canonical_text(float("nan"))
     ('3', 'true', None)
+    >>> canonical_text("2.0", "integer"), canonical_text("True", "boolean")
+    ('2', 'true')
     """
+    if value_type == "text":
+        return _text(value)
+    text = _text(value)
+    if text is None:
+        return None
+    if value_type == "integer":
+        return _integer_text(value, text)
+    if value_type == "boolean":
+        return _boolean_text(value, text)
+    raise ValueError(f"Expected value_type in {VALUE_TYPES}. Received: value_type={value_type!r}")
+
+
+def _integer_text(value: Any, text: str) -> str:
+    if type(value) is bool or isinstance(value, np.bool_):
+        raise ValueError(f"expected an integer, got the boolean {value!r}")
+    if _INT_TEXT.fullmatch(text) and len(text) <= _MAX_INT_DIGITS:
+        return str(int(text))
+    f = float(text) if len(text) <= 64 and _DECIMAL_TEXT.fullmatch(text) else math.nan
+    if math.isfinite(f) and f.is_integer():
+        return str(int(f))
+    raise ValueError(f"expected an integer, got {text[:40]!r}")
+
+
+def _boolean_text(value: Any, text: str) -> str:
+    got = _BOOL_TEXTS.get(text.lower())
+    if got is None:
+        raise ValueError(f"expected a boolean (true/false, 1/0), got {text[:40]!r}")
+    return got
+
+
+def _text(value: Any) -> str | None:
     t = type(value)
     if t is str:
         return value

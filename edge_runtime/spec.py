@@ -34,6 +34,7 @@ from typing import Any, ClassVar, Literal
 
 from edge_runtime.atomic import atomic_write_bytes
 from edge_runtime.errors import SpecError
+from edge_runtime.hashing import VALUE_TYPES, canonical_text
 
 __all__ = [
     "FORMAT_VERSION",
@@ -100,6 +101,13 @@ def _check_count(name: str, key: str, value: Any, minimum: int) -> None:
         raise _fail(name, f"{key} must be an integer >= {minimum}. Received: {key}={value!r}")
 
 
+def _canonical_or_none(text: str, value_type: str) -> str | None:
+    try:
+        return canonical_text(text, value_type)
+    except ValueError:
+        return None
+
+
 #: Largest vocabulary of one field (its texts travel in the bundle's spec).
 MAX_VOCABULARY = 1_000_000
 
@@ -120,8 +128,14 @@ class _IdSpace:
     min_count: int | None
     max_vocab: int | None
     oov_buckets: int | None
+    value_type: str
 
     def _check_id_space(self, allow_empty_text: bool) -> None:
+        if self.value_type not in VALUE_TYPES:
+            raise _fail(
+                self.name,
+                f"value_type must be one of {VALUE_TYPES}. Received: value_type={self.value_type!r}",
+            )
         _check_count(self.name, "min_count", self.min_count, 1)
         _check_count(self.name, "max_vocab", self.max_vocab, 1)
         _check_count(self.name, "oov_buckets", self.oov_buckets, 1)
@@ -163,6 +177,12 @@ class _IdSpace:
         for i, v in enumerate(vocab):
             if not isinstance(v, str):
                 raise _fail(self.name, f"vocabulary[{i}] must be a text. Received: {v!r}")
+            if self.value_type != "text" and v and _canonical_or_none(v, self.value_type) != v:
+                raise _fail(
+                    self.name,
+                    f"vocabulary[{i}] = {v!r} is not the canonical text of a {self.value_type} "
+                    f"(expected {_canonical_or_none(v, self.value_type)!r})",
+                )
             if not v and not allow_empty_text:
                 raise _fail(
                     self.name, f"vocabulary[{i}] is empty; empty items of a multi-valued field are skipped"
@@ -217,6 +237,9 @@ class CategoricalField(_IdSpace):
             Defaults to None.
         max_vocab: at most this many vocabulary values. Defaults to None (no cap below 1,000,000).
         oov_buckets: hash buckets for values outside the vocabulary, >= 1. Defaults to 1.
+        value_type: what the values are: ``text``, ``integer`` or ``boolean``; every spelling of a
+            value (``"2"``, ``"2.0"``, ``2``, ``np.int64(2)`` in an integer field) has one canonical
+            text (:func:`edge_runtime.hashing.canonical_text`). Defaults to ``text``.
     """
 
     name: str
@@ -227,6 +250,7 @@ class CategoricalField(_IdSpace):
     min_count: int | None = None
     max_vocab: int | None = None
     oov_buckets: int | None = None
+    value_type: str = "text"
     kind: ClassVar[str] = "categorical"
 
     def __post_init__(self) -> None:
@@ -353,6 +377,7 @@ class MultiCategoricalField(_IdSpace):
         required: when true a missing value is an error. Defaults to False.
         vocabulary, min_count, max_vocab, oov_buckets: a vocabulary of items, as for
             :class:`CategoricalField`. Default to None.
+        value_type: what each item is, as for :class:`CategoricalField`. Defaults to ``text``.
     """
 
     name: str
@@ -366,6 +391,7 @@ class MultiCategoricalField(_IdSpace):
     min_count: int | None = None
     max_vocab: int | None = None
     oov_buckets: int | None = None
+    value_type: str = "text"
     kind: ClassVar[str] = "multi_categorical"
 
     def __post_init__(self) -> None:
@@ -617,8 +643,11 @@ class FeatureSpec:
                 d["fields"] = list(f.fields)
             if isinstance(f, NumericField) and f.boundaries is not None:
                 d["boundaries"] = list(f.boundaries)
-            if isinstance(f, (CategoricalField, MultiCategoricalField)) and f.vocabulary is not None:
-                d["vocabulary"] = list(f.vocabulary)
+            if isinstance(f, (CategoricalField, MultiCategoricalField)):
+                if f.vocabulary is not None:
+                    d["vocabulary"] = list(f.vocabulary)
+                if f.value_type == "text":  # the default; omitted so text specs read as before
+                    del d["value_type"]
             fields.append(d)
         return {"format_version": self.format_version, "label": self.label, "fields": fields}
 

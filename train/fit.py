@@ -18,9 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.encoder import multi_value_texts
+from edge_runtime.encoder import categorical_text, multi_value_texts
 from edge_runtime.errors import EncodeError
-from edge_runtime.hashing import canonical_text
 from edge_runtime.spec import CategoricalField, FeatureSpec, MultiCategoricalField, NumericField
 from train.io import DataError
 
@@ -119,17 +118,19 @@ class _VocabularyCounts:
         try:
             if isinstance(f, CategoricalField):
                 for value, count in column.value_counts(dropna=True).items():
-                    text = canonical_text(value)
+                    try:
+                        text = categorical_text(f, value)
+                    except EncodeError as exc:  # name the first row holding the bad value
+                        row = first_row + int(np.flatnonzero((column == value).to_numpy())[0])
+                        raise EncodeError(exc.detail, field=f.name, record=row) from None
                     if text is not None:
                         self.counts[text] += int(count)
             else:
                 for i, value in enumerate(column.tolist()):
                     self.counts.update(multi_value_texts(f, value, first_row + i))
-        except (TypeError, UnicodeError) as exc:
-            raise DataError(f"column {f.name!r}: a value has no categorical text ({exc})") from None
         except EncodeError as exc:
             row = "" if exc.record is None else f"row {exc.record + 1}: "
-            raise DataError(f"{row}{exc}") from None
+            raise DataError(f"{row}field {f.name!r}: {exc.detail}") from None
 
     def fitted(self) -> CategoricalField | MultiCategoricalField:
         f = self.field

@@ -207,14 +207,26 @@ def _field(
     values = col.dropna()
     n_unique = int(values.nunique())
     if col.dtype.kind == "b":
-        return _categorical(name, values.astype(str).str.lower(), side, min_count, max_vocab, "booleans")
+        return _categorical(
+            name,
+            values.astype(str).str.lower(),
+            side,
+            min_count,
+            max_vocab,
+            "booleans",
+            extra={"value_type": "boolean"},
+        )
     if col.dtype.kind in "iuf":
         kind, reason = _numeric_kind(name, values, rows)
         if kind == "categorical":
             x = values.to_numpy(dtype=np.float64)
             whole = np.all(x == np.round(x))
-            text = values.astype(np.int64).astype(str) if whole else values.astype(str)
-            return _categorical(name, text, side, min_count, max_vocab, reason)
+            if whole:  # integer codes: "2", "2.0" and 2 are one value
+                text = values.astype(np.int64).astype(str)
+                return _categorical(
+                    name, text, side, min_count, max_vocab, reason, extra={"value_type": "integer"}
+                )
+            return _categorical(name, values.astype(str), side, min_count, max_vocab, reason)
         x = values.to_numpy(dtype=np.float64)
         negatives = float((x < 0).mean()) if x.size else 0.0
         skewed = x.size and np.percentile(x, 99) > 20 * max(np.median(x), 1e-9)

@@ -10,6 +10,30 @@ from edge_runtime.errors import MasknetError
 
 __all__ = ["DataError", "count_rows", "file_columns", "iter_chunks", "read_table"]
 
+#: What pandas reads as missing by default; it still applies to every column except categorical ones,
+#: where only an empty cell is missing ("NA" or "null" is a value there, as it is on the device).
+PANDAS_NA_TEXTS = (
+    "",
+    "#N/A",
+    "#N/A N/A",
+    "#NA",
+    "-1.#IND",
+    "-1.#QNAN",
+    "-NaN",
+    "-nan",
+    "1.#IND",
+    "1.#QNAN",
+    "<NA>",
+    "N/A",
+    "NA",
+    "NULL",
+    "NaN",
+    "None",
+    "n/a",
+    "nan",
+    "null",
+)
+
 
 class DataError(MasknetError, ValueError):
     """A data file is missing, empty, unreadable or lacks columns."""
@@ -71,9 +95,16 @@ def iter_chunks(
             yield batch.to_pandas()
         return
     try:
-        dtype = dict.fromkeys(text_columns, str) if text_columns else None
+        options: dict[str, Any] = {}
+        if text_columns:
+            text = set(text_columns)
+            options = {
+                "dtype": dict.fromkeys(text_columns, str),
+                "keep_default_na": False,
+                "na_values": {c: [""] if c in text else list(PANDAS_NA_TEXTS) for c in file_columns(p)},
+            }
         reader = pd.read_csv(
-            p, sep=_sep(p), chunksize=chunk_rows, usecols=columns, low_memory=False, dtype=dtype
+            p, sep=_sep(p), chunksize=chunk_rows, usecols=columns, low_memory=False, **options
         )
         yield from reader
     except ValueError as exc:  # usecols names a missing column, or a parse error
