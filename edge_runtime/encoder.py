@@ -254,6 +254,28 @@ class FeatureEncoder:
         cols = _Columns(items, "candidates")
         return self._encode_part(cols, self._side_columns["item"], cols.n)
 
+    def placeholder_context(self) -> EncodedPart:
+        """A context part with every context field missing, without the checks of ``required``.
+
+        Only for layouts whose context columns are overwritten before use (catalog ranking fills
+        them per request with :meth:`fill_context`).
+        """
+        part = EncodedPart(n=1, ids={}, fps={}, dense={}, multi={})
+        for name in self._side_columns["context"]:
+            f = self.spec[name]
+            off = self._offsets.get(name, 0)
+            if isinstance(f, MultiCategoricalField):
+                part.multi[name] = (
+                    np.full((1, f.max_length), off, np.int32),
+                    np.zeros((1, f.max_length), np.float32),
+                )
+            elif isinstance(f, NumericField) and not f.is_bucketized:
+                part.dense[name] = np.zeros(1, np.float32)
+            else:
+                part.ids[name] = np.full(1, off, np.int32)
+                part.fps[name] = (np.zeros(1, np.uint64), np.ones(1, bool))
+        return part
+
     def assemble(self, context: EncodedPart, items: EncodedPart) -> dict[str, np.ndarray]:
         """Join an encoded context (1 row) with encoded items (N rows) into model inputs."""
         if context.n != 1:

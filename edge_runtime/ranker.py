@@ -215,8 +215,8 @@ class Ranker:
         if id_field is not None:
             for i, item in enumerate(items):
                 ids.setdefault(item.get(id_field), i)
-        dummy_ctx = self.encoder.encode_context({})
-        base = self.encoder.assemble(dummy_ctx, part)
+        # Context columns are filled per request: a placeholder (required context fields included).
+        base = self.encoder.assemble(self.encoder.placeholder_context(), part)
         self._catalog = Catalog(items=items, part=part, ids=ids, base=base)
         return self._catalog
 
@@ -298,10 +298,18 @@ def _rows(candidates: Any) -> list[Any]:
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` best scores, best first; ties go to the earlier candidate (index-stable).
+
+    Quantized models tie often; a tie at the k-th place is broken by candidate order, so the same
+    request always returns the same items, on every platform.
+    """
     if k < 1:
         raise ValueError(f"k must be >= 1. Received: k={k}")
     k = min(k, len(scores))
     if k == len(scores):
         return np.argsort(-scores, kind="stable")
-    part = np.argpartition(-scores, k - 1)[:k]
-    return part[np.argsort(-scores[part], kind="stable")]
+    kth = -np.partition(-scores, k - 1)[k - 1]  # the k-th best score
+    above = np.flatnonzero(scores > kth)
+    tied = np.flatnonzero(scores == kth)[: k - len(above)]  # the earliest of the tied candidates
+    part = np.concatenate([above, tied])
+    return part[np.lexsort((part, -scores[part]))]

@@ -308,3 +308,32 @@ def test_a_spec_whose_ids_do_not_fit_the_model_is_refused_at_load(bundles, tmp_p
     good = tmp_path / "same.mnb"  # the same rewrite without a change loads: the check is exact
     _rewrite(bundles[mode], good, lambda m: _with_spec(m, lambda s: s["item_id"]))
     assert Ranker.load(good).verify().ok
+
+
+def test_top_k_breaks_ties_by_candidate_order():
+    from edge_runtime.ranker import _top
+
+    scores = np.array([0.5, 0.9, 0.5, 0.5, 0.9, 0.1, 0.5], dtype=np.float32)
+    assert _top(scores, 3).tolist() == [1, 4, 0]
+    assert _top(scores, 4).tolist() == [1, 4, 0, 2]
+    assert _top(scores, 7).tolist() == [1, 4, 0, 2, 3, 6, 5]
+    rng = np.random.default_rng(0)
+    for _ in range(200):  # quantized scores: few distinct values, many ties
+        s = rng.integers(0, 5, rng.integers(1, 60)).astype(np.float32) / 4
+        k = int(rng.integers(1, len(s) + 1))
+        assert _top(s, k).tolist() == np.argsort(-s, kind="stable")[:k].tolist()
+
+
+def test_catalog_with_a_required_context_field(bundles, shop_data, tmp_path):
+    import csv
+
+    path = tmp_path / "required.mnb"
+    _rewrite(bundles["none"], path, lambda m: _with_spec(m, lambda s: replace(s["user_id"], required=True)))
+    ranker = Ranker.load(path)
+    with (shop_data / "items.csv").open() as fh:
+        items = list(csv.DictReader(fh))
+    ranker.index_catalog(items)  # encodes no context: a required context field is no obstacle
+    user = {"user_id": "u1", "age": 30, "gender": "F", "device": "ios"}
+    assert ranker.rank_catalog(user, k=5) == ranker.rank(user, items, k=5)
+    with pytest.raises(EncodeError, match="field 'user_id', record 0: required field is missing"):
+        ranker.rank_catalog({"age": 30}, k=5)
