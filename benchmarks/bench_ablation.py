@@ -36,6 +36,8 @@ VARIANTS: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
     ("batch 256, dropout 0.3", {"dropout": 0.3}, {"batch_size": 256}, {}),
     ("vocabulary min_count 1", {}, {}, {"min_count": 1}),
     ("one oov bucket per field", {}, {}, {"oov_buckets": 1}),
+    ("one oov bucket per 32 rare values", {}, {}, {"rare_per_bucket": 32}),
+    ("one oov bucket per 128 rare values", {}, {}, {"rare_per_bucket": 128}),
     ("hashing, 2x buckets (the old spec infer)", {}, {}, {"hash_factor": 2}),
     ("hashing, 20x buckets", {}, {}, {"hash_factor": 20}),
 ]
@@ -44,8 +46,10 @@ VARIANTS: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
 def _respec(spec_path: Path, train_csv: Path, change: dict[str, Any]) -> None:
     """Apply a spec change: ``min_count`` (re-infer), ``oov_buckets`` or ``hash_factor`` (vocabulary ->
     hashing into that many buckets per distinct training value)."""
+    import pandas as pd
+
     from edge_runtime.spec import FeatureSpec
-    from train.infer import infer_spec_report
+    from train.infer import infer_spec_report, vocabulary_keys
 
     if "min_count" in change:
         newcomer_spec(train_csv, spec_path, min_count=change["min_count"])
@@ -53,9 +57,19 @@ def _respec(spec_path: Path, train_csv: Path, change: dict[str, Any]) -> None:
     spec, reports = infer_spec_report(train_csv, "label")
     distinct = {r.name: r.distinct for r in reports}
     d = spec.to_dict()
+    frame = (
+        pd.read_csv(train_csv, dtype=str, keep_default_na=False, na_values=[""])
+        if "rare_per_bucket" in change
+        else None
+    )
     for f in d["fields"]:
         if "min_count" not in f:
             continue
+        if frame is not None:
+            column = frame[f["name"]].dropna()
+            if f["kind"] == "multi_categorical":
+                column = column.str.split(f["separator"]).explode()
+            f.update(vocabulary_keys(column.value_counts(), f["min_count"], change["rare_per_bucket"]))
         if "oov_buckets" in change:
             f["oov_buckets"] = change["oov_buckets"]
         if "hash_factor" in change:

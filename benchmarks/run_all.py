@@ -41,6 +41,15 @@ def _run(name: str) -> Any:
     return m.run()
 
 
+def _runs(meta: dict[str, Any]) -> str:
+    """Which sections were measured in which run (a partial run keeps the other sections' figures)."""
+    runs = meta.get("runs") or [
+        {"date": meta["date"], "sections": meta.get("sections", []), "seconds": meta.get("seconds", 0)}
+    ]
+    parts = [f"{', '.join(r['sections'])} ({r['date']}, one run of {r['seconds']:.0f} s)" for r in runs]
+    return "Sections by run: " + "; ".join(parts) + "."
+
+
 def _ok(flag: bool) -> str:
     return "met" if flag else "**not met**"
 
@@ -51,7 +60,7 @@ def render(results: dict[str, Any], meta: dict[str, Any]) -> str:
         "# Benchmarks",
         "",
         f"Measured {meta['date']} on {meta['machine']}, with `make bench` "
-        f"(`.venv/bin/python -m benchmarks.run_all`), all sections in one run ({meta['seconds']:.0f} s). "
+        f"(`.venv/bin/python -m benchmarks.run_all`; one section: `--only NAME`). {_runs(meta)} "
         "Absolute times on this shared 2-core machine are noisy; comparisons are ratios measured side by "
         "side in the same process. Raw numbers: `benchmarks/results.json`.",
         "",
@@ -393,7 +402,7 @@ def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     chosen = [s for s in args.only.split(",") if s]
     results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results.pop("_meta", None)
+    previous = results.pop("_meta", {})
     t0 = time.perf_counter()
     for name in chosen:
         print(f"== {name}", flush=True)
@@ -402,12 +411,20 @@ def main() -> None:
         except Exception:  # one failing section must not lose the others
             results[name] = "error: " + traceback.format_exc(limit=3)
             print(results[name], flush=True)
-    meta = {
-        "date": dt.date.today().isoformat(),
-        "machine": machine(),
-        "seconds": time.perf_counter() - t0,
-        "sections": chosen,
-    }
+    seconds = time.perf_counter() - t0
+    today = dt.date.today().isoformat()
+    # Earlier runs keep the sections this run did not measure.
+    runs = [
+        {**r, "sections": [x for x in r["sections"] if x not in chosen]}
+        for r in previous.get("runs")
+        or (
+            [{"date": previous["date"], "sections": previous["sections"], "seconds": previous["seconds"]}]
+            if previous
+            else []
+        )
+    ]
+    runs = [r for r in runs if r["sections"]] + [{"date": today, "sections": chosen, "seconds": seconds}]
+    meta = {"date": today, "machine": machine(), "seconds": seconds, "sections": chosen, "runs": runs}
     RESULTS.write_text(json.dumps({**results, "_meta": meta}, indent=2) + "\n")
     (ROOT / "BENCHMARKS.md").write_text(render(results, meta))
     if isinstance(results.get("reliability"), dict):

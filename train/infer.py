@@ -152,15 +152,21 @@ def _categorical(
     return spec, ColumnReport(name, f"{kind}, {decision}", reason, distinct, collisions=share)
 
 
-def vocabulary_keys(counts: Any, min_count: int = 2) -> dict[str, int]:
+#: Rare values (seen fewer than ``min_count`` times) per out-of-vocabulary hash bucket.
+RARE_PER_OOV_BUCKET = 8
+
+
+def vocabulary_keys(
+    counts: Any, min_count: int = 2, rare_per_bucket: int = RARE_PER_OOV_BUCKET
+) -> dict[str, int]:
     """Spec keys of a vocabulary field, from the value counts of its training column.
 
-    Values seen fewer than ``min_count`` times share ``oov_buckets`` hash buckets, one per 8 such
-    values (1 to 1,000): enough to keep unseen values apart from each other, few enough that every
+    Values seen fewer than ``min_count`` times share ``oov_buckets`` hash buckets, one per
+    ``rare_per_bucket`` such values (1 to 1,000): unseen values stay apart from each other, and every
     bucket is trained on several rare values.
     """
     rare = int((counts < min_count).sum())
-    return {"min_count": min_count, "oov_buckets": int(min(1000, max(1, rare // 8)))}
+    return {"min_count": min_count, "oov_buckets": int(min(1000, max(1, rare // rare_per_bucket)))}
 
 
 def _numeric_kind(name: str, values: Any, rows: int) -> tuple[str, str]:
