@@ -75,10 +75,15 @@ class EncodedPart:
 def multi_value_texts(f: MultiCategoricalField, value: Any, record: int = 0) -> list[str] | None:
     """The canonical texts a multi-valued field looks up for one raw value; None when it is missing.
 
-    A text is split on the field's separator, a list/tuple/array is taken as is, any other scalar is
-    one item. Of the first ``4 * max_length`` items, empty and missing ones are skipped and the first
-    ``max_length`` others are kept. Training fits vocabularies with this very function.
+    A text (or UTF-8 bytes) is split on the field's separator, a list/tuple/array is taken as is,
+    any other scalar is one item. Missing and empty items are skipped; the first ``max_length``
+    others are kept. Training fits vocabularies with this very function.
     """
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            value = bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            raise EncodeError("bytes are not valid UTF-8", field=f.name, record=record) from None
     if isinstance(value, str):
         items = value.split(f.separator) if value else []
     elif isinstance(value, (list, tuple, np.ndarray)):
@@ -88,12 +93,13 @@ def multi_value_texts(f: MultiCategoricalField, value: Any, record: int = 0) -> 
     else:
         items = [value]
     texts: list[str] = []
-    for item in items[: f.max_length * 4]:
-        if len(texts) == f.max_length:
-            break
-        text = item if type(item) is str and f.value_type == "text" else categorical_text(f, item, record)
+    plain = f.value_type == "text"
+    for item in items:
+        text = item if plain and type(item) is str else categorical_text(f, item, record)
         if text:
             texts.append(text)
+            if len(texts) == f.max_length:
+                break
     return texts
 
 

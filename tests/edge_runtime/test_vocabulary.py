@@ -137,3 +137,19 @@ def test_vocabulary_is_one_compact_line_and_round_trips():
     assert json.loads(text)["fields"][0]["vocabulary"] == VOCAB
     tricky = _spec(vocabulary=['a"b', "x\n", "\x00vocabulary-0\x00", "é"])
     assert FeatureSpec.from_json(tricky.to_json()) == tricky
+
+
+def test_multi_values_decided_rules():
+    """Bytes are text to split; leading separators do not push values out (every item is scanned)."""
+    f = FeatureSpec.from_dict(
+        {
+            "fields": [
+                {"name": "t", "kind": "multi_categorical", "side": "item", "max_length": 2, "num_buckets": 5}
+            ]
+        }
+    )["t"]
+    assert multi_value_texts(f, "|" * 20 + "a|b|c") == ["a", "b"]
+    assert multi_value_texts(f, b"a|b") == ["a", "b"]
+    assert multi_value_texts(f, ["x", None, float("nan"), "", "y"]) == ["x", "y"]
+    with pytest.raises(Exception, match="field 't', record 4: bytes are not valid UTF-8"):
+        multi_value_texts(f, b"\xff|a", 4)
