@@ -21,24 +21,16 @@ import numpy as np
 from benchmarks.common import fixed_splits, newcomer_spec
 
 OLD_RECIPE = {"epochs": 10, "lr_decay": 1.0}
+DEFAULT_SEEDS = {"movielens": (0,), "criteo": (0, 1, 2), "avazu": (0, 1, 2)}
 # (label, model config changes, train config changes, spec changes)
 VARIANTS: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
     ("defaults", {}, {}, {}),
-    ("constant learning rate, 10 epochs (the old recipe)", {}, OLD_RECIPE, {}),
-    ("dropout 0", {"dropout": 0.0}, {}, {}),
+    ("constant learning rate, at most 10 epochs (the previous recipe)", {}, OLD_RECIPE, {}),
     ("dropout 0.1", {"dropout": 0.1}, {}, {}),
-    ("dropout 0.2", {"dropout": 0.2}, {}, {}),
-    ("dropout 0.3", {"dropout": 0.3}, {}, {}),
-    ("dropout 0.5", {"dropout": 0.5}, {}, {}),
-    ("batch 1024", {}, {"batch_size": 1024}, {}),
     ("batch 256", {}, {"batch_size": 256}, {}),
-    ("batch 256, dropout 0.1", {"dropout": 0.1}, {"batch_size": 256}, {}),
-    ("batch 256, dropout 0.3", {"dropout": 0.3}, {"batch_size": 256}, {}),
     ("vocabulary min_count 1", {}, {}, {"min_count": 1}),
-    ("one oov bucket per field", {}, {}, {"oov_buckets": 1}),
-    ("one oov bucket per 32 rare values", {}, {}, {"rare_per_bucket": 32}),
-    ("one oov bucket per 128 rare values", {}, {}, {"rare_per_bucket": 128}),
-    ("hashing, 2x buckets (the old spec infer)", {}, {}, {"hash_factor": 2}),
+    ("one oov bucket per 8 rare values", {}, {}, {"rare_per_bucket": 8}),
+    ("hashing, 2x buckets (the previous spec infer)", {}, {}, {"hash_factor": 2}),
     ("hashing, 20x buckets", {}, {}, {"hash_factor": 20}),
 ]
 
@@ -81,11 +73,15 @@ def _respec(spec_path: Path, train_csv: Path, change: dict[str, Any]) -> None:
 
 def run(
     datasets: tuple[str, ...] = ("movielens", "criteo", "avazu"),
-    seeds: tuple[int, ...] = (0,),
+    seeds: tuple[int, ...] | None = None,
     variants: list[str] | None = None,
     models: tuple[str, ...] = ("sermasknet",),
 ) -> list[dict[str, Any]] | str:
-    """Train every variant on every data set and seed; returns one row per (data set, model, variant)."""
+    """Train every variant on every data set and seed; returns one row per (data set, model, variant).
+
+    Seeds default to 0 on MovieLens (80,000 rows: one seed moves AUC by ~0.003) and 0, 1, 2 on the
+    8k samples (their ~800-row validation sets move it by ~0.01).
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from edge_runtime.spec import FeatureSpec
     from train.config import ModelConfig, TrainConfig
@@ -107,7 +103,7 @@ def run(
                     if spec_kw:
                         _respec(spec_path, folder / "train.csv", spec_kw)
                     valid, test, epochs = [], [], []
-                    for seed in seeds:
+                    for seed in seeds or DEFAULT_SEEDS[name]:
                         m = train_run(
                             TrainInputs(folder / "train.csv", folder / "valid.csv", folder / "test.csv"),
                             FeatureSpec.load(spec_path),
@@ -128,7 +124,7 @@ def run(
                             "valid_auc": float(np.mean(valid)),
                             "test_auc": float(np.mean(test)),
                             "best_epochs": epochs,
-                            "seeds": len(seeds),
+                            "seeds": len(valid),
                         }
                     )
                     print(json.dumps(rows[-1]), flush=True)
@@ -137,6 +133,6 @@ def run(
 
 if __name__ == "__main__":
     ds = tuple(sys.argv[1].split(",")) if len(sys.argv) > 1 else ("movielens", "criteo", "avazu")
-    sd = tuple(int(s) for s in sys.argv[2].split(",")) if len(sys.argv) > 2 else (0,)
+    sd = tuple(int(s) for s in sys.argv[2].split(",")) if len(sys.argv) > 2 else None
     vs = sys.argv[3].split(";") if len(sys.argv) > 3 else None
     print(json.dumps(run(ds, sd, vs), indent=2))

@@ -84,7 +84,7 @@ class TrainConfig:
     """Optimisation. Defaults follow the paper (Adam, batch 1024).
 
     Args:
-        epochs: at most. Defaults to 10.
+        epochs: at most (early stopping usually ends sooner). Defaults to 20.
         batch_size: Defaults to 1024.
         learning_rate: Adam's. Defaults to 1e-3.
         patience: epochs without a better validation AUC before stopping. Defaults to 2.
@@ -98,7 +98,7 @@ class TrainConfig:
         mixed_precision: train in mixed_float16 (GPUs). Defaults to False.
     """
 
-    epochs: int = 10
+    epochs: int = 20
     batch_size: int = 1024
     learning_rate: float = 1e-3
     patience: int = 2
