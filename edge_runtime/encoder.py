@@ -23,6 +23,7 @@ For ranking, :meth:`FeatureEncoder.encode_context` encodes the user/request once
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
@@ -117,6 +118,107 @@ def categorical_text(f: CategoricalField | MultiCategoricalField, v: Any, i: int
         raise EncodeError(f"expected a single categorical value: {exc}", field=f.name, record=i) from None
     except ValueError as exc:
         raise EncodeError(str(exc), field=f.name, record=i) from None
+
+
+#: Texts that mean "missing" in a numeric field: what pandas reads as missing in a CSV file, so an
+#: app's "NA" and a file's NA cell agree.
+NUMERIC_MISSING_TEXTS = frozenset(
+    (
+        "",
+        "#N/A",
+        "#N/A N/A",
+        "#NA",
+        "-1.#IND",
+        "-1.#QNAN",
+        "-NaN",
+        "-nan",
+        "1.#IND",
+        "1.#QNAN",
+        "<NA>",
+        "N/A",
+        "NA",
+        "NULL",
+        "NaN",
+        "None",
+        "n/a",
+        "nan",
+        "null",
+    )
+)
+_DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_INFINITE = re.compile(r"[+-]?(inf|infinity)", re.IGNORECASE)
+
+
+def parse_number_text(text: str) -> float:
+    """A numeric field's value given as text: a decimal number, surrounding whitespace ignored.
+
+    The missing texts (:data:`NUMERIC_MISSING_TEXTS`) give NaN, ``inf``/``infinity`` give an infinity
+    (which the encoder refuses); anything else (``1_000``, ``0x10``, ``1,5``) raises ``ValueError``.
+    """
+    t = text.strip(" \t\r\n")
+    if t in NUMERIC_MISSING_TEXTS:
+        return math.nan
+    if len(t) <= 64 and (_DECIMAL.fullmatch(t) or _INFINITE.fullmatch(t)):
+        return float(t)
+    raise ValueError(f"cannot parse {text[:40]!r} as a number")
+
+
+def numeric_column(f: NumericField, values: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Raw float64 values and missing mask of one numeric column (errors name the raw column).
+
+    Numbers are taken as float64 (booleans as 0/1), texts through :func:`parse_number_text`;
+    ``None``/NaN are missing; infinities and other types are errors. Training fits the statistics on
+    exactly these values.
+    """
+    if values is None:
+        if f.required and n:
+            raise EncodeError("required field is missing", field=f.column, record=0)
+        return np.zeros(n, np.float64), np.ones(n, bool)
+    x = None
+    texts = isinstance(values, np.ndarray) and values.dtype.kind in "OUS"
+    if not texts and not (not isinstance(values, np.ndarray) and str in set(map(type, values))):
+        try:  # numbers (and None -> NaN) in one go; texts parse one by one (numpy takes "1_000")
+            x = np.asarray(values, dtype=np.float64)
+            if x.shape != (n,):
+                x = None
+        except (TypeError, ValueError, OverflowError):
+            x = None
+    if x is None:
+        x = np.empty(n, np.float64)
+        for i, v in enumerate(values.tolist() if isinstance(values, np.ndarray) else values):
+            x[i] = _parse_number(f.column, v, i)
+    missing = np.isnan(x)
+    if np.isinf(x).any():
+        i = int(np.flatnonzero(np.isinf(x))[0])
+        raise EncodeError(
+            f"value {x[i]} is not finite; numeric values must be finite", field=f.column, record=i
+        )
+    if f.required and missing.any():
+        raise EncodeError(
+            "required field is missing (None/NaN)", field=f.column, record=int(np.flatnonzero(missing)[0])
+        )
+    return x, missing
+
+
+def _parse_number(name: str, v: Any, i: int) -> float:
+    if v is None:
+        return math.nan
+    if isinstance(v, (bool, np.bool_)):
+        return float(v)
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        try:
+            return float(v)
+        except OverflowError:
+            raise EncodeError(f"number {v} is too large", field=name, record=i) from None
+    if isinstance(v, (str, bytes)):
+        try:
+            text = v.decode("utf-8") if isinstance(v, bytes) else v
+            return parse_number_text(text)
+        except UnicodeDecodeError:
+            raise EncodeError("bytes are not valid UTF-8", field=name, record=i) from None
+        except ValueError as exc:
+            raise EncodeError(str(exc), field=name, record=i) from None
+    raise EncodeError(f"expected a number, got {type(v).__name__}", field=name, record=i)
 
 
 def _is_dataframe(obj: Any) -> bool:
@@ -349,6 +451,9 @@ class FeatureEncoder:
                 part.ids[name], _ = self._lookup_column(name, values, n, f.required, f)
             elif isinstance(f, NumericField):  # bucketized
                 x, missing = self._numeric_column(f, values, n)
+                if f.default is not None and missing.any():  # a default is a value: it has a bin
+                    x = np.where(missing, float(f.default), x)
+                    missing = np.zeros(n, bool)
                 b = np.searchsorted(np.asarray(f.boundaries, dtype=np.float64), x, side="right")
                 ids = (self._offsets[name] + 1 + b).astype(np.int32)
                 ids[missing] = self._offsets[name]
@@ -398,8 +503,10 @@ class FeatureEncoder:
     def _dense_block(self, fields: list[NumericField], cols: _Columns, n: int) -> np.ndarray | None:
         """All plain numeric fields at once (the fast path); None when a column needs a closer look."""
         raws = [cols.get(f.column) for f in fields]
-        if any(r is None or (isinstance(r, np.ndarray) and r.dtype.kind == "O") for r in raws):
+        if any(r is None or (isinstance(r, np.ndarray) and r.dtype.kind in "OUS") for r in raws):
             return None
+        if any(str in set(map(type, r)) for r in raws if not isinstance(r, np.ndarray)):
+            return None  # texts go through parse_number_text (numpy would take "1_000" as 1000)
         try:
             x = np.array(raws, dtype=np.float64)
         except (TypeError, ValueError, OverflowError):
@@ -549,53 +656,7 @@ class FeatureEncoder:
             raise EncodeError("text is not valid UTF-8 (lone surrogate)", field=name, record=i) from None
 
     def _numeric_column(self, f: NumericField, values: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Raw float64 values and missing mask of one numeric column (errors name the raw column)."""
-        if values is None:
-            if f.required and n:
-                raise EncodeError("required field is missing", field=f.column, record=0)
-            return np.zeros(n, np.float64), np.ones(n, bool)
-        try:
-            if isinstance(values, np.ndarray) and values.dtype.kind == "O":
-                raise TypeError  # check element by element below
-            x = np.asarray(values, dtype=np.float64)
-            if x.shape != (n,):
-                raise ValueError
-        except (TypeError, ValueError, OverflowError):
-            x = np.empty(n, np.float64)
-            for i, v in enumerate(values.tolist() if isinstance(values, np.ndarray) else values):
-                x[i] = self._parse_number(f.column, v, i)
-        missing = np.isnan(x)
-        if np.isinf(x).any():
-            i = int(np.flatnonzero(np.isinf(x))[0])
-            raise EncodeError(
-                f"value {x[i]} is not finite; numeric values must be finite", field=f.column, record=i
-            )
-        if f.required and missing.any():
-            raise EncodeError(
-                "required field is missing (None/NaN)", field=f.column, record=int(np.flatnonzero(missing)[0])
-            )
-        return x, missing
-
-    @staticmethod
-    def _parse_number(name: str, v: Any, i: int) -> float:
-        if v is None:
-            return math.nan
-        if isinstance(v, (bool, np.bool_)):
-            return float(v)
-        if isinstance(v, (int, float, np.integer, np.floating)):
-            try:
-                return float(v)
-            except OverflowError:
-                raise EncodeError(f"number {v} is too large", field=name, record=i) from None
-        if isinstance(v, (str, bytes)):
-            text = v.decode("utf-8", "replace") if isinstance(v, bytes) else v
-            if len(text) > 64:
-                raise EncodeError(f"text of {len(text)} characters is not a number", field=name, record=i)
-            try:
-                return float(text)
-            except ValueError:
-                raise EncodeError(f"cannot parse {text!r} as a number", field=name, record=i) from None
-        raise EncodeError(f"expected a number, got {type(v).__name__}", field=name, record=i)
+        return numeric_column(f, values, n)
 
     @staticmethod
     def _transform(f: NumericField, x: np.ndarray, missing: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.encoder import categorical_text, multi_value_texts
+from edge_runtime.encoder import categorical_text, multi_value_texts, numeric_column
 from edge_runtime.errors import EncodeError
 from edge_runtime.spec import CategoricalField, FeatureSpec, MultiCategoricalField, NumericField
 from train.io import DataError
@@ -160,15 +160,15 @@ def fit_spec(spec: FeatureSpec, chunks: Iterable[Any], seed: int = 0) -> Feature
     }
     first = 0
     for chunk in chunks:
-        for name, st in numeric.items():
+        for st in numeric.values():
             col = st.field.column
             if col in chunk.columns:
-                try:
-                    st.update(chunk[col].to_numpy(dtype=np.float64, na_value=np.nan))
-                except (TypeError, ValueError):
-                    raise DataError(
-                        f"column {col!r}: values are not numeric; field {name!r} is numeric"
-                    ) from None
+                try:  # the encoder's own reading of numbers: statistics fit what serving will see
+                    x, missing = numeric_column(st.field, chunk[col].to_numpy(), len(chunk))
+                except EncodeError as exc:
+                    row = "" if exc.record is None else f"row {first + exc.record + 1}: "
+                    raise DataError(f"{row}column {col!r}: {exc.detail}") from None
+                st.update(x[~missing])
         for name, vc in vocabs.items():
             if name in chunk.columns:
                 vc.update(chunk[name], first)

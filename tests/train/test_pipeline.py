@@ -130,7 +130,7 @@ def test_existing_run_directory_is_refused(shop_data, shop_run):
     [
         (lambda df: df.drop(columns=["brand"]), r"missing columns \['brand'\]"),
         (lambda df: df.assign(click=df["click"] * 2), r"row \d+: label 'click' must be 0 or 1, got 2"),
-        (lambda df: df.assign(price="cheap"), r"column 'price': values are not numeric"),
+        (lambda df: df.assign(price="cheap"), r"row 1: column 'price': cannot parse 'cheap' as a number"),
     ],
 )
 def test_bad_training_file_fails_before_training(shop_data, tmp_path, break_it, message):
