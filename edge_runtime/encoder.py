@@ -86,7 +86,9 @@ def multi_value_texts(f: MultiCategoricalField, value: Any, record: int = 0) -> 
         except UnicodeDecodeError:
             raise EncodeError("bytes are not valid UTF-8", field=f.name, record=record) from None
     if isinstance(value, str):
-        items = value.split(f.separator) if value else []
+        if not value:  # the empty text is missing, as for every categorical value
+            return None
+        items = value.split(f.separator)
     elif isinstance(value, (list, tuple, np.ndarray)):
         items = list(value)
     elif value is None or (isinstance(value, float) and math.isnan(value)):
