@@ -232,27 +232,32 @@ def bench(bundle: Path, sizes: str, threads: int, requests: int, as_json: bool) 
 @json_option
 @guarded
 def verify(bundle: Path, as_json: bool) -> None:
-    """Check a bundle: integrity, then its golden vectors (encoding and scores). Exit 1 on a mismatch.
+    """Check a bundle: integrity, its golden vectors (encoding and scores), and this runtime's encoder
+    against the conformance cases of ENCODING.md. Exit 1 on a mismatch.
 
     \b
     Example:
       masknet verify shop.mnb
     """
+    from edge_runtime.conformance import run_conformance
     from edge_runtime.ranker import Ranker
 
     report = Ranker.load(bundle).verify()
+    conformance = run_conformance()
     if as_json:
         emit_json(
             {
                 "bundle": str(bundle),
-                "ok": report.ok,
+                "ok": report.ok and conformance.ok,
                 "records": report.records,
                 "encode_mismatches": report.encode_mismatches,
                 "max_score_diff": report.max_score_diff,
                 "tolerance": report.tolerance,
+                "conformance": {"cases": conformance.cases, "failures": conformance.failures},
             }
         )
     else:
         click.echo(str(report))
-    if not report.ok:
+        click.echo(str(conformance))
+    if not (report.ok and conformance.ok):
         raise SystemExit(1)

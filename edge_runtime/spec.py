@@ -38,6 +38,7 @@ from edge_runtime.hashing import VALUE_TYPES, canonical_text
 
 __all__ = [
     "FORMAT_VERSION",
+    "fit_vocabulary",
     "CategoricalField",
     "CrossField",
     "FeatureSpec",
@@ -106,6 +107,15 @@ def _canonical_or_none(text: str, value_type: str) -> str | None:
         return canonical_text(text, value_type)
     except ValueError:
         return None
+
+
+def fit_vocabulary(
+    counts: Mapping[str, int], min_count: int, max_vocab: int | None = None
+) -> tuple[str, ...]:
+    """A vocabulary from training counts (ENCODING.md §4.2): texts seen at least ``min_count`` times,
+    most frequent first, ties in code-point order of the texts, at most ``max_vocab``."""
+    kept = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))
+    return tuple(kept[:max_vocab] if max_vocab is not None else kept)
 
 
 #: Largest vocabulary of one field (its texts travel in the bundle's spec).

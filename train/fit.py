@@ -20,7 +20,13 @@ import numpy as np
 
 from edge_runtime.encoder import categorical_text, multi_value_texts, numeric_column
 from edge_runtime.errors import EncodeError
-from edge_runtime.spec import CategoricalField, FeatureSpec, MultiCategoricalField, NumericField
+from edge_runtime.spec import (
+    CategoricalField,
+    FeatureSpec,
+    MultiCategoricalField,
+    NumericField,
+    fit_vocabulary,
+)
 from train.io import DataError
 
 __all__ = ["RunningMoments", "UniformSample", "fit_spec", "fit_vocabulary"]
@@ -135,14 +141,6 @@ class _VocabularyCounts:
     def fitted(self) -> CategoricalField | MultiCategoricalField:
         f = self.field
         return replace(f, vocabulary=fit_vocabulary(self.counts, f.min_count or 1, f.max_vocab))
-
-
-def fit_vocabulary(
-    counts: Counter[str] | dict[str, int], min_count: int, max_vocab: int | None
-) -> tuple[str, ...]:
-    """Texts seen at least ``min_count`` times, most frequent first, ties by text, at most ``max_vocab``."""
-    kept = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))
-    return tuple(kept[:max_vocab] if max_vocab is not None else kept)
 
 
 def fit_spec(spec: FeatureSpec, chunks: Iterable[Any], seed: int = 0) -> FeatureSpec:
