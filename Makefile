@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 # The CPU build of TensorFlow; on a GPU workstation use EXTRAS=train,dev and add tensorflow[and-cuda].
 EXTRAS ?= train-cpu,dev
 
-.PHONY: demo test lint bench venv clean legacy
+.PHONY: demo test lint bench venv clean legacy jvm
 
 venv: $(STAMP)
 
@@ -22,14 +22,14 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
-test: lint legacy
+test: lint legacy jvm
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run_all
 
 clean:
-	rm -rf $(VENV) $(LEGACY) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(LEGACY) build .pytest_cache .ruff_cache .hypothesis
 
 # A second, small venv as on Raspberry-Pi-class boxes: numpy < 2 and the legacy tflite-runtime.
 # Best effort: where no tflite-runtime wheel exists for this Python, the test that uses it skips.
@@ -40,3 +40,15 @@ $(LEGACY)/.installed:
 	-( test -x $(LEGACY)/bin/python || $(PYTHON) -m venv $(LEGACY) ) && \
 	  $(LEGACY)/bin/python -m pip install --quiet --disable-pip-version-check "numpy<2" tflite-runtime pyfarmhash click && \
 	  touch $@
+
+# The reference JVM encoder (ports/jvm): Java 17 and Guava from Debian's packages, installed where they
+# are missing and we may (root). Best effort: without them the JVM test skips and says why.
+JAVA_CP := /usr/share/java/guava.jar
+jvm:
+	-@if ! command -v javac >/dev/null || ! test -f $(JAVA_CP); then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && apt-get install -y -qq default-jdk-headless libguava-java) >/dev/null 2>&1 \
+	      || echo "jvm: could not install default-jdk-headless libguava-java; the JVM test will skip"; \
+	  else echo "jvm: no javac or Guava and not root; the JVM test will skip"; fi; fi
+	-@if command -v javac >/dev/null && test -f $(JAVA_CP); then \
+	  mkdir -p build/jvm && javac -cp $(JAVA_CP) -d build/jvm ports/jvm/src/masknet/edge/*.java; fi
