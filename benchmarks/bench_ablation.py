@@ -32,6 +32,8 @@ VARIANTS: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
     ("one oov bucket per 8 rare values", {}, {}, {"rare_per_bucket": 8}),
     ("hashing, 2x buckets (the previous spec infer)", {}, {}, {"hash_factor": 2}),
     ("hashing, 20x buckets", {}, {}, {"hash_factor": 20}),
+    ("LR, defaults (learning rate 1e-2)", {"model": "lr"}, {}, {}),
+    ("LR, learning rate 1e-3 (the previous default)", {"model": "lr"}, {"learning_rate": 1e-3}, {}),
 ]
 
 
@@ -108,7 +110,7 @@ def run(
                             TrainInputs(folder / "train.csv", folder / "valid.csv", folder / "test.csv"),
                             FeatureSpec.load(spec_path),
                             Path(t) / "run",
-                            ModelConfig(model=model, **model_kw),
+                            ModelConfig(**{"model": model, **model_kw}),
                             TrainConfig(seed=seed, **train_kw),
                             overwrite=True,
                             progress=False,
@@ -119,7 +121,7 @@ def run(
                     rows.append(
                         {
                             "data": name,
-                            "model": model,
+                            "model": model_kw.get("model", model),
                             "variant": label,
                             "valid_auc": float(np.mean(valid)),
                             "test_auc": float(np.mean(test)),

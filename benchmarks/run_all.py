@@ -398,24 +398,37 @@ def main() -> None:
     """Run the chosen sections and rewrite the documents."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
+    parser.add_argument(
+        "--models", default="", help="quality: rerun only these models (comma-separated), keeping the others"
+    )
     args = parser.parse_args()
+    models = tuple(m for m in args.models.split(",") if m)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     chosen = [s for s in args.only.split(",") if s]
+    labels = [f"{s} ({', '.join(models)} only)" if s == "quality" and models else s for s in chosen]
     results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     previous = results.pop("_meta", {})
     t0 = time.perf_counter()
     for name in chosen:
         print(f"== {name}", flush=True)
         try:
-            results[name] = _run(name)
+            if name == "quality" and models:
+                from benchmarks import bench_quality
+
+                kept = results.get("quality") if isinstance(results.get("quality"), dict) else {}
+                results[name] = {**kept, **bench_quality.run(models=models)}
+            else:
+                results[name] = _run(name)
         except Exception:  # one failing section must not lose the others
             results[name] = "error: " + traceback.format_exc(limit=3)
             print(results[name], flush=True)
     seconds = time.perf_counter() - t0
     today = dt.date.today().isoformat()
-    # Earlier runs keep the sections this run did not measure.
+    # Earlier runs keep the sections this run did not measure (and, after a rerun of some models only,
+    # the quality section, whose other models they measured).
+    replaced = {x for x in chosen if not (x == "quality" and models)}
     runs = [
-        {**r, "sections": [x for x in r["sections"] if x not in chosen]}
+        {**r, "sections": [x for x in r["sections"] if x not in replaced]}
         for r in previous.get("runs")
         or (
             [{"date": previous["date"], "sections": previous["sections"], "seconds": previous["seconds"]}]
@@ -423,8 +436,8 @@ def main() -> None:
             else []
         )
     ]
-    runs = [r for r in runs if r["sections"]] + [{"date": today, "sections": chosen, "seconds": seconds}]
-    meta = {"date": today, "machine": machine(), "seconds": seconds, "sections": chosen, "runs": runs}
+    runs = [r for r in runs if r["sections"]] + [{"date": today, "sections": labels, "seconds": seconds}]
+    meta = {"date": today, "machine": machine(), "seconds": seconds, "sections": labels, "runs": runs}
     RESULTS.write_text(json.dumps({**results, "_meta": meta}, indent=2) + "\n")
     (ROOT / "BENCHMARKS.md").write_text(render(results, meta))
     if isinstance(results.get("reliability"), dict):

@@ -144,7 +144,7 @@ def train(
     oracle_column: str | None,
     epochs: int,
     batch_size: int,
-    learning_rate: float,
+    learning_rate: float | None,
     patience: int,
     lr_decay: float,
     embedding_dim: int,

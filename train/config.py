@@ -79,6 +79,12 @@ class ModelConfig:
         return cls(**d)
 
 
+def default_learning_rate(model: str) -> float:
+    """Adam's learning rate when none is given: 1e-2 for ``lr`` (a linear model needs larger steps;
+    chosen on validation AUC, see the ablation in BENCHMARKS.md), else 1e-3."""
+    return 1e-2 if model == "lr" else 1e-3
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimisation. Defaults follow the paper (Adam, batch 1024).
@@ -86,7 +92,7 @@ class TrainConfig:
     Args:
         epochs: at most (early stopping usually ends sooner). Defaults to 20.
         batch_size: Defaults to 1024.
-        learning_rate: Adam's. Defaults to 1e-3.
+        learning_rate: Adam's. Defaults to None: the model's own (:func:`default_learning_rate`).
         patience: epochs without a better validation AUC before stopping. Defaults to 2.
         lr_decay: the learning rate is multiplied by this after every epoch without a better
             validation AUC (reduce on plateau); 1 keeps it constant. Defaults to 0.1.
@@ -100,7 +106,7 @@ class TrainConfig:
 
     epochs: int = 20
     batch_size: int = 1024
-    learning_rate: float = 1e-3
+    learning_rate: float | None = None
     patience: int = 2
     lr_decay: float = 0.1
     min_learning_rate: float = 1e-6
@@ -111,8 +117,10 @@ class TrainConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "learning_rate", "patience", "chunk_rows"):
+        for name in ("epochs", "batch_size", "patience", "chunk_rows"):
             _positive(name, getattr(self, name))
+        if self.learning_rate is not None:
+            _positive("learning_rate", self.learning_rate)
         if isinstance(self.lr_decay, bool) or not 0 < self.lr_decay <= 1:
             raise ConfigError(f"lr_decay must be in (0, 1]. Received: lr_decay={self.lr_decay!r}")
         _positive("min_learning_rate", self.min_learning_rate)

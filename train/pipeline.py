@@ -33,7 +33,7 @@ from edge_runtime.encoder import FeatureEncoder
 from edge_runtime.errors import EncodeError, MasknetError
 from edge_runtime.spec import FeatureSpec
 from train import metrics
-from train.config import ModelConfig, TrainConfig
+from train.config import ModelConfig, TrainConfig, default_learning_rate
 from train.fit import fit_spec
 from train.io import DataError, count_rows, file_columns, iter_chunks
 
@@ -346,6 +346,7 @@ def train_run(
             },
         )
 
+    learning_rate = train_config.learning_rate or default_learning_rate(model_config.model)
     strategy = _strategy(distribute, cpu_devices)
     log.info("distribution: %s with %d replica(s)", type(strategy).__name__, strategy.num_replicas_in_sync)
     with strategy.scope():
@@ -355,7 +356,7 @@ def train_run(
         else:
             model = build_model(fitted, model_config)
             model.compile(
-                optimizer=keras.optimizers.Adam(train_config.learning_rate),
+                optimizer=keras.optimizers.Adam(learning_rate),
                 loss=keras.losses.BinaryCrossentropy(),
             )
             state = {
@@ -365,10 +366,10 @@ def train_run(
                 "wait": 0,
                 "history": [],
                 "train_seconds": 0.0,
-                "learning_rate": train_config.learning_rate,
+                "learning_rate": learning_rate,
             }
         # The decayed learning rate of the last finished epoch (runs of older versions lack it).
-        model.optimizer.learning_rate = state.setdefault("learning_rate", train_config.learning_rate)
+        model.optimizer.learning_rate = state.setdefault("learning_rate", learning_rate)
 
     callback = _EpochCallback(out, x_valid, y_valid, train_config, state)
     if state["epoch"] < train_config.epochs and state["wait"] < train_config.patience:
