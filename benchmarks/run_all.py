@@ -296,8 +296,9 @@ def render(results: dict[str, Any], meta: dict[str, Any]) -> str:
         out += [
             "## Training throughput, before and after (`benchmarks/bench_train_speed.py`)",
             "",
-            "MovieLens-100K fixed split, SerMaskNet, 3 epochs per run, configurations alternated in one process, "
-            "median of the runs. `before`: hashed ids with 2x buckets, batch 1024, no dropout (the previous "
+            "MovieLens-100K fixed split, SerMaskNet, 3 epochs per run, configurations alternated in one process; "
+            "a run's figure is rows / median seconds of epochs 2-3, the table the median over runs. `before`: "
+            "hashed ids with 2x buckets, batch 1024, no dropout (the previous "
             f"newcomer path); `after`: today's defaults (batch {sp['batch_size_after']}, dropout "
             f"{sp['dropout_after']}).",
             "",
