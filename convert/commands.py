@@ -59,6 +59,7 @@ def convert_run(
     from convert.bundle_writer import json_safe_records, make_golden, write_bundle
     from convert.converter import convert_model
     from convert.run import RunError, load_run
+    from edge_runtime.conformance import edge_case_records
     from edge_runtime.encoder import FeatureEncoder
 
     out = Path(out)
@@ -84,6 +85,8 @@ def convert_run(
     )
     golden_df = _sample_rows(source, spec, golden_rows, seed + 1)
     records = json_safe_records(golden_df, list(spec.input_columns))
+    # Training rows, then one edge case per rule a field follows (missing, typed, boundary, ...).
+    records += edge_case_records(spec, records[0]) if records else []
     golden = make_golden(spec, records, result.tflite, mode)
     quant_info: dict[str, Any] = {
         "float_ops": result.float_ops,

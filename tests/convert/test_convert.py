@@ -29,7 +29,12 @@ def test_bundle_manifest_and_parts(bundles):
     assert m["outputs"] == [{"name": "ctr", "dtype": "float32", "shape": [-1, 1]}]
     assert set(m["parts"]) == {"model.tflite", "spec.json", "golden.json"}
     assert {"tensorflow_version", "toolkit_version", "created", "spec_sha256"} <= set(m)
-    assert len(b.golden["records"]) == len(b.golden["scores"]) == 32
+    from edge_runtime.conformance import edge_case_records
+
+    records = b.golden["records"]
+    # 32 training rows, then the edge cases of every field of the spec (missing, typed, boundary, ...)
+    assert records[32:] == edge_case_records(b.spec, records[0])
+    assert len(records) == len(b.golden["scores"]) == 32 + len(edge_case_records(b.spec, records[0])) > 100
     with zipfile.ZipFile(bundles["int8"]) as zf:
         assert all(i.compress_type == zipfile.ZIP_STORED for i in zf.infolist())
 

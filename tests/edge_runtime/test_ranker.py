@@ -103,7 +103,7 @@ def test_shared_ranker_from_8_threads_equals_serial(ranker, shop_data):
 def test_verify_golden_vectors(bundles, mode):
     report = Ranker.load(bundles[mode]).verify()
     assert report.ok, str(report)
-    assert report.records == 32
+    assert report.records == len(read_bundle(bundles[mode]).golden["records"]) > 32
 
 
 def test_verify_detects_a_changed_encoding(bundles, tmp_path):
