@@ -5,7 +5,6 @@ import com.google.common.hash.Hashing;
 import java.math.BigDecimal;
 import java.math.BigInteger;
 import java.nio.ByteBuffer;
-import java.nio.CharBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
@@ -35,12 +34,16 @@ public final class Encoder {
             "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null");
 
     private final Spec spec;
-    private final Map<String, Map<String, Integer>> idCache = new HashMap<>();
 
     public Encoder(Spec spec) {
         this.spec = spec;
         for (Spec.Field f : spec.fields) {
-            idCache.put(f.name, new HashMap<>());
+            if (f.isBucketized()) { // §6.1: a bin enters a cross as the text of its index
+                f.binFingerprints = new long[f.boundaries.length + 1];
+                for (int b = 0; b < f.binFingerprints.length; b++) {
+                    f.binFingerprints[b] = FARM.hashBytes(Integer.toString(b).getBytes(StandardCharsets.UTF_8)).asLong();
+                }
+            }
         }
     }
 
@@ -169,24 +172,28 @@ public final class Encoder {
 
     /** §3.5 and §4.1: FarmHash Fingerprint64 of the UTF-8 bytes; a lone surrogate is an error. */
     static long fingerprint(Spec.Field f, String text, int record) {
-        try {
-            ByteBuffer bytes = StandardCharsets.UTF_8.newEncoder()
-                    .onMalformedInput(CodingErrorAction.REPORT)
-                    .onUnmappableCharacter(CodingErrorAction.REPORT)
-                    .encode(CharBuffer.wrap(text));
-            byte[] b = new byte[bytes.remaining()];
-            bytes.get(b);
-            return FARM.hashBytes(b).asLong();
-        } catch (CharacterCodingException e) {
-            throw new EncodeException(f.name, record, "text is not valid UTF-8 (lone surrogate)");
+        Long cached = f.fingerprints.get(text);
+        if (cached != null) {
+            return cached;
         }
+        for (int i = 0; i < text.length(); i++) { // a lone surrogate has no UTF-8 form
+            char c = text.charAt(i);
+            if (Character.isHighSurrogate(c) && i + 1 < text.length() && Character.isLowSurrogate(text.charAt(i + 1))) {
+                i++;
+            } else if (Character.isSurrogate(c)) {
+                throw new EncodeException(f.name, record, "text is not valid UTF-8 (lone surrogate)");
+            }
+        }
+        long fp = FARM.hashBytes(text.getBytes(StandardCharsets.UTF_8)).asLong();
+        f.fingerprints.put(text, fp);
+        return fp;
     }
 
     // ------------------------------------------------------------------ §4, §5 ids
 
     /** §4.1: vocabulary id, else hash bucket; both shifted by the field's offset. */
     private int idOf(Spec.Field f, String text, int record) {
-        Map<String, Integer> cache = idCache.get(f.name);
+        Map<String, Integer> cache = f.ids;
         Integer id = cache.get(text);
         if (id == null) {
             Integer v = f.vocabulary.get(text);
@@ -257,7 +264,7 @@ public final class Encoder {
             x = ((Number) v).doubleValue();
         } else if (v instanceof String || v instanceof byte[]) {
             String raw = v instanceof String ? (String) v : plainText(f, v, record);
-            String t = raw.replaceAll("^[ \\t\\r\\n]+|[ \\t\\r\\n]+$", "");
+            String t = strip(raw);
             if (MISSING_NUMERIC_TEXTS.contains(t)) {
                 x = Double.NaN;
             } else if (t.length() <= 64 && (DECIMAL.matcher(t).matches() || INFINITE.matcher(t).matches())) {
@@ -276,6 +283,23 @@ public final class Encoder {
             throw new EncodeException(f.column, record, "required field is missing");
         }
         return x;
+    }
+
+    private static boolean blank(char c) {
+        return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+    }
+
+    /** §7.1: without surrounding spaces, tabs, CR and LF. */
+    private static String strip(String s) {
+        int a = 0;
+        int b = s.length();
+        while (a < b && blank(s.charAt(a))) {
+            a++;
+        }
+        while (b > a && blank(s.charAt(b - 1))) {
+            b--;
+        }
+        return s.substring(a, b);
     }
 
     /** §7.2 and §7.3: the transformed, clipped float32 value. */
@@ -353,10 +377,11 @@ public final class Encoder {
             multiIds.put(f.name, ids);
             multiMask.put(f.name, new float[n][f.maxLength]);
         }
-        Map<String, long[]> fps = new HashMap<>();
+        long[] fps = new long[spec.fields.size()];
+        boolean[] present = new boolean[spec.fields.size()];
         for (int r = 0; r < n; r++) {
             Map<String, Object> rec = records.get(r);
-            fps.clear();
+            Arrays.fill(present, false);
             for (int j = 0; j < spec.idFields.size(); j++) {
                 Spec.Field f = spec.idFields.get(j);
                 if ("categorical".equals(f.kind)) {
@@ -368,7 +393,10 @@ public final class Encoder {
                         cat[r][j] = f.offset;
                     } else {
                         cat[r][j] = idOf(f, t, r);
-                        fps.put(f.name, new long[] {fingerprint(f, t, r)});
+                        if (f.inCross) {
+                            fps[f.index] = fingerprint(f, t, r);
+                            present[f.index] = true;
+                        }
                     }
                 } else if (f.isBucketized()) {
                     int b = bin(f, readNumber(f, rec.get(f.column), r));
@@ -376,8 +404,8 @@ public final class Encoder {
                     if (b < 0) {
                         cat[r][j] = f.offset;
                     } else {
-                        fps.put(f.name, new long[] {FARM.hashBytes(Integer.toString(b)
-                                .getBytes(StandardCharsets.UTF_8)).asLong()});
+                        fps[f.index] = f.binFingerprints[b];
+                        present[f.index] = true;
                     }
                 }
             }
@@ -389,12 +417,12 @@ public final class Encoder {
                 long h = CROSS_KEY;
                 boolean missing = false;
                 for (String s : f.crossed) {
-                    long[] fp = fps.get(s);
-                    if (fp == null) {
+                    int i = spec.byName.get(s).index;
+                    if (!present[i]) {
                         missing = true;
                         break;
                     }
-                    h = fingerprintCat64(h, fp[0]);
+                    h = fingerprintCat64(h, fps[i]);
                 }
                 cat[r][j] = missing ? f.offset : f.offset + 1 + (int) Long.remainderUnsigned(h, f.hashBuckets);
             }

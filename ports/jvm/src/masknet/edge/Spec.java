@@ -30,6 +30,12 @@ public final class Spec {
         // layout (§2)
         public int offset;
         public int size;
+        // per-field caches of the encoder: canonical text -> id / fingerprint; fingerprints of bins
+        final Map<String, Integer> ids = new HashMap<>();
+        final Map<String, Long> fingerprints = new HashMap<>();
+        long[] binFingerprints;
+        boolean inCross;
+        int index;
 
         public boolean isBucketized() {
             return "numeric".equals(kind) && "bucketize".equals(transform);
@@ -144,11 +150,14 @@ public final class Spec {
                 offset += f.size;
             }
         }
-        for (Field f : fields) {
+        for (int i = 0; i < fields.size(); i++) {
+            Field f = fields.get(i);
+            f.index = i;
             if ("cross".equals(f.kind)) {
                 boolean item = false;
                 for (String s : f.crossed) {
                     item |= "item".equals(byName.get(s).side);
+                    byName.get(s).inCross = true;
                 }
                 f.side = item ? "item" : "context"; // §6.3
             }
