@@ -6,33 +6,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from edge_runtime.encoder import NUMERIC_MISSING_TEXTS
 from edge_runtime.errors import MasknetError
 
 __all__ = ["DataError", "count_rows", "file_columns", "iter_chunks", "read_table"]
 
-#: What pandas reads as missing by default; it still applies to every column except categorical ones,
-#: where only an empty cell is missing ("NA" or "null" is a value there, as it is on the device).
-PANDAS_NA_TEXTS = (
-    "",
-    "#N/A",
-    "#N/A N/A",
-    "#NA",
-    "-1.#IND",
-    "-1.#QNAN",
-    "-NaN",
-    "-nan",
-    "1.#IND",
-    "1.#QNAN",
-    "<NA>",
-    "N/A",
-    "NA",
-    "NULL",
-    "NaN",
-    "None",
-    "n/a",
-    "nan",
-    "null",
-)
+#: What pandas reads as missing by default (the numeric missing texts of ENCODING.md §7.1); it still
+#: applies to every column except categorical ones, where only an empty cell is missing ("NA" or
+#: "null" is a value there, as it is on the device).
+PANDAS_NA_TEXTS = tuple(sorted(NUMERIC_MISSING_TEXTS))
 
 
 class DataError(MasknetError, ValueError):
