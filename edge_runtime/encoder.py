@@ -311,8 +311,8 @@ class FeatureEncoder:
             raise TypeError(f"expected a FeatureSpec, got {type(spec).__name__}")
         if not spec.is_fitted:
             raise EncodeError(
-                f"the spec is not fitted: numeric fields {list(spec.unfitted_fields())} lack statistics; "
-                "fit it on training data first (masknet train does)"
+                f"the spec is not fitted: fields {list(spec.unfitted_fields())} lack statistics or a "
+                "vocabulary; fit it on training data first (masknet train does)"
             )
         self.spec = spec
         self._offsets = spec.vocab_offsets()
@@ -580,7 +580,7 @@ class FeatureEncoder:
                 return self._fp(fp64, name, text, i)
         else:
             miss_val, dtype = self._offsets[name], np.int32
-            cache = self._id_cache.setdefault(name, dict(self._vocab_ids[name]))
+            cache = self._ids_cache_of(name)
 
             def resolve(text: str, i: int) -> int:
                 return self._id_of_text(id_field, text, i)
@@ -643,6 +643,13 @@ class FeatureEncoder:
                 raise EncodeError("required field is missing (None/NaN)", field=name, record=i)
         return arr, missing
 
+    def _ids_cache_of(self, name: str) -> dict[str, int]:
+        """The text -> id cache of a field, created from its vocabulary on first use."""
+        cache = self._id_cache.get(name)
+        if cache is None:
+            cache = self._id_cache[name] = dict(self._vocab_ids[name])
+        return cache
+
     def _id_of_text(self, f: CategoricalField | MultiCategoricalField, text: str, i: int) -> int:
         """The offset id of one canonical text: its vocabulary id, else its hash bucket."""
         vid = self._vocab_ids[f.name].get(text)
@@ -691,7 +698,7 @@ class FeatureEncoder:
             if f.required and n:
                 raise EncodeError("required field is missing", field=f.name, record=0)
             return ids, mask
-        cache = self._id_cache.setdefault(f.name, dict(self._vocab_ids[f.name]))
+        cache = self._ids_cache_of(f.name)
         if len(cache) > _MAX_CACHE:
             cache.clear()
         seq = values.tolist() if isinstance(values, np.ndarray) else values
