@@ -185,12 +185,13 @@ def render(results: dict[str, Any], meta: dict[str, Any]) -> str:
             body = []
             for x in rows:
                 if "error" in x:
-                    body.append([x["mode"], "", "", "", "", "", "", "", x["error"]])
+                    body.append([x["mode"], "", "", "", "", "", "", "", "", x["error"]])
                     continue
                 body.append(
                     [
                         x["mode"],
                         f"{x['bundle_bytes'] / 1024:.0f}",
+                        f"{x['model_bytes'] / 1024:.0f}" if "model_bytes" in x else "",
                         x["bundle_ratio"],
                         x["invoke_p50_ms"],
                         x["auc"],
@@ -205,6 +206,7 @@ def render(results: dict[str, Any], meta: dict[str, Any]) -> str:
                     [
                         "mode",
                         "bundle KiB",
+                        "model.tflite KiB",
                         "size / float",
                         "invoke p50 ms (100)",
                         "AUC",
