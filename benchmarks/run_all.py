@@ -317,7 +317,7 @@ def render(results: dict[str, Any], meta: dict[str, Any]) -> str:
                 [
                     [
                         "JVM (ports/jvm, Java 17 + Guava)",
-                        jv["jvm_field_values_per_s"],
+                        float(jv["jvm_field_values_per_s"]),
                         ">= 1,000,000",
                         _ok(jv["jvm_field_values_per_s"] >= 1e6),
                     ],
