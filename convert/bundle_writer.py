@@ -23,9 +23,9 @@ __all__ = ["GOLDEN_TOLERANCE", "json_safe_records", "make_golden", "write_bundle
 
 #: Allowed |score difference| of a port against the golden scores, per mode: float kernels agree to
 #: rounding; quantized kernels may round differently between implementations. int8 scores come out
-#: in steps of 1/256 and two implementations were seen 2 steps apart (LiteRT 2.3 vs tflite-runtime
-#: 2.14), so int8 allows 2.5 steps.
-GOLDEN_TOLERANCE = {"none": 1e-5, "float16": 1e-4, "dynamic": 2e-3, "int8": 1e-2, "int16x8": 5e-3}
+#: in steps of 1/256; LiteRT 2.3 and tflite-runtime 2.14 were seen up to 4 steps apart (one golden
+#: record of 146 of the shop model; 2 steps on an earlier model), so int8 allows 5 steps.
+GOLDEN_TOLERANCE = {"none": 1e-5, "float16": 1e-4, "dynamic": 2e-3, "int8": 5 / 256, "int16x8": 5e-3}
 
 
 def _safe(v: Any) -> Any:
