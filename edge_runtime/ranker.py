@@ -24,6 +24,7 @@ from edge_runtime.bundle import Bundle, read_bundle
 from edge_runtime.encoder import EncodedPart, FeatureEncoder
 from edge_runtime.errors import BundleError, EncodeError
 from edge_runtime.interpreter import ModelRunner
+from edge_runtime.spec import FeatureSpec
 
 __all__ = ["Catalog", "Ranker", "VerifyReport"]
 
@@ -62,7 +63,7 @@ class VerifyReport:
         return "\n".join(lines)
 
 
-def _id_probe(spec: Any, overflow: bool) -> dict[str, np.ndarray]:
+def _id_probe(spec: FeatureSpec, overflow: bool) -> dict[str, np.ndarray]:
     """One encoded row holding every field's largest id, or (``overflow``) one id past the table."""
     sizes, offsets = spec.vocab_sizes(), spec.vocab_offsets()
     inputs: dict[str, np.ndarray] = {}
