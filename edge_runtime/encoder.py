@@ -147,7 +147,6 @@ NUMERIC_MISSING_TEXTS = frozenset(
         "null",
     )
 )
-_DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _INFINITE = re.compile(r"[+-]?(inf|infinity)", re.IGNORECASE)
 
 
@@ -160,7 +159,7 @@ def parse_number_text(text: str) -> float:
     t = text.strip(" \t\r\n")
     if t in NUMERIC_MISSING_TEXTS:
         return math.nan
-    if len(t) <= 64 and (_DECIMAL.fullmatch(t) or _INFINITE.fullmatch(t)):
+    if len(t) <= 64 and (hashing.DECIMAL_TEXT.fullmatch(t) or _INFINITE.fullmatch(t)):
         return float(t)
     raise ValueError(f"cannot parse {text[:40]!r} as a number")
 
@@ -330,12 +329,13 @@ class FeatureEncoder:
             f.name: {
                 t: self._offsets[f.name] + 1 + f.hash_buckets + i for i, t in enumerate(f.vocabulary or ())
             }
-            for f in (*spec.fields,)
+            for f in spec.fields
             if isinstance(f, (CategoricalField, MultiCategoricalField))
         }
-        self._id_cache: dict[str, dict[str, int]] = {  # field -> text -> offset id
-            name: dict(vocab) for name, vocab in self._vocab_ids.items() if vocab
-        }
+        self._id_cache: dict[str, dict[str, int]] = {}  # field -> text -> offset id
+        for name, vocab in self._vocab_ids.items():
+            if vocab:  # ready before the first request, so the batched fast path applies at once
+                self._ids_cache_of(name)
         self._cross_sources = {s for f in spec.fields if isinstance(f, CrossField) for s in f.fields}
         self._plans: dict[tuple[str, ...], Any] = {}
         self._dense_params: dict[tuple[str, ...], tuple[np.ndarray, ...]] = {}
@@ -452,7 +452,7 @@ class FeatureEncoder:
                         continue
                 part.ids[name], _ = self._lookup_column(name, values, n, f.required, f)
             elif isinstance(f, NumericField):  # bucketized
-                x, missing = self._numeric_column(f, values, n)
+                x, missing = numeric_column(f, values, n)
                 if f.default is not None and missing.any():  # a default is a value: it has a bin
                     x = np.where(missing, float(f.default), x)
                     missing = np.zeros(n, bool)
@@ -471,7 +471,7 @@ class FeatureEncoder:
                 part.dense.update(zip([f.name for f in dense], block, strict=True))
             else:  # one field at a time: finds and names the bad value
                 for f in dense:
-                    x, missing = self._numeric_column(f, cols.get(f.column), n)
+                    x, missing = numeric_column(f, cols.get(f.column), n)
                     part.dense[f.name] = self._transform(f, x, missing)
         return part
 
@@ -663,9 +663,6 @@ class FeatureEncoder:
             return fp64(text)
         except UnicodeError:
             raise EncodeError("text is not valid UTF-8 (lone surrogate)", field=name, record=i) from None
-
-    def _numeric_column(self, f: NumericField, values: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
-        return numeric_column(f, values, n)
 
     @staticmethod
     def _transform(f: NumericField, x: np.ndarray, missing: np.ndarray) -> np.ndarray:

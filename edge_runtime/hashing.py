@@ -62,8 +62,9 @@ __all__ = [
 #: What a categorical field's values are; each has its own canonical text (module docstring).
 VALUE_TYPES = ("text", "integer", "boolean")
 _INT_TEXT = re.compile(r"[+-]?[0-9]+")
-# A decimal number as text: no whitespace, underscores, hex, inf or nan (what every port can parse).
-_DECIMAL_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+#: A decimal number as text: no whitespace, underscores, hex, inf or nan (what every port can parse);
+#: ENCODING.md §3.3 and §7.1.
+DECIMAL_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _BOOL_TEXTS = {"true": "true", "false": "false", "1": "true", "0": "false"}
 #: Longest text parsed as an integer (Python refuses to convert more than 4,300 digits).
 _MAX_INT_DIGITS = 1000
@@ -115,7 +116,7 @@ def _integer_text(value: Any, text: str) -> str:
         raise ValueError(f"expected an integer, got the boolean {value!r}")
     if _INT_TEXT.fullmatch(text) and len(text) <= _MAX_INT_DIGITS:
         return str(int(text))
-    f = float(text) if len(text) <= 64 and _DECIMAL_TEXT.fullmatch(text) else math.nan
+    f = float(text) if len(text) <= 64 and DECIMAL_TEXT.fullmatch(text) else math.nan
     if math.isfinite(f) and f.is_integer():
         return str(int(f))
     raise ValueError(f"expected an integer, got {text[:40]!r}")

@@ -703,11 +703,16 @@ class FeatureSpec:
     def to_json(self) -> str:
         """Canonical JSON text (sorted keys, 2-space indent; each vocabulary on one line, compact)."""
         data = self.to_dict()
+        # Each vocabulary becomes a placeholder built from a tag that occurs nowhere in the spec's
+        # JSON, then the placeholder is replaced by the compact list.
+        everything = json.dumps(data)
+        tag = "@vocabulary@"
+        while tag in everything:
+            tag += "@"
         vocabularies = {}
         for i, d in enumerate(data["fields"]):
             if "vocabulary" in d:
-                # A placeholder that no JSON string escape can produce, replaced by the compact list.
-                key = f"\x00vocabulary-{i}\x00"
+                key = f"{tag}{i}{tag}"
                 vocabularies[json.dumps(key)] = json.dumps(d["vocabulary"], separators=(",", ":"))
                 d["vocabulary"] = key
         text = json.dumps(data, indent=2, sort_keys=True)

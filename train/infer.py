@@ -104,7 +104,6 @@ def _leak(col: Any, y: np.ndarray, categorical: bool) -> str | None:
     half = np.arange(len(text)) % 2 == 0
     scores = np.empty(len(text))
     for fit_part, eval_part in ((half, ~half), (~half, half)):  # out of fold: no memorised values
-        means: dict[str, float] = {}
         sums: dict[str, list[float]] = {}
         for t, label in zip(text[fit_part], yy[fit_part], strict=True):
             s = sums.setdefault(t, [0.0, 0.0])

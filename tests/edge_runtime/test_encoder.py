@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge_runtime.encoder import FeatureEncoder
+from edge_runtime.encoder import FeatureEncoder, numeric_column
 from edge_runtime.errors import EncodeError
 from edge_runtime.hashing import cross_hash_bucket, hash_bucket
 from edge_runtime.spec import FeatureSpec
@@ -283,7 +283,7 @@ def test_fast_paths_equal_general_paths():
     cold = FeatureEncoder(spec).encode(recs)
     np.testing.assert_array_equal(cold["cat_ids"], second["cat_ids"])
     for j, f in enumerate(spec.dense_fields):
-        x, missing = enc._numeric_column(f, [r[f.name] for r in recs], len(recs))
+        x, missing = numeric_column(f, [r[f.name] for r in recs], len(recs))
         np.testing.assert_array_equal(second["num_values"][:, j], enc._transform(f, x, missing))
 
 
