@@ -51,8 +51,13 @@ def convert_run(
     calibration_data: Path | None = None,
     progress: bool = True,
     per_tensor: bool = False,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Convert a run into a bundle at ``out``; returns the manifest."""
+    """Convert a run into a bundle at ``out``; returns the manifest.
+
+    ``out`` is checked before the conversion starts: it may not be an input or lie inside the run
+    directory, and an existing file is replaced only with ``overwrite``.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
@@ -61,13 +66,12 @@ def convert_run(
     from convert.run import RunError, load_run
     from edge_runtime.conformance import edge_case_records
     from edge_runtime.encoder import FeatureEncoder
+    from edge_runtime.outputs import check_output
 
     out = Path(out)
-    blocked = next((p for p in [out.parent, *out.parent.parents] if p.exists() and not p.is_dir()), None)
-    if blocked is not None:  # checked before the (long) conversion starts
-        raise RunError(f"cannot write {out}: {blocked} is a file, not a folder")
     if out.is_dir():
         raise RunError(f"cannot write {out}: it is a folder; give a file name such as model.mnb")
+    check_output(out, [run_dir, calibration_data], overwrite=overwrite)  # before the long conversion
     run = load_run(run_dir)
     source = calibration_data or run.train_file
     if source is None:
@@ -148,7 +152,8 @@ def convert_run(
     help="Per-tensor weight scales: runs on older runtimes (tflite-runtime 2.14), slightly less exact.",
 )
 @click.option("--golden-rows", type=click.IntRange(1, 1000), default=32, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
 @json_option
 @guarded
 def convert(
@@ -161,6 +166,7 @@ def convert(
     per_tensor: bool,
     golden_rows: int,
     seed: int,
+    overwrite: bool,
     as_json: bool,
 ) -> None:
     """Convert a trained run into a device bundle (model + spec + manifest + golden vectors).
@@ -181,6 +187,7 @@ def convert(
         calibration_data,
         progress=not as_json,
         per_tensor=per_tensor,
+        overwrite=overwrite,
     )
     if as_json:
         emit_json({"bundle": str(out), "size": out.stat().st_size, "manifest": manifest})
@@ -215,6 +222,7 @@ def convert(
 @click.option("--min-spearman", type=float, default=0.98, show_default=True)
 @click.option("--max-mean-abs-diff", type=float, help="Limit on the mean |score difference|.")
 @click.option("--plot", type=click.Path(path_type=Path), help="PNG of the score scatter and error histogram.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --plot file.")
 @json_option
 @guarded
 def check(
@@ -231,6 +239,7 @@ def check(
     min_spearman: float,
     max_mean_abs_diff: float | None,
     plot: Path | None,
+    overwrite: bool,
     as_json: bool,
 ) -> None:
     """Measure what quantization cost against the float model; exit 1 when a threshold is violated.
@@ -241,7 +250,10 @@ def check(
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from convert.check import Thresholds, check_bundle, format_report, plot_report
+    from edge_runtime.outputs import check_output
 
+    if plot:
+        check_output(plot, [bundle, reference, data], overwrite=overwrite, option="--plot")
     thresholds = Thresholds(max_auc_drop, min_topk_overlap, min_ndcg, min_spearman, max_mean_abs_diff)
     groups = [c for c in group_by.split(",") if c] or None
     report = check_bundle(

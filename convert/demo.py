@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import time
 from pathlib import Path
 
 import click
 
-from edge_runtime.clitools import guarded
+from edge_runtime.clitools import CliError, guarded
 
 SIZES = {
     # name: (users, items, interactions, epochs, block units)
@@ -24,6 +25,28 @@ SIZES = {
 
 def _step(n: int, text: str) -> None:
     click.secho(f"\n[{n}/6] {text}", bold=True, err=False)
+
+
+#: Marks a folder written by ``masknet demo``, which a later demo may replace.
+DEMO_MARKER = ".masknet-demo"
+
+
+def _claim_demo_folder(out: Path) -> None:
+    """Make ``out`` an empty demo folder: new, empty, or written by an earlier demo (then emptied).
+
+    Any other folder is refused: the demo never deletes what it did not write.
+    """
+    if out.exists() and not out.is_dir():
+        raise CliError(f"--out {out} is a file; give a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / DEMO_MARKER).is_file():
+            raise CliError(
+                f"--out {out} is a folder the demo did not write; "
+                "choose a new or empty folder (the demo replaces only its own earlier output)"
+            )
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / DEMO_MARKER).write_text("written by `masknet demo`; a later demo replaces this folder\n")
 
 
 @click.command()
@@ -57,7 +80,7 @@ def demo(out: Path, size: str, seed: int) -> None:
 
     users, items, interactions, epochs, units = SIZES[size]
     t_start = time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
+    _claim_demo_folder(out)
     data, run = out / "data", out / "run"
 
     _step(1, f"Generating the shop world: {users} users, {items} items, {interactions} impressions")

@@ -8,12 +8,78 @@ torn write; a failed or interrupted write removes its temporary file (a SIGKILL 
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_bytes"]
+__all__ = ["apply_umask", "atomic_path", "atomic_write_bytes", "current_umask", "sweep_stale", "temp_prefix"]
+
+
+def temp_prefix(path: Path) -> str:
+    """Prefix of the hidden temporary siblings of ``path``: ``.NAME.PID.`` (the writer's process id
+    lets a later writer recognise what a killed one left behind)."""
+    return f".{path.name}.{os.getpid()}."
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def sweep_stale(path: Path) -> None:
+    """Clear what writers of ``path`` that were killed left beside it (their process is gone).
+
+    A half-written ``.partial`` file or folder is deleted. A ``.old`` folder holds the previous
+    ``path`` while a new folder is swapped in: if the writer died between the two renames, ``path``
+    is missing and the previous one is put back; otherwise it is deleted.
+    """
+    try:
+        siblings = list(path.parent.glob(f".{glob.escape(path.name)}.*"))
+    except OSError:
+        return
+    for sibling in siblings:
+        parts = sibling.name[len(path.name) + 2 :].split(".")
+        # .NAME.PID.RANDOM.partial[.SUFFIX] or .NAME.PID.RANDOM.old
+        if len(parts) < 3 or not parts[0].isdigit() or parts[2] not in ("partial", "old"):
+            continue
+        kind, pid = parts[2], int(parts[0])
+        if pid == os.getpid() or _alive(pid):
+            continue
+        previous = sibling / "previous"
+        if kind == "old" and (previous.exists() or previous.is_symlink()) and not path.exists():
+            os.replace(previous, path)
+        if sibling.is_dir() and not sibling.is_symlink():
+            shutil.rmtree(sibling, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                sibling.unlink()
+
+
+def current_umask() -> int:
+    """The process's umask (read from ``/proc`` where possible; ``os.umask`` needs a set-and-restore)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def apply_umask(path: str | os.PathLike[str], *, directory: bool = False) -> None:
+    """Give a file made by ``mkstemp``/``mkdtemp`` (always 0600/0700) the mode a plain ``open`` or
+    ``mkdir`` would have given it: 0666 or 0777 less the umask."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
 
 
 @contextlib.contextmanager
@@ -29,13 +95,15 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
     ...     tmp.write_text("complete or absent")
     """
     path = Path(path)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".partial{suffix}", dir=path.parent)
+    sweep_stale(path)
+    fd, name = tempfile.mkstemp(prefix=temp_prefix(path), suffix=f".partial{suffix}", dir=path.parent)
     os.close(fd)
     tmp = Path(name)
     try:
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        apply_umask(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -23,12 +23,16 @@ class CliError(click.ClickException):
 
 
 def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn domain and file errors raised by a command into one-line CLI errors (exit code 2)."""
+    """Turn domain and file errors raised by a command into one-line CLI errors (exit code 2), and an
+    interrupt (Ctrl-C) into exit code 130."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except KeyboardInterrupt:  # the work stops; outputs are whole or absent (atomic writes)
+            click.echo("Interrupted: nothing half-written was left behind.", err=True)
+            raise SystemExit(130) from None
         except MasknetError as exc:
             raise CliError(str(exc)) from None
         except OSError as exc:

@@ -216,6 +216,9 @@ def train(
         )
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
+    from edge_runtime.outputs import check_output
+
+    check_output(out, [spec_path], overwrite=True)  # existing runs: see --overwrite / --resume
     spec = FeatureSpec.load(spec_path) if spec_path else None
     _quiet_tf()
     logging.getLogger("masknet").setLevel(logging.INFO)
@@ -272,6 +275,7 @@ def spec() -> None:
     show_default=True,
     help="Columns with more frequent values than this are hashed instead.",
 )
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
 @json_option
 @guarded
 def spec_infer(
@@ -282,6 +286,7 @@ def spec_infer(
     rows: int,
     min_count: int,
     max_vocab: int,
+    overwrite: bool,
     as_json: bool,
 ) -> None:
     """Propose a feature spec from a data file, for a user to edit, and say why for each column.
@@ -290,8 +295,10 @@ def spec_infer(
     Example:
       masknet spec infer train.csv --label click --context user_id,age,gender --out spec.json
     """
+    from edge_runtime.outputs import check_output
     from train.infer import infer_spec_report
 
+    check_output(out, [data_file], overwrite=overwrite)
     spec, reports = infer_spec_report(
         data_file,
         label,
@@ -341,33 +348,46 @@ def data() -> None:
 @click.option("--users", type=click.IntRange(1), default=2_000, show_default=True)
 @click.option("--items", type=click.IntRange(1), default=400, show_default=True)
 @click.option("--interactions", type=click.IntRange(10), default=120_000, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out folder.")
+@json_option
 @guarded
-def data_shop(out: Path, users: int, items: int, interactions: int, seed: int) -> None:
+def data_shop(
+    out: Path, users: int, items: int, interactions: int, seed: int, overwrite: bool, as_json: bool
+) -> None:
     """Generate the shop world (planted click model) as CSVs plus its spec.
 
     \b
     Example:
       masknet data shop --out data/shop
     """
+    from edge_runtime.outputs import check_output, staged_dir
     from edge_runtime.spec import FeatureSpec
     from train.shopworld import ShopWorldConfig, generate, shop_spec_dict, write_csvs
 
+    check_output(out, overwrite=overwrite)
     world = generate(
         ShopWorldConfig(num_users=users, num_items=items, num_interactions=interactions, seed=seed)
     )
-    paths = write_csvs(world, out)
-    FeatureSpec.from_dict(shop_spec_dict(users, items)).save(out / "spec.json")
-    click.echo(f"wrote {', '.join(p.name for p in paths.values())} and spec.json to {out}")
+    with staged_dir(out, overwrite=overwrite) as staging:
+        names = [p.name for p in write_csvs(world, staging).values()]
+        FeatureSpec.from_dict(shop_spec_dict(users, items)).save(staging / "spec.json")
+    files = {Path(n).stem: str(out / n) for n in [*names, "spec.json"]}
+    if as_json:
+        emit_json({"out": str(out), "files": files})
+        return
+    click.echo(f"wrote {', '.join(names)} and spec.json to {out}")
 
 
 @data.command("prepare")
 @click.argument("name", type=click.Choice(["movielens", "criteo", "avazu"]))
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to write.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the 8:1:1 split.")
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Seed of the 8:1:1 split.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out folder.")
+@json_option
 @guarded
-def data_prepare(name: str, source: Path, out: Path, seed: int) -> None:
+def data_prepare(name: str, source: Path, out: Path, seed: int, overwrite: bool, as_json: bool) -> None:
     """Convert a public data set into train/valid/test CSVs and a spec.
 
     \b
@@ -376,5 +396,8 @@ def data_prepare(name: str, source: Path, out: Path, seed: int) -> None:
     """
     from train.datasets import prepare
 
-    paths = prepare(name, source, out, seed)
+    paths = prepare(name, source, out, seed, overwrite=overwrite)
+    if as_json:
+        emit_json({"out": str(out), "files": {k: str(p) for k, p in paths.items()}})
+        return
     click.echo(f"wrote {', '.join(p.name for p in paths.values())} to {out}")

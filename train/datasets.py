@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from edge_runtime.atomic import atomic_path
+from edge_runtime.outputs import check_output, staged_dir
 from edge_runtime.spec import FeatureSpec
 from train.io import DataError
 
@@ -244,23 +245,26 @@ def load_avazu(src: str | Path, seed: int = 0) -> tuple[tuple[Any, Any, Any], di
     return tuple(out), {"format_version": 1, "label": "label", "fields": fields}  # type: ignore[return-value]
 
 
-def prepare(name: str, source: str | Path, out_dir: str | Path, seed: int = 0) -> dict[str, Path]:
-    """Load a public data set and write train/valid/test CSVs and a spec into ``out_dir``."""
+def prepare(
+    name: str, source: str | Path, out_dir: str | Path, seed: int = 0, *, overwrite: bool = False
+) -> dict[str, Path]:
+    """Load a public data set and write train/valid/test CSVs and a spec into ``out_dir``.
+
+    ``out_dir`` may not be or hold ``source``, and an existing one is replaced only with
+    ``overwrite``; the folder appears complete or not at all.
+    """
     loaders = {"movielens": load_movielens, "criteo": load_criteo, "avazu": load_avazu}
     if name not in loaders:
         raise DataError(f"Expected a data set in {DATASETS}. Received: {name!r}")
     if not Path(source).exists():
         raise DataError(f"{source}: no such file or folder")
+    out = check_output(out_dir, [source], overwrite=overwrite)
     (train, valid, test), spec_dict = loaders[name](source, seed)
     spec = FeatureSpec.from_dict(spec_dict)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for split, df in (("train", train), ("valid", valid), ("test", test)):
-        path = out / f"{split}.csv"
-        with atomic_path(path, suffix=".csv") as tmp:
-            df.to_csv(tmp, index=False)
-        paths[split] = path
-    spec.save(out / "spec.json")
-    paths["spec"] = out / "spec.json"
-    return paths
+    with staged_dir(out, overwrite=overwrite) as staging:
+        for split, df in (("train", train), ("valid", valid), ("test", test)):
+            with atomic_path(staging / f"{split}.csv", suffix=".csv") as tmp:
+                df.to_csv(tmp, index=False)
+        spec.save(staging / "spec.json")
+    paths = {split: out / f"{split}.csv" for split in ("train", "valid", "test")}
+    return {**paths, "spec": out / "spec.json"}

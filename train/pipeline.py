@@ -16,10 +16,10 @@ Every file is written to a temporary name and renamed, so a killed run never lea
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,6 +31,7 @@ import numpy as np
 from edge_runtime.atomic import atomic_path, atomic_write_bytes
 from edge_runtime.encoder import FeatureEncoder
 from edge_runtime.errors import EncodeError, MasknetError
+from edge_runtime.outputs import check_output, staged_dir
 from edge_runtime.spec import FeatureSpec
 from train import metrics
 from train.config import ModelConfig, TrainConfig, default_learning_rate
@@ -156,13 +157,24 @@ def _checked_chunks(path: Path, spec: FeatureSpec, label: str, chunk_rows: int) 
         yield df
 
 
-def _prepare_run_dir(out: Path, resume: bool) -> None:
-    """Create (or, with overwrite already checked by the caller, empty) the run directory."""
-    if resume:
+def is_run_dir(path: Path) -> bool:
+    """Whether ``path`` looks like a run directory this tool wrote (so ``--overwrite`` may replace it)."""
+    return (path / "config.json").is_file() and (
+        (path / "checkpoints").is_dir() or (path / "model.keras").is_file()
+    )
+
+
+@contextlib.contextmanager
+def _run_dir(out: Path, *, resume: bool, replace: bool) -> Iterator[Path]:
+    """The folder to train into: ``out`` itself (new or resumed run, so ``--resume`` finds it after
+    an interrupt), or, when an old run is replaced, a staged sibling swapped in at the end."""
+    if replace:
+        with staged_dir(out, overwrite=True) as staging:
+            yield staging
         return
-    if out.exists() and any(out.iterdir()):
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        out.mkdir(parents=True, exist_ok=True)
+    yield out
 
 
 def _device_summary() -> str:
@@ -248,12 +260,20 @@ def train_run(
     label = inputs.label or spec.label
     if not label:
         raise DataError("no label column: set 'label' in the spec or pass --label")
-    if not resume and not overwrite and out.exists() and any(out.iterdir()):
+    files = [inputs.train, inputs.valid] + ([inputs.test] if inputs.test else [])
+    occupied = out.exists() and (not out.is_dir() or any(out.iterdir()))
+    if not resume and not overwrite and occupied:
         raise RunDirError(
             f"{out}: the run directory already exists and is not empty; "
             "pass --overwrite to replace it or --resume to continue it"
         )
-    files = [inputs.train, inputs.valid] + ([inputs.test] if inputs.test else [])
+    check_output(out, files, overwrite=True)  # never an input, never inside or around one
+    replacing = overwrite and occupied
+    if replacing and not (out.is_dir() and is_run_dir(out)):
+        raise RunDirError(
+            f"{out} is not a run directory (no config.json and model.keras or checkpoints/): "
+            "--overwrite replaces only runs; choose a new --out"
+        )
     for path in files:
         _check_columns(path, spec, label)
 
@@ -324,94 +344,96 @@ def train_run(
         time.perf_counter() - t0,
     )
 
-    # The run directory is created only now that the input is known to be good.
-    _prepare_run_dir(out, resume)
-    ckpt = out / "checkpoints"
-    ckpt.mkdir(exist_ok=True)
-    if not resume:
-        fitted.save(out / "spec.json")
-        _write_json(
-            out / "config.json",
-            {
-                "model": model_config.to_dict(),
-                "train": train_config.to_dict(),
-                "data": {
-                    "train": str(inputs.train.resolve()),
-                    "valid": str(inputs.valid.resolve()),
-                    "test": str(inputs.test.resolve()) if inputs.test else None,
-                    "label": label,
-                    "oracle_column": inputs.oracle_column,
+    # The run directory is created only now that the input is known to be good. A run it replaces
+    # stays whole until the new one has finished (trained beside it, then swapped in).
+    with _run_dir(out, resume=resume, replace=replacing) as out:
+        ckpt = out / "checkpoints"
+        ckpt.mkdir(exist_ok=True)
+        if not resume:
+            fitted.save(out / "spec.json")
+            _write_json(
+                out / "config.json",
+                {
+                    "model": model_config.to_dict(),
+                    "train": train_config.to_dict(),
+                    "data": {
+                        "train": str(inputs.train.resolve()),
+                        "valid": str(inputs.valid.resolve()),
+                        "test": str(inputs.test.resolve()) if inputs.test else None,
+                        "label": label,
+                        "oracle_column": inputs.oracle_column,
+                    },
+                    "spec_sha256": fitted.fingerprint(),
                 },
-                "spec_sha256": fitted.fingerprint(),
-            },
-        )
-
-    learning_rate = train_config.learning_rate or default_learning_rate(model_config.model)
-    strategy = _strategy(distribute, cpu_devices)
-    log.info("distribution: %s with %d replica(s)", type(strategy).__name__, strategy.num_replicas_in_sync)
-    with strategy.scope():
-        if resume:
-            model = keras.saving.load_model(ckpt / "last.keras", safe_mode=True)
-            state = json.loads((ckpt / "state.json").read_text())
-        else:
-            model = build_model(fitted, model_config)
-            model.compile(
-                optimizer=keras.optimizers.Adam(learning_rate),
-                loss=keras.losses.BinaryCrossentropy(),
             )
-            state = {
-                "epoch": 0,
-                "best_auc": None,
-                "best_epoch": None,
-                "wait": 0,
-                "history": [],
-                "train_seconds": 0.0,
-                "learning_rate": learning_rate,
-            }
-        # The decayed learning rate of the last finished epoch (runs of older versions lack it).
-        model.optimizer.learning_rate = state.setdefault("learning_rate", learning_rate)
 
-    callback = _EpochCallback(out, x_valid, y_valid, train_config, state)
-    if state["epoch"] < train_config.epochs and state["wait"] < train_config.patience:
-        model.fit(
-            ds,
-            epochs=train_config.epochs,
-            initial_epoch=state["epoch"],
-            callbacks=[callback],
-            verbose=1 if progress else 0,
-            shuffle=False,  # the dataset is shuffled by tf.data (in memory) or per chunk (streamed)
-            steps_per_epoch=steps_per_epoch,
+        learning_rate = train_config.learning_rate or default_learning_rate(model_config.model)
+        strategy = _strategy(distribute, cpu_devices)
+        replicas = strategy.num_replicas_in_sync
+        log.info("distribution: %s with %d replica(s)", type(strategy).__name__, replicas)
+        with strategy.scope():
+            if resume:
+                model = keras.saving.load_model(ckpt / "last.keras", safe_mode=True)
+                state = json.loads((ckpt / "state.json").read_text())
+            else:
+                model = build_model(fitted, model_config)
+                model.compile(
+                    optimizer=keras.optimizers.Adam(learning_rate),
+                    loss=keras.losses.BinaryCrossentropy(),
+                )
+                state = {
+                    "epoch": 0,
+                    "best_auc": None,
+                    "best_epoch": None,
+                    "wait": 0,
+                    "history": [],
+                    "train_seconds": 0.0,
+                    "learning_rate": learning_rate,
+                }
+            # The decayed learning rate of the last finished epoch (runs of older versions lack it).
+            model.optimizer.learning_rate = state.setdefault("learning_rate", learning_rate)
+
+        callback = _EpochCallback(out, x_valid, y_valid, train_config, state)
+        if state["epoch"] < train_config.epochs and state["wait"] < train_config.patience:
+            model.fit(
+                ds,
+                epochs=train_config.epochs,
+                initial_epoch=state["epoch"],
+                callbacks=[callback],
+                verbose=1 if progress else 0,
+                shuffle=False,  # the dataset is shuffled by tf.data (in memory) or per chunk (streamed)
+                steps_per_epoch=steps_per_epoch,
+            )
+        state = callback.state
+        best = keras.saving.load_model(ckpt / "best.keras", safe_mode=True)
+        _save_model_atomic(best, out / "model.keras")
+        result: dict[str, Any] = {
+            "model": model_config.model,
+            "device": _device_summary(),
+            "train_mode": mode,
+            "replicas": int(strategy.num_replicas_in_sync),
+        }
+        result["valid"], _ = _evaluate(best, x_valid, y_valid, train_config.batch_size)
+        if inputs.test:
+            x_test, y_test, oracle = load_encoded(
+                inputs.test, encoder, label, train_config.chunk_rows, extra=inputs.oracle_column
+            )
+            result["test"], _ = _evaluate(best, x_test, y_test, train_config.batch_size)
+            if oracle is not None:
+                result["test"]["oracle_auc"] = metrics.auc(y_test, oracle)
+                result["test"]["oracle_logloss"] = metrics.logloss(y_test, oracle)
+        result.update(
+            epochs_trained=state["epoch"],
+            best_epoch=state["best_epoch"],
+            train_rows=n_train,
+            train_seconds=round(state["train_seconds"], 3),
+            train_examples_per_s=round(n_train * state["epoch"] / max(state["train_seconds"], 1e-9), 1),
+            params=int(best.count_params()),
         )
-    state = callback.state
-    best = keras.saving.load_model(ckpt / "best.keras", safe_mode=True)
-    _save_model_atomic(best, out / "model.keras")
-    result: dict[str, Any] = {
-        "model": model_config.model,
-        "device": _device_summary(),
-        "train_mode": mode,
-        "replicas": int(strategy.num_replicas_in_sync),
-    }
-    result["valid"], _ = _evaluate(best, x_valid, y_valid, train_config.batch_size)
-    if inputs.test:
-        x_test, y_test, oracle = load_encoded(
-            inputs.test, encoder, label, train_config.chunk_rows, extra=inputs.oracle_column
-        )
-        result["test"], _ = _evaluate(best, x_test, y_test, train_config.batch_size)
-        if oracle is not None:
-            result["test"]["oracle_auc"] = metrics.auc(y_test, oracle)
-            result["test"]["oracle_logloss"] = metrics.logloss(y_test, oracle)
-    result.update(
-        epochs_trained=state["epoch"],
-        best_epoch=state["best_epoch"],
-        train_rows=n_train,
-        train_seconds=round(state["train_seconds"], 3),
-        train_examples_per_s=round(n_train * state["epoch"] / max(state["train_seconds"], 1e-9), 1),
-        params=int(best.count_params()),
-    )
-    _write_json(out / "metrics.json", result)
-    _write_json(out / "history.json", state["history"])
-    _plot_history(state["history"], out / "training_curve.png")
-    return result
+        _write_json(out / "metrics.json", result)
+        _write_json(out / "history.json", state["history"])
+        _plot_history(state["history"], out / "training_curve.png")
+        return result
 
 
 def _split_cpu(n: int) -> None:

@@ -94,7 +94,7 @@ def test_cli_prints_why_for_every_column(log_csv, tmp_path):
     assert res.output.count("why:") == 11
     assert "left out as possible label leaks: pctr, rating" in res.output
     res = CliRunner().invoke(
-        main, ["spec", "infer", str(log_csv), "--label", "click", "--out", str(out), "--json"]
+        main, ["spec", "infer", str(log_csv), "--label", "click", "--out", str(out), "--json", "--overwrite"]
     )
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)

@@ -54,7 +54,7 @@ def test_run_directory_contents(shop_run):
     assert m["epochs_trained"] == len(json.loads((shop_run / "history.json").read_text())) == 3
     model = keras.saving.load_model(shop_run / "model.keras", safe_mode=True)
     assert model.name == "sermasknet"
-    assert not [p for p in shop_run.rglob("*") if ".tmp" in p.name]
+    assert not [p for p in shop_run.rglob("*") if ".partial" in p.name]
 
 
 def test_masknet_gets_close_to_the_oracle(tmp_path):
