@@ -114,8 +114,9 @@ def check_bundle(
             "kendall": metrics.kendall_tau(f, q),
         },
     }
+    report["label"] = label
     if label and label in df.columns:
-        y = df[label].to_numpy(dtype=np.float64)
+        y = _labels(df[label], data, label)
         report["float"] = {"auc": metrics.auc(y, f), "logloss": metrics.logloss(y, f)}
         report["bundle_model"] = {"auc": metrics.auc(y, q), "logloss": metrics.logloss(y, q)}
         report["auc_drop"] = report["float"]["auc"] - report["bundle_model"]["auc"]
@@ -141,19 +142,59 @@ def check_bundle(
     return report
 
 
+def _labels(column: Any, data: str | Path, label: str) -> np.ndarray:
+    """The label column as 0.0/1.0; any other value is a DataError naming the row."""
+    import pandas as pd
+
+    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.flatnonzero(~np.isin(values, (0.0, 1.0)))
+    if len(bad):
+        raise DataError(
+            f"{data}: data row {bad[0] + 1}: label {label!r} is {column.iloc[bad[0]]!r}; expected 0 or 1"
+        )
+    return values
+
+
+def _gate(limit: float | None) -> bool:
+    """Whether a threshold is on (None or an infinite limit turns it off)."""
+    return limit is not None and bool(np.isfinite(limit))
+
+
 def _violations(r: dict[str, Any], t: Thresholds) -> list[str]:
+    """What fails: a limit that is exceeded, or one that cannot be evaluated on this data (a gate
+    that cannot be checked does not pass)."""
     out = []
-    if t.max_auc_drop is not None and "auc_drop" in r and r["auc_drop"] > t.max_auc_drop:
-        out.append(f"AUC drop {r['auc_drop']:.5f} > {t.max_auc_drop}")
-    ov = r["ranking"]["mean_topk_overlap"]
-    if t.min_topk_overlap is not None and ov == ov and ov < t.min_topk_overlap:
-        out.append(f"mean top-{r['ranking']['k']} overlap {ov:.4f} < {t.min_topk_overlap}")
-    nd = r["ranking"]["mean_ndcg"]
-    if t.min_ndcg is not None and nd == nd and nd < t.min_ndcg:
-        out.append(f"mean NDCG@{r['ranking']['k']} {nd:.4f} < {t.min_ndcg}")
-    sp = r["scores"]["spearman"]
-    if t.min_spearman is not None and sp == sp and sp < t.min_spearman:
-        out.append(f"Spearman {sp:.4f} < {t.min_spearman}")
+    k = r["ranking"]["k"]
+    if _gate(t.max_auc_drop):
+        drop = r.get("auc_drop", float("nan"))
+        if drop != drop:
+            why = (
+                f"the data has no label column {r['label']!r}"
+                if "auc_drop" not in r
+                else "the labels are all one class"
+            )
+            out.append(f"AUC drop cannot be measured: {why} (--max-auc-drop inf turns this gate off)")
+        elif drop > t.max_auc_drop:
+            out.append(f"AUC drop {drop:.5f} > {t.max_auc_drop}")
+    for name, value, limit, option in (
+        (
+            f"mean top-{k} overlap",
+            r["ranking"]["mean_topk_overlap"],
+            t.min_topk_overlap,
+            "--min-topk-overlap",
+        ),
+        (f"mean NDCG@{k}", r["ranking"]["mean_ndcg"], t.min_ndcg, "--min-ndcg"),
+        ("Spearman", r["scores"]["spearman"], t.min_spearman, "--min-spearman"),
+    ):
+        if not _gate(limit):
+            continue
+        if value != value:
+            out.append(
+                f"{name} cannot be measured on {r['rows']} rows in {r['ranking']['num_groups']} groups "
+                f"({option} -inf turns this gate off)"
+            )
+        elif value < limit:
+            out.append(f"{name} {value:.4f} < {limit}")
     if t.max_mean_abs_diff is not None and r["scores"]["mean_abs_diff"] > t.max_mean_abs_diff:
         out.append(f"mean |score diff| {r['scores']['mean_abs_diff']:.5f} > {t.max_mean_abs_diff}")
     return out

@@ -106,11 +106,8 @@ def convert_run(
     }
     if "data" in run.config:
         model_info["label"] = run.config["data"].get("label")
-    metrics_path = Path(run_dir) / "metrics.json"
-    if metrics_path.is_file():
-        import json
-
-        model_info["training_metrics"] = json.loads(metrics_path.read_text())
+    if run.metrics is not None:
+        model_info["training_metrics"] = run.metrics
     return write_bundle(
         out,
         result.tflite,

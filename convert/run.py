@@ -25,6 +25,7 @@ class RunArtifacts:
     model: Any
     spec: FeatureSpec
     config: dict[str, Any]
+    metrics: dict[str, Any] | None = None
 
     @property
     def train_file(self) -> Path | None:
@@ -51,7 +52,8 @@ def load_run(run_dir: str | Path) -> RunArtifacts:
         spec = FeatureSpec.load(spec_path)
     except SpecError as exc:
         raise RunError(f"{run}: {exc}") from None
-    config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    config = _json_object(config_path) or {}
+    metrics = _json_object(run / "metrics.json")
     import keras
 
     import train.layers  # noqa: F401 - registers the custom layers for deserialization
@@ -64,4 +66,20 @@ def load_run(run_dir: str | Path) -> RunArtifacts:
     got = {t.name.split(":")[0]: (str(t.dtype), tuple(t.shape)) for t in model.inputs}
     if expected != got:
         raise RunError(f"{run}: spec.json does not match the model's inputs: spec {expected}, model {got}")
-    return RunArtifacts(path=run, model=model, spec=spec, config=config)
+    return RunArtifacts(path=run, model=model, spec=spec, config=config, metrics=metrics)
+
+
+def _json_object(path: Path) -> dict[str, Any] | None:
+    """A run's JSON file as a dict (None when absent); a damaged one is a RunError naming it."""
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError) as exc:
+        problem = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).splitlines()[0]
+        raise RunError(f"{path}: damaged ({problem}); train the run again or restore the file") from None
+    if not isinstance(data, dict):
+        raise RunError(f"{path}: damaged (expected a JSON object); train the run again or restore the file")
+    if path.name == "config.json" and not isinstance(data.get("data", {}), dict):
+        raise RunError(f"{path}: damaged ('data' is not an object); train the run again or restore the file")
+    return data

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,8 +61,40 @@ def _fail(path: Path, message: str) -> BundleError:
 def _json(path: Path, name: str, data: bytes) -> Any:
     try:
         return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _fail(path, f"{name} is not valid JSON ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # also: a 5,000-digit integer, deep nesting
+        problem = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).splitlines()[0]
+        raise _fail(path, f"{name} is not valid JSON ({problem})") from None
+
+
+def _golden_problem(golden: Any, spec: FeatureSpec) -> str | None:
+    """What is wrong with the golden vectors' structure, or None: at least one record (a mapping),
+    one finite score per record, one array of the right shape per model input, a tolerance."""
+    import numpy as np
+
+    if not isinstance(golden, dict):
+        return "expected a JSON object"
+    records, scores, encoded = golden.get("records"), golden.get("scores"), golden.get("encoded")
+    if not isinstance(records, list) or not records or not all(isinstance(r, dict) for r in records):
+        return "'records' must be a non-empty list of objects"
+    if not isinstance(scores, list) or len(scores) != len(records):
+        return f"'scores' must list one score per record ({len(records)})"
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in scores):
+        return "'scores' must be numbers"
+    tolerance = golden.get("tolerance")
+    if not isinstance(tolerance, (int, float)) or isinstance(tolerance, bool) or not 0 <= tolerance < 1:
+        return "'tolerance' must be a number in [0, 1)"
+    inputs = {i.name: i for i in spec.input_signature()}
+    if not isinstance(encoded, dict) or sorted(encoded) != sorted(inputs):
+        return f"'encoded' must hold exactly the model inputs {sorted(inputs)}"
+    for name, value in encoded.items():
+        i = inputs[name]
+        try:
+            array = np.asarray(value, dtype=i.dtype)
+        except (TypeError, ValueError, OverflowError):
+            return f"'encoded.{name}' is not an array of {i.dtype}"
+        if array.shape != (len(records), *i.shape):
+            return f"'encoded.{name}' has shape {array.shape}, expected {(len(records), *i.shape)}"
+    return None
 
 
 def input_signature_of(spec: FeatureSpec) -> list[dict[str, Any]]:
@@ -71,6 +104,8 @@ def input_signature_of(spec: FeatureSpec) -> list[dict[str, Any]]:
 
 def read_bundle(path: str | Path) -> Bundle:
     """Read and verify a bundle file; raise :class:`BundleError` naming the file and the problem."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise BundleError(f"expected the path of a bundle file. Received: {type(path).__name__} {path!r}")
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -142,7 +177,11 @@ def read_bundle(path: str | Path) -> Bundle:
         )
     if manifest.get("spec_sha256") != spec.fingerprint():
         raise _fail(path, "spec_sha256 in the manifest does not match spec.json")
+    quantization = manifest.get("quantization")
+    if not isinstance(quantization, dict) or not isinstance(quantization.get("mode"), str):
+        raise _fail(path, "manifest.json lacks its quantization mode (a forged or damaged manifest)")
     golden = _json(path, "golden.json", data["golden.json"])
-    if not isinstance(golden, dict) or not isinstance(golden.get("records"), list):
-        raise _fail(path, "golden.json must hold 'records', 'encoded' and 'scores'")
+    problem = _golden_problem(golden, spec)
+    if problem:
+        raise _fail(path, f"golden.json is malformed: {problem}")
     return Bundle(path=path, manifest=manifest, model=data["model.tflite"], spec=spec, golden=golden)

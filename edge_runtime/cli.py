@@ -14,9 +14,19 @@ import click
 import numpy as np
 
 from edge_runtime.clitools import CliError, emit_json, guarded, json_option
+from edge_runtime.ranker import MAX_THREADS
 
+#: Most candidates per benchmarked request (a request is built in memory as raw dicts).
+MAX_BENCH_CANDIDATES = 100_000
 #: Largest --context / candidates file accepted (bytes), so a stray file cannot exhaust memory.
 MAX_INPUT_BYTES = 256 << 20
+
+
+def _json_problem(exc: BaseException) -> str:
+    """What is wrong with a JSON text, in one line."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return getattr(exc, "msg", None) or str(exc).splitlines()[0]
 
 
 def _read_context(text: str) -> dict[str, Any]:
@@ -28,8 +38,8 @@ def _read_context(text: str) -> dict[str, Any]:
             raise CliError(f"cannot read --context file {path}: {exc}") from None
     try:
         ctx = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CliError(f"--context is not valid JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # bad JSON, a 5,000-digit integer, deep nesting
+        raise CliError(f"--context is not valid JSON: {_json_problem(exc)}") from None
     if not isinstance(ctx, dict):
         raise CliError(f"--context must be a JSON object of field -> value, got {type(ctx).__name__}")
     return ctx
@@ -56,8 +66,8 @@ def read_candidates(path: Path) -> list[dict[str, Any]]:
                 continue
             try:
                 obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise CliError(f"{path}: line {i}: not valid JSON ({exc.msg})") from None
+            except (ValueError, RecursionError) as exc:
+                raise CliError(f"{path}: line {i}: not valid JSON ({_json_problem(exc)})") from None
             if not isinstance(obj, dict):
                 raise CliError(f"{path}: line {i}: expected a JSON object, got {type(obj).__name__}")
             out.append(obj)
@@ -82,7 +92,7 @@ def read_candidates(path: Path) -> list[dict[str, Any]]:
     "--candidates", type=click.Path(path_type=Path), required=True, help="Candidates (.jsonl or .csv)."
 )
 @click.option("--k", type=click.IntRange(1), default=10, show_default=True)
-@click.option("--threads", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--threads", type=click.IntRange(1, MAX_THREADS), default=1, show_default=True)
 @json_option
 @guarded
 def rank(bundle: Path, context_text: str, candidates: Path, k: int, threads: int, as_json: bool) -> None:
@@ -187,7 +197,7 @@ def bench_bundle(bundle: Path, sizes: list[int], threads: int, requests: int) ->
 @click.command()
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.option("--candidates", "sizes", default="1,10,100,1000", show_default=True, help="Candidate counts.")
-@click.option("--threads", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--threads", type=click.IntRange(1, MAX_THREADS), default=1, show_default=True)
 @click.option(
     "--requests", type=click.IntRange(5), default=200, show_default=True, help="Requests per count."
 )
@@ -206,8 +216,10 @@ def bench(bundle: Path, sizes: str, threads: int, requests: int, as_json: bool) 
         raise click.BadParameter(
             f"expected comma-separated integers, got {sizes!r}", param_hint="--candidates"
         ) from None
-    if not counts or min(counts) < 1:
-        raise click.BadParameter("candidate counts must be >= 1", param_hint="--candidates")
+    if not counts or min(counts) < 1 or max(counts) > MAX_BENCH_CANDIDATES:
+        raise click.BadParameter(
+            f"candidate counts must be in [1, {MAX_BENCH_CANDIDATES:,}]", param_hint="--candidates"
+        )
     r = bench_bundle(bundle, counts, threads, requests)
     if as_json:
         emit_json(r)

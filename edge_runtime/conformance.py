@@ -147,7 +147,7 @@ def run_conformance(path: str | Path = CONFORMANCE_FILE) -> ConformanceReport:
     """Run every case of a conformance file with this runtime's encoder."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise MasknetError(f"{path}: cannot read the conformance file ({exc})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise MasknetError(f"{path}: not a {FORMAT} file")

@@ -31,6 +31,10 @@ class EncodeError(MasknetError, ValueError):
         self.record = record
 
 
+class ArgumentError(MasknetError, ValueError):
+    """An argument of an API call is out of range or of the wrong type (``k=0``, ``num_threads=-1``)."""
+
+
 class BundleError(MasknetError):
     """A bundle is damaged, truncated, foreign or does not match its model."""
 

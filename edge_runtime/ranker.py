@@ -22,7 +22,7 @@ import numpy as np
 
 from edge_runtime.bundle import Bundle, read_bundle
 from edge_runtime.encoder import EncodedPart, FeatureEncoder
-from edge_runtime.errors import BundleError, EncodeError
+from edge_runtime.errors import ArgumentError, BundleError, EncodeError
 from edge_runtime.interpreter import ModelRunner
 from edge_runtime.spec import FeatureSpec
 
@@ -30,6 +30,8 @@ __all__ = ["Catalog", "Ranker", "VerifyReport"]
 
 #: Candidates scored per interpreter call; larger sets are scored in chunks.
 DEFAULT_CHUNK = 1024
+#: Most interpreter threads a Ranker accepts (more crash some interpreters and never help on a phone).
+MAX_THREADS = 64
 
 
 @dataclass
@@ -117,8 +119,10 @@ class Ranker:
     def __init__(
         self, bundle: Bundle, num_threads: int = 1, backend: str = "auto", chunk_size: int = DEFAULT_CHUNK
     ):
-        if chunk_size < 1:
-            raise ValueError(f"chunk_size must be >= 1. Received: {chunk_size}")
+        for name, value, top in (("chunk_size", chunk_size, None), ("num_threads", num_threads, MAX_THREADS)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (top and value > top):
+                limit = f"an integer in [1, {top}]" if top else "an integer >= 1"
+                raise ArgumentError(f"Expected {name} to be {limit}. Received: {name}={value!r}")
         self.bundle = bundle
         self.spec = bundle.spec
         self.encoder = FeatureEncoder(bundle.spec)
@@ -304,8 +308,8 @@ def _top(scores: np.ndarray, k: int) -> np.ndarray:
     Quantized models tie often; a tie at the k-th place is broken by candidate order, so the same
     request always returns the same items, on every platform.
     """
-    if k < 1:
-        raise ValueError(f"k must be >= 1. Received: k={k}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ArgumentError(f"Expected k to be an integer >= 1. Received: k={k!r}")
     k = min(k, len(scores))
     if k == len(scores):
         return np.argsort(-scores, kind="stable")

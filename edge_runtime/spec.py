@@ -677,8 +677,10 @@ class FeatureSpec:
             if not isinstance(raw, Mapping):
                 raise SpecError(f"fields[{i}] must be an object. Received: {raw!r}")
             name = raw.get("name", f"fields[{i}]")
+            if not isinstance(name, str):
+                raise SpecError(f"fields[{i}]: 'name' must be a text. Received: name={name!r:.80}")
             kind = raw.get("kind")
-            if kind not in _KINDS:
+            if not isinstance(kind, str) or kind not in _KINDS:
                 raise _fail(name, f"unknown kind; expected one of {sorted(_KINDS)}. Received: kind={kind!r}")
             ftype = _KINDS[kind]
             allowed = {f for f in ftype.__dataclass_fields__ if f != "kind"}
@@ -727,8 +729,9 @@ class FeatureSpec:
             raise SpecError(f"spec is larger than {MAX_SPEC_BYTES} bytes; not a feature spec")
         try:
             data = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise SpecError(f"spec is not valid JSON: {exc}") from None
+        except (ValueError, RecursionError) as exc:  # also: a 5,000-digit integer, deep nesting
+            problem = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).splitlines()[0]
+            raise SpecError(f"spec is not valid JSON: {problem}") from None
         return cls.from_dict(data)
 
     @classmethod

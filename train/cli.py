@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from edge_runtime.clitools import emit_json, guarded, json_option
 from train.config import MODELS, ModelConfig, TrainConfig  # no TensorFlow: plain dataclasses
@@ -22,16 +23,22 @@ def _quiet_tf() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+#: Options a resumed run accepts: where it is, how long it may run, how it runs and prints.
+RESUME_OPTIONS = {"out", "resume", "epochs", "distribute", "cpu_devices", "as_json"}
+
+
 @click.command()
 @click.option(
     "--train",
     "train_path",
     type=click.Path(path_type=Path),
-    required=True,
-    help="Training file (CSV/Parquet).",
+    help="Training file (CSV/Parquet). Required unless --resume.",
 )
 @click.option(
-    "--valid", "valid_path", type=click.Path(path_type=Path), required=True, help="Validation file."
+    "--valid",
+    "valid_path",
+    type=click.Path(path_type=Path),
+    help="Validation file. Required unless --resume.",
 )
 @click.option(
     "--test", "test_path", type=click.Path(path_type=Path), help="Test file, evaluated once at the end."
@@ -182,8 +189,24 @@ def train(
         )
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
-    if not resume and spec_path is None:
-        raise click.UsageError("--spec is required (unless --resume)")
+    ctx = click.get_current_context()
+    if resume:
+        # A resumed run continues as it was configured; only how long it may run can change.
+        changed = [
+            p.opts[0]
+            for p in ctx.command.params
+            if p.name not in RESUME_OPTIONS
+            and ctx.get_parameter_source(p.name) == ParameterSource.COMMANDLINE
+        ]
+        if changed:
+            raise click.UsageError(
+                f"--resume continues the run in --out as it was configured; {', '.join(changed)} cannot "
+                "change it (drop them, or start a new run with --overwrite)"
+            )
+    else:
+        for name, value in (("--train", train_path), ("--valid", valid_path), ("--spec", spec_path)):
+            if value is None:
+                raise click.UsageError(f"{name} is required (unless --resume)")
     try:
         mlp = tuple(int(u) for u in mlp_units.split(",") if u.strip())
     except ValueError:
@@ -225,6 +248,7 @@ def train(
     from train.pipeline import TrainInputs, train_run
 
     inputs = TrainInputs(train_path, valid_path, test_path, label=label, oracle_column=oracle_column)
+    explicit_epochs = ctx.get_parameter_source("epochs") == ParameterSource.COMMANDLINE
     result = train_run(
         inputs,
         spec,
@@ -232,6 +256,7 @@ def train(
         model_config,
         train_config,  # type: ignore[arg-type]
         resume=resume,
+        resume_epochs=epochs if resume and explicit_epochs else None,
         overwrite=overwrite,
         distribute=distribute,
         cpu_devices=cpu_devices,

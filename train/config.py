@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from edge_runtime.errors import MasknetError
@@ -114,7 +114,6 @@ class TrainConfig:
     chunk_rows: int = 200_000
     in_memory_rows: int = 2_000_000
     mixed_precision: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "patience", "chunk_rows"):

@@ -158,7 +158,7 @@ def load_movielens(src: str | Path, seed: int = 0) -> tuple[tuple[Any, Any, Any]
     if items is not None:
         keep = [c for c in ("item_id", "release_year", "genres") if c in items.columns]
         df = df.merge(items[keep], on="item_id", how="left")
-    df["label"] = (df["rating"].astype(float) >= 4).astype(int)
+    df["label"] = (_ratings(df["rating"], src) >= 4).astype(int)
     df = df.drop(columns=["rating", "timestamp"])
     parts = _split(df, seed)
     train = parts[0]
@@ -186,10 +186,37 @@ def load_movielens(src: str | Path, seed: int = 0) -> tuple[tuple[Any, Any, Any]
     return parts, {"format_version": 1, "label": "label", "fields": fields}
 
 
+def _ratings(column: Any, src: Path) -> Any:
+    """The rating column as numbers; a missing or non-numeric rating is a DataError naming the row."""
+    import pandas as pd
+
+    values = pd.to_numeric(column, errors="coerce")
+    bad = values.isna().to_numpy().nonzero()[0]
+    if len(bad):
+        got = column.iloc[bad[0]]
+        raise DataError(
+            f"{src}: rating of data row {bad[0] + 1} is {'missing' if pd.isna(got) else repr(got)}; "
+            "expected a number (MovieLens: user, item, rating, timestamp)"
+        )
+    return values
+
+
+def _check_layout(path: Path, sep: str, fields: int, what: str) -> None:
+    """The first line of ``path`` has ``fields`` columns, or the file is not ``what``."""
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty")
+    with path.open("rb") as fh:
+        first = fh.readline(1 << 20).rstrip(b"\r\n")
+    got = len(first.split(sep.encode()))
+    if got != fields:
+        raise DataError(f"{path}: not {what}: its first line has {got} fields, not {fields}")
+
+
 def _criteo_frame(path: Path) -> Any:
     import pandas as pd
 
     names = ["label", *CRITEO_NUM, *CRITEO_CAT]
+    _check_layout(path, "\t", len(names), "a Criteo file (label, I1-I13, C1-C26, tab-separated, no header)")
     return pd.read_csv(path, sep="\t", header=None, names=names, dtype={c: str for c in CRITEO_CAT})
 
 
@@ -219,6 +246,8 @@ def load_avazu(src: str | Path, seed: int = 0) -> tuple[tuple[Any, Any, Any], di
     train = _find(src, "train.csv", "train.txt") if src.is_dir() else src
     if train is None:
         raise DataError(f"{src}: no Avazu train.csv found")
+    if train.stat().st_size == 0:
+        raise DataError(f"{train}: the file is empty")
     head = pd.read_csv(train, nrows=0).columns.tolist()
     if "click" not in head:
         raise DataError(f"{train}: expected the Kaggle header with a 'click' column")
@@ -259,7 +288,18 @@ def prepare(
     if not Path(source).exists():
         raise DataError(f"{source}: no such file or folder")
     out = check_output(out_dir, [source], overwrite=overwrite)
-    (train, valid, test), spec_dict = loaders[name](source, seed)
+    import pandas as pd
+
+    try:
+        (train, valid, test), spec_dict = loaders[name](source, seed)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(f"{source}: not a readable {name} data set ({str(exc).splitlines()[0]})") from None
+    for split, df in (("train", train), ("valid", valid), ("test", test)):
+        if not len(df):
+            raise DataError(f"{source}: too few rows for an 8:1:1 split (the {split} split is empty)")
+        labels = set(pd.unique(df["label"]))
+        if not labels <= {0, 1}:
+            raise DataError(f"{source}: labels must be 0 or 1, found {sorted(map(str, labels))[:5]}")
     spec = FeatureSpec.from_dict(spec_dict)
     with staged_dir(out, overwrite=overwrite) as staging:
         for split, df in (("train", train), ("valid", valid), ("test", test)):

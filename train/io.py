@@ -39,6 +39,17 @@ def _check(path: str | Path) -> Path:
     return p
 
 
+def _parquet(path: Path) -> Any:
+    """Open a Parquet file; a damaged or foreign one is a DataError naming it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable Parquet file ({exc})") from None
+
+
 def _sep(path: Path) -> str:
     return "\t" if ".tsv" in "".join(path.suffixes).lower() else ","
 
@@ -47,9 +58,7 @@ def file_columns(path: str | Path) -> list[str]:
     """Column names of a data file (the header), without reading the rows."""
     p = _check(path)
     if _kind(p) == "parquet":
-        import pyarrow.parquet as pq
-
-        return list(pq.ParquetFile(p).schema_arrow.names)
+        return list(_parquet(p).schema_arrow.names)
     import pandas as pd
 
     try:
@@ -70,11 +79,13 @@ def iter_chunks(
     import pandas as pd
 
     if _kind(p) == "parquet":
-        import pyarrow.parquet as pq
+        import pyarrow as pa
 
-        pf = pq.ParquetFile(p)
-        for batch in pf.iter_batches(batch_size=chunk_rows, columns=columns):
-            yield batch.to_pandas()
+        try:
+            for batch in _parquet(p).iter_batches(batch_size=chunk_rows, columns=columns):
+                yield batch.to_pandas()
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise DataError(f"{p}: cannot read ({exc})") from None
         return
     try:
         options: dict[str, Any] = {}
@@ -108,14 +119,19 @@ def read_table(
 
 
 def count_rows(path: str | Path) -> int:
-    """Data rows in the file (Parquet: from metadata; CSV: lines minus the header)."""
+    """Data rows in the file, as a parser sees them (Parquet: from metadata; CSV: records after the
+    header, so a quoted newline or a missing final newline does not change the count)."""
     p = _check(path)
     if _kind(p) == "parquet":
-        import pyarrow.parquet as pq
-
-        return int(pq.ParquetFile(p).metadata.num_rows)
+        return int(_parquet(p).metadata.num_rows)
+    import csv
     import gzip
 
+    csv.field_size_limit(1 << 30)
     opener = gzip.open if p.suffix == ".gz" else open
-    with opener(p, "rb") as fh:
-        return max(0, sum(buf.count(b"\n") for buf in iter(lambda: fh.read(1 << 20), b"")) - 1)
+    try:
+        with opener(p, "rt", newline="", encoding="utf-8") as fh:
+            records = sum(1 for row in csv.reader(fh, delimiter=_sep(p)) if row)
+    except (csv.Error, UnicodeDecodeError, OSError, EOFError) as exc:
+        raise DataError(f"{p}: cannot read ({exc})") from None
+    return max(0, records - 1)

@@ -40,7 +40,9 @@ def logloss(labels: np.ndarray, scores: np.ndarray, eps: float = 1e-7) -> float:
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman rank correlation."""
+    """Spearman rank correlation; NaN with fewer than two values (nothing to correlate)."""
+    if np.size(a) < 2:
+        return float("nan")
     ra, rb = _ranks(np.ravel(a)), _ranks(np.ravel(b))
     if ra.std() == 0 or rb.std() == 0:
         return 1.0 if np.array_equal(ra, rb) else float("nan")
@@ -48,10 +50,12 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
-    """Kendall's tau-b (scipy's implementation, O(n log n))."""
+    """Kendall's tau-b (scipy's implementation, O(n log n)); NaN with fewer than two values."""
     from scipy.stats import kendalltau
 
     a, b = np.ravel(a), np.ravel(b)
+    if len(a) < 2:
+        return float("nan")
     if np.array_equal(a, b):
         return 1.0
     return float(kendalltau(a, b).statistic)

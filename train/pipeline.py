@@ -17,6 +17,7 @@ Every file is written to a temporary name and renamed, so a killed run never lea
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -157,6 +158,26 @@ def _checked_chunks(path: Path, spec: FeatureSpec, label: str, chunk_rows: int) 
         yield df
 
 
+def _saved_config(path: Path) -> tuple[ModelConfig, TrainConfig, TrainInputs]:
+    """The configuration a run was started with, from its ``config.json``; a damaged file is a
+    RunDirError naming it."""
+    try:
+        saved = json.loads(path.read_bytes())
+        model_config = ModelConfig.from_dict(saved["model"])
+        train_config = TrainConfig(**{k: v for k, v in saved["train"].items() if k != "extra"})
+        data = saved["data"]
+        inputs = TrainInputs(
+            train=Path(data["train"]),
+            valid=Path(data["valid"]),
+            test=Path(data["test"]) if data.get("test") else None,
+            label=data.get("label"),
+            oracle_column=data.get("oracle_column"),
+        )
+    except (OSError, ValueError, RecursionError, KeyError, TypeError, MasknetError) as exc:
+        raise RunDirError(f"{path}: cannot resume from it ({type(exc).__name__}: {exc})") from None
+    return model_config, train_config, inputs
+
+
 def is_run_dir(path: Path) -> bool:
     """Whether ``path`` looks like a run directory this tool wrote (so ``--overwrite`` may replace it)."""
     return (path / "config.json").is_file() and (
@@ -231,6 +252,7 @@ def train_run(
     train_config: TrainConfig | None = None,
     *,
     resume: bool = False,
+    resume_epochs: int | None = None,
     overwrite: bool = False,
     distribute: str = "none",
     cpu_devices: int = 1,
@@ -239,7 +261,9 @@ def train_run(
     """Train a model and write a run directory; returns the metrics dict.
 
     Everything that can be checked before training is checked first (files, columns, labels, run
-    directory), so bad input fails fast and leaves the run directory untouched.
+    directory), so bad input fails fast and leaves the run directory untouched. ``resume`` continues
+    the run in ``out`` as it was configured (the other arguments are ignored), for at most
+    ``resume_epochs`` epochs in all when given.
     """
     out = Path(out)
     model_config = model_config or ModelConfig()
@@ -250,13 +274,10 @@ def train_run(
             raise RunDirError(
                 f"{out}: nothing to resume (no checkpoints/state.json); start a new run instead"
             )
-        saved = json.loads((out / "config.json").read_text())
         spec = FeatureSpec.load(out / "spec.json")
-        model_config = ModelConfig.from_dict(saved["model"])
-        train_config = TrainConfig(**saved["train"])
-        inputs = TrainInputs(
-            **{k: (Path(v) if k in ("train", "valid", "test") and v else v) for k, v in saved["data"].items()}
-        )
+        model_config, train_config, inputs = _saved_config(out / "config.json")
+        if resume_epochs is not None:
+            train_config = dataclasses.replace(train_config, epochs=resume_epochs)
     label = inputs.label or spec.label
     if not label:
         raise DataError("no label column: set 'label' in the spec or pass --label")
@@ -351,6 +372,7 @@ def train_run(
         ckpt.mkdir(exist_ok=True)
         if not resume:
             fitted.save(out / "spec.json")
+        if not resume or resume_epochs is not None:  # a resumed run records its new epoch limit
             _write_json(
                 out / "config.json",
                 {

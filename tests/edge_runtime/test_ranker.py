@@ -225,18 +225,21 @@ def test_truncated_and_foreign_files(bundles, tmp_path):
 
 def test_spec_that_does_not_match_the_model(bundles, tmp_path):
     from convert.bundle_writer import write_bundle
+    from edge_runtime.encoder import FeatureEncoder
     from edge_runtime.spec import FeatureSpec
 
     b = read_bundle(bundles["none"])
     d = b.spec.to_dict()
     d["fields"] = [f for f in d["fields"] if f["name"] != "price"]
     other = FeatureSpec.from_dict(d)
+    encoded = FeatureEncoder(other).encode(b.golden["records"])  # golden vectors true to the new spec
+    golden = {**b.golden, "encoded": {k: v.tolist() for k, v in encoded.items()}}
     out = tmp_path / "mismatch.mnb"
     write_bundle(
         out,
         b.model,
         other,
-        b.golden,
+        golden,
         mode="none",
         model_info={},
         quantization_info={},

@@ -201,12 +201,20 @@ def test_killed_run_resumes_from_last_finished_epoch(shop_data, tmp_path):
     done = json.loads(state.read_text())["epoch"]
     assert 1 <= done <= 4
     assert (out / "checkpoints" / "last.keras").is_file()
+    # a resumed run continues as configured: options that would change it are refused, not ignored
     res = CliRunner().invoke(
-        main, ["train", "--train", "x", "--valid", "x", "--out", str(out), "--resume", "--json"]
+        main, ["train", "--train", "x", "--batch-size", "7", "--out", str(out), "--resume"]
     )
+    assert res.exit_code == 2 and "--train, --batch-size cannot change it" in res.output, res.output
+    res = CliRunner().invoke(main, ["train", "--out", str(out), "--resume", "--json"])
     assert res.exit_code == 0, res.output
     history = json.loads((out / "history.json").read_text())
     assert [h["epoch"] for h in history] == [1, 2, 3, 4]
+    # --epochs is honoured: the run goes on to the new limit and records it
+    res = CliRunner().invoke(main, ["train", "--out", str(out), "--resume", "--epochs", "5", "--json"])
+    assert res.exit_code == 0, res.output
+    assert [h["epoch"] for h in json.loads((out / "history.json").read_text())] == [1, 2, 3, 4, 5]
+    assert json.loads((out / "config.json").read_text())["train"]["epochs"] == 5
 
 
 def test_spec_infer_proposes_kinds(tmp_path):

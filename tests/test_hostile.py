@@ -1,0 +1,235 @@
+"""Hostile input, command by command: one ``Error: ...`` line and exit 2, never a traceback or a crash;
+a gate that cannot be evaluated fails."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from convert.cli import main
+from edge_runtime.bundle import read_bundle
+from edge_runtime.errors import ArgumentError, BundleError, MasknetError
+from tests.conftest import needs_tf
+
+
+def one_line_error(args: list, message: str) -> None:
+    res = CliRunner().invoke(main, [str(a) for a in args])
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output and not isinstance(res.exception, AssertionError)
+    assert message in res.output, res.output
+
+
+# ----------------------------------------------------------------------------- JSON bombs
+BIG_INT = "1" * 5000
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize(
+    "context",
+    ['{"user_id": ' + BIG_INT + "}", '{"user_id": ' + DEEP + "}", DEEP],
+    ids=["int", "deep", "deep-top"],
+)
+def test_json_bombs_in_context(bundles, context, tmp_path):
+    cands = tmp_path / "c.jsonl"
+    cands.write_text('{"item_id": "i1"}\n')
+    one_line_error(
+        ["rank", bundles["none"], "--context", context, "--candidates", cands], "--context is not valid JSON"
+    )
+
+
+@pytest.mark.parametrize(
+    "line", ['{"item_id": ' + BIG_INT + "}", '{"item_id": ' + DEEP + "}"], ids=["int", "deep"]
+)
+def test_json_bombs_in_candidates(bundles, line, tmp_path):
+    cands = tmp_path / "c.jsonl"
+    cands.write_text(line + "\n")
+    one_line_error(
+        ["rank", bundles["none"], "--context", "{}", "--candidates", cands], "line 1: not valid JSON"
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"format_version": 1, "fields": [{"name": "a", "kind": "numeric", "mean": ' + BIG_INT + "}]}",
+        '{"format_version": 1, "fields": ' + DEEP + "}",
+        '{"format_version": 1, "fields": [{"name": "a", "kind": ["numeric"]}]}',
+        '{"format_version": 1, "fields": [{"name": ["a"], "kind": "numeric"}]}',
+    ],
+    ids=["int", "deep", "kind-list", "name-list"],
+)
+def test_hostile_specs(text, tmp_path):
+    from edge_runtime.spec import FeatureSpec, SpecError
+
+    path = tmp_path / "spec.json"
+    path.write_text(text)
+    with pytest.raises(SpecError):
+        FeatureSpec.load(path)
+    (tmp_path / "d.csv").write_text("a,y\n1,0\n2,1\n")
+    args = ["train", "--train", tmp_path / "d.csv", "--valid", tmp_path / "d.csv", "--spec", path]
+    one_line_error([*args, "--out", tmp_path / "run"], str(path))
+
+
+# ----------------------------------------------------------------------------- bounds
+def test_option_bounds(bundles, tmp_path):
+    cands = tmp_path / "c.jsonl"
+    cands.write_text('{"item_id": "i1"}\n')
+    res = CliRunner().invoke(
+        main,
+        ["rank", str(bundles["none"]), "--context", "{}", "--candidates", str(cands), "--threads", "100000"],
+    )
+    assert res.exit_code == 2 and "--threads" in res.output
+    one_line_error(["bench", bundles["none"], "--candidates", "100000000"], "candidate counts must be in")
+    res = CliRunner().invoke(main, ["data", "shop", "--seed", "-1", "--out", str(tmp_path / "s")])
+    assert res.exit_code == 2 and "--seed" in res.output
+
+
+def test_api_argument_errors_are_masknet_errors(bundles):
+    from edge_runtime.ranker import Ranker
+
+    with pytest.raises(BundleError, match="expected the path of a bundle"):
+        Ranker.load(None)  # type: ignore[arg-type]
+    ranker = Ranker.load(bundles["none"])
+    record = ranker.bundle.golden["records"][0]
+    for k in (0, -1, 2.5, "3", True):
+        with pytest.raises(ArgumentError, match="Expected k"):
+            ranker.rank(record, [record], k=k)  # type: ignore[arg-type]
+    for threads in (0, 10_000, 1.5):
+        with pytest.raises(ArgumentError, match="num_threads"):
+            Ranker.load(bundles["none"], num_threads=threads)  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------- forged bundles
+def forge(source: Path, out: Path, golden=None, manifest=None) -> Path:
+    """A bundle with changed golden vectors or manifest and *valid* hashes (a deliberate forgery)."""
+    with zipfile.ZipFile(source) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    man = manifest if manifest is not None else json.loads(parts["manifest.json"])
+    if golden is not None:
+        parts["golden.json"] = json.dumps(golden).encode()
+    for name in ("model.tflite", "spec.json", "golden.json"):
+        man["parts"][name] = {"sha256": hashlib.sha256(parts[name]).hexdigest(), "size": len(parts[name])}
+    parts["manifest.json"] = json.dumps(man).encode()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
+        for name in ("manifest.json", "model.tflite", "spec.json", "golden.json"):
+            z.writestr(name, parts[name])
+    return out
+
+
+GOLDEN_FORGERIES = {
+    "no records": lambda g: {**g, "records": [], "scores": []},
+    "records not objects": lambda g: {**g, "records": [1] * len(g["records"])},
+    "scores short": lambda g: {**g, "scores": g["scores"][:1]},
+    "scores text": lambda g: {**g, "scores": ["a"] * len(g["scores"])},
+    "encoded absent": lambda g: {**g, "encoded": {}},
+    "encoded text": lambda g: {**g, "encoded": dict.fromkeys(g["encoded"], "x")},
+    "encoded shape": lambda g: {**g, "encoded": {k: v[:1] for k, v in g["encoded"].items()}},
+    "tolerance text": lambda g: {**g, "tolerance": "big"},
+    "tolerance absent": lambda g: {k: v for k, v in g.items() if k != "tolerance"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN_FORGERIES))
+def test_forged_golden_vectors_are_refused_by_every_command(bundles, tmp_path, name):
+    with zipfile.ZipFile(bundles["dynamic"]) as z:
+        golden = json.loads(z.read("golden.json"))
+    bundle = forge(
+        bundles["dynamic"], tmp_path / "f.mnb", golden=GOLDEN_FORGERIES[name](copy.deepcopy(golden))
+    )
+    with pytest.raises(BundleError, match="golden.json is malformed"):
+        read_bundle(bundle)
+    cands = tmp_path / "c.jsonl"
+    cands.write_text('{"item_id": "i1"}\n')
+    for args in (["verify"], ["bench", "--candidates", "1", "--requests", "5"]):
+        one_line_error([args[0], bundle, *args[1:]], "golden.json is malformed")
+
+
+@pytest.mark.parametrize("quantization", [None, "int8", {"weights": "x"}])
+def test_forged_manifest_without_a_quantization_mode_is_refused(bundles, tmp_path, quantization):
+    with zipfile.ZipFile(bundles["dynamic"]) as z:
+        manifest = json.loads(z.read("manifest.json"))
+    if quantization is None:
+        del manifest["quantization"]
+    else:
+        manifest["quantization"] = quantization
+    bundle = forge(bundles["dynamic"], tmp_path / "f.mnb", manifest=manifest)
+    one_line_error(["bench", bundle, "--candidates", "1", "--requests", "5"], "quantization mode")
+
+
+# ----------------------------------------------------------------------------- data files
+@needs_tf
+def test_garbage_parquet_and_counting_rows(tmp_path):
+    from train.io import DataError, count_rows
+
+    bad = tmp_path / "x.parquet"
+    bad.write_bytes(b"PAR1 not really" * 10)
+    with pytest.raises(DataError, match="not a readable Parquet file"):
+        count_rows(bad)
+    (tmp_path / "spec.json").write_text('{"format_version": 1, "label": "y", "fields": []}')
+    one_line_error(["spec", "infer", bad, "--label", "y", "--out", tmp_path / "s.json"], "Parquet")
+    no_final_newline = tmp_path / "a.csv"
+    no_final_newline.write_text("a,b\n1,2\n3,4")
+    quoted_newline = tmp_path / "b.csv"
+    quoted_newline.write_text('a,b\n1,"x\ny"\n3,4\n\n')
+    assert count_rows(no_final_newline) == 2 and count_rows(quoted_newline) == 2
+
+
+@needs_tf
+@pytest.mark.parametrize(
+    ("name", "files", "message"),
+    [
+        ("movielens", {"u.data": ""}, "split is empty"),
+        (
+            "movielens",
+            {"u.data": "1\t2\tfive\t881250949\n1\t3\t4\t881250950\n"},
+            "rating of data row 1 is 'five'",
+        ),
+        ("movielens", {"u.data": "1\t2\n1\t3\n"}, "rating of data row 1 is missing"),
+        ("avazu", {"train.csv": ""}, "the file is empty"),
+        ("avazu", {"train.csv": "a,b\n1,2\n"}, "'click' column"),
+        ("criteo", {"train.txt": "label,hour,C1\n0,14102100,1005\n"}, "not a Criteo file"),
+        ("criteo", {"train.txt": ""}, "the file is empty"),
+    ],
+)
+def test_data_prepare_checks_the_format_first(tmp_path, name, files, message):
+    src = tmp_path / "src"
+    src.mkdir()
+    for fname, text in files.items():
+        (src / fname).write_text(text)
+    one_line_error(["data", "prepare", name, src, "--out", tmp_path / "out"], message)
+    assert not (tmp_path / "out").exists()
+
+
+# ----------------------------------------------------------------------------- gates
+@needs_tf
+def test_check_gates_that_cannot_be_evaluated_fail(shop_run, bundles, shop_data, tmp_path):
+    import pandas as pd
+
+    test = pd.read_csv(shop_data / "test.csv", dtype=str)
+    no_label = tmp_path / "no_label.csv"
+    test.drop(columns=["click"]).to_csv(no_label, index=False)
+    args = ["check", str(bundles["dynamic"]), "--reference", str(shop_run)]
+    res = CliRunner().invoke(main, [*args, "--data", str(no_label)])
+    assert res.exit_code == 1 and "AUC drop cannot be measured: the data has no label column" in res.output
+    res = CliRunner().invoke(main, [*args, "--data", str(no_label), "--max-auc-drop", "inf"])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(main, [*args, "--data", str(shop_data / "test.csv"), "--max-rows", "1"])
+    assert res.exit_code == 1 and "cannot be measured on 1 rows in 0 groups" in res.output, res.output
+    yes = tmp_path / "yes.csv"
+    test.assign(click=["yes"] * len(test)).to_csv(yes, index=False)
+    one_line_error([*args, "--data", yes], "data row 1: label 'click' is 'yes'; expected 0 or 1")
+
+
+def test_every_error_type_is_a_masknet_error():
+    from edge_runtime import errors
+
+    for name in dir(errors):
+        obj = getattr(errors, name)
+        if isinstance(obj, type) and issubclass(obj, Exception) and obj is not MasknetError:
+            assert issubclass(obj, MasknetError), name
