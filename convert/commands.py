@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from edge_runtime.clitools import emit_json, guarded, json_option
+from edge_runtime.clitools import emit_json, guarded, json_option, stderr_is_terminal
 
 MODES = ("none", "float16", "dynamic", "int8", "int16x8")
 #: The ops of a LayerNorm (and of LN-EMB) in a converted graph: numerically delicate in int8.
@@ -182,7 +182,7 @@ def convert(
         golden_rows,
         seed,
         calibration_data,
-        progress=not as_json,
+        progress=not as_json and stderr_is_terminal(),  # bars only on a terminal
         per_tensor=per_tensor,
         overwrite=overwrite,
     )

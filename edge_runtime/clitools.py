@@ -2,18 +2,87 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import json
+import os
+import re
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
 
 from edge_runtime.errors import MasknetError
 
-__all__ = ["CliError", "LazyGroup", "emit_json", "guarded", "json_option"]
+__all__ = [
+    "CliError",
+    "LazyGroup",
+    "emit_json",
+    "guarded",
+    "json_option",
+    "quiet_native_logs",
+    "stderr_is_terminal",
+]
+
+#: Lines that native libraries (LiteRT, the TFLite converter, absl) write straight to file descriptor 2
+#: and that say nothing to a user: dropped by :func:`quiet_native_logs`.
+NATIVE_NOISE = (
+    b"INFO: Created TensorFlow Lite XNNPACK delegate",
+    b"INFO: Initialized TensorFlow Lite runtime",
+    b"fully_quantize: ",
+    b"WARNING: All log messages before absl::InitializeLog()",
+    b"I0000 00:00:",
+    b"W0000 00:00:",
+)
+
+
+_stderr_tty: bool | None = None  # whether stderr was a terminal before quiet_native_logs piped it
+
+
+def stderr_is_terminal() -> bool:
+    """Whether the user's stderr is a terminal (progress bars go there only then), also while
+    :func:`quiet_native_logs` filters it through a pipe."""
+    return _stderr_tty if _stderr_tty is not None else sys.stderr.isatty()
+
+
+@contextlib.contextmanager
+def quiet_native_logs() -> Iterator[None]:
+    """Filter what native code writes to stderr (fd 2) while the block runs: every line passes on at
+    once except the known noise (:data:`NATIVE_NOISE`). For commands only, as it redirects the
+    process's fd 2 through a pipe (progress bars, which end in ``\\r``, pass through live)."""
+    global _stderr_tty
+    sys.stderr.flush()
+    saved = os.dup(2)
+    was_tty, _stderr_tty = _stderr_tty, stderr_is_terminal()
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def forward() -> None:
+        pending = b""
+        while chunk := os.read(read_end, 65536):
+            pending += chunk
+            *segments, pending = re.split(rb"(?<=[\r\n])", pending)
+            out = b"".join(seg for seg in segments if not seg.startswith(NATIVE_NOISE))
+            if out:
+                os.write(saved, out)
+        if pending and not pending.startswith(NATIVE_NOISE):
+            os.write(saved, pending)
+
+    thread = threading.Thread(target=forward, name="native-stderr", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # closes the pipe's last writer: the thread sees the end and stops
+        thread.join(timeout=5)
+        os.close(read_end)
+        os.close(saved)
+        _stderr_tty = was_tty
 
 
 class CliError(click.ClickException):
@@ -24,12 +93,13 @@ class CliError(click.ClickException):
 
 def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn domain and file errors raised by a command into one-line CLI errors (exit code 2), and an
-    interrupt (Ctrl-C) into exit code 130."""
+    interrupt (Ctrl-C) into exit code 130; native libraries' log noise is filtered out of stderr."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            with quiet_native_logs():
+                return fn(*args, **kwargs)
         except KeyboardInterrupt:  # the work stops; outputs are whole or absent (atomic writes)
             click.echo("Interrupted: nothing half-written was left behind.", err=True)
             raise SystemExit(130) from None

@@ -233,3 +233,38 @@ def test_every_error_type_is_a_masknet_error():
         obj = getattr(errors, name)
         if isinstance(obj, type) and issubclass(obj, Exception) and obj is not MasknetError:
             assert issubclass(obj, MasknetError), name
+
+
+# ----------------------------------------------------------------------------- quiet output
+def test_native_noise_is_filtered_and_real_messages_pass(capfd):
+    import os
+
+    from edge_runtime.clitools import quiet_native_logs
+
+    with quiet_native_logs():
+        os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\nreal problem\n")
+        os.write(2, b"fully_quantize: 0, inference_type: 6\nW0000 00:00:1 x.cc:1] noise\nbar 1\rbar 2\r")
+    assert capfd.readouterr().err == "real problem\nbar 1\rbar 2\r"
+
+
+@needs_tf
+def test_commands_print_their_result_and_nothing_else(shop_run, shop_data, bundles, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # a user's plain shell
+    cands = tmp_path / "c.jsonl"
+    cands.write_text('{"item_id": "i1", "category": "shoes", "brand": "b1", "price": 10}\n')
+    commands = [
+        ["convert", shop_run, "--quantize", "int8", "--calibration-rows", "64", "--out", tmp_path / "b.mnb"],
+        ["rank", bundles["int8"], "--context", '{"user_id": "u1"}', "--candidates", cands],
+        ["verify", bundles["dynamic"]],
+    ]
+    for args in commands:
+        res = subprocess.run(
+            [sys.executable, "-m", "convert.cli", *map(str, args)], env=env, capture_output=True, text=True
+        )
+        assert res.returncode == 0, res.stderr
+        assert res.stderr == "", f"{args[0]} wrote to stderr: {res.stderr[:500]}"
+        assert "\x1b[" not in res.stdout

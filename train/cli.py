@@ -5,14 +5,13 @@ TensorFlow is imported inside the command bodies only.
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
 import click
 from click.core import ParameterSource
 
-from edge_runtime.clitools import emit_json, guarded, json_option
+from edge_runtime.clitools import emit_json, guarded, json_option, stderr_is_terminal
 from train.config import MODELS, ModelConfig, TrainConfig  # no TensorFlow: plain dataclasses
 
 # The defaults of the options are the configs' own, so the CLI and the Python API cannot drift.
@@ -244,7 +243,6 @@ def train(
     check_output(out, [spec_path], overwrite=True)  # existing runs: see --overwrite / --resume
     spec = FeatureSpec.load(spec_path) if spec_path else None
     _quiet_tf()
-    logging.getLogger("masknet").setLevel(logging.INFO)
     from train.pipeline import TrainInputs, train_run
 
     inputs = TrainInputs(train_path, valid_path, test_path, label=label, oracle_column=oracle_column)
@@ -260,7 +258,7 @@ def train(
         overwrite=overwrite,
         distribute=distribute,
         cpu_devices=cpu_devices,
-        progress=not as_json,
+        progress=not as_json and stderr_is_terminal(),  # bars only on a terminal
     )
     if as_json:
         emit_json(result)

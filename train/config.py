@@ -97,6 +97,9 @@ class TrainConfig:
         lr_decay: the learning rate is multiplied by this after every epoch without a better
             validation AUC (reduce on plateau); 1 keeps it constant. Defaults to 0.1.
         min_learning_rate: the decay stops here. Defaults to 1e-6.
+        restore_on_plateau: after an epoch without a better validation AUC, training goes on from the
+            best weights so far (with the reduced learning rate) instead of the last ones.
+            Defaults to False.
         seed: for weights, shuffling and sampling. Defaults to 0.
         chunk_rows: rows read per chunk when streaming. Defaults to 200,000.
         in_memory_rows: files up to this many rows are encoded once and kept in memory; larger ones
@@ -110,6 +113,7 @@ class TrainConfig:
     patience: int = 2
     lr_decay: float = 0.1
     min_learning_rate: float = 1e-6
+    restore_on_plateau: bool = False
     seed: int = 0
     chunk_rows: int = 200_000
     in_memory_rows: int = 2_000_000

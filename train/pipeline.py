@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import click
 import numpy as np
 
 from edge_runtime.atomic import atomic_path, atomic_write_bytes
@@ -415,14 +416,15 @@ def train_run(
             # The decayed learning rate of the last finished epoch (runs of older versions lack it).
             model.optimizer.learning_rate = state.setdefault("learning_rate", learning_rate)
 
-        callback = _EpochCallback(out, x_valid, y_valid, train_config, state)
+        steps = steps_per_epoch or math.ceil(n_train / train_config.batch_size)
+        callback = _EpochCallback(out, x_valid, y_valid, train_config, state, steps if progress else 0)
         if state["epoch"] < train_config.epochs and state["wait"] < train_config.patience:
             model.fit(
                 ds,
                 epochs=train_config.epochs,
                 initial_epoch=state["epoch"],
                 callbacks=[callback],
-                verbose=1 if progress else 0,
+                verbose=0,  # progress, when asked for, is the callback's bar on stderr
                 shuffle=False,  # the dataset is shuffled by tf.data (in memory) or per chunk (streamed)
                 steps_per_epoch=steps_per_epoch,
             )
@@ -498,13 +500,27 @@ def _keras_callback_base() -> type:
 class _EpochCallback(_keras_callback_base()):  # type: ignore[misc]
     """After each epoch: exact validation AUC, best model, checkpoint + state, early stopping."""
 
-    def __init__(self, out: Path, x_valid: dict, y_valid: np.ndarray, cfg: TrainConfig, state: dict) -> None:
+    def __init__(
+        self, out: Path, x_valid: dict, y_valid: np.ndarray, cfg: TrainConfig, state: dict, bar_steps: int = 0
+    ) -> None:
         super().__init__()
         self.out, self.x_valid, self.y_valid, self.cfg, self.state = out, x_valid, y_valid, cfg, state
         self._t = 0.0
+        self.bar_steps = bar_steps  # > 0: a progress bar of that many batches per epoch on stderr
+        self._bar: Any = None
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._t = time.perf_counter()
+        if self.bar_steps:
+            from tqdm import tqdm
+
+            self._bar = tqdm(
+                total=self.bar_steps, desc=f"epoch {epoch + 1}/{self.cfg.epochs}", unit="batch", leave=False
+            )
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self._bar is not None:
+            self._bar.update(1)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         seconds = time.perf_counter() - self._t
@@ -531,8 +547,18 @@ class _EpochCallback(_keras_callback_base()):  # type: ignore[misc]
             s["wait"] += 1
             s["learning_rate"] = max(s["learning_rate"] * self.cfg.lr_decay, self.cfg.min_learning_rate)
             self.model.optimizer.learning_rate = s["learning_rate"]
+            if self.cfg.restore_on_plateau:  # go on from the best weights, not from the worse ones
+                import keras
+
+                best = keras.saving.load_model(ckpt / "best.keras", safe_mode=True, compile=False)
+                self.model.set_weights(best.get_weights())
         _save_model_atomic(self.model, ckpt / "last.keras")
         _write_json(ckpt / "state.json", s)  # written last: it only ever names finished checkpoints
         log.info("epoch %d: val AUC %.4f, val logloss %.4f (%.1fs)", epoch + 1, val_auc, val_ll, seconds)
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+            best = " (best)" if s["best_epoch"] == epoch + 1 else ""
+            click.echo(f"epoch {epoch + 1}: valid AUC {val_auc:.4f}, logloss {val_ll:.4f}{best}", err=True)
         if s["wait"] >= self.cfg.patience:
             self.model.stop_training = True
