@@ -91,6 +91,31 @@ class CliError(click.ClickException):
     exit_code = 2
 
 
+#: Which extra of the package brings a module that a command may need.
+EXTRA_OF_MODULE = {
+    "farmhash": "edge",
+    "ai_edge_litert": "edge",
+    "tensorflow": "train-cpu",
+    "keras": "train-cpu",
+    "pandas": "train-cpu",
+    "pyarrow": "train-cpu",
+    "matplotlib": "train-cpu",
+    "tqdm": "train-cpu",
+    "scipy": "train-cpu",
+}
+
+
+def missing_dependency_message(module: str) -> str:
+    """What to ``pip install`` when ``module`` is missing."""
+    top = module.split(".")[0]
+    extra = EXTRA_OF_MODULE.get(top)
+    if extra is None:
+        return f"the module {top!r} is not installed"
+    return f"this command needs {top!r}, which is not installed: pip install 'masknet-edge[{extra}]'" + (
+        " (or [train] with tensorflow for GPUs)" if extra == "train-cpu" else ""
+    )
+
+
 def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn domain and file errors raised by a command into one-line CLI errors (exit code 2), and an
     interrupt (Ctrl-C) into exit code 130; native libraries' log noise is filtered out of stderr."""
@@ -105,6 +130,8 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise SystemExit(130) from None
         except MasknetError as exc:
             raise CliError(str(exc)) from None
+        except ModuleNotFoundError as exc:  # an optional dependency of this command is not installed
+            raise CliError(missing_dependency_message(exc.name or str(exc))) from None
         except OSError as exc:
             where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
             raise CliError(f"{exc.strerror or exc}{':' if where else ''}{where}") from None

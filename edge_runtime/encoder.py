@@ -22,6 +22,7 @@ For ranking, :meth:`FeatureEncoder.encode_context` encodes the user/request once
 
 from __future__ import annotations
 
+import datetime
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -33,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from edge_runtime import hashing
-from edge_runtime.errors import EncodeError
+from edge_runtime.errors import ArgumentError, EncodeError
 from edge_runtime.spec import (
     CategoricalField,
     CrossField,
@@ -176,8 +177,14 @@ def numeric_column(f: NumericField, values: Any, n: int) -> tuple[np.ndarray, np
             raise EncodeError("required field is missing", field=f.column, record=0)
         return np.zeros(n, np.float64), np.ones(n, bool)
     x = None
-    texts = isinstance(values, np.ndarray) and values.dtype.kind in "OUS"
-    if not texts and not (not isinstance(values, np.ndarray) and str in set(map(type, values))):
+    kind = getattr(getattr(values, "dtype", None), "kind", "")
+    if kind in ("M", "m"):  # numpy would silently turn times into counts of days or nanoseconds
+        raise EncodeError(
+            f"expected numbers, got a column of {values.dtype}; convert times to numbers first",
+            field=f.column,
+            record=0,
+        )
+    if _plain_numbers(values):
         try:  # numbers (and None -> NaN) in one go; texts parse one by one (numpy takes "1_000")
             x = np.asarray(values, dtype=np.float64)
             if x.shape != (n,):
@@ -201,9 +208,31 @@ def numeric_column(f: NumericField, values: Any, n: int) -> tuple[np.ndarray, np
     return x, missing
 
 
+#: Element types that the one-go float conversion would mishandle: texts are parsed one by one,
+#: times would silently become numbers (they are errors), ``pd.NA`` is missing.
+_TIMES = (np.datetime64, np.timedelta64, datetime.date, datetime.time, datetime.timedelta)
+_NOT_PLAIN_NUMBERS = {str, bytes, datetime.datetime, *_TIMES}
+
+
+def _plain_numbers(values: Any) -> bool:
+    """Whether a column can be converted to float64 in one go: numbers, booleans and None only.
+    Texts are parsed one by one (numpy would take "1_000" as 1000), times are errors (numpy would
+    make them counts of days), ``pd.NA`` is missing; those take the value-by-value path."""
+    if values is None:
+        return False
+    kind = getattr(getattr(values, "dtype", None), "kind", None)
+    if kind is not None:
+        return kind in "biuf"
+    return not (set(map(type, values)) & _NOT_PLAIN_NUMBERS)
+
+
 def _parse_number(name: str, v: Any, i: int) -> float:
-    if v is None:
+    if v is None or hashing.is_pandas_missing(v):
         return math.nan
+    if isinstance(v, _TIMES):  # numpy counts np.timedelta64 among its integers
+        raise EncodeError(
+            f"expected a number, got {type(v).__name__}; convert times to numbers first", field=name, record=i
+        )
     if isinstance(v, (bool, np.bool_)):
         return float(v)
     if isinstance(v, (int, float, np.integer, np.floating)):
@@ -307,12 +336,14 @@ class FeatureEncoder:
 
     def __init__(self, spec: FeatureSpec) -> None:
         if not isinstance(spec, FeatureSpec):
-            raise TypeError(f"expected a FeatureSpec, got {type(spec).__name__}")
+            raise ArgumentError(f"Expected a FeatureSpec. Received: {type(spec).__name__}")
         if not spec.is_fitted:
             raise EncodeError(
                 f"the spec is not fitted: fields {list(spec.unfitted_fields())} lack statistics or a "
                 "vocabulary; fit it on training data first (masknet train does)"
             )
+        if spec.id_fields or spec.multi_fields:
+            hashing.require_farmhash()  # at construction, not at the first encode
         self.spec = spec
         self._offsets = spec.vocab_offsets()
         self._id_names = [f.name for f in spec.id_fields]
@@ -505,10 +536,8 @@ class FeatureEncoder:
     def _dense_block(self, fields: list[NumericField], cols: _Columns, n: int) -> np.ndarray | None:
         """All plain numeric fields at once (the fast path); None when a column needs a closer look."""
         raws = [cols.get(f.column) for f in fields]
-        if any(r is None or (isinstance(r, np.ndarray) and r.dtype.kind in "OUS") for r in raws):
+        if not all(_plain_numbers(r) for r in raws):
             return None
-        if any(str in set(map(type, r)) for r in raws if not isinstance(r, np.ndarray)):
-            return None  # texts go through parse_number_text (numpy would take "1_000" as 1000)
         try:
             x = np.array(raws, dtype=np.float64)
         except (TypeError, ValueError, OverflowError):

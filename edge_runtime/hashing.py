@@ -75,7 +75,14 @@ _K_MUL = np.uint64(0xC6A4A7935BD1E995)
 _SHIFT = np.uint64(47)
 
 
-def _require_farmhash() -> None:
+def is_pandas_missing(value: Any) -> bool:
+    """Whether ``value`` is pandas' missing marker ``pd.NA`` or ``pd.NaT`` (without importing pandas)."""
+    t = type(value)
+    return t.__name__ in ("NAType", "NaTType") and t.__module__.startswith("pandas")
+
+
+def require_farmhash() -> None:
+    """Raise :class:`MissingDependencyError` (saying what to install) when FarmHash is absent."""
     if _fingerprint64 is None:
         raise MissingDependencyError(
             "The feature hash needs the FarmHash binding. Install it with: pip install 'masknet-edge[edge]'"
@@ -133,7 +140,7 @@ def _text(value: Any) -> str | None:
     t = type(value)
     if t is str:
         return value
-    if value is None:
+    if value is None or is_pandas_missing(value):
         return None
     if t is bool or t is np.bool_:
         return "true" if value else "false"
@@ -155,7 +162,7 @@ def _text(value: Any) -> str | None:
 
 def fingerprint64(text: str) -> int:
     """FarmHash Fingerprint64 of the UTF-8 bytes of ``text`` (an unsigned 64-bit int)."""
-    _require_farmhash()
+    require_farmhash()
     return _fingerprint64(text)
 
 
@@ -165,7 +172,7 @@ def fingerprints(values: Iterable[Any]) -> np.ndarray:
     Raises:
         ValueError: when a value is missing (None/NaN): missing values have no fingerprint.
     """
-    _require_farmhash()
+    require_farmhash()
     out = []
     for v in values:
         text = canonical_text(v)

@@ -268,3 +268,64 @@ def test_commands_print_their_result_and_nothing_else(shop_run, shop_data, bundl
         assert res.returncode == 0, res.stderr
         assert res.stderr == "", f"{args[0]} wrote to stderr: {res.stderr[:500]}"
         assert "\x1b[" not in res.stdout
+
+
+# ----------------------------------------------------------------------------- pandas values
+def test_pandas_missing_markers_are_missing_and_times_are_errors(bundles):
+    import datetime
+
+    import numpy as np
+    import pandas as pd
+
+    from edge_runtime.encoder import FeatureEncoder
+    from edge_runtime.errors import EncodeError
+    from edge_runtime.spec import FeatureSpec
+
+    spec = FeatureSpec.from_dict(
+        {
+            "format_version": 1,
+            "fields": [
+                {"name": "c", "kind": "categorical", "num_buckets": 8, "side": "item"},
+                {"name": "x", "kind": "numeric", "transform": "none", "side": "item"},
+            ],
+        }
+    )
+    enc = FeatureEncoder(spec)
+    missing = enc.encode([{"c": None, "x": None}])
+    for marker in (pd.NA, pd.NaT):
+        got = enc.encode([{"c": marker, "x": marker}])
+        assert all(np.array_equal(got[k], missing[k]) for k in missing)
+    frame = pd.DataFrame({"c": pd.array(["a", None], dtype="string"), "x": pd.array([1, None], dtype="Int64")})
+    got = enc.encode(frame)
+    assert got["cat_ids"][1, 0] == missing["cat_ids"][0, 0] and got["num_values"][1, 0] == 0.0
+    for t in (np.datetime64("2020-01-01"), np.timedelta64(3), datetime.datetime(2020, 1, 1), pd.Timestamp(0)):
+        with pytest.raises(EncodeError, match="field 'x', record 0: expected a number"):
+            enc.encode([{"c": "a", "x": t}])
+    with pytest.raises(EncodeError, match="convert times to numbers first"):
+        enc.encode(pd.DataFrame({"c": ["a"], "x": pd.to_datetime(["2020-01-01"])}))
+
+
+# ----------------------------------------------------------------------------- missing dependencies
+def test_missing_farmhash_is_reported_at_construction(monkeypatch):
+    from edge_runtime import hashing
+    from edge_runtime.encoder import FeatureEncoder
+    from edge_runtime.errors import MissingDependencyError
+    from edge_runtime.spec import FeatureSpec
+
+    monkeypatch.setattr(hashing, "_fingerprint64", None)
+    spec = FeatureSpec.from_dict(
+        {"format_version": 1, "fields": [{"name": "c", "kind": "categorical", "num_buckets": 8, "side": "item"}]}
+    )
+    with pytest.raises(MissingDependencyError, match=r"pip install 'masknet-edge\[edge\]'"):
+        FeatureEncoder(spec)
+
+
+def test_a_command_without_its_optional_dependency_says_what_to_install(monkeypatch, tmp_path):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pandas", None)  # import pandas -> ModuleNotFoundError
+    (tmp_path / "d.csv").write_text("x,y\n1,0\n")
+    one_line_error(
+        ["spec", "infer", tmp_path / "d.csv", "--label", "y", "--out", tmp_path / "s.json"],
+        "pip install 'masknet-edge[train-cpu]'",
+    )
