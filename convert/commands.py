@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,15 @@ MODES = ("none", "float16", "dynamic", "int8", "int16x8")
 LAYERNORM_OPS = ("ADD", "MEAN", "MUL", "RSQRT", "SQUARED_DIFFERENCE", "SUB")
 
 
+@functools.cache
+def tflite_op_types() -> frozenset[str]:
+    """The names of TFLite's builtin operators (the schema TensorFlow converts to)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    return frozenset(k for k in vars(schema.BuiltinOperator) if k.isupper())
+
+
 def keep_float_ops(text: str) -> tuple[str, ...]:
     """Parse ``--keep-float``: ``layernorm``, ``none`` or comma-separated TFLite op types."""
     ops: list[str] = []
@@ -23,10 +33,13 @@ def keep_float_ops(text: str) -> tuple[str, ...]:
             continue
         if item.lower() == "layernorm":
             ops.extend(LAYERNORM_OPS)
-        elif item.replace("_", "").isalnum():
+        elif item.upper() in tflite_op_types():
             ops.append(item.upper())
         else:
-            raise click.BadParameter(f"not an op type: {item!r}", param_hint="--keep-float")
+            raise click.BadParameter(
+                f"{item!r} is not a TFLite op type (e.g. MEAN, RSQRT, FULLY_CONNECTED; or 'layernorm')",
+                param_hint="--keep-float",
+            )
     return tuple(sorted(set(ops)))
 
 
@@ -82,6 +95,15 @@ def convert_run(
     spec = run.spec
     encoder = FeatureEncoder(spec)
     need = mode in ("int8", "int16x8")
+    if need:  # calibrating on defaults for absent columns would be silently wrong
+        from train.io import file_columns
+
+        absent = [c for c in spec.input_columns if c not in file_columns(source)]
+        if absent:
+            raise RunError(
+                f"{source}: calibration rows lack the spec's columns {absent}; "
+                "give --calibration-data with rows like the training data"
+            )
     calib = _sample_rows(source, spec, calibration_rows, seed) if need else None
     sample = encoder.encode(calib) if calib is not None else None
     result = convert_model(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import resource
 import sys
@@ -45,6 +46,31 @@ def _read_context(text: str) -> dict[str, Any]:
     return ctx
 
 
+def _csv_records(path: Path, text: str, delimiter: str) -> list[dict[str, Any]]:
+    """Rows of a CSV text as dicts (empty cell = missing); a ragged row, an unclosed quote or a
+    repeated column name is an error naming the line."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    try:
+        header = next(reader, None)
+        if not header:
+            raise CliError(f"{path}: no header row")
+        repeated = sorted({name for name in header if header.count(name) > 1})
+        if repeated:
+            raise CliError(f"{path}: line 1: repeated column names {repeated}")
+        out = []
+        for row in reader:
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise CliError(
+                    f"{path}: line {reader.line_num}: {len(row)} fields, the header has {len(header)}"
+                )
+            out.append({k: (None if v == "" else v) for k, v in zip(header, row, strict=True)})
+    except csv.Error as exc:
+        raise CliError(f"{path}: line {reader.line_num}: malformed CSV ({exc})") from None
+    return out
+
+
 def read_candidates(path: Path) -> list[dict[str, Any]]:
     """Candidates from a JSON Lines (one object per line) or CSV (header row) file."""
     try:
@@ -54,7 +80,7 @@ def read_candidates(path: Path) -> list[dict[str, Any]]:
     if size > MAX_INPUT_BYTES:
         raise CliError(f"{path}: {size} bytes is over the {MAX_INPUT_BYTES}-byte limit for a candidates file")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the first name
     except UnicodeDecodeError as exc:
         raise CliError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
@@ -73,13 +99,7 @@ def read_candidates(path: Path) -> list[dict[str, Any]]:
             out.append(obj)
         return out
     if path.suffix.lower() in (".csv", ".tsv"):
-        try:
-            rows = list(
-                csv.DictReader(text.splitlines(), delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-            )
-        except csv.Error as exc:
-            raise CliError(f"{path}: malformed CSV ({exc})") from None
-        return [{k: (None if v == "" else v) for k, v in r.items() if k is not None} for r in rows]
+        return _csv_records(path, text, "\t" if path.suffix.lower() == ".tsv" else ",")
     raise CliError(f"{path}: unknown candidates format; use .jsonl or .csv")
 
 

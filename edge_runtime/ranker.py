@@ -183,9 +183,10 @@ class Ranker:
     def score(
         self, context: Mapping[str, Any], candidates: Sequence[Mapping[str, Any]] | Mapping[str, Any]
     ) -> np.ndarray:
-        """Scores of ``candidates`` (a list of dicts or a dict of columns) for one ``context``."""
+        """Scores of ``candidates`` (dicts in a list or any iterable, a dict of columns, or a DataFrame)
+        for one ``context``."""
         ctx = self.encoder.encode_context(context)
-        items = self.encoder.encode_items(candidates)
+        items = self.encoder.encode_items(_materialized(candidates))
         if items.n == 0:
             return np.empty(0, dtype=np.float32)
         return self.score_inputs(self.encoder.assemble(ctx, items))
@@ -197,6 +198,8 @@ class Ranker:
         k: int = 10,
     ) -> list[tuple[Any, float]]:
         """The top ``k`` candidates by score, best first, as ``(candidate, score)``."""
+        _top(np.empty(0), k)  # a bad k fails before any work
+        candidates = _materialized(candidates)
         scores = self.score(context, candidates)
         items = _rows(candidates)
         return [(items[i], float(scores[i])) for i in _top(scores, k)]
@@ -206,11 +209,11 @@ class Ranker:
         """Pre-encode a fixed set of items once; then :meth:`rank_catalog` only encodes the context.
 
         Args:
-            items: the catalog, one dict per item.
+            items: the catalog: dicts (a list or any iterable), a dict of columns, or a DataFrame.
             id_field: field that identifies an item (for ``subset=``). Defaults to the first
                 item-side categorical field.
         """
-        items = list(items)
+        items = _rows(_materialized(items))
         part = self.encoder.encode_items(items)
         if id_field is None:
             id_field = next(
@@ -292,12 +295,29 @@ class Ranker:
         )
 
 
+def _materialized(candidates: Any) -> Any:
+    """Columns (a mapping or a DataFrame) and sequences as they are; any other iterable (a generator)
+    as a list, so that it can be encoded and then returned."""
+    if isinstance(candidates, (Mapping, list, tuple)) or _is_frame(candidates):
+        return candidates
+    if isinstance(candidates, (str, bytes)) or not hasattr(candidates, "__iter__"):
+        raise EncodeError(
+            "candidates must be dicts (a list or any iterable), a dict of columns or a DataFrame; "
+            f"got {type(candidates).__name__}"
+        )
+    return list(candidates)
+
+
+def _is_frame(obj: Any) -> bool:
+    return hasattr(obj, "to_dict") and hasattr(obj, "columns")
+
+
 def _rows(candidates: Any) -> list[Any]:
     if isinstance(candidates, Mapping):
         keys = list(candidates)
         n = len(candidates[keys[0]]) if keys else 0
         return [{k: candidates[k][i] for k in keys} for i in range(n)]
-    if hasattr(candidates, "to_dict") and hasattr(candidates, "columns"):
+    if _is_frame(candidates):
         return candidates.to_dict("records")
     return list(candidates)
 

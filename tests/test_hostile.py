@@ -295,7 +295,9 @@ def test_pandas_missing_markers_are_missing_and_times_are_errors(bundles):
     for marker in (pd.NA, pd.NaT):
         got = enc.encode([{"c": marker, "x": marker}])
         assert all(np.array_equal(got[k], missing[k]) for k in missing)
-    frame = pd.DataFrame({"c": pd.array(["a", None], dtype="string"), "x": pd.array([1, None], dtype="Int64")})
+    frame = pd.DataFrame(
+        {"c": pd.array(["a", None], dtype="string"), "x": pd.array([1, None], dtype="Int64")}
+    )
     got = enc.encode(frame)
     assert got["cat_ids"][1, 0] == missing["cat_ids"][0, 0] and got["num_values"][1, 0] == 0.0
     for t in (np.datetime64("2020-01-01"), np.timedelta64(3), datetime.datetime(2020, 1, 1), pd.Timestamp(0)):
@@ -314,7 +316,10 @@ def test_missing_farmhash_is_reported_at_construction(monkeypatch):
 
     monkeypatch.setattr(hashing, "_fingerprint64", None)
     spec = FeatureSpec.from_dict(
-        {"format_version": 1, "fields": [{"name": "c", "kind": "categorical", "num_buckets": 8, "side": "item"}]}
+        {
+            "format_version": 1,
+            "fields": [{"name": "c", "kind": "categorical", "num_buckets": 8, "side": "item"}],
+        }
     )
     with pytest.raises(MissingDependencyError, match=r"pip install 'masknet-edge\[edge\]'"):
         FeatureEncoder(spec)
@@ -329,3 +334,80 @@ def test_a_command_without_its_optional_dependency_says_what_to_install(monkeypa
         ["spec", "infer", tmp_path / "d.csv", "--label", "y", "--out", tmp_path / "s.json"],
         "pip install 'masknet-edge[train-cpu]'",
     )
+
+
+# ----------------------------------------------------------------------------- candidates and rows
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("item_id,category\ni1,shoes,extra\n", "line 2: 3 fields, the header has 2"),
+        ("item_id,category\ni1\n", "line 2: 1 fields, the header has 2"),
+        ('item_id,category\ni1,"shoes\n', "malformed CSV"),
+        ("item_id,item_id\ni1,i2\n", "repeated column names ['item_id']"),
+    ],
+)
+def test_malformed_candidate_csv(bundles, tmp_path, text, message):
+    path = tmp_path / "c.csv"
+    path.write_text(text)
+    one_line_error(["rank", bundles["none"], "--context", "{}", "--candidates", path], message)
+
+
+def test_candidate_csv_with_a_byte_order_mark_keeps_its_first_column(tmp_path):
+    from edge_runtime.cli import read_candidates
+
+    path = tmp_path / "c.csv"
+    path.write_bytes(b"\xef\xbb\xbfitem_id,category\ni1,shoes\n")
+    assert read_candidates(path) == [{"item_id": "i1", "category": "shoes"}]
+
+
+def test_every_api_accepts_every_candidate_container(bundles):
+    import pandas as pd
+
+    from edge_runtime.ranker import Ranker
+
+    ranker = Ranker.load(bundles["none"])
+    records = ranker.bundle.golden["records"][:5]
+    columns = {k: [r.get(k) for r in records] for k in records[0]}
+    expected = ranker.score({}, records)
+    makers = [
+        lambda: iter(records),
+        lambda: (r for r in records),
+        lambda: tuple(records),
+        lambda: pd.DataFrame(records),
+        lambda: columns,
+    ]
+    for make in makers:
+        assert (ranker.score({}, make()) == expected).all()
+        assert len(ranker.rank({}, make(), k=3)) == 3
+    for container in ((r for r in records), pd.DataFrame(records), columns):
+        ranker.index_catalog(container)
+        assert [round(s, 6) for _, s in ranker.rank_catalog({}, k=5)] == sorted(
+            [round(float(s), 6) for s in expected], reverse=True
+        )
+
+
+@needs_tf
+def test_bad_label_names_its_own_row(shop_data, tmp_path):
+    import pandas as pd
+
+    df = pd.read_csv(shop_data / "train.csv", dtype=str).head(20)
+    df.loc[7, "click"] = "yes"
+    bad = tmp_path / "train.csv"
+    df.to_csv(bad, index=False)
+    args = ["train", "--train", bad, "--valid", shop_data / "valid.csv", "--spec", shop_data / "spec.json"]
+    one_line_error([*args, "--out", tmp_path / "run"], "row 8: label 'click' must be 0 or 1, got 'yes'")
+
+
+@needs_tf
+def test_convert_refuses_unknown_ops_and_calibration_rows_without_the_columns(shop_run, tmp_path):
+    one_line_error(
+        ["convert", shop_run, "--quantize", "int8", "--keep-float", "FOO", "--out", tmp_path / "b.mnb"],
+        "'FOO' is not a TFLite op type",
+    )
+    other = tmp_path / "other.csv"
+    other.write_text("a,b\n1,2\n3,4\n")
+    one_line_error(
+        ["convert", shop_run, "--quantize", "int8", "--calibration-data", other, "--out", tmp_path / "b.mnb"],
+        "calibration rows lack the spec's columns",
+    )
+    assert not (tmp_path / "b.mnb").exists()

@@ -88,11 +88,10 @@ def _plain(v: Any) -> Any:
 
 
 def _labels(df: Any, label: str, path: Path, first_row: int) -> np.ndarray:
+    import pandas as pd
+
     y = df[label].to_numpy()
-    try:
-        yf = y.astype(np.float64)
-    except (TypeError, ValueError):
-        yf = np.full(len(y), np.nan)
+    yf = pd.to_numeric(df[label], errors="coerce").to_numpy(dtype=np.float64)  # a bad value is NaN
     bad = ~np.isin(yf, (0.0, 1.0))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
