@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from edge_runtime.clitools import emit_json, guarded, json_option, stderr_is_terminal
+from edge_runtime.clitools import emit_json, guarded, interruptible, json_option, stderr_is_terminal
 
 MODES = ("none", "float16", "dynamic", "int8", "int16x8")
 #: The ops of a LayerNorm (and of LN-EMB) in a converted graph: numerically delicate in int8.
@@ -195,7 +195,8 @@ def convert(
       masknet convert runs/shop --quantize int8 --out shop-int8.mnb
     """
     ops = keep_float_ops(keep_float) if mode == "int8" else ()
-    manifest = convert_run(
+    manifest = interruptible(
+        convert_run,
         run_dir,
         mode,
         out,

@@ -105,9 +105,12 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
             os.fsync(fh.fileno())
         apply_umask(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        if isinstance(exc, OSError) and exc.filename and Path(exc.filename).name == tmp.name:
+            # name the user's path, not the temporary one
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
 
 

@@ -40,6 +40,7 @@ NATIVE_NOISE = (
 
 
 _stderr_tty: bool | None = None  # whether stderr was a terminal before quiet_native_logs piped it
+_user_stderr_fd: int | None = None  # the user's stderr while quiet_native_logs pipes fd 2
 
 
 def stderr_is_terminal() -> bool:
@@ -53,9 +54,10 @@ def quiet_native_logs() -> Iterator[None]:
     """Filter what native code writes to stderr (fd 2) while the block runs: every line passes on at
     once except the known noise (:data:`NATIVE_NOISE`). For commands only, as it redirects the
     process's fd 2 through a pipe (progress bars, which end in ``\\r``, pass through live)."""
-    global _stderr_tty
+    global _stderr_tty, _user_stderr_fd
     sys.stderr.flush()
     saved = os.dup(2)
+    outer_fd, _user_stderr_fd = _user_stderr_fd, saved
     was_tty, _stderr_tty = _stderr_tty, stderr_is_terminal()
     read_end, write_end = os.pipe()
     os.dup2(write_end, 2)
@@ -82,7 +84,7 @@ def quiet_native_logs() -> Iterator[None]:
         thread.join(timeout=5)
         os.close(read_end)
         os.close(saved)
-        _stderr_tty = was_tty
+        _stderr_tty, _user_stderr_fd = was_tty, outer_fd
 
 
 class CliError(click.ClickException):
@@ -114,6 +116,34 @@ def missing_dependency_message(module: str) -> str:
     return f"this command needs {top!r}, which is not installed: pip install 'masknet-edge[{extra}]'" + (
         " (or [train] with tensorflow for GPUs)" if extra == "train-cpu" else ""
     )
+
+
+def interruptible(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run ``fn`` in a worker thread so that Ctrl-C stops the command at once, even while native code
+    (a TFLite conversion) holds the main thread for seconds. The worker's exceptions are re-raised
+    here; on an interrupt the process ends with exit code 130 (outputs are written atomically, so
+    nothing half-written is left at the user's path)."""
+    result: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            result["value"] = fn(*args, **kwargs)
+        except BaseException as exc:  # handed to the caller's thread
+            result["error"] = exc
+
+    worker = threading.Thread(target=work, name=f"masknet-{getattr(fn, '__name__', 'work')}", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.1)
+    except KeyboardInterrupt:
+        sys.stdout.flush()
+        # straight to the user's stderr: the filter thread of quiet_native_logs will not run again
+        os.write(_user_stderr_fd or 2, b"Interrupted: nothing half-written was left behind.\n")
+        os._exit(130)  # the worker may be inside native code that cannot be stopped politely
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")
 
 
 def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -1,0 +1,133 @@
+"""Interrupts (Ctrl-C = SIGINT, and SIGKILL) at several moments of every command that writes: nothing
+that was there is lost, nothing partial is left at the user's path, and the next run works.
+
+A command that finishes before the signal arrives must simply have finished (exit 0)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import needs_tf
+
+pytestmark = needs_tf
+
+
+def _digest(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def _interrupt(args: list, sig: signal.Signals, after: float) -> tuple[int, str]:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "convert.cli", *map(str, args)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    time.sleep(after)
+    sent = time.time()
+    proc.send_signal(sig)
+    try:
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    if sig == signal.SIGINT and proc.returncode == 130:
+        assert time.time() - sent < 10, "Ctrl-C took more than 10 s to stop the command"
+    return proc.returncode, err.decode()
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if ".partial" in p.name or p.name.endswith(".old"))
+
+
+@pytest.mark.parametrize(
+    ("mode", "after", "sig"),
+    [
+        ("int8", 3.0, signal.SIGINT),
+        ("int8", 8.0, signal.SIGINT),
+        ("none", 5.0, signal.SIGKILL),
+        ("int8", 8.0, signal.SIGKILL),
+    ],
+)
+def test_interrupted_convert_keeps_the_previous_bundle(shop_run, bundles, tmp_path, mode, after, sig):
+    target = tmp_path / "shop.mnb"
+    shutil.copy(bundles["dynamic"], target)
+    before = _digest(target)
+    args = [
+        "convert",
+        shop_run,
+        "--quantize",
+        mode,
+        "--calibration-rows",
+        "64",
+        "--out",
+        target,
+        "--overwrite",
+    ]
+    code, err = _interrupt(args, sig, after)
+    assert "Traceback" not in err
+    if code == 0:  # it finished first: the new bundle is whole
+        assert _digest(target) != before
+    else:
+        assert code == (130 if sig == signal.SIGINT else -signal.SIGKILL), err
+        assert _digest(target) == before
+    if sig == signal.SIGINT:
+        assert _leftovers(tmp_path) == []
+    rerun = subprocess.run(
+        [sys.executable, "-m", "convert.cli", *map(str, args)], capture_output=True, text=True, timeout=300
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    assert _leftovers(tmp_path) == [], "the next run clears what a killed one left"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_interrupted_data_shop_leaves_the_old_folder_whole(tmp_path, sig):
+    out = tmp_path / "shop"
+    out.mkdir()
+    (out / "train.csv").write_text("old\n")
+    args = ["data", "shop", "--out", out, "--interactions", "400000", "--overwrite"]
+    code, err = _interrupt(args, sig, 3.0)
+    assert "Traceback" not in err
+    if code == 0:
+        assert (out / "spec.json").is_file()
+    else:
+        assert sorted(os.listdir(out)) == ["train.csv"] and (out / "train.csv").read_text() == "old\n"
+    if sig == signal.SIGINT:
+        assert _leftovers(tmp_path) == []
+    rerun = subprocess.run(
+        [sys.executable, "-m", "convert.cli", "data", "shop", "--out", str(out), "--interactions", "500"]
+        + ["--overwrite"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    assert _leftovers(tmp_path) == [] and (out / "spec.json").is_file()
+
+
+def test_interrupted_check_leaves_no_partial_plot(shop_run, bundles, shop_data, tmp_path):
+    plot = tmp_path / "check.png"
+    args = [
+        "check",
+        bundles["int8"],
+        "--reference",
+        shop_run,
+        "--data",
+        shop_data / "test.csv",
+        "--plot",
+        plot,
+    ]
+    code, err = _interrupt(args, signal.SIGINT, 4.0)
+    assert "Traceback" not in err
+    assert code in (0, 1, 130), err  # 0/1: it finished (passed or failed its gates) before the signal
+    assert plot.is_file() == (code != 130)
+    assert _leftovers(tmp_path) == []
