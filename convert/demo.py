@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from edge_runtime.clitools import CliError, guarded
+from edge_runtime.clitools import CliError, emit_json, guarded, json_option
 
 SIZES = {
     # name: (users, items, interactions, epochs, block units)
@@ -23,8 +23,16 @@ SIZES = {
 }
 
 
+#: With --json the story goes to stderr and stdout holds only the JSON summary.
+_STORY_TO_STDERR = False
+
+
+def _say(text: str = "") -> None:
+    click.echo(text, err=_STORY_TO_STDERR)
+
+
 def _step(n: int, text: str) -> None:
-    click.secho(f"\n[{n}/6] {text}", bold=True, err=False)
+    click.secho(f"\n[{n}/6] {text}", bold=True, err=_STORY_TO_STDERR)
 
 
 #: Marks a folder written by ``masknet demo``, which a later demo may replace.
@@ -65,8 +73,9 @@ def _claim_demo_folder(out: Path) -> None:
     help="quick: seconds (tests); default: a few minutes on 2 CPU cores; large: a bigger world.",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
+@json_option
 @guarded
-def demo(out: Path, size: str, seed: int) -> None:
+def demo(out: Path, size: str, seed: int, as_json: bool) -> None:
     """Run the whole pipeline on the generated shop world and rank items for three users.
 
     \b
@@ -78,6 +87,8 @@ def demo(out: Path, size: str, seed: int) -> None:
     from edge_runtime.spec import FeatureSpec
     from train.shopworld import ShopWorldConfig, generate, shop_spec_dict, write_csvs
 
+    global _STORY_TO_STDERR
+    _STORY_TO_STDERR = as_json
     users, items, interactions, epochs, units = SIZES[size]
     t_start = time.perf_counter()
     _claim_demo_folder(out)
@@ -88,8 +99,8 @@ def demo(out: Path, size: str, seed: int) -> None:
         ShopWorldConfig(num_users=users, num_items=items, num_interactions=interactions, seed=seed)
     )
     paths = write_csvs(world, data)
-    click.echo(f"  wrote {', '.join(str(p) for p in paths.values())}")
-    click.echo(
+    _say(f"  wrote {', '.join(str(p) for p in paths.values())}")
+    _say(
         f"  click rate {world.interactions['click'].mean():.3f}; clicks follow the planted model in "
         "train/shopworld.py (age x category, gender x brand, price sensitivity, popularity)"
     )
@@ -101,7 +112,7 @@ def demo(out: Path, size: str, seed: int) -> None:
     )
     spec = FeatureSpec.from_dict(shop_spec_dict(users, items))
     spec.save(data / "spec.json")
-    click.echo(f"  {data / 'spec.json'}: {len(spec.fields)} fields")
+    _say(f"  {data / 'spec.json'}: {len(spec.fields)} fields")
 
     _step(3, "Training SerMaskNet (k=10, 3 MaskBlocks, reduction ratio 2, Adam, batch 1024)")
     import logging
@@ -121,7 +132,7 @@ def demo(out: Path, size: str, seed: int) -> None:
         overwrite=True,
     )
     t = metrics["test"]
-    click.echo(
+    _say(
         f"  valid AUC {metrics['valid']['auc']:.4f}   test AUC {t['auc']:.4f}   "
         f"oracle AUC (true click probabilities) {t['oracle_auc']:.4f}   gap {t['oracle_auc'] - t['auc']:.4f}"
     )
@@ -135,12 +146,14 @@ def demo(out: Path, size: str, seed: int) -> None:
         path = out / f"shop-{mode}.mnb"
         convert_run(run, mode, path, keep_float=LAYERNORM_OPS if mode == "int8" else (), seed=seed)
         bundles[mode] = path
-        click.echo(f"  {path}: {path.stat().st_size / 1024:.0f} KiB")
+        _say(f"  {path}: {path.stat().st_size / 1024:.0f} KiB")
+    checks = {}
     for mode in ("dynamic", "int8"):
         report = check_bundle(bundles[mode], run, paths["test"], slate_size=50)
         report.pop("_scores")
-        click.echo("")
-        click.echo("\n".join("  " + line for line in format_report(report).splitlines()[:12]))
+        checks[mode] = {"passed": report["passed"], "violations": report["violations"]}
+        _say("")
+        _say("\n".join("  " + line for line in format_report(report).splitlines()[:12]))
 
     _step(5, "On-device ranking (edge_runtime: numpy + LiteRT, no TensorFlow): top 10 of the catalog")
     from edge_runtime.ranker import Ranker
@@ -153,22 +166,23 @@ def demo(out: Path, size: str, seed: int) -> None:
     for r in rankers.values():
         r.index_catalog(catalog)
     for person in people:
-        click.echo(
-            f"\n  user {person['user_id']} (age {person['age']}, {person['gender']}, {person['device']}):"
-        )
+        _say(f"\n  user {person['user_id']} (age {person['age']}, {person['gender']}, {person['device']}):")
         tops = {m: r.rank_catalog(person, k=10) for m, r in rankers.items()}
-        click.echo(f"    {'#':>2s}  {'float32':<40s}  {'int8':<40s}")
+        _say(f"    {'#':>2s}  {'float32':<40s}  {'int8':<40s}")
         for i, ((a, sa), (b, sb)) in enumerate(zip(tops["none"], tops["int8"], strict=True), start=1):
             fa = f"{a['item_id']} {a['category']}/{a['brand']} {sa:.3f}"
             fb = f"{b['item_id']} {b['category']}/{b['brand']} {sb:.3f}"
-            click.echo(f"    {i:2d}  {fa:<40s}  {fb:<40s}")
+            _say(f"    {i:2d}  {fa:<40s}  {fb:<40s}")
         overlap = len({a["item_id"] for a, _ in tops["none"]} & {b["item_id"] for b, _ in tops["int8"]})
-        click.echo(f"    top-10 overlap float vs int8: {overlap}/10")
-    for path in bundles.values():
-        click.echo(f"  verify {path.name}: {Ranker.load(path).verify()}")
+        _say(f"    top-10 overlap float vs int8: {overlap}/10")
+    verified = {}
+    for mode, path in bundles.items():
+        verification = Ranker.load(path).verify()
+        verified[mode] = verification.ok
+        _say(f"  verify {path.name}: {verification}")
 
     _step(6, f"Done in {time.perf_counter() - t_start:.0f}s. Everything is in {out}/")
-    click.echo(f"""  data:    {data}/ (train/valid/test/users/items.csv, spec.json)
+    _say(f"""  data:    {data}/ (train/valid/test/users/items.csv, spec.json)
   run:     {run}/ (model.keras, metrics.json, training_curve.png)
   bundles: {", ".join(str(p) for p in bundles.values())}
 
@@ -179,3 +193,18 @@ Next:
   masknet check {bundles["int8"]} --reference {run} --data {paths["test"]} --plot check.png
   masknet train --train {paths["train"]} --valid {paths["valid"]} \\
       --spec {data / "spec.json"} --model paramasknet --out runs/para""")
+    if as_json:
+        emit_json(
+            {
+                "out": str(out),
+                "data": str(data),
+                "run": str(run),
+                "bundles": {mode: str(path) for mode, path in bundles.items()},
+                "valid_auc": metrics["valid"]["auc"],
+                "test_auc": t["auc"],
+                "oracle_auc": t["oracle_auc"],
+                "checks": checks,
+                "verified": verified,
+                "seconds": round(time.perf_counter() - t_start, 1),
+            }
+        )

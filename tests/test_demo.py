@@ -27,3 +27,24 @@ def test_quick_demo_end_to_end(tmp_path):
         "shop-dynamic.mnb",
         "shop-int8.mnb",
     }
+    # a second demo into the same folder replaces the first (its own output), and --json gives a summary
+    res = CliRunner().invoke(main, ["demo", "--size", "quick", "--out", str(tmp_path), "--json"])
+    assert res.exit_code == 0, res.output
+    import json
+
+    summary = json.loads(res.stdout)
+    assert set(summary) == {
+        "out",
+        "data",
+        "run",
+        "bundles",
+        "valid_auc",
+        "test_auc",
+        "oracle_auc",
+        "checks",
+        "verified",
+        "seconds",
+    }
+    assert summary["verified"] == {"none": True, "dynamic": True, "int8": True}
+    assert 0.5 < summary["test_auc"] <= summary["oracle_auc"] + 0.05
+    assert "[1/6]" in res.stderr and "[1/6]" not in res.stdout
