@@ -20,12 +20,18 @@ import numpy as np
 
 from benchmarks.common import fixed_splits, newcomer_spec
 
-OLD_RECIPE = {"epochs": 10, "lr_decay": 1.0}
+OLD_RECIPE = {"epochs": 10, "lr_decay": 1.0, "restore_on_plateau": False}
 DEFAULT_SEEDS = {"movielens": (0,), "criteo": (0, 1, 2), "avazu": (0, 1, 2)}
 # (label, model config changes, train config changes, spec changes)
 VARIANTS: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
     ("defaults", {}, {}, {}),
-    ("constant learning rate, at most 10 epochs (the previous recipe)", {}, OLD_RECIPE, {}),
+    ("constant learning rate, at most 10 epochs (the first recipe)", {}, OLD_RECIPE, {}),
+    (
+        "on a plateau, go on from the last weights (the previous recipe)",
+        {},
+        {"restore_on_plateau": False},
+        {},
+    ),
     ("dropout 0.1", {"dropout": 0.1}, {}, {}),
     ("batch 256", {}, {"batch_size": 256}, {}),
     ("vocabulary min_count 1", {}, {}, {"min_count": 1}),

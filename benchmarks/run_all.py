@@ -396,7 +396,7 @@ def _ablation_summary(ab: list[dict[str, Any]]) -> list[str]:
         table(["variant", "mean valid AUC", ""], [[v, m, "best" if v == best else ""] for v, m in rows]),
         "",
     ]
-    same = by.get("defaults") == by.get("constant learning rate, at most 10 epochs (the previous recipe)")
+    same = by.get("defaults") == by.get("constant learning rate, at most 10 epochs (the first recipe)")
     if same:
         lines += [
             "The learning-rate decay changed no result here: with patience 2 a run stops one epoch after the "

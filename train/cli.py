@@ -74,6 +74,12 @@ RESUME_OPTIONS = {"out", "resume", "epochs", "distribute", "cpu_devices", "as_js
     show_default=True,
     help="Learning rate x this after each epoch without a better validation AUC (1 = constant).",
 )
+@click.option(
+    "--restore-on-plateau/--no-restore-on-plateau",
+    default=_T.restore_on_plateau,
+    show_default=True,
+    help="After an epoch without a better validation AUC, go on from the best weights so far.",
+)
 @click.option("--embedding-dim", type=click.IntRange(1), default=_M.embedding_dim, show_default=True)
 @click.option("--blocks", "num_blocks", type=click.IntRange(1), default=_M.num_blocks, show_default=True)
 @click.option("--block-units", type=click.IntRange(1), default=_M.block_units, show_default=True)
@@ -153,6 +159,7 @@ def train(
     learning_rate: float | None,
     patience: int,
     lr_decay: float,
+    restore_on_plateau: bool,
     embedding_dim: int,
     num_blocks: int,
     block_units: int,
@@ -231,6 +238,7 @@ def train(
             learning_rate=learning_rate,
             patience=patience,
             lr_decay=lr_decay,
+            restore_on_plateau=restore_on_plateau,
             seed=seed,
             chunk_rows=chunk_rows,
             in_memory_rows=in_memory_rows,

@@ -311,3 +311,31 @@ def test_streamed_file_with_a_bad_row_fails_before_training(shop_data, tmp_path)
     assert res.exit_code == 2, res.output
     assert f"row {len(df) - 2}: label 'click' must be 0 or 1, got 7" in res.output
     assert not out.exists()
+
+
+@pytest.mark.parametrize("restore", [True, False])
+def test_a_plateau_goes_on_from_the_best_weights(tmp_path, restore):
+    import keras
+
+    from train.config import TrainConfig
+    from train.pipeline import _EpochCallback
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
+    x = np.linspace(-1, 1, 50, dtype=np.float32)[:, None]
+    y = (x[:, 0] > 0).astype(np.float32)
+    (tmp_path / "checkpoints").mkdir()
+    state = {"epoch": 0, "best_auc": None, "best_epoch": None, "wait": 0, "history": [], "train_seconds": 0.0}
+    state["learning_rate"] = 1e-3
+    cb = _EpochCallback(tmp_path, x, y, TrainConfig(restore_on_plateau=restore, patience=5), state)
+    cb.set_model(model)
+    good = [np.array([[3.0]], np.float32), np.zeros(1, np.float32)]
+    model.set_weights(good)  # AUC 1
+    cb.on_epoch_begin(0)
+    cb.on_epoch_end(0, {"loss": 0.1})
+    model.set_weights([-good[0], good[1]])  # AUC 0: a plateau
+    cb.on_epoch_begin(1)
+    cb.on_epoch_end(1, {"loss": 0.2})
+    assert state["best_epoch"] == 1 and state["wait"] == 1 and state["learning_rate"] == pytest.approx(1e-4)
+    expected = good[0] if restore else -good[0]
+    np.testing.assert_allclose(model.get_weights()[0], expected)
