@@ -115,6 +115,8 @@ def check_bundle(
         },
     }
     report["label"] = label
+    # stable keys: null where the data cannot say (no label column)
+    report.update({"float": None, "bundle_model": None, "auc_drop": None, "logloss_increase": None})
     if label and label in df.columns:
         y = _labels(df[label], data, label)
         report["float"] = {"auc": metrics.auc(y, f), "logloss": metrics.logloss(y, f)}
@@ -166,11 +168,11 @@ def _violations(r: dict[str, Any], t: Thresholds) -> list[str]:
     out = []
     k = r["ranking"]["k"]
     if _gate(t.max_auc_drop):
-        drop = r.get("auc_drop", float("nan"))
+        drop = r["auc_drop"] if r["auc_drop"] is not None else float("nan")
         if drop != drop:
             why = (
                 f"the data has no label column {r['label']!r}"
-                if "auc_drop" not in r
+                if r["auc_drop"] is None
                 else "the labels are all one class"
             )
             out.append(f"AUC drop cannot be measured: {why} (--max-auc-drop inf turns this gate off)")
@@ -203,7 +205,7 @@ def _violations(r: dict[str, Any], t: Thresholds) -> list[str]:
 def format_report(r: dict[str, Any]) -> str:
     """A human-readable table."""
     lines = [f"bundle {r['bundle']}  ({r['quantization']}, {r['rows']} rows)", ""]
-    if "float" in r:
+    if r["float"] is not None:
         lines += [
             f"{'':18s}{'float':>10s}{'bundle':>10s}{'diff':>10s}",
             f"{'AUC':18s}{r['float']['auc']:10.5f}{r['bundle_model']['auc']:10.5f}{-r['auc_drop']:+10.5f}",

@@ -273,7 +273,7 @@ def train(
         return
     click.echo(f"run directory: {out}")
     for split in ("valid", "test"):
-        if split in result:
+        if result.get(split):
             m = result[split]
             oracle = f"   (oracle AUC {m['oracle_auc']:.4f})" if "oracle_auc" in m else ""
             click.echo(f"{split:5s}  AUC {m['auc']:.4f}  logloss {m['logloss']:.4f}{oracle}")

@@ -437,6 +437,7 @@ def train_run(
             "replicas": int(strategy.num_replicas_in_sync),
         }
         result["valid"], _ = _evaluate(best, x_valid, y_valid, train_config.batch_size)
+        result["test"] = None  # stable keys: null without a test file
         if inputs.test:
             x_test, y_test, oracle = load_encoded(
                 inputs.test, encoder, label, train_config.chunk_rows, extra=inputs.oracle_column
