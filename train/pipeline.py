@@ -16,7 +16,6 @@ Every file is written to a temporary name and renamed, so a killed run never lea
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
@@ -27,26 +26,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import click
 import numpy as np
 
-from edge_runtime.atomic import atomic_path, atomic_write_bytes
 from edge_runtime.encoder import FeatureEncoder
 from edge_runtime.errors import EncodeError, MasknetError
-from edge_runtime.outputs import check_output, staged_dir
+from edge_runtime.outputs import check_output
 from edge_runtime.spec import FeatureSpec
 from train import metrics
 from train.config import ModelConfig, TrainConfig, default_learning_rate
 from train.fit import fit_spec
 from train.io import DataError, count_rows, file_columns, iter_chunks
+from train.rundir import RunDirError, is_run_dir, plot_history, run_dir, save_model_atomic, write_json
 
 log = logging.getLogger("masknet.train")
 
 __all__ = ["RunDirError", "TrainInputs", "load_encoded", "train_run"]
-
-
-class RunDirError(MasknetError):
-    """The run directory exists and neither overwrite nor resume was asked for, or it is incomplete."""
 
 
 @dataclass(frozen=True)
@@ -67,10 +61,6 @@ class TrainInputs:
     test: Path | None = None
     label: str | None = None
     oracle_column: str | None = None
-
-
-def _write_json(path: Path, data: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
 
 
 def _check_columns(path: Path, spec: FeatureSpec, label: str) -> None:
@@ -178,57 +168,11 @@ def _saved_config(path: Path) -> tuple[ModelConfig, TrainConfig, TrainInputs]:
     return model_config, train_config, inputs
 
 
-def is_run_dir(path: Path) -> bool:
-    """Whether ``path`` looks like a run directory this tool wrote (so ``--overwrite`` may replace it)."""
-    return (path / "config.json").is_file() and (
-        (path / "checkpoints").is_dir() or (path / "model.keras").is_file()
-    )
-
-
-@contextlib.contextmanager
-def _run_dir(out: Path, *, resume: bool, replace: bool) -> Iterator[Path]:
-    """The folder to train into: ``out`` itself (new or resumed run, so ``--resume`` finds it after
-    an interrupt), or, when an old run is replaced, a staged sibling swapped in at the end."""
-    if replace:
-        with staged_dir(out, overwrite=True) as staging:
-            yield staging
-        return
-    if not resume:
-        out.mkdir(parents=True, exist_ok=True)
-    yield out
-
-
 def _device_summary() -> str:
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
     return f"GPU x{len(gpus)} ({', '.join(g.name for g in gpus)})" if gpus else "CPU"
-
-
-def _save_model_atomic(model: Any, path: Path) -> None:
-    with atomic_path(path, suffix=".keras") as tmp:
-        model.save(tmp)
-
-
-def _plot_history(history: list[dict[str, float]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [h["epoch"] for h in history]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
-    ax1.plot(epochs, [h["loss"] for h in history], marker="o", label="train loss")
-    ax1.plot(epochs, [h["val_logloss"] for h in history], marker="o", label="valid logloss")
-    ax1.set_xlabel("epoch")
-    ax1.legend()
-    ax2.plot(epochs, [h["val_auc"] for h in history], marker="o", color="tab:green", label="valid AUC")
-    ax2.set_xlabel("epoch")
-    ax2.legend()
-    fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
 
 
 def _evaluate(
@@ -301,6 +245,7 @@ def train_run(
     import keras
     import tensorflow as tf
 
+    from train.epochs import EpochCallback
     from train.masknet import build_model
 
     if distribute != "none" and cpu_devices > 1:
@@ -367,13 +312,13 @@ def train_run(
 
     # The run directory is created only now that the input is known to be good. A run it replaces
     # stays whole until the new one has finished (trained beside it, then swapped in).
-    with _run_dir(out, resume=resume, replace=replacing) as out:
+    with run_dir(out, resume=resume, replace=replacing) as out:
         ckpt = out / "checkpoints"
         ckpt.mkdir(exist_ok=True)
         if not resume:
             fitted.save(out / "spec.json")
         if not resume or resume_epochs is not None:  # a resumed run records its new epoch limit
-            _write_json(
+            write_json(
                 out / "config.json",
                 {
                     "model": model_config.to_dict(),
@@ -416,7 +361,7 @@ def train_run(
             model.optimizer.learning_rate = state.setdefault("learning_rate", learning_rate)
 
         steps = steps_per_epoch or math.ceil(n_train / train_config.batch_size)
-        callback = _EpochCallback(out, x_valid, y_valid, train_config, state, steps if progress else 0)
+        callback = EpochCallback(out, x_valid, y_valid, train_config, state, steps if progress else 0)
         if state["epoch"] < train_config.epochs and state["wait"] < train_config.patience:
             model.fit(
                 ds,
@@ -429,7 +374,7 @@ def train_run(
             )
         state = callback.state
         best = keras.saving.load_model(ckpt / "best.keras", safe_mode=True)
-        _save_model_atomic(best, out / "model.keras")
+        save_model_atomic(best, out / "model.keras")
         result: dict[str, Any] = {
             "model": model_config.model,
             "device": _device_summary(),
@@ -454,9 +399,9 @@ def train_run(
             train_examples_per_s=round(n_train * state["epoch"] / max(state["train_seconds"], 1e-9), 1),
             params=int(best.count_params()),
         )
-        _write_json(out / "metrics.json", result)
-        _write_json(out / "history.json", state["history"])
-        _plot_history(state["history"], out / "training_curve.png")
+        write_json(out / "metrics.json", result)
+        write_json(out / "history.json", state["history"])
+        plot_history(state["history"], out / "training_curve.png")
         return result
 
 
@@ -489,76 +434,3 @@ def _strategy(distribute: str, cpu_devices: int = 1) -> Any:
     raise MasknetError(
         f"Expected distribute in ('none', 'mirrored', 'multiworker'). Received: {distribute!r}"
     )
-
-
-def _keras_callback_base() -> type:
-    import keras
-
-    return keras.callbacks.Callback
-
-
-class _EpochCallback(_keras_callback_base()):  # type: ignore[misc]
-    """After each epoch: exact validation AUC, best model, checkpoint + state, early stopping."""
-
-    def __init__(
-        self, out: Path, x_valid: dict, y_valid: np.ndarray, cfg: TrainConfig, state: dict, bar_steps: int = 0
-    ) -> None:
-        super().__init__()
-        self.out, self.x_valid, self.y_valid, self.cfg, self.state = out, x_valid, y_valid, cfg, state
-        self._t = 0.0
-        self.bar_steps = bar_steps  # > 0: a progress bar of that many batches per epoch on stderr
-        self._bar: Any = None
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._t = time.perf_counter()
-        if self.bar_steps:
-            from tqdm import tqdm
-
-            self._bar = tqdm(
-                total=self.bar_steps, desc=f"epoch {epoch + 1}/{self.cfg.epochs}", unit="batch", leave=False
-            )
-
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        if self._bar is not None:
-            self._bar.update(1)
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        seconds = time.perf_counter() - self._t
-        p = self.model.predict(self.x_valid, batch_size=max(self.cfg.batch_size, 4096), verbose=0).ravel()
-        val_auc, val_ll = metrics.auc(self.y_valid, p), metrics.logloss(self.y_valid, p)
-        s = self.state
-        s["epoch"] = epoch + 1
-        s["train_seconds"] += seconds
-        s["history"].append(
-            {
-                "epoch": epoch + 1,
-                "loss": float((logs or {}).get("loss", float("nan"))),
-                "val_auc": val_auc,
-                "val_logloss": val_ll,
-                "seconds": round(seconds, 3),
-                "learning_rate": s["learning_rate"],
-            }
-        )
-        ckpt = self.out / "checkpoints"
-        if s["best_auc"] is None or val_auc > s["best_auc"]:
-            s["best_auc"], s["best_epoch"], s["wait"] = val_auc, epoch + 1, 0
-            _save_model_atomic(self.model, ckpt / "best.keras")
-        else:  # a plateau: wait, and reduce the learning rate for the next epoch
-            s["wait"] += 1
-            s["learning_rate"] = max(s["learning_rate"] * self.cfg.lr_decay, self.cfg.min_learning_rate)
-            self.model.optimizer.learning_rate = s["learning_rate"]
-            if self.cfg.restore_on_plateau:  # go on from the best weights, not from the worse ones
-                import keras
-
-                best = keras.saving.load_model(ckpt / "best.keras", safe_mode=True, compile=False)
-                self.model.set_weights(best.get_weights())
-        _save_model_atomic(self.model, ckpt / "last.keras")
-        _write_json(ckpt / "state.json", s)  # written last: it only ever names finished checkpoints
-        log.info("epoch %d: val AUC %.4f, val logloss %.4f (%.1fs)", epoch + 1, val_auc, val_ll, seconds)
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
-            best = " (best)" if s["best_epoch"] == epoch + 1 else ""
-            click.echo(f"epoch {epoch + 1}: valid AUC {val_auc:.4f}, logloss {val_ll:.4f}{best}", err=True)
-        if s["wait"] >= self.cfg.patience:
-            self.model.stop_training = True

@@ -318,7 +318,7 @@ def test_a_plateau_goes_on_from_the_best_weights(tmp_path, restore):
     import keras
 
     from train.config import TrainConfig
-    from train.pipeline import _EpochCallback
+    from train.epochs import EpochCallback
 
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, activation="sigmoid")])
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
@@ -327,7 +327,7 @@ def test_a_plateau_goes_on_from_the_best_weights(tmp_path, restore):
     (tmp_path / "checkpoints").mkdir()
     state = {"epoch": 0, "best_auc": None, "best_epoch": None, "wait": 0, "history": [], "train_seconds": 0.0}
     state["learning_rate"] = 1e-3
-    cb = _EpochCallback(tmp_path, x, y, TrainConfig(restore_on_plateau=restore, patience=5), state)
+    cb = EpochCallback(tmp_path, x, y, TrainConfig(restore_on_plateau=restore, patience=5), state)
     cb.set_model(model)
     good = [np.array([[3.0]], np.float32), np.zeros(1, np.float32)]
     model.set_weights(good)  # AUC 1
@@ -339,3 +339,12 @@ def test_a_plateau_goes_on_from_the_best_weights(tmp_path, restore):
     assert state["best_epoch"] == 1 and state["wait"] == 1 and state["learning_rate"] == pytest.approx(1e-4)
     expected = good[0] if restore else -good[0]
     np.testing.assert_allclose(model.get_weights()[0], expected)
+
+
+def test_importing_the_pipeline_does_not_import_tensorflow():
+    code = (
+        "import sys, train.pipeline, train.cli, convert.commands\n"
+        "print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

@@ -1,0 +1,89 @@
+"""What happens after every epoch: exact validation AUC, the best model, a checkpoint that
+``--resume`` can continue from, the learning rate on a plateau, early stopping, a progress bar.
+
+Imported only when training starts (it imports Keras).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import keras
+import numpy as np
+
+from train import metrics
+from train.config import TrainConfig
+from train.rundir import save_model_atomic, write_json
+
+__all__ = ["EpochCallback"]
+
+log = logging.getLogger("masknet.train")
+
+
+class EpochCallback(keras.callbacks.Callback):
+    """After each epoch: exact validation AUC, best model, checkpoint + state, early stopping."""
+
+    def __init__(
+        self, out: Path, x_valid: dict, y_valid: np.ndarray, cfg: TrainConfig, state: dict, bar_steps: int = 0
+    ) -> None:
+        super().__init__()
+        self.out, self.x_valid, self.y_valid, self.cfg, self.state = out, x_valid, y_valid, cfg, state
+        self._t = 0.0
+        self.bar_steps = bar_steps  # > 0: a progress bar of that many batches per epoch on stderr
+        self._bar: Any = None
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._t = time.perf_counter()
+        if self.bar_steps:
+            from tqdm import tqdm
+
+            self._bar = tqdm(
+                total=self.bar_steps, desc=f"epoch {epoch + 1}/{self.cfg.epochs}", unit="batch", leave=False
+            )
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self._bar is not None:
+            self._bar.update(1)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        seconds = time.perf_counter() - self._t
+        p = self.model.predict(self.x_valid, batch_size=max(self.cfg.batch_size, 4096), verbose=0).ravel()
+        val_auc, val_ll = metrics.auc(self.y_valid, p), metrics.logloss(self.y_valid, p)
+        s = self.state
+        s["epoch"] = epoch + 1
+        s["train_seconds"] += seconds
+        s["history"].append(
+            {
+                "epoch": epoch + 1,
+                "loss": float((logs or {}).get("loss", float("nan"))),
+                "val_auc": val_auc,
+                "val_logloss": val_ll,
+                "seconds": round(seconds, 3),
+                "learning_rate": s["learning_rate"],
+            }
+        )
+        ckpt = self.out / "checkpoints"
+        if s["best_auc"] is None or val_auc > s["best_auc"]:
+            s["best_auc"], s["best_epoch"], s["wait"] = val_auc, epoch + 1, 0
+            save_model_atomic(self.model, ckpt / "best.keras")
+        else:  # a plateau: wait, and reduce the learning rate for the next epoch
+            s["wait"] += 1
+            s["learning_rate"] = max(s["learning_rate"] * self.cfg.lr_decay, self.cfg.min_learning_rate)
+            self.model.optimizer.learning_rate = s["learning_rate"]
+            if self.cfg.restore_on_plateau:  # go on from the best weights, not from the worse ones
+                best = keras.saving.load_model(ckpt / "best.keras", safe_mode=True, compile=False)
+                self.model.set_weights(best.get_weights())
+        save_model_atomic(self.model, ckpt / "last.keras")
+        write_json(ckpt / "state.json", s)  # written last: it only ever names finished checkpoints
+        log.info("epoch %d: val AUC %.4f, val logloss %.4f (%.1fs)", epoch + 1, val_auc, val_ll, seconds)
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+            best = " (best)" if s["best_epoch"] == epoch + 1 else ""
+            click.echo(f"epoch {epoch + 1}: valid AUC {val_auc:.4f}, logloss {val_ll:.4f}{best}", err=True)
+        if s["wait"] >= self.cfg.patience:
+            self.model.stop_training = True

@@ -1,0 +1,73 @@
+"""The run directory on disk: its files, written atomically, and its life cycle (new, resumed, or
+replaced whole by a staged sibling). No TensorFlow at import."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from edge_runtime.atomic import atomic_path, atomic_write_bytes
+from edge_runtime.errors import MasknetError
+from edge_runtime.outputs import staged_dir
+
+__all__ = ["RunDirError", "is_run_dir", "plot_history", "run_dir", "save_model_atomic", "write_json"]
+
+
+class RunDirError(MasknetError):
+    """The run directory exists and neither overwrite nor resume was asked for, or it is incomplete."""
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON, atomically."""
+    atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def is_run_dir(path: Path) -> bool:
+    """Whether ``path`` looks like a run directory this tool wrote (so ``--overwrite`` may replace it)."""
+    return (path / "config.json").is_file() and (
+        (path / "checkpoints").is_dir() or (path / "model.keras").is_file()
+    )
+
+
+@contextlib.contextmanager
+def run_dir(out: Path, *, resume: bool, replace: bool) -> Iterator[Path]:
+    """The folder to train into: ``out`` itself (new or resumed run, so ``--resume`` finds it after
+    an interrupt), or, when an old run is replaced, a staged sibling swapped in at the end."""
+    if replace:
+        with staged_dir(out, overwrite=True) as staging:
+            yield staging
+        return
+    if not resume:
+        out.mkdir(parents=True, exist_ok=True)
+    yield out
+
+
+def save_model_atomic(model: Any, path: Path) -> None:
+    """Save a Keras model as ``.keras``, atomically."""
+    with atomic_path(path, suffix=".keras") as tmp:
+        model.save(tmp)
+
+
+def plot_history(history: list[dict[str, float]], path: Path) -> None:
+    """The training curve (loss, validation logloss and AUC per epoch) as a PNG, atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
+    ax1.plot(epochs, [h["loss"] for h in history], marker="o", label="train loss")
+    ax1.plot(epochs, [h["val_logloss"] for h in history], marker="o", label="valid logloss")
+    ax1.set_xlabel("epoch")
+    ax1.legend()
+    ax2.plot(epochs, [h["val_auc"] for h in history], marker="o", color="tab:green", label="valid AUC")
+    ax2.set_xlabel("epoch")
+    ax2.legend()
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
