@@ -9,9 +9,9 @@ from typing import Any
 
 import click
 
+from convert.converter import QUANT_MODES
 from edge_runtime.clitools import emit_json, guarded, interruptible, json_option, stderr_is_terminal
 
-MODES = ("none", "float16", "dynamic", "int8", "int16x8")
 #: The ops of a LayerNorm (and of LN-EMB) in a converted graph: numerically delicate in int8.
 LAYERNORM_OPS = ("ADD", "MEAN", "MUL", "RSQRT", "SQUARED_DIFFERENCE", "SUB")
 
@@ -144,7 +144,7 @@ def convert_run(
 
 @click.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--quantize", "mode", type=click.Choice(MODES), default="dynamic", show_default=True)
+@click.option("--quantize", "mode", type=click.Choice(QUANT_MODES), default="dynamic", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Bundle file to write.")
 @click.option(
     "--calibration-rows",

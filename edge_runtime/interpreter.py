@@ -73,11 +73,6 @@ class ModelRunner:
         self._output_index = next(iter(self._outputs.values()))
         self._interp.allocate_tensors()
 
-    @property
-    def input_names(self) -> tuple[str, ...]:
-        """Names of the model's inputs."""
-        return tuple(self._inputs)
-
     def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         """Run the model; returns the first output as a float32 array of shape ``[batch]``."""
         if set(inputs) != set(self._inputs):
