@@ -262,7 +262,7 @@ def train_run(
         )
     else:
         fitted = spec
-    encoder = FeatureEncoder(fitted)
+    encoder = FeatureEncoder(fitted, cache_size=1 << 20)  # training files repeat many distinct ids
     t0 = time.perf_counter()
     x_valid, y_valid, _ = load_encoded(inputs.valid, encoder, label, train_config.chunk_rows)
     n_train = count_rows(inputs.train)

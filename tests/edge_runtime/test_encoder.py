@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edge_runtime.encoder import FeatureEncoder, numeric_column
-from edge_runtime.errors import EncodeError
+from edge_runtime.errors import ArgumentError, EncodeError
 from edge_runtime.hashing import cross_hash_bucket, hash_bucket
 from edge_runtime.spec import FeatureSpec
 from tests.edge_runtime.test_spec import shop_dict
@@ -326,3 +326,29 @@ def test_numeric_texts_parse_like_a_csv_reader():
     for bad in ("1_000", "0x10", "1,5", "inf", "-Infinity"):
         with pytest.raises(EncodeError, match="field 'p', record 0"):
             enc.encode([{"p": bad}])
+
+
+def test_cache_size_bounds_memory_and_never_changes_ids():
+    spec = FeatureSpec.from_dict(
+        {
+            "fields": [
+                {
+                    "name": "u",
+                    "kind": "categorical",
+                    "side": "item",
+                    "oov_buckets": 5,
+                    "vocabulary": ["a", "b"],
+                },
+                {"name": "h", "kind": "categorical", "side": "item", "num_buckets": 1000},
+            ]
+        }
+    )
+    small, large = FeatureEncoder(spec, cache_size=10), FeatureEncoder(spec)
+    for start in range(0, 1000, 100):
+        batch = [{"u": f"v{i}" if i % 3 else "a", "h": f"h{i}"} for i in range(start, start + 100)]
+        np.testing.assert_array_equal(small.encode(batch)["cat_ids"], large.encode(batch)["cat_ids"])
+        for name in ("u", "h"):
+            assert len(small._ids_cache_of(name)) <= 10 + 2 + 100
+    assert small._ids_cache_of("u")["a"] == large._ids_cache_of("u")["a"]  # the vocabulary stays cached
+    with pytest.raises(ArgumentError, match="cache_size"):
+        FeatureEncoder(spec, cache_size=-1)
