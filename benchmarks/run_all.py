@@ -25,6 +25,7 @@ SECTIONS = (
     "train_speed",
     "ablation",
     "reliability",
+    "hostile",
 )
 RESULTS = ROOT / "benchmarks" / "results.json"
 
@@ -48,6 +49,8 @@ def _run(name: str) -> Any:
         from benchmarks import bench_ablation as m
     elif name == "reliability":
         from benchmarks import bench_reliability as m
+    elif name == "hostile":
+        from benchmarks import bench_hostile as m
     else:
         raise ValueError(f"Expected a section in {SECTIONS}. Received: {name!r}")
     return m.run()
@@ -407,8 +410,34 @@ def _ablation_summary(ab: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def render_reliability(rel: dict[str, Any], meta: dict[str, Any]) -> str:
-    """RELIABILITY.md from the reliability section."""
+def _hostile_lines(hostile: Any) -> list[str]:
+    """The hostile-input suites' counts (bench_hostile), or nothing when not measured."""
+    if not isinstance(hostile, dict):
+        return []
+    rows = [
+        [f"`{f}`", c["what"], c["cases"], c["passed"], c["failed"], c["skipped"]]
+        for f, c in hostile["suites"].items()
+    ]
+    total = {
+        k: sum(c[k] for c in hostile["suites"].values()) for k in ("cases", "passed", "failed", "skipped")
+    }
+    return [
+        "## Hostile-input suites (`benchmarks/bench_hostile.py`)",
+        "",
+        "Every case of the test files that attack the commands and the API, run once: each expects one "
+        "`Error:` line with its exit code (2 bad input, 1 failed gate, 130 interrupt), no traceback, no "
+        "segfault, and every input and earlier output byte-for-byte as before.",
+        "",
+        table(["suite", "attacks", "cases", "passed", "failed", "skipped"], rows),
+        "",
+        f"In all: {total['cases']} cases, {total['passed']} passed, {total['failed']} failed, "
+        f"{total['skipped']} skipped; failing cases that printed a traceback: {hostile['failing_with_traceback']}.",
+        "",
+    ]
+
+
+def render_reliability(rel: dict[str, Any], meta: dict[str, Any], hostile: Any = None) -> str:
+    """RELIABILITY.md from the reliability section (and the hostile-input counts, when measured)."""
     f, d, s = rel["fuzz"], rel["damage"], rel["soak"]
     return "\n".join(
         [
@@ -447,7 +476,8 @@ def render_reliability(rel: dict[str, Any], meta: dict[str, Any]) -> str:
             "- A training run killed with SIGKILL after its first finished epoch resumes with `--resume` and ends "
             "with every epoch recorded once (`tests/train/test_pipeline.py::test_killed_run_resumes_from_last_finished_epoch`).",
             "- A conversion killed at several points leaves no file at the output path; only a hidden "
-            "`.NAME.*.partial` temp file can remain (`tests/test_reliability.py`).",
+            "`.NAME.PID.*.partial` temp file can remain, and the next write of that path clears it "
+            "(`tests/test_reliability.py`, `tests/test_interrupts.py`).",
             "- A second `masknet train` into an existing run directory refuses unless `--overwrite` or `--resume`.",
             "- Every command given malformed input, missing files or a bad bundle answers with one `Error:` line and "
             "exit code 2 (`tests/test_cli.py`, `tests/convert/test_convert.py`).",
@@ -458,6 +488,7 @@ def render_reliability(rel: dict[str, Any], meta: dict[str, Any]) -> str:
             "members have size limits; a test patches `pickle`, `marshal`, `eval`, `exec` and `compile` to fail while "
             "a bundle is loaded and verified, and checks that loading imports nothing but the interpreter.",
             "",
+            *_hostile_lines(hostile),
         ]
     )
 
@@ -509,7 +540,9 @@ def main() -> None:
     RESULTS.write_text(json.dumps({**results, "_meta": meta}, indent=2) + "\n")
     (ROOT / "BENCHMARKS.md").write_text(render(results, meta))
     if isinstance(results.get("reliability"), dict):
-        (ROOT / "RELIABILITY.md").write_text(render_reliability(results["reliability"], meta))
+        (ROOT / "RELIABILITY.md").write_text(
+            render_reliability(results["reliability"], meta, results.get("hostile"))
+        )
     print("wrote BENCHMARKS.md", flush=True)
 
 
