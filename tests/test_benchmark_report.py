@@ -151,11 +151,19 @@ def test_render_all_sections():
     assert "10 seeded random requests" in rel and "0 other exceptions" in rel
     hostile = {
         "suites": {
-            "tests/test_hostile.py": {"what": "bad input", "cases": 40, "passed": 39, "failed": 1, "skipped": 0}
+            "tests/test_hostile.py": {
+                "what": "bad input",
+                "cases": 40,
+                "passed": 39,
+                "failed": 1,
+                "skipped": 0,
+            }
         },
         "exit_code": 1,
         "failing_with_traceback": 1,
     }
     rel = render_reliability(RESULTS["reliability"], META, hostile)
     assert "| `tests/test_hostile.py` | bad input | 40 | 39 | 1 | 0 |" in rel
-    assert "In all: 40 cases, 39 passed, 1 failed, 0 skipped; failing cases that printed a traceback: 1." in rel
+    assert (
+        "In all: 40 cases, 39 passed, 1 failed, 0 skipped; failing cases that printed a traceback: 1." in rel
+    )
