@@ -139,7 +139,7 @@ def test_int8_check_prints_the_layer_table(bundles, shop_run, shop_data):
         (["convert", "{run}", "--quantize", "int4", "--out", "{out}"], "Invalid value for '--quantize'"),
         (
             ["convert", "{run}", "--quantize", "int8", "--keep-float", "x;y", "--out", "{out}"],
-            "not an op type",
+            "is not a TFLite op type",
         ),
         (["check", "{bundle}", "--reference", "{run}", "--data", "{badcsv}"], "missing columns"),
         (["check", "{bundle}", "--reference", "{empty}", "--data", "{badcsv}"], "no model.keras"),
