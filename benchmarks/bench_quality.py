@@ -65,7 +65,14 @@ def run(
             folder = splits[name]
             spec = FeatureSpec.load(newcomer_spec(folder / "train.csv", Path(tmp) / f"{name}-spec.json"))
             for model in models:
-                r: dict[str, list[Any]] = {"auc": [], "valid_auc": [], "logloss": [], "eps": [], "epochs": []}
+                r: dict[str, list[Any]] = {
+                    "auc": [],
+                    "valid_auc": [],
+                    "logloss": [],
+                    "eps": [],
+                    "epochs": [],
+                    "batch": [],
+                }
                 for seed in seeds:
                     m = train_run(
                         TrainInputs(folder / "train.csv", folder / "valid.csv", folder / "test.csv"),
@@ -81,6 +88,7 @@ def run(
                     r["logloss"].append(m["test"]["logloss"])
                     r["eps"].append(m["train_examples_per_s"])
                     r["epochs"].append(m["best_epoch"])
+                    r["batch"].append(m.get("batch_size"))
                     print(f"{name} {model} seed {seed}: test AUC {m['test']['auc']:.4f}", flush=True)
                 key = f"{name}/{model}"
                 ref = peer.get(key)
@@ -92,6 +100,7 @@ def run(
                     "logloss_mean": float(np.mean(r["logloss"])),
                     "examples_per_s": float(np.mean(r["eps"])),
                     "best_epochs": r["epochs"],
+                    "batch_size": r["batch"][0] if r["batch"] else None,
                     "seeds": len(seeds),
                     "peer_auc_mean": ref["auc_mean"] if ref else None,
                     "peer_auc_sd": ref["auc_sd"] if ref else None,

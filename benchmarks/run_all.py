@@ -286,6 +286,7 @@ def render(results: dict[str, Any], meta: dict[str, Any]) -> str:
                         "",
                         "valid AUC",
                         "train examples/s (CPU)",
+                        "batch",
                         "best epochs",
                     ],
                     [
@@ -300,6 +301,7 @@ def render(results: dict[str, Any], meta: dict[str, Any]) -> str:
                             _ok(v["met"]) if v["met"] is not None else "",
                             v["valid_auc_mean"],
                             v["examples_per_s"],
+                            v.get("batch_size") or "1024",
                             str(v["best_epochs"]),
                         ]
                         for k, v in qual.items()
@@ -500,22 +502,31 @@ def main() -> None:
     parser.add_argument(
         "--models", default="", help="quality: rerun only these models (comma-separated), keeping the others"
     )
+    parser.add_argument(
+        "--data", default="", help="quality: rerun only these data sets (comma-separated), keeping the others"
+    )
     args = parser.parse_args()
     models = tuple(m for m in args.models.split(",") if m)
+    datasets = tuple(d for d in args.data.split(",") if d)
+    partial = bool(models or datasets)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     chosen = [s for s in args.only.split(",") if s]
-    labels = [f"{s} ({', '.join(models)} only)" if s == "quality" and models else s for s in chosen]
+    only = ", ".join([*datasets, *models])
+    labels = [f"{s} ({only} only)" if s == "quality" and partial else s for s in chosen]
     results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     previous = results.pop("_meta", {})
     t0 = time.perf_counter()
     for name in chosen:
         print(f"== {name}", flush=True)
         try:
-            if name == "quality" and models:
+            if name == "quality" and partial:
                 from benchmarks import bench_quality
 
                 kept = results.get("quality") if isinstance(results.get("quality"), dict) else {}
-                results[name] = {**kept, **bench_quality.run(models=models)}
+                chosen_runs = {"models": models} if models else {}
+                if datasets:
+                    chosen_runs["datasets"] = datasets
+                results[name] = {**kept, **bench_quality.run(**chosen_runs)}
             else:
                 results[name] = _run(name)
         except Exception:  # one failing section must not lose the others
@@ -525,7 +536,7 @@ def main() -> None:
     today = dt.date.today().isoformat()
     # Earlier runs keep the sections this run did not measure (and, after a rerun of some models only,
     # the quality section, whose other models they measured).
-    replaced = {x for x in chosen if not (x == "quality" and models)}
+    replaced = {x for x in chosen if not (x == "quality" and partial)}
     runs = [
         {**r, "sections": [x for x in r["sections"] if x not in replaced]}
         for r in previous.get("runs")

@@ -51,7 +51,7 @@ class EpochCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         seconds = time.perf_counter() - self._t
-        p = self.model.predict(self.x_valid, batch_size=max(self.cfg.batch_size, 4096), verbose=0).ravel()
+        p = self.model.predict(self.x_valid, batch_size=4096, verbose=0).ravel()
         val_auc, val_ll = metrics.auc(self.y_valid, p), metrics.logloss(self.y_valid, p)
         s = self.state
         s["epoch"] = epoch + 1

@@ -175,10 +175,8 @@ def _device_summary() -> str:
     return f"GPU x{len(gpus)} ({', '.join(g.name for g in gpus)})" if gpus else "CPU"
 
 
-def _evaluate(
-    model: Any, x: dict[str, np.ndarray], y: np.ndarray, batch: int
-) -> tuple[dict[str, float], np.ndarray]:
-    p = model.predict(x, batch_size=max(batch, 4096), verbose=0).ravel()
+def _evaluate(model: Any, x: dict[str, np.ndarray], y: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
+    p = model.predict(x, batch_size=4096, verbose=0).ravel()
     return {
         "auc": metrics.auc(y, p),
         "logloss": metrics.logloss(y, p),
@@ -268,6 +266,7 @@ def train_run(
     n_train = count_rows(inputs.train)
     if n_train == 0:
         raise DataError(f"{inputs.train}: the file has no rows")
+    batch_size = train_config.batch_size
     sig = {
         i.name: tf.TensorSpec((None, *i.shape), tf.as_dtype(i.dtype), name=i.name)
         for i in fitted.input_signature()
@@ -277,14 +276,14 @@ def train_run(
         ds = (
             tf.data.Dataset.from_tensor_slices((x_train, y_train))
             .shuffle(min(len(y_train), 1_000_000), seed=train_config.seed, reshuffle_each_iteration=True)
-            .batch(train_config.batch_size)
+            .batch(batch_size)
             .prefetch(2)
         )
         mode = "in-memory"
         steps_per_epoch = None
     else:
         gen = _stream_batches(
-            inputs.train, encoder, label, train_config.chunk_rows, train_config.batch_size, train_config.seed
+            inputs.train, encoder, label, train_config.chunk_rows, batch_size, train_config.seed
         )
         ds = (
             tf.data.Dataset.from_generator(gen, output_signature=(sig, tf.TensorSpec((None,), tf.float32)))
@@ -293,8 +292,8 @@ def train_run(
         )
         # Batches per pass: the generator batches each chunk separately.
         full, rest = divmod(n_train, train_config.chunk_rows)
-        steps_per_epoch = full * math.ceil(train_config.chunk_rows / train_config.batch_size) + math.ceil(
-            rest / train_config.batch_size
+        steps_per_epoch = full * math.ceil(train_config.chunk_rows / batch_size) + math.ceil(
+            rest / batch_size
         )
         mode = "streamed"
         # Streamed rows are encoded again every epoch; one pass now finds a bad value before training.
@@ -360,7 +359,7 @@ def train_run(
             # The decayed learning rate of the last finished epoch (runs of older versions lack it).
             model.optimizer.learning_rate = state.setdefault("learning_rate", learning_rate)
 
-        steps = steps_per_epoch or math.ceil(n_train / train_config.batch_size)
+        steps = steps_per_epoch or math.ceil(n_train / batch_size)
         callback = EpochCallback(out, x_valid, y_valid, train_config, state, steps if progress else 0)
         if state["epoch"] < train_config.epochs and state["wait"] < train_config.patience:
             model.fit(
@@ -377,17 +376,18 @@ def train_run(
         save_model_atomic(best, out / "model.keras")
         result: dict[str, Any] = {
             "model": model_config.model,
+            "batch_size": batch_size,
             "device": _device_summary(),
             "train_mode": mode,
             "replicas": int(strategy.num_replicas_in_sync),
         }
-        result["valid"], _ = _evaluate(best, x_valid, y_valid, train_config.batch_size)
+        result["valid"], _ = _evaluate(best, x_valid, y_valid)
         result["test"] = None  # stable keys: null without a test file
         if inputs.test:
             x_test, y_test, oracle = load_encoded(
                 inputs.test, encoder, label, train_config.chunk_rows, extra=inputs.oracle_column
             )
-            result["test"], _ = _evaluate(best, x_test, y_test, train_config.batch_size)
+            result["test"], _ = _evaluate(best, x_test, y_test)
             if oracle is not None:
                 result["test"]["oracle_auc"] = metrics.auc(y_test, oracle)
                 result["test"]["oracle_logloss"] = metrics.logloss(y_test, oracle)
