@@ -131,3 +131,22 @@ def test_interrupted_check_leaves_no_partial_plot(shop_run, bundles, shop_data, 
     assert code in (0, 1, 130), err  # 0/1: it finished (passed or failed its gates) before the signal
     assert plot.is_file() == (code != 130)
     assert _leftovers(tmp_path) == []
+
+
+def test_interrupted_data_prepare_leaves_nothing_half_written(tmp_path):
+    src = tmp_path / "avazu"
+    src.mkdir()
+    rows = ["id,click,hour,C1,banner_pos,site_id,app_id,device_ip"]
+    rows += [
+        f"{i},{i % 2},141021{i % 24:02d},1005,{i % 3},s{i % 97},a{i % 89},d{i % 5003}" for i in range(300_000)
+    ]
+    (src / "train.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "prepared"
+    code, err = _interrupt(["data", "prepare", "avazu", src, "--out", out], signal.SIGINT, 2.0)
+    assert "Traceback" not in err
+    if code == 0:
+        assert sorted(os.listdir(out)) == ["spec.json", "test.csv", "train.csv", "valid.csv"]
+    else:
+        assert code == 130, err
+        assert not out.exists()
+    assert _leftovers(tmp_path) == []
