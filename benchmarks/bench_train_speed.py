@@ -29,7 +29,7 @@ def run(rounds: int = 4) -> dict[str, Any] | str:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from benchmarks.bench_ablation import _respec
     from edge_runtime.spec import FeatureSpec
-    from train.config import ModelConfig, TrainConfig
+    from train.config import ModelConfig, TrainConfig, default_batch_size
     from train.pipeline import TrainInputs, train_run
 
     with tempfile.TemporaryDirectory(prefix="masknet-speed-") as t:
@@ -66,7 +66,7 @@ def run(rounds: int = 4) -> dict[str, Any] | str:
         "examples_per_s": med,
         "runs": eps,
         "ratio_after": med["after"] / med["before"],
-        "batch_size_after": TrainConfig().batch_size,
+        "batch_size_after": TrainConfig().batch_size or default_batch_size(80_000),
         "dropout_after": ModelConfig().dropout,
     }
 

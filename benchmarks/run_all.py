@@ -384,6 +384,18 @@ def render(results: dict[str, Any], meta: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _mean(values: dict[str, float]) -> float:
+    return sum(values.values()) / len(values)
+
+
+def _batch_rule_mean(by: dict[str, dict[str, float]], data: list[str]) -> float | None:
+    """Mean validation AUC of the batch size rule: `batch 256` on the 8k samples, `defaults` (1024)
+    on MovieLens; None when the table lacks those rows."""
+    small, large = by.get("batch 256", {}), by.get("defaults", {})
+    picks = [large.get(d) if d == "movielens" else small.get(d) for d in data]
+    return None if None in picks else sum(picks) / len(picks)  # type: ignore[arg-type]
+
+
 def _ablation_summary(ab: list[dict[str, Any]]) -> list[str]:
     """The decision rule: mean validation AUC over the data sets, per variant measured on all of them."""
     data = sorted({x["data"] for x in ab})
@@ -401,6 +413,16 @@ def _ablation_summary(ab: list[dict[str, Any]]) -> list[str]:
         table(["variant", "mean valid AUC", ""], [[v, m, "best" if v == best else ""] for v, m in rows]),
         "",
     ]
+    rule = _batch_rule_mean(by, data)
+    if rule is not None:
+        lines += [
+            "The batch size rule that follows (1024, halved down to 256 until an epoch has at least 25 steps: "
+            "256 on the 8k samples, 1024 on MovieLens-100K) combines the rows `batch 256` and `defaults` of "
+            f"this table: mean valid AUC {rule:.4f}, against {_mean(by['defaults']):.4f} for "
+            "batch 1024 everywhere. Batch 256 on MovieLens too would add a little validation AUC at about half "
+            "the training speed, so the rule keeps 1024 there.",
+            "",
+        ]
     same = by.get("defaults") == by.get("constant learning rate, at most 10 epochs (the first recipe)")
     if same:
         lines += [

@@ -114,7 +114,7 @@ def demo(out: Path, size: str, seed: int, as_json: bool) -> None:
     spec.save(data / "spec.json")
     _say(f"  {data / 'spec.json'}: {len(spec.fields)} fields")
 
-    _step(3, "Training SerMaskNet (k=10, 3 MaskBlocks, reduction ratio 2, Adam, batch 1024)")
+    _step(3, "Training SerMaskNet (k=10, 3 MaskBlocks, reduction ratio 2, Adam, batch by the data size)")
     import logging
 
     from train.config import ModelConfig, TrainConfig

@@ -53,7 +53,13 @@ RESUME_OPTIONS = {"out", "resume", "epochs", "distribute", "cpu_devices", "as_js
 @click.option("--label", help="Label column (0/1). Defaults to the spec's label.")
 @click.option("--oracle-column", help="Column of true click probabilities, reported as the oracle AUC.")
 @click.option("--epochs", type=click.IntRange(1), default=_T.epochs, show_default=True, help="At most.")
-@click.option("--batch-size", type=click.IntRange(1), default=_T.batch_size, show_default=True)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1),
+    default=None,
+    help="Examples per step. Default: 1024, halved down to 256 for small files so that an epoch has "
+    "at least 25 steps.",
+)
 @click.option(
     "--learning-rate",
     type=click.FloatRange(min=0, min_open=True),
@@ -155,7 +161,7 @@ def train(
     label: str | None,
     oracle_column: str | None,
     epochs: int,
-    batch_size: int,
+    batch_size: int | None,
     learning_rate: float | None,
     patience: int,
     lr_decay: float,
