@@ -20,7 +20,7 @@ from benchmarks.common import ROOT
 SUITES = {
     "tests/test_hostile.py": "bad, forged and oversized input to every command and the API",
     "tests/test_data_loss.py": "outputs that are, lie in or hold an input; --overwrite; killed runs",
-    "tests/test_interrupts.py": "SIGINT / SIGKILL during convert, data shop and check --plot",
+    "tests/test_interrupts.py": "SIGINT / SIGKILL during convert, data shop/prepare and check --plot",
     "tests/test_cli.py": "malformed input and unwritable outputs per command",
     "tests/test_reliability.py": "fuzzed requests and damaged bundles",
 }
