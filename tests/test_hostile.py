@@ -411,3 +411,30 @@ def test_convert_refuses_unknown_ops_and_calibration_rows_without_the_columns(sh
         "calibration rows lack the spec's columns",
     )
     assert not (tmp_path / "b.mnb").exists()
+
+
+# ----------------------------------------------------------------------------- damaged runs, huge numbers
+@needs_tf
+@pytest.mark.parametrize("damage", ["config.json", "metrics.json"])
+def test_a_damaged_run_file_is_refused_before_the_conversion(shop_run, tmp_path, damage):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(shop_run, run)
+    (run / damage).write_text('{"data": ' + "[" * 50_000)
+    one_line_error(["convert", run, "--out", tmp_path / "b.mnb"], f"{damage}: damaged")
+    assert not (tmp_path / "b.mnb").exists()
+
+
+@needs_tf
+def test_a_400_digit_number_in_a_training_file_is_one_error(tmp_path):
+    data = tmp_path / "d.csv"
+    data.write_text("label,x\n1," + "9" * 400 + "\n0,1\n1,2\n0,3\n")
+    spec = tmp_path / "spec.json"
+    spec.write_text(
+        '{"format_version": 1, "label": "label", "fields": '
+        '[{"name": "x", "kind": "numeric", "side": "item", "transform": "standardize"}]}'
+    )
+    args = ["train", "--train", data, "--valid", data, "--spec", spec, "--out", tmp_path / "run"]
+    one_line_error(args, "is too large")
+    assert not (tmp_path / "run").exists()
