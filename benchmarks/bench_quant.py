@@ -78,7 +78,8 @@ def _measure(name: str, run: Path, data: Path, slates: list[list[dict]], tmp: Pa
     import keras
 
     from convert.check import check_bundle
-    from convert.commands import convert_run, keep_float_ops
+    from convert.commands import keep_float_ops
+    from convert.conversion import convert_run
     from edge_runtime.ranker import Ranker
     from train import metrics
 

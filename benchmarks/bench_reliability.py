@@ -62,7 +62,7 @@ def _record(rng: random.Random) -> dict[str, Any]:
 def make_bundle(tmp: Path) -> tuple[Path, Path]:
     """A small trained shop model and its int8 bundle."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from convert.commands import convert_run
+    from convert.conversion import convert_run
     from edge_runtime.spec import FeatureSpec
     from train.config import ModelConfig, TrainConfig
     from train.pipeline import TrainInputs, train_run

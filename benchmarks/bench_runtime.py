@@ -25,7 +25,7 @@ REQUESTS = 500
 def build_reference(workdir: Path, mode: str = "dynamic") -> tuple[Path, Path, Path]:
     """Train the reference model for one epoch and convert it; returns (bundle, run dir, data file)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from convert.commands import convert_run
+    from convert.conversion import convert_run
     from edge_runtime.spec import FeatureSpec
     from train.config import ModelConfig, TrainConfig
     from train.pipeline import TrainInputs, train_run

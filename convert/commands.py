@@ -5,15 +5,12 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Any
 
 import click
 
+from convert.conversion import LAYERNORM_OPS, convert_run
 from convert.converter import QUANT_MODES
 from edge_runtime.clitools import emit_json, guarded, interruptible, json_option, stderr_is_terminal
-
-#: The ops of a LayerNorm (and of LN-EMB) in a converted graph: numerically delicate in int8.
-LAYERNORM_OPS = ("ADD", "MEAN", "MUL", "RSQRT", "SQUARED_DIFFERENCE", "SUB")
 
 
 @functools.cache
@@ -41,105 +38,6 @@ def keep_float_ops(text: str) -> tuple[str, ...]:
                 param_hint="--keep-float",
             )
     return tuple(sorted(set(ops)))
-
-
-def _sample_rows(path: Path, spec: Any, rows: int, seed: int) -> Any:
-    """A seeded uniform sample of ``rows`` rows from the first 200,000 of a file."""
-    from train.io import iter_chunks
-
-    df = next(iter(iter_chunks(path, 200_000, text_columns=list(spec.text_columns))), None)
-    if df is None or not len(df):
-        raise click.ClickException(f"{path}: no rows to calibrate on")
-    return df.sample(n=min(rows, len(df)), random_state=seed).reset_index(drop=True)
-
-
-def convert_run(
-    run_dir: Path,
-    mode: str,
-    out: Path,
-    calibration_rows: int = 1000,
-    keep_float: tuple[str, ...] = (),
-    golden_rows: int = 32,
-    seed: int = 0,
-    calibration_data: Path | None = None,
-    progress: bool = True,
-    per_tensor: bool = False,
-    overwrite: bool = False,
-) -> dict[str, Any]:
-    """Convert a run into a bundle at ``out``; returns the manifest.
-
-    ``out`` is checked before the conversion starts: it may not be an input or lie inside the run
-    directory, and an existing file is replaced only with ``overwrite``.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-
-    from convert.bundle_writer import json_safe_records, make_golden, write_bundle
-    from convert.converter import convert_model
-    from convert.run import RunError, load_run
-    from edge_runtime.conformance import edge_case_records
-    from edge_runtime.encoder import FeatureEncoder
-    from edge_runtime.outputs import check_output
-
-    out = Path(out)
-    if out.is_dir():
-        raise RunError(f"cannot write {out}: it is a folder; give a file name such as model.mnb")
-    check_output(out, [run_dir, calibration_data], overwrite=overwrite)  # before the long conversion
-    run = load_run(run_dir)
-    source = calibration_data or run.train_file
-    if source is None:
-        raise RunError(
-            f"{run_dir}: its training file is gone; "
-            "pass --calibration-data FILE with rows like the training data"
-        )
-    spec = run.spec
-    encoder = FeatureEncoder(spec)
-    need = mode in ("int8", "int16x8")
-    if need:  # calibrating on defaults for absent columns would be silently wrong
-        from train.io import file_columns
-
-        absent = [c for c in spec.input_columns if c not in file_columns(source)]
-        if absent:
-            raise RunError(
-                f"{source}: calibration rows lack the spec's columns {absent}; "
-                "give --calibration-data with rows like the training data"
-            )
-    calib = _sample_rows(source, spec, calibration_rows, seed) if need else None
-    sample = encoder.encode(calib) if calib is not None else None
-    result = convert_model(
-        run.model, spec, mode, sample, keep_float, progress=progress, per_tensor=per_tensor
-    )
-    golden_df = _sample_rows(source, spec, golden_rows, seed + 1)
-    records = json_safe_records(golden_df, list(spec.input_columns))
-    # Training rows, then one edge case per rule a field follows (missing, typed, boundary, ...).
-    records += edge_case_records(spec, records[0]) if records else []
-    golden = make_golden(spec, records, result.tflite, mode)
-    quant_info: dict[str, Any] = {
-        "float_ops": result.float_ops,
-        "calibration_rows": result.calibration_rows,
-        "weights": "per-tensor" if per_tensor else "per-channel",
-    }
-    if result.layer_errors:
-        quant_info["layer_errors"] = result.layer_errors
-    model_info = {
-        "architecture": run.config.get("model", {}),
-        "run": str(Path(run_dir).resolve()),
-        "float_params": int(run.model.count_params()),
-    }
-    if "data" in run.config:
-        model_info["label"] = run.config["data"].get("label")
-    if run.metrics is not None:
-        model_info["training_metrics"] = run.metrics
-    return write_bundle(
-        out,
-        result.tflite,
-        spec,
-        golden,
-        mode=mode,
-        model_info=model_info,
-        quantization_info=quant_info,
-        tensorflow_version=tf.__version__,
-    )
 
 
 @click.command()

@@ -139,7 +139,7 @@ def demo(out: Path, size: str, seed: int, as_json: bool) -> None:
 
     _step(4, "Converting to float, dynamic and int8 bundles, and checking what quantization cost")
     from convert.check import check_bundle, format_report
-    from convert.commands import LAYERNORM_OPS, convert_run
+    from convert.conversion import LAYERNORM_OPS, convert_run
 
     bundles = {}
     for mode in ("none", "dynamic", "int8"):
