@@ -22,10 +22,15 @@ __all__ = [
     "LazyGroup",
     "emit_json",
     "guarded",
+    "interruptible",
     "json_option",
+    "missing_dependency_message",
     "quiet_native_logs",
     "stderr_is_terminal",
 ]
+
+#: What an interrupted command says (outputs are written atomically, so this is true).
+INTERRUPTED = "Interrupted: nothing half-written was left behind."
 
 #: Lines that native libraries (LiteRT, the TFLite converter, absl) write straight to file descriptor 2
 #: and that say nothing to a user: dropped by :func:`quiet_native_logs`.
@@ -139,7 +144,7 @@ def interruptible(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     except KeyboardInterrupt:
         sys.stdout.flush()
         # straight to the user's stderr: the filter thread of quiet_native_logs will not run again
-        os.write(_user_stderr_fd or 2, b"Interrupted: nothing half-written was left behind.\n")
+        os.write(_user_stderr_fd or 2, f"{INTERRUPTED}\n".encode())
         os._exit(130)  # the worker may be inside native code that cannot be stopped politely
     if "error" in result:
         raise result["error"]
@@ -156,7 +161,7 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
             with quiet_native_logs():
                 return fn(*args, **kwargs)
         except KeyboardInterrupt:  # the work stops; outputs are whole or absent (atomic writes)
-            click.echo("Interrupted: nothing half-written was left behind.", err=True)
+            click.echo(INTERRUPTED, err=True)
             raise SystemExit(130) from None
         except MasknetError as exc:
             raise CliError(str(exc)) from None

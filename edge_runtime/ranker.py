@@ -198,7 +198,7 @@ class Ranker:
         k: int = 10,
     ) -> list[tuple[Any, float]]:
         """The top ``k`` candidates by score, best first, as ``(candidate, score)``."""
-        _top(np.empty(0), k)  # a bad k fails before any work
+        _check_k(k)  # before any work
         candidates = _materialized(candidates)
         scores = self.score(context, candidates)
         items = _rows(candidates)
@@ -322,14 +322,18 @@ def _rows(candidates: Any) -> list[Any]:
     return list(candidates)
 
 
+def _check_k(k: Any) -> None:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ArgumentError(f"Expected k to be an integer >= 1. Received: k={k!r}")
+
+
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` best scores, best first; ties go to the earlier candidate (index-stable).
 
     Quantized models tie often; a tie at the k-th place is broken by candidate order, so the same
     request always returns the same items, on every platform.
     """
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ArgumentError(f"Expected k to be an integer >= 1. Received: k={k!r}")
+    _check_k(k)
     k = min(k, len(scores))
     if k == len(scores):
         return np.argsort(-scores, kind="stable")

@@ -139,12 +139,17 @@ def _stream_batches(
     return gen
 
 
-def _checked_chunks(path: Path, spec: FeatureSpec, label: str, chunk_rows: int) -> Iterator[Any]:
-    """The file's chunks, each with its labels checked (0/1) before it is used."""
+def _checked_chunks(
+    path: Path, spec: FeatureSpec, label: str, chunk_rows: int, rows: list[int] | None = None
+) -> Iterator[Any]:
+    """The file's chunks, each with its labels checked (0/1) before it is used; ``rows[0]`` counts
+    the rows read (as the parser sees them), so the pass that fits the spec also counts the file."""
     first = 0
     for df in iter_chunks(path, chunk_rows, text_columns=list(spec.text_columns)):
         _labels(df, label, path, first)
         first += len(df)
+        if rows is not None:
+            rows[0] = first
         yield df
 
 
@@ -255,15 +260,15 @@ def train_run(
     log.info("training on %s", _device_summary())
 
     if not resume:
-        fitted = fit_spec(
-            spec, _checked_chunks(inputs.train, spec, label, train_config.chunk_rows), seed=train_config.seed
-        )
+        counted = [0]
+        chunks = _checked_chunks(inputs.train, spec, label, train_config.chunk_rows, counted)
+        fitted = fit_spec(spec, chunks, seed=train_config.seed)  # reads every chunk
+        n_train = counted[0]
     else:
-        fitted = spec
+        fitted, n_train = spec, count_rows(inputs.train)
     encoder = FeatureEncoder(fitted, cache_size=1 << 20)  # training files repeat many distinct ids
     t0 = time.perf_counter()
     x_valid, y_valid, _ = load_encoded(inputs.valid, encoder, label, train_config.chunk_rows)
-    n_train = count_rows(inputs.train)
     if n_train == 0:
         raise DataError(f"{inputs.train}: the file has no rows")
     batch_size = train_config.batch_size or default_batch_size(n_train)
