@@ -43,7 +43,7 @@ from edge_runtime.spec import (
     NumericField,
 )
 
-__all__ = ["EncodedPart", "FeatureEncoder", "categorical_text", "multi_value_texts"]
+__all__ = ["EncodedPart", "FeatureEncoder", "categorical_text", "columns_of", "multi_value_texts"]
 
 #: Texts whose ids are cached per field by default. Each cached value costs about 85 bytes plus the
 #: text itself (measured with tracemalloc: ~150 bytes for a 14-character id), so ~10 MB per field
@@ -261,7 +261,8 @@ def _is_dataframe(obj: Any) -> bool:
 class _Columns:
     """Uniform column access over list-of-dicts, dict-of-columns and DataFrames."""
 
-    def __init__(self, records: Any, what: str) -> None:
+    def __init__(self, records: Any, what: str, extra: Mapping[str, Any] | None = None) -> None:
+        self._extra = extra or {}  # columns computed on the device (behaviour fields): they win
         self._records = None
         self._columns: Mapping[str, Any] | None = None
         self._frame = None
@@ -299,6 +300,8 @@ class _Columns:
 
     def get(self, name: str) -> list[Any] | np.ndarray | None:
         """The column, or None when absent everywhere."""
+        if name in self._extra:
+            return self._extra[name]
         if self._frame is not None:
             if name not in self._frame.columns:
                 return None
@@ -316,6 +319,7 @@ class _Columns:
     def prefetch(self, names: Sequence[str]) -> None:
         """Transpose list-of-dict records into columns in one C-level pass when every record has
         every column (the common case); otherwise columns are gathered one by one in :meth:`get`."""
+        names = [n for n in names if n not in self._extra]
         if self._records is None or len(names) < 2 or not self.n:
             return
         try:
@@ -323,6 +327,13 @@ class _Columns:
         except (KeyError, TypeError):
             return
         self._transposed = dict(zip(names, zip(*rows, strict=True), strict=True))  # tuples: read-only columns
+
+
+def columns_of(records: Any, names: Sequence[str], what: str = "candidates") -> tuple[int, dict[str, Any]]:
+    """The number of records and the named columns (None where absent) of records given in any of
+    the encoder's forms (dicts, a dict of columns, a DataFrame)."""
+    cols = _Columns(records, what)
+    return cols.n, {name: cols.get(name) for name in names}
 
 
 class FeatureEncoder:
@@ -401,10 +412,27 @@ class FeatureEncoder:
         cols = _Columns([context], "context")
         return self._encode_part(cols, self._side_columns["context"], 1)
 
-    def encode_items(self, items: Any) -> EncodedPart:
-        """Encode the item (candidate) fields of many candidates."""
-        cols = _Columns(items, "candidates")
+    def encode_items(self, items: Any, extra: Mapping[str, Any] | None = None) -> EncodedPart:
+        """Encode the item (candidate) fields of many candidates; ``extra`` columns (one value per
+        candidate) are used instead of the candidates' own (the device's behaviour fields)."""
+        cols = _Columns(items, "candidates", extra)
         return self._encode_part(cols, self._side_columns["item"], cols.n)
+
+    def fill_numeric(self, inputs: dict[str, np.ndarray], columns: Mapping[str, np.ndarray]) -> None:
+        """Overwrite, in place, the numeric fields ``columns`` (raw values, one per row of ``inputs``)
+        of assembled inputs, transformed as the spec says (catalog ranking's behaviour fields)."""
+        for name, raw in columns.items():
+            f = self.spec[name]
+            x = np.asarray(raw, dtype=np.float64)
+            if not isinstance(f, NumericField):
+                raise ArgumentError(f"fill_numeric fills numeric fields; {name!r} is {f.kind}")
+            missing = np.isnan(x)
+            if f.is_bucketized:
+                j = self._id_names.index(name)
+                inputs["cat_ids"][:, j] = self._bucket_ids(f, x, missing)[0]
+            else:
+                j = self._dense_names.index(name)
+                inputs["num_values"][:, j] = self._transform(f, x, missing)
 
     def placeholder_context(self) -> EncodedPart:
         """A context part with every context field missing, without the checks of ``required``.
@@ -495,14 +523,7 @@ class FeatureEncoder:
                 part.ids[name], _ = self._lookup_column(name, values, n, f.required, f)
             elif isinstance(f, NumericField):  # bucketized
                 x, missing = numeric_column(f, values, n)
-                if f.default is not None and missing.any():  # a default is a value: it has a bin
-                    x = np.where(missing, float(f.default), x)
-                    missing = np.zeros(n, bool)
-                b = np.searchsorted(np.asarray(f.boundaries, dtype=np.float64), x, side="right")
-                ids = (self._offsets[name] + 1 + b).astype(np.int32)
-                ids[missing] = self._offsets[name]
-                part.ids[name] = ids
-                part.fps[name] = (self._bucket_fps[name][b], missing)
+                part.ids[name], part.fps[name] = self._bucket_ids(f, x, missing)
             elif isinstance(f, MultiCategoricalField):
                 part.multi[name] = self._multi_column(f, values, n)
             else:  # pragma: no cover - crosses are not raw columns
@@ -734,6 +755,18 @@ class FeatureEncoder:
         y[missing] = fill
         np.clip(y, -f.clip, f.clip, out=y)
         return y.astype(np.float32)
+
+    def _bucket_ids(
+        self, f: NumericField, x: np.ndarray, missing: np.ndarray
+    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """Offset ids of a bucketized field, and the bucket fingerprints crosses chain."""
+        if f.default is not None and missing.any():  # a default is a value: it has a bin
+            x = np.where(missing, float(f.default), x)
+            missing = np.zeros(len(x), bool)
+        b = np.searchsorted(np.asarray(f.boundaries, dtype=np.float64), x, side="right")
+        ids = (self._offsets[f.name] + 1 + b).astype(np.int32)
+        ids[missing] = self._offsets[f.name]
+        return ids, (self._bucket_fps[f.name][b], missing)
 
     def _multi_column(self, f: MultiCategoricalField, values: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
         off = self._offsets[f.name]

@@ -41,3 +41,7 @@ class BundleError(MasknetError):
 
 class MissingDependencyError(MasknetError, ImportError):
     """An optional dependency is not installed; the message says what to ``pip install``."""
+
+
+class BehaviourLogError(MasknetError):
+    """The behaviour log file cannot be opened, read or written (not a log, damaged, disk full)."""

@@ -20,8 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from edge_runtime.behaviour import BehaviourState, check_time
+from edge_runtime.behaviour_log import BehaviourLog
 from edge_runtime.bundle import Bundle, read_bundle
-from edge_runtime.encoder import EncodedPart, FeatureEncoder
+from edge_runtime.encoder import EncodedPart, FeatureEncoder, columns_of
 from edge_runtime.errors import ArgumentError, BundleError, EncodeError
 from edge_runtime.interpreter import ModelRunner
 from edge_runtime.spec import FeatureSpec
@@ -43,6 +45,8 @@ class Catalog:
     ids: dict[Any, int]
     # The item columns pre-assembled into full input arrays; context columns are filled per request.
     base: dict[str, np.ndarray] = field(default_factory=dict)
+    # Canonical texts of the columns target-aware behaviour features compare candidates on.
+    behaviour_texts: dict[str, list[str | None]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,7 @@ class Ranker:
         self.bundle = bundle
         self.spec = bundle.spec
         self.encoder = FeatureEncoder(bundle.spec)
+        self._fingerprint = bundle.spec.fingerprint()
         self.num_threads = num_threads
         self.chunk_size = chunk_size
         self._backend = backend
@@ -181,12 +186,27 @@ class Ranker:
         return out
 
     def score(
-        self, context: Mapping[str, Any], candidates: Sequence[Mapping[str, Any]] | Mapping[str, Any]
+        self,
+        context: Mapping[str, Any],
+        candidates: Sequence[Mapping[str, Any]] | Mapping[str, Any],
+        behaviour: BehaviourLog | None = None,
+        now: float | None = None,
     ) -> np.ndarray:
         """Scores of ``candidates`` (dicts in a list or any iterable, a dict of columns, or a DataFrame)
-        for one ``context``."""
+        for one ``context``.
+
+        Args:
+            context: the user/request fields.
+            candidates: the items to score.
+            behaviour: the user's :class:`~edge_runtime.behaviour_log.BehaviourLog`, when the spec
+                declares behaviour fields: they are computed from it (context-side once, target-aware
+                ones for all candidates at once). Without it the request must carry those columns.
+            now: the request's time for the behaviour fields. Defaults to the log's clock.
+        """
+        candidates = _materialized(candidates)
+        context, extra = self._behaviour_columns(context, candidates, behaviour, now)
         ctx = self.encoder.encode_context(context)
-        items = self.encoder.encode_items(_materialized(candidates))
+        items = self.encoder.encode_items(candidates, extra)
         if items.n == 0:
             return np.empty(0, dtype=np.float32)
         return self.score_inputs(self.encoder.assemble(ctx, items))
@@ -196,13 +216,54 @@ class Ranker:
         context: Mapping[str, Any],
         candidates: Sequence[Mapping[str, Any]] | Mapping[str, Any],
         k: int = 10,
+        behaviour: BehaviourLog | None = None,
+        now: float | None = None,
     ) -> list[tuple[Any, float]]:
-        """The top ``k`` candidates by score, best first, as ``(candidate, score)``."""
+        """The top ``k`` candidates by score, best first, as ``(candidate, score)`` (``behaviour``
+        and ``now`` as for :meth:`score`)."""
         _check_k(k)  # before any work
         candidates = _materialized(candidates)
-        scores = self.score(context, candidates)
+        scores = self.score(context, candidates, behaviour, now)
         items = _rows(candidates)
         return [(items[i], float(scores[i])) for i in _top(scores, k)]
+
+    # ---------------------------------------------------------------- behaviour
+    def _behaviour_columns(
+        self, context: Mapping[str, Any], candidates: Any, behaviour: BehaviourLog | None, now: float | None
+    ) -> tuple[Mapping[str, Any], dict[str, np.ndarray] | None]:
+        """The context with its behaviour columns, and the candidates' behaviour columns."""
+        t = self._request_time(behaviour, context, now)
+        if t is None or behaviour is None:
+            return context, None
+        if not isinstance(context, Mapping):
+            return context, None  # the encoder names the problem
+        context = {**context, **behaviour.context_values(t)}
+        of = self.spec.behaviour.recorded_columns
+        n, columns = columns_of(candidates, of)
+        return context, behaviour.item_values(columns, n, t)
+
+    def _request_time(self, behaviour: BehaviourLog | None, context: Any, now: float | None) -> float | None:
+        b = self.spec.behaviour
+        if behaviour is None:
+            if b is not None and isinstance(context, Mapping):
+                absent = [f.name for f in b.features if f.side == "context" and f.name not in context]
+                if absent:
+                    raise ArgumentError(
+                        f"this model reads behaviour fields {absent}: pass behaviour=BehaviourLog(...) "
+                        "(edge_runtime.behaviour_log), or those columns in the request"
+                    )
+            return None
+        if not isinstance(behaviour, BehaviourLog):
+            raise ArgumentError(
+                f"Expected behaviour to be a BehaviourLog. Received: {type(behaviour).__name__}"
+            )
+        if b is None:
+            raise ArgumentError("this bundle's spec declares no behaviour fields; do not pass behaviour=")
+        if behaviour.spec_fingerprint != self._fingerprint:
+            raise ArgumentError(
+                "the behaviour log was opened with another spec; open it with the bundle's spec"
+            )
+        return behaviour.now() if now is None else check_time(now, "now")
 
     # ------------------------------------------------------------------ catalog
     def index_catalog(self, items: Sequence[Mapping[str, Any]], id_field: str | None = None) -> Catalog:
@@ -225,16 +286,29 @@ class Ranker:
                 ids.setdefault(item.get(id_field), i)
         # Context columns are filled per request: a placeholder (required context fields included).
         base = self.encoder.assemble(self.encoder.placeholder_context(), part)
-        self._catalog = Catalog(items=items, part=part, ids=ids, base=base)
+        texts = {}
+        if self.spec.behaviour is not None:  # canonical once, compared per request
+            n, columns = columns_of(items, self.spec.behaviour.recorded_columns)
+            texts = BehaviourState(self.spec).candidate_texts(columns, n)
+        self._catalog = Catalog(items=items, part=part, ids=ids, base=base, behaviour_texts=texts)
         return self._catalog
 
     def rank_catalog(
-        self, context: Mapping[str, Any], k: int = 10, subset: Sequence[Any] | None = None
+        self,
+        context: Mapping[str, Any],
+        k: int = 10,
+        subset: Sequence[Any] | None = None,
+        behaviour: BehaviourLog | None = None,
+        now: float | None = None,
     ) -> list[tuple[Any, float]]:
-        """Rank the indexed catalog (or the items with ids in ``subset``) for one context."""
+        """Rank the indexed catalog (or the items with ids in ``subset``) for one context
+        (``behaviour`` and ``now`` as for :meth:`score`)."""
         cat = self._catalog
         if cat is None:
             raise EncodeError("no catalog indexed; call index_catalog(items) first")
+        t = self._request_time(behaviour, context, now)
+        if t is not None and behaviour is not None and isinstance(context, Mapping):
+            context = {**context, **behaviour.context_values(t)}
         ctx = self.encoder.encode_context(context)
         if subset is None:
             rows = None
@@ -248,6 +322,11 @@ class Ranker:
         if n == 0:
             return []
         inputs = self._fill_context(cat, ctx, rows)
+        if t is not None and behaviour is not None:
+            texts = cat.behaviour_texts
+            if rows is not None:
+                texts = {c: [v[i] for i in rows] for c, v in texts.items()}
+            self.encoder.fill_numeric(inputs, behaviour.item_values(texts, n, t))
         scores = self.score_inputs(inputs)
         top = _top(scores, k)
         chosen = top if rows is None else rows[top]

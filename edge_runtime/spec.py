@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from edge_runtime.atomic import atomic_write_bytes
+from edge_runtime.behaviour_spec import BehaviourSpec
 from edge_runtime.errors import SpecError
 from edge_runtime.hashing import VALUE_TYPES, canonical_text
 
@@ -493,6 +494,7 @@ class FeatureSpec:
     fields: tuple[Field, ...]
     label: str | None = None
     format_version: int = FORMAT_VERSION
+    behaviour: BehaviourSpec | None = None
     _by_name: dict[str, Field] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -537,8 +539,59 @@ class FeatureSpec:
                             ),
                         )
         object.__setattr__(self, "_by_name", by_name)
+        if self.behaviour is not None:
+            self._check_behaviour(self.behaviour, by_name)
         if self.is_fitted and sum(self.vocab_sizes().values()) > MAX_TOTAL_VOCAB:
             raise SpecError(f"all fields together use more than {MAX_TOTAL_VOCAB} ids; lower num_buckets")
+
+    @staticmethod
+    def _check_behaviour(behaviour: BehaviourSpec, by_name: dict[str, Field]) -> None:
+        """Each behaviour feature fills a field of the right kind and side; each ``of`` is categorical."""
+        if not isinstance(behaviour, BehaviourSpec):
+            raise SpecError(f"behaviour must be a BehaviourSpec. Received: {type(behaviour).__name__}")
+        derived = set(behaviour_names := [f.name for f in behaviour.features])
+        for f in by_name.values():
+            if isinstance(f, CrossField) and derived & set(f.fields):
+                raise _fail(
+                    f.name, f"crosses behaviour fields {sorted(derived & set(f.fields))}; not supported"
+                )
+        for b in behaviour.features:
+            target = by_name.get(b.name)
+            if target is None:
+                raise _fail(b.name, f"the behaviour feature has no field of that name; add a {b.type} field")
+            want_multi = b.type == "last_values"
+            ok_kind = isinstance(target, MultiCategoricalField if want_multi else NumericField)
+            if not ok_kind:
+                raise _fail(
+                    b.name,
+                    f"behaviour type {b.type!r} fills a "
+                    f"{'multi_categorical' if want_multi else 'numeric'} field, not a {target.kind} one",
+                )
+            if target.side != b.side:
+                raise _fail(
+                    b.name, f"behaviour type {b.type!r} here is a {b.side}-side feature, not {target.side}"
+                )
+            if target.required:
+                raise _fail(b.name, "a behaviour field is computed on the device; it cannot be required")
+            if isinstance(target, NumericField) and target.source is not None:
+                raise _fail(b.name, "a behaviour field fills its own column; it takes no 'source'")
+            if b.of is not None:
+                source = by_name.get(b.of)
+                if not isinstance(source, CategoricalField):
+                    raise _fail(
+                        b.name,
+                        f"'of' must name a categorical field of the spec; {b.of!r} is "
+                        + (source.kind if source is not None else "not a field"),
+                    )
+                if b.side == "item" and source.side != "item":
+                    raise _fail(b.name, f"compares candidates on {b.of!r}, which is not an item field")
+                if b.of in behaviour_names:
+                    raise _fail(b.name, f"'of' cannot be another behaviour feature ({b.of!r})")
+
+    @property
+    def behaviour_columns(self) -> tuple[str, ...]:
+        """Fields the device computes from its behaviour log (none without a behaviour section)."""
+        return tuple(f.name for f in self.behaviour.features) if self.behaviour else ()
 
     # ----------------------------------------------------------------- lookups
     def __getitem__(self, name: str) -> Field:
@@ -659,16 +712,21 @@ class FeatureSpec:
                 if f.value_type == "text":  # the default; omitted so text specs read as before
                     del d["value_type"]
             fields.append(d)
-        return {"format_version": self.format_version, "label": self.label, "fields": fields}
+        out = {"format_version": self.format_version, "label": self.label, "fields": fields}
+        if self.behaviour is not None:
+            out["behaviour"] = self.behaviour.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureSpec:
         """Build and validate a spec from a dict (as read from JSON)."""
         if not isinstance(data, Mapping):
             raise SpecError(f"a spec must be a JSON object. Received: {type(data).__name__}")
-        unknown = set(data) - {"format_version", "label", "fields"}
+        unknown = set(data) - {"format_version", "label", "fields", "behaviour"}
         if unknown:
-            raise SpecError(f"unknown spec keys {sorted(unknown)}; allowed: format_version, label, fields")
+            raise SpecError(
+                f"unknown spec keys {sorted(unknown)}; allowed: format_version, label, fields, behaviour"
+            )
         raw_fields = data.get("fields")
         if not isinstance(raw_fields, list):
             raise SpecError("spec key 'fields' must be a list of field objects")
@@ -700,6 +758,9 @@ class FeatureSpec:
             fields=tuple(fields),
             label=data.get("label"),
             format_version=data.get("format_version", FORMAT_VERSION),
+            behaviour=BehaviourSpec.from_dict(data["behaviour"])
+            if data.get("behaviour") is not None
+            else None,
         )
 
     def to_json(self) -> str:

@@ -1,0 +1,219 @@
+"""Behaviour features from a user's recent events: the one implementation, on the device and in replay.
+
+:class:`BehaviourState` holds a user's recent events in memory, bounded as the spec's behaviour
+section says, and computes the behaviour fields from them: the context-side ones once per request
+(:meth:`BehaviourState.context_values`), the target-aware ones for all candidates at once
+(:meth:`BehaviourState.item_values`). The device's persistent log
+(:class:`edge_runtime.behaviour_log.BehaviourLog`) and training replay
+(:func:`edge_runtime.replay.replay_rows`) both hold a ``BehaviourState`` and call these methods, so
+training rows and device requests get their behaviour columns from the same code.
+
+Event order is the order of :meth:`BehaviourState.add` calls ("the last k" are the last k added);
+time windows compare event timestamps with the request's ``now`` (seconds, any epoch, as long as
+events and requests agree).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, deque
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from edge_runtime import hashing
+from edge_runtime.behaviour_spec import BehaviourFeature, BehaviourSpec
+from edge_runtime.errors import ArgumentError, EncodeError
+from edge_runtime.spec import FeatureSpec
+
+__all__ = ["BehaviourState", "Event", "check_time"]
+
+
+class Event(NamedTuple):
+    """One kept event: its order of arrival, time, and the canonical texts of the recorded columns."""
+
+    seq: int
+    ts: float
+    values: tuple[str | None, ...]
+
+
+def check_time(value: Any, what: str = "ts") -> float:
+    """A finite number of seconds, or :class:`ArgumentError` naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ArgumentError(f"Expected {what} to be a number of seconds. Received: {what}={value!r:.80}")
+    t = float(value)
+    if not math.isfinite(t):
+        raise ArgumentError(f"Expected {what} to be a finite number of seconds. Received: {what}={value!r}")
+    return t
+
+
+class BehaviourState:
+    """A user's recent events and the behaviour fields they give (no persistence, no locking).
+
+    Args:
+        spec: a feature spec with a ``behaviour`` section.
+
+    >>> spec = FeatureSpec.from_dict({"fields": [
+    ...     {"name": "category", "kind": "categorical", "side": "item", "num_buckets": 10},
+    ...     {"name": "same_category_clicks", "kind": "numeric", "side": "item", "transform": "none"}],
+    ...   "behaviour": {"events": {"click": {"keep_last": 20}}, "features": [
+    ...     {"name": "same_category_clicks", "type": "match_count", "event": "click", "of": "category"}]}})
+    >>> state = BehaviourState(spec)
+    >>> _ = state.add("click", {"category": "shoes"}, ts=10.0)
+    >>> state.item_values({"category": ["shoes", "hats"]}, 2, now=11.0)["same_category_clicks"].tolist()
+    [1.0, 0.0]
+    """
+
+    def __init__(self, spec: FeatureSpec) -> None:
+        if not isinstance(spec, FeatureSpec) or spec.behaviour is None:
+            raise ArgumentError("a behaviour log needs a FeatureSpec with a 'behaviour' section")
+        self.spec = spec
+        self.behaviour: BehaviourSpec = spec.behaviour
+        self.columns = self.behaviour.recorded_columns
+        self._column_index = {c: i for i, c in enumerate(self.columns)}
+        self._value_types = {c: spec[c].value_type for c in self.columns}
+        self._kinds = {e.name: e for e in self.behaviour.events}
+        self._events: dict[str, deque[Event]] = {e.name: deque() for e in self.behaviour.events}
+        self._context = [f for f in self.behaviour.features if f.side == "context"]
+        self._item = [f for f in self.behaviour.features if f.side == "item"]
+        self._seq = 0
+        self._newest = -math.inf
+
+    # ----------------------------------------------------------------- events
+    def canonical_values(self, item: Mapping[str, Any]) -> tuple[str | None, ...]:
+        """The canonical texts an event records from ``item`` (its ``of`` columns; None when absent)."""
+        if not isinstance(item, Mapping):
+            raise ArgumentError(
+                f"an event's item must be a mapping of field -> value. Received: {type(item).__name__}"
+            )
+        out = []
+        for c in self.columns:
+            try:
+                out.append(hashing.canonical_text(item.get(c), self._value_types[c]) or None)
+            except (TypeError, ValueError) as exc:
+                raise EncodeError(f"cannot record the event: {exc}", field=c) from None
+        return tuple(out)
+
+    def add(self, kind: str, item: Mapping[str, Any], ts: float) -> list[Event]:
+        """Keep one event; returns the events it pushed out of the bounds (oldest first)."""
+        return self.add_canonical(kind, self.canonical_values(item), check_time(ts))
+
+    def add_canonical(
+        self, kind: str, values: tuple[str | None, ...], ts: float, seq: int | None = None
+    ) -> list[Event]:
+        """:meth:`add` for values already canonical (a log reloading its file passes its own ``seq``)."""
+        events = self._events.get(kind) if isinstance(kind, str) else None
+        if events is None:
+            raise ArgumentError(f"unknown event kind {kind!r:.80}; the spec declares {list(self._kinds)}")
+        self._seq = self._seq + 1 if seq is None else max(self._seq, seq)
+        events.append(Event(self._seq if seq is None else seq, ts, values))
+        self._newest = max(self._newest, ts)
+        return self._trim(kind)
+
+    def _trim(self, kind: str) -> list[Event]:
+        events, spec = self._events[kind], self._kinds[kind]
+        dropped = []
+        while len(events) > spec.keep_last:
+            dropped.append(events.popleft())
+        if spec.keep_seconds is not None:
+            while events and events[0].ts <= self._newest - spec.keep_seconds:
+                dropped.append(events.popleft())
+        return dropped
+
+    def clear(self) -> None:
+        """Forget every event."""
+        for events in self._events.values():
+            events.clear()
+        self._newest = -math.inf
+
+    def __len__(self) -> int:
+        return sum(len(e) for e in self._events.values())
+
+    def events(self, kind: str) -> list[Event]:
+        """The kept events of one kind, oldest first."""
+        return list(self._events[kind])
+
+    @property
+    def last_seq(self) -> int:
+        """The sequence number of the latest event added."""
+        return self._seq
+
+    # --------------------------------------------------------------- features
+    def _visible(self, kind: str, now: float) -> list[Event]:
+        """Kept events of ``kind`` as of ``now``: within its ``keep_seconds`` when set."""
+        events = self._events[kind]
+        keep = self._kinds[kind].keep_seconds
+        if keep is None:
+            return list(events)
+        return [e for e in events if e.ts > now - keep]
+
+    def _selected(self, f: BehaviourFeature, now: float) -> list[Event]:
+        events = self._visible(f.event, now)
+        if f.window_seconds is not None:
+            events = [e for e in events if e.ts > now - f.window_seconds]
+        if f.k is not None:
+            events = events[-f.k :]
+        return events
+
+    def context_values(self, now: float) -> dict[str, Any]:
+        """The context-side behaviour columns for a request at ``now`` (raw values, as a record holds)."""
+        now = check_time(now, "now")
+        out: dict[str, Any] = {}
+        for f in self._context:
+            events = self._selected(f, now)
+            if f.type == "last_values":
+                j = self._column_index[f.of]
+                out[f.name] = [e.values[j] for e in reversed(events) if e.values[j] is not None]
+            elif f.type == "count":
+                out[f.name] = float(len(events))
+            else:  # seconds_since the latest event of the kind
+                out[f.name] = min(max(now - events[-1].ts, 0.0), f.cap) if events else f.cap
+        return out
+
+    def candidate_texts(self, columns: Mapping[str, Sequence[Any]], n: int) -> dict[str, list[str | None]]:
+        """Canonical texts of the candidates' ``of`` columns (an absent column is all missing)."""
+        out = {}
+        for c in {f.of for f in self._item}:
+            values = columns.get(c)
+            if values is None:
+                out[c] = [None] * n
+                continue
+            vt = self._value_types[c]
+            texts = []
+            for i, v in enumerate(values):
+                try:
+                    texts.append(
+                        v if vt == "text" and type(v) is str else hashing.canonical_text(v, vt) or None
+                    )
+                except (TypeError, ValueError) as exc:
+                    raise EncodeError(str(exc), field=c, record=i) from None
+            out[c] = texts
+        return out
+
+    def item_values(self, columns: Mapping[str, Sequence[Any]], n: int, now: float) -> dict[str, np.ndarray]:
+        """The item-side behaviour columns of ``n`` candidates (``columns``: their raw ``of`` columns,
+        or the canonical texts from :meth:`candidate_texts`) for a request at ``now``."""
+        now = check_time(now, "now")
+        texts = self.candidate_texts(columns, n)
+        out = {}
+        for f in self._item:
+            j = self._column_index[f.of]
+            cand = texts[f.of]
+            if f.type == "match_count":
+                counts = Counter(e.values[j] for e in self._selected(f, now))
+                counts.pop(None, None)
+                values = [counts.get(t, 0) for t in cand]
+            elif f.type == "seconds_since":
+                latest = {e.values[j]: e.ts for e in self._visible(f.event, now)}
+                latest.pop(None, None)
+                cap = f.cap
+                values = [min(max(now - latest[t], 0.0), cap) if t in latest else cap for t in cand]
+            else:  # unclicked_exposures: exposures since the latest reset on the same value
+                reset = {e.values[j]: e.seq for e in self._visible(f.reset_by, now)}
+                counts = Counter(
+                    e.values[j] for e in self._visible(f.event, now) if e.seq > reset.get(e.values[j], -1)
+                )
+                values = [counts.get(t, 0) for t in cand]
+            out[f.name] = np.asarray(values, dtype=np.float64).reshape(n)
+        return out
