@@ -28,7 +28,9 @@ from typing import Any
 
 import numpy as np
 
+from edge_runtime.behaviour_spec import BehaviourSpec
 from edge_runtime.spec import FeatureSpec
+from train.behaviour_fields import behaviour_field
 from train.io import DataError, file_columns, iter_chunks
 
 __all__ = ["ColumnReport", "collision_share", "infer_spec", "infer_spec_report", "vocabulary_keys"]
@@ -264,6 +266,8 @@ def infer_spec_report(
     rows: int = 100_000,
     min_count: int = 2,
     max_vocab: int = 100_000,
+    ignore: list[str] | None = None,
+    behaviour: BehaviourSpec | None = None,
 ) -> tuple[FeatureSpec, list[ColumnReport]]:
     """Propose a spec from the first ``rows`` rows of a file, with one report per column.
 
@@ -274,15 +278,20 @@ def infer_spec_report(
         rows: rows to inspect. Defaults to 100,000.
         min_count: vocabulary fields keep values seen at least this often. Defaults to 2.
         max_vocab: columns with more distinct values are hashed instead. Defaults to 100,000.
+        ignore: columns that are not features (times, split markers). Defaults to none.
+        behaviour: a behaviour section; each of its features becomes a field (the file need not
+            hold those columns: replay computes them). Defaults to None.
     """
     if min_count < 1 or max_vocab < 1:
         raise DataError(f"min_count and max_vocab must be >= 1. Received: {min_count}, {max_vocab}")
     columns = file_columns(path)
     if label not in columns:
         raise DataError(f"{path}: no label column {label!r}; columns: {columns}")
-    unknown = [c for c in (context or []) if c not in columns]
-    if unknown:
-        raise DataError(f"{path}: --context names columns that are not in the file: {unknown}")
+    for option, names in (("--context", context), ("--ignore", ignore)):
+        unknown = [c for c in (names or []) if c not in columns]
+        if unknown:
+            raise DataError(f"{path}: {option} names columns that are not in the file: {unknown}")
+    skipped = set(ignore or []) | {f.name for f in (behaviour.features if behaviour else ())}
     df = next(iter(iter_chunks(path, rows)), None)
     if df is None or not len(df):
         raise DataError(f"{path}: the file has no rows")
@@ -294,7 +303,7 @@ def infer_spec_report(
     ctx = set(context or [])
     fields, reports = [], []
     for name in df.columns:
-        if name == label:
+        if name == label or name in skipped:
             continue
         safe = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in str(name))
         if safe != name:
@@ -316,7 +325,15 @@ def infer_spec_report(
         reports.append(report)
     if not fields:
         raise DataError(f"{path}: no feature columns besides the label {label!r}")
-    return FeatureSpec.from_dict({"format_version": 1, "label": label, "fields": fields}), reports
+    data: dict[str, Any] = {"format_version": 1, "label": label, "fields": fields}
+    if behaviour is not None:
+        by_name = {f["name"]: f for f in fields}
+        for feature in behaviour.features:
+            spec_field, why = behaviour_field(feature, by_name.get(feature.of or ""))
+            fields.append(spec_field)
+            reports.append(ColumnReport(feature.name, f"{spec_field['kind']} ({spec_field['side']})", why, 0))
+        data["behaviour"] = behaviour.to_dict()
+    return FeatureSpec.from_dict(data), reports
 
 
 def infer_spec(

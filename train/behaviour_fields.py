@@ -1,0 +1,62 @@
+"""The spec fields of behaviour features, as ``masknet spec infer --behaviour`` adds them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from edge_runtime.behaviour_spec import BehaviourFeature, BehaviourSpec
+from edge_runtime.errors import SpecError
+
+__all__ = ["behaviour_field", "read_behaviour"]
+
+_ID_SPACE_KEYS = ("num_buckets", "min_count", "max_vocab", "oov_buckets", "value_type")
+
+
+def read_behaviour(path: str | Path) -> BehaviourSpec:
+    """A behaviour section from a JSON file (``{"events": ..., "features": [...]}``); errors name it."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_bytes())
+    except OSError as exc:
+        raise SpecError(f"cannot read behaviour file {p}: {exc.strerror or exc}") from None
+    except (ValueError, RecursionError):
+        raise SpecError(f"{p}: not valid JSON; expected a behaviour section (events, features)") from None
+    try:
+        return BehaviourSpec.from_dict(data)
+    except SpecError as exc:
+        raise SpecError(f"{p}: {exc}") from None
+
+
+def behaviour_field(feature: BehaviourFeature, of_field: dict[str, Any] | None) -> tuple[dict[str, Any], str]:
+    """The spec field a behaviour feature fills, and why it has that form.
+
+    ``last_values`` lists values of ``of``: a multi-valued context field with ``of``'s id space
+    (vocabulary or hashing, fitted at training on the replayed column). Counts and seconds are
+    non-negative and long-tailed: ``log1p_standardize``.
+    """
+    if feature.type == "last_values":
+        field: dict[str, Any] = {
+            "name": feature.name,
+            "kind": "multi_categorical",
+            "side": "context",
+            "max_length": feature.k,
+            "pooling": "mean",
+        }
+        source = of_field or {}
+        field.update({k: source[k] for k in _ID_SPACE_KEYS if k in source})
+        if "num_buckets" not in field and "min_count" not in field:
+            field["min_count"] = 1
+        return field, f"behaviour: the last {feature.k} {feature.of} values of {feature.event!r} events"
+    what = {
+        "count": f"{feature.event!r} events"
+        + (f" in {feature.window_seconds:g} s" if feature.window_seconds else ""),
+        "seconds_since": f"seconds since the latest {feature.event!r}"
+        + (f" on the candidate's {feature.of}" if feature.of else ""),
+        "match_count": f"recent {feature.event!r} events on the candidate's {feature.of}",
+        "unclicked_exposures": f"{feature.event!r} of the candidate's {feature.of} "
+        f"since its last {feature.reset_by!r}",
+    }[feature.type]
+    field = {"name": feature.name, "kind": "numeric", "side": feature.side, "transform": "log1p_standardize"}
+    return field, f"behaviour ({feature.side} side): {what}; log1p for the long tail"
