@@ -10,6 +10,7 @@ import os
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -32,7 +33,7 @@ def _say(text: str = "") -> None:
 
 
 def _step(n: int, text: str) -> None:
-    click.secho(f"\n[{n}/6] {text}", bold=True, err=_STORY_TO_STDERR)
+    click.secho(f"\n[{n}/7] {text}", bold=True, err=_STORY_TO_STDERR)
 
 
 #: Marks a folder written by ``masknet demo``, which a later demo may replace.
@@ -55,6 +56,98 @@ def _claim_demo_folder(out: Path) -> None:
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / DEMO_MARKER).write_text("written by `masknet demo`; a later demo replaces this folder\n")
+
+
+def _behaviour_story(
+    out: Path,
+    users: int,
+    items: int,
+    interactions: int,
+    epochs: int,
+    units: int,
+    seed: int,
+    catalog: list[dict[str, str]],
+    person: dict[str, str],
+) -> dict[str, Any]:
+    """Step 6: sessions with a planted short-term interest, replay, a model with behaviour fields, and
+    a user's top 10 before and after one click, ranked on the device from its behaviour log."""
+    from convert.conversion import convert_run
+    from edge_runtime.behaviour_log import BehaviourLog
+    from edge_runtime.ranker import Ranker
+    from edge_runtime.spec import FeatureSpec
+    from train.config import ModelConfig, TrainConfig
+    from train.pipeline import TrainInputs, train_run
+    from train.replay import replay_file
+    from train.shopsessions import generate_sessions, session_spec_dict, write_events
+    from train.shopworld import ShopWorldConfig
+
+    _step(6, "Real-time behaviour: sessions where a click raises interest in its category for minutes")
+    sessions = out / "sessions"
+    world = generate_sessions(
+        ShopWorldConfig(num_users=users, num_items=items, num_interactions=interactions, seed=seed)
+    )
+    sessions.mkdir(parents=True, exist_ok=True)
+    events = write_events(world, sessions)
+    spec = FeatureSpec.from_dict(session_spec_dict(users, items))
+    spec.save(sessions / "spec.json")
+    replayed = replay_file(
+        events, spec, sessions / "replayed", "user_id", "ts", split="split", overwrite=True
+    )
+    _say(
+        f"  {events}: {replayed['rows']:,} impressions; behaviour columns replayed by the device's own code "
+        f"into {sessions / 'replayed'}/ (train/valid/test by time)"
+    )
+    files = {k: Path(v) for k, v in replayed["files"].items()}
+    metrics = train_run(
+        TrainInputs(files["train"], files["valid"], files["test"], oracle_column="true_ctr"),
+        spec,
+        out / "run-behaviour",
+        ModelConfig(block_units=units),
+        TrainConfig(epochs=epochs, seed=seed),
+        overwrite=True,
+    )
+    test = world.events["split"] == "test"
+    from train.metrics import auc
+
+    static = auc(world.events["click"][test], world.events["static_ctr"][test])
+    t = metrics["test"]
+    _say(
+        f"  test AUC with behaviour fields {t['auc']:.4f}; oracle {t['oracle_auc']:.4f}; the static part of "
+        f"the truth alone (the best any model without behaviour can do) {static:.4f}"
+    )
+    bundle = out / "shop-behaviour.mnb"
+    convert_run(out / "run-behaviour", "none", bundle, seed=seed)
+    ranker = Ranker.load(bundle)
+    ranker.index_catalog(catalog)
+    log = BehaviourLog(out / "behaviour-log.db", spec)  # the phone's log: SQLite, bounded, local
+    log.clear()
+    now = 1_000_000.0
+    before = ranker.rank_catalog(person, k=10, behaviour=log, now=now)
+    top_categories = {item["category"] for item, _ in before}
+    tapped = next((item for item in catalog if item["category"] not in top_categories), catalog[-1])
+    log.record("expose", tapped, ts=now + 1)
+    log.record("click", tapped, ts=now + 2)
+    after = ranker.rank_catalog(person, k=10, behaviour=log, now=now + 5)
+    log.close()
+    _say(
+        f"\n  user {person['user_id']} taps {tapped['item_id']} ({tapped['category']}); "
+        "top 10 before and 3 s after:"
+    )
+    _say(f"    {'#':>2s}  {'before':<34s}  {'after the tap':<34s}")
+    for i, ((a, sa), (b, sb)) in enumerate(zip(before, after, strict=True), start=1):
+        fa = f"{a['item_id']} {a['category']} {sa:.3f}"
+        fb = f"{b['item_id']} {b['category']} {sb:.3f}"
+        _say(f"    {i:2d}  {fa:<34s}  {fb:<34s}")
+    share = [sum(item["category"] == tapped["category"] for item, _ in top) for top in (before, after)]
+    _say(f"    {tapped['category']} items in the top 10: {share[0]} before, {share[1]} after")
+    return {
+        "test_auc": t["auc"],
+        "oracle_auc": t["oracle_auc"],
+        "static_truth_auc": static,
+        "tapped": tapped["item_id"],
+        "category_in_top10_before": share[0],
+        "category_in_top10_after": share[1],
+    }
 
 
 @click.command()
@@ -121,6 +214,7 @@ def demo(out: Path, size: str, seed: int, as_json: bool) -> None:
     from train.pipeline import TrainInputs, train_run
 
     logging.getLogger("masknet").setLevel(logging.INFO)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notes of a second model
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="  %(message)s")
     metrics = train_run(
@@ -181,7 +275,9 @@ def demo(out: Path, size: str, seed: int, as_json: bool) -> None:
         verified[mode] = verification.ok
         _say(f"  verify {path.name}: {verification}")
 
-    _step(6, f"Done in {time.perf_counter() - t_start:.0f}s. Everything is in {out}/")
+    behaviour = _behaviour_story(out, users, items, interactions, epochs, units, seed, catalog, people[0])
+
+    _step(7, f"Done in {time.perf_counter() - t_start:.0f}s. Everything is in {out}/")
     _say(f"""  data:    {data}/ (train/valid/test/users/items.csv, spec.json)
   run:     {run}/ (model.keras, metrics.json, training_curve.png)
   bundles: {", ".join(str(p) for p in bundles.values())}
@@ -205,6 +301,7 @@ Next:
                 "oracle_auc": t["oracle_auc"],
                 "checks": checks,
                 "verified": verified,
+                "behaviour": behaviour,
                 "seconds": round(time.perf_counter() - t_start, 1),
             }
         )

@@ -15,6 +15,7 @@ events and requests agree).
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence
@@ -27,7 +28,7 @@ from edge_runtime.behaviour_spec import BehaviourFeature, BehaviourSpec
 from edge_runtime.errors import ArgumentError, EncodeError
 from edge_runtime.spec import FeatureSpec
 
-__all__ = ["BehaviourState", "Event", "check_time"]
+__all__ = ["BehaviourState", "Event", "behaviour_key", "check_time"]
 
 
 class Event(NamedTuple):
@@ -46,6 +47,16 @@ def check_time(value: Any, what: str = "ts") -> float:
     if not math.isfinite(t):
         raise ArgumentError(f"Expected {what} to be a finite number of seconds. Received: {what}={value!r}")
     return t
+
+
+def behaviour_key(spec: FeatureSpec) -> str:
+    """What a log's events and features depend on: the behaviour section and the value types of the
+    recorded columns. A fitted spec and its unfitted draft have the same key."""
+    if spec.behaviour is None:
+        return ""
+    b = spec.behaviour
+    types = {c: spec[c].value_type for c in b.recorded_columns}
+    return json.dumps([b.to_dict(), types], sort_keys=True)
 
 
 class BehaviourState:
@@ -204,6 +215,14 @@ class BehaviourState:
                 counts = Counter(e.values[j] for e in self._selected(f, now))
                 counts.pop(None, None)
                 values = [counts.get(t, 0) for t in cand]
+            elif f.type == "decayed_match":
+                weights: dict[str | None, float] = {}
+                rate = math.log(2.0) / f.half_life_seconds
+                for e in self._visible(f.event, now):
+                    w = math.exp(-rate * max(now - e.ts, 0.0))
+                    weights[e.values[j]] = weights.get(e.values[j], 0.0) + w
+                weights.pop(None, None)
+                values = [weights.get(t, 0.0) for t in cand]
             elif f.type == "seconds_since":
                 latest = {e.values[j]: e.ts for e in self._visible(f.event, now)}
                 latest.pop(None, None)

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.behaviour import BehaviourState, check_time
+from edge_runtime.behaviour import BehaviourState, behaviour_key, check_time
 from edge_runtime.errors import BehaviourLogError
 from edge_runtime.spec import FeatureSpec
 
@@ -69,8 +69,8 @@ class BehaviourLog:
     ) -> None:
         self._state = BehaviourState(spec)
         self.spec = spec
-        #: Identifies the spec; a ranker accepts only a log opened with its own bundle's spec.
-        self.spec_fingerprint = spec.fingerprint()
+        #: What the log's features depend on; a ranker accepts a log whose key equals its spec's.
+        self.behaviour_key = behaviour_key(spec)
         self.path = None if path is None else Path(path)
         self._clock = clock
         self._lock = threading.Lock()

@@ -23,6 +23,8 @@ Feature types (``of`` names a categorical field of the spec whose value events r
   that.
 - ``match_count`` (item, numeric): how many of the last ``k`` events (and/or those of the last
   ``window_seconds``) have the candidate's ``of`` value.
+- ``decayed_match`` (item, numeric): the events with the candidate's ``of`` value, each weighted
+  ``0.5 ** (age / half_life_seconds)``: a recent interest that fades (Σ over kept events).
 - ``unclicked_exposures`` (item, numeric): events of kind ``event`` (exposures) with the candidate's
   ``of`` value since the latest ``reset_by`` event (click) with that value.
 """
@@ -45,6 +47,7 @@ FEATURE_TYPES = {
     "count": "context",
     "seconds_since": None,
     "match_count": "item",
+    "decayed_match": "item",
     "unclicked_exposures": "item",
 }
 #: What ``seconds_since`` reports when no such event is kept: 30 days.
@@ -112,6 +115,7 @@ class BehaviourFeature:
         reset_by: ``unclicked_exposures``: the event kind that resets the count (e.g. ``click``).
         cap_seconds: ``seconds_since``: the value when there is no event, and the largest value.
             Defaults to None (:data:`DEFAULT_CAP_SECONDS`).
+        half_life_seconds: ``decayed_match``: the age at which an event weighs one half.
     """
 
     name: str
@@ -122,6 +126,7 @@ class BehaviourFeature:
     window_seconds: float | None = None
     reset_by: str | None = None
     cap_seconds: float | None = None
+    half_life_seconds: float | None = None
 
     def __post_init__(self) -> None:
         where = f"feature {self.name!r}"
@@ -131,7 +136,7 @@ class BehaviourFeature:
             raise _fail(where, f"type must be one of {sorted(FEATURE_TYPES)}. Received: type={self.type!r}")
         if not isinstance(self.event, str):
             raise _fail(where, f"event must be an event name. Received: event={self.event!r}")
-        needs_of = self.type in ("last_values", "match_count", "unclicked_exposures")
+        needs_of = self.type in ("last_values", "match_count", "decayed_match", "unclicked_exposures")
         if needs_of and not self.of:
             raise _fail(where, f"type {self.type!r} needs 'of': the field whose values it reads")
         if self.type == "count" and self.of is not None:
@@ -154,6 +159,10 @@ class BehaviourFeature:
             )
         if self.reset_by is not None and self.reset_by == self.event:
             raise _fail(where, "reset_by must be another event kind than event")
+        if (self.type == "decayed_match") != (self.half_life_seconds is not None):
+            raise _fail(where, "half_life_seconds belongs to decayed_match, and decayed_match needs it")
+        if self.half_life_seconds is not None:
+            _positive_seconds(where, "half_life_seconds", self.half_life_seconds)
         if self.cap_seconds is not None:
             if self.type != "seconds_since":
                 raise _fail(where, f"cap_seconds applies to seconds_since, not {self.type!r}")

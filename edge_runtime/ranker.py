@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.behaviour import BehaviourState, check_time
+from edge_runtime.behaviour import BehaviourState, behaviour_key, check_time
 from edge_runtime.behaviour_log import BehaviourLog
 from edge_runtime.bundle import Bundle, read_bundle
 from edge_runtime.encoder import EncodedPart, FeatureEncoder, columns_of
@@ -130,7 +130,7 @@ class Ranker:
         self.bundle = bundle
         self.spec = bundle.spec
         self.encoder = FeatureEncoder(bundle.spec)
-        self._fingerprint = bundle.spec.fingerprint()
+        self._behaviour_key = behaviour_key(bundle.spec)
         self.num_threads = num_threads
         self.chunk_size = chunk_size
         self._backend = backend
@@ -259,9 +259,10 @@ class Ranker:
             )
         if b is None:
             raise ArgumentError("this bundle's spec declares no behaviour fields; do not pass behaviour=")
-        if behaviour.spec_fingerprint != self._fingerprint:
+        if behaviour.behaviour_key != self._behaviour_key:
             raise ArgumentError(
-                "the behaviour log was opened with another spec; open it with the bundle's spec"
+                "the behaviour log was opened with a spec of other behaviour fields; open it with "
+                "the bundle's spec (ranker.spec)"
             )
         return behaviour.now() if now is None else check_time(now, "now")
 

@@ -55,6 +55,8 @@ def behaviour_field(feature: BehaviourFeature, of_field: dict[str, Any] | None) 
         "seconds_since": f"seconds since the latest {feature.event!r}"
         + (f" on the candidate's {feature.of}" if feature.of else ""),
         "match_count": f"recent {feature.event!r} events on the candidate's {feature.of}",
+        "decayed_match": f"{feature.event!r} events on the candidate's {feature.of}, "
+        f"halved every {feature.half_life_seconds:g} s",
         "unclicked_exposures": f"{feature.event!r} of the candidate's {feature.of} "
         f"since its last {feature.reset_by!r}",
     }[feature.type]

@@ -150,6 +150,13 @@ def behaviour_section() -> dict[str, Any]:
                 "window_seconds": 600.0,
             },
             {
+                "name": "category_interest",
+                "type": "decayed_match",
+                "event": "click",
+                "of": "category",
+                "half_life_seconds": 60.0,
+            },
+            {
                 "name": "unclicked_exposures",
                 "type": "unclicked_exposures",
                 "event": "expose",
@@ -176,6 +183,7 @@ def session_spec_dict(num_users: int = 2_000, num_items: int = 400, behaviour: b
         {"name": "clicks_10m", "kind": "numeric", "side": "context", "transform": "log1p_standardize"},
         {"name": "since_category_click", "kind": "numeric", "side": "item", "transform": "log1p_standardize"},
         {"name": "category_clicks_10m", "kind": "numeric", "side": "item", "transform": "log1p_standardize"},
+        {"name": "category_interest", "kind": "numeric", "side": "item", "transform": "log1p_standardize"},
         {"name": "unclicked_exposures", "kind": "numeric", "side": "item", "transform": "log1p_standardize"},
     ]
     spec["behaviour"] = behaviour_section()
