@@ -49,16 +49,16 @@ def behaviour_field(feature: BehaviourFeature, of_field: dict[str, Any] | None) 
         if "num_buckets" not in field and "min_count" not in field:
             field["min_count"] = 1
         return field, f"behaviour: the last {feature.k} {feature.of} values of {feature.event!r} events"
-    what = {
-        "count": f"{feature.event!r} events"
-        + (f" in {feature.window_seconds:g} s" if feature.window_seconds else ""),
-        "seconds_since": f"seconds since the latest {feature.event!r}"
-        + (f" on the candidate's {feature.of}" if feature.of else ""),
-        "match_count": f"recent {feature.event!r} events on the candidate's {feature.of}",
-        "decayed_match": f"{feature.event!r} events on the candidate's {feature.of}, "
-        f"halved every {feature.half_life_seconds:g} s",
-        "unclicked_exposures": f"{feature.event!r} of the candidate's {feature.of} "
-        f"since its last {feature.reset_by!r}",
-    }[feature.type]
+    e, of = feature.event, feature.of
+    if feature.type == "count":
+        what = f"{e!r} events" + (f" in {feature.window_seconds:g} s" if feature.window_seconds else "")
+    elif feature.type == "seconds_since":
+        what = f"seconds since the latest {e!r}" + (f" on the candidate's {of}" if of else "")
+    elif feature.type == "match_count":
+        what = f"recent {e!r} events on the candidate's {of}"
+    elif feature.type == "decayed_match":
+        what = f"{e!r} events on the candidate's {of}, halved every {feature.half_life_seconds:g} s"
+    else:
+        what = f"{e!r} of the candidate's {of} since its last {feature.reset_by!r}"
     field = {"name": feature.name, "kind": "numeric", "side": feature.side, "transform": "log1p_standardize"}
     return field, f"behaviour ({feature.side} side): {what}; log1p for the long tail"

@@ -1,0 +1,212 @@
+"""Real-time behaviour (#15): what it buys on the shop world with sessions, and what it costs on the device.
+
+    python -m benchmarks.bench_behaviour [--write]     (~8 minutes on 2 cores)
+
+1. Quality: the shop world with sessions (train/shopsessions.py; time split), replayed by
+   ``masknet data replay``; SerMaskNet trained with its defaults on the static spec and on the spec
+   with behaviour fields, seeds 0-2. Share of the gap (static model -> oracle) the behaviour fields close.
+2. Replay == device: the test set's users replayed event by event through BehaviourLog (SQLite files)
+   and through the batch replay; differences in the encoded arrays.
+3. Device cost, side by side in one process: ``BehaviourLog.record`` p50; a ranked request of 100
+   candidates with the behaviour bundle and a full log, against the static bundle without one; the
+   log's file size after 1,000 and after 100,000 events.
+
+``--write`` replaces the section of BENCHMARKS.md between its markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import ROOT, machine, table
+
+BEGIN, END = "<!-- behaviour:begin -->", "<!-- behaviour:end -->"
+SEEDS = (0, 1, 2)
+
+
+def _masknet(*args: str) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-m", "convert.cli", *args, "--json"],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    return json.loads(out.stdout)
+
+
+def quality(work: Path) -> tuple[list[list], dict[str, Path], Path]:
+    from edge_runtime.spec import FeatureSpec
+    from train.shopsessions import session_spec_dict
+
+    _masknet("data", "shop", "--sessions", "--out", str(work / "world"))
+    FeatureSpec.from_dict(session_spec_dict(behaviour=False)).save(work / "static.json")
+    rep = work / "replayed"
+    args = ["--user", "user_id", "--time", "ts", "--split", "split", "--out", str(rep)]
+    _masknet(
+        "data",
+        "replay",
+        str(work / "world" / "events.csv"),
+        "--spec",
+        str(work / "world" / "spec.json"),
+        *args,
+    )
+    rows, runs = [], {}
+    for seed in SEEDS:
+        result = {}
+        for name, spec in (("static", work / "static.json"), ("behaviour", work / "world" / "spec.json")):
+            run = work / f"run-{name}-{seed}"
+            files = [f"--{split}={rep / (split + '.csv')}" for split in ("train", "valid", "test")]
+            options = ["--oracle-column", "true_ctr", "--seed", str(seed), "--out", str(run)]
+            result[name] = _masknet("train", "--spec", str(spec), *files, *options)
+            runs[f"{name}-{seed}"] = run
+        s, b = result["static"]["test"]["auc"], result["behaviour"]["test"]["auc"]
+        oracle = result["static"]["test"]["oracle_auc"]
+        rows.append([seed, s, b, oracle, (b - s) / (oracle - s)])
+    return rows, runs, rep
+
+
+def equality(world: Path, fitted_spec_path: Path) -> tuple[int, int, int]:
+    """300 users' impressions through the device's log and through the batch replay:
+    (events recorded, rows, differing encoded values)."""
+    import pandas as pd
+
+    from edge_runtime.behaviour_log import BehaviourLog
+    from edge_runtime.encoder import FeatureEncoder
+    from edge_runtime.replay import replay_rows
+    from edge_runtime.spec import FeatureSpec
+
+    spec = FeatureSpec.load(fitted_spec_path)  # the trained run's spec: vocabularies and statistics
+    events = pd.read_csv(world / "events.csv", dtype={"user_id": str, "item_id": str})
+    events = events[events["user_id"].isin(events["user_id"].unique()[:300])].drop(columns=["split"])
+    rows = events.to_dict("records")
+    encoder = FeatureEncoder(spec)
+    batch = encoder.encode(list(replay_rows(rows, spec, user="user_id", time="ts")))
+    n_events, parts, logs = 0, [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in rows:
+            log = logs.get(r["user_id"])
+            if log is None:
+                log = logs[r["user_id"]] = BehaviourLog(Path(tmp) / f"{r['user_id']}.db", spec)
+            ctx = {k: r[k] for k in spec.columns_of_side("context") if k in r}
+            ctx.update(log.context_values(r["ts"]))
+            item = {k: r[k] for k in spec.columns_of_side("item") if k in r}
+            extra = log.item_values({c: [r[c]] for c in ("item_id", "category")}, 1, r["ts"])
+            parts.append(encoder.assemble(encoder.encode_context(ctx), encoder.encode_items([item], extra)))
+            log.record("expose", r, ts=r["ts"])
+            n_events += 1
+            if r["click"]:
+                log.record("click", r, ts=r["ts"])
+                n_events += 1
+        for log in logs.values():
+            log.close()
+    device = {k: np.concatenate([p[k] for p in parts]) for k in batch}
+    diffs = sum(int((batch[k] != device[k]).sum()) for k in batch)
+    return n_events, len(rows), diffs
+
+
+def device_cost(work: Path, runs: dict[str, Path]) -> list[list]:
+    import csv
+
+    from convert.conversion import convert_run
+    from edge_runtime.behaviour_log import BehaviourLog
+    from edge_runtime.ranker import Ranker
+
+    bundles = {}
+    for name in ("static", "behaviour"):
+        bundles[name] = work / f"{name}.mnb"
+        convert_run(runs[f"{name}-0"], "none", bundles[name], seed=0)
+    rankers = {name: Ranker.load(p) for name, p in bundles.items()}
+    items = list(csv.DictReader((work / "replayed" / "test.csv").open()))[:100]
+    candidates = [{k: it[k] for k in ("item_id", "category", "brand", "price")} for it in items]
+    context = {k: items[0][k] for k in ("user_id", "age", "gender", "occupation", "city", "device")}
+    log = BehaviourLog(work / "device.db", rankers["behaviour"].spec)
+    rng = np.random.default_rng(0)
+    record_times = []
+    for i in range(1000):
+        it = candidates[int(rng.integers(100))]
+        t0 = time.perf_counter()
+        log.record("expose" if i % 4 else "click", it, ts=1e6 + i)
+        record_times.append(time.perf_counter() - t0)
+    size_1k = sum(p.stat().st_size for p in work.glob("device.db*"))
+    now = 1e6 + 1000
+    timings: dict[str, list[float]] = {"static": [], "behaviour": []}
+    for _ in range(300):  # alternated, so both see the same machine state
+        for name in ("static", "behaviour"):
+            t0 = time.perf_counter()
+            if name == "static":
+                rankers[name].rank(context, candidates, k=10)
+            else:
+                rankers[name].rank(context, candidates, k=10, behaviour=log, now=now)
+            timings[name].append(time.perf_counter() - t0)
+    for i in range(99_000):
+        log.record("expose" if i % 4 else "click", candidates[i % 100], ts=1e6 + 1000 + i)
+    size_100k = sum(p.stat().st_size for p in work.glob("device.db*"))
+    log.close()
+    s, b = (float(np.median(timings[n])) * 1e3 for n in ("static", "behaviour"))
+    return [
+        ["BehaviourLog.record, p50 (ms)", float(np.median(record_times)) * 1e3, "<= 0.1"],
+        ["rank 100 candidates, static bundle, no log (ms, p50)", s, ""],
+        ["rank 100 candidates, behaviour bundle + full log (ms, p50)", b, ""],
+        ["ratio behaviour / static", b / s, "<= 1.2"],
+        ["log files after 1,000 events (KiB)", size_1k / 1024, ""],
+        ["log files after 100,000 events (KiB)", size_100k / 1024, "bounded"],
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="Rewrite the section in BENCHMARKS.md.")
+    args = parser.parse_args()
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        rows, runs, rep = quality(work)
+        events, n_rows, diffs = equality(work / "world", runs["behaviour-0"] / "spec.json")
+        costs = device_cost(work, runs)
+    closure = np.array([r[-1] for r in rows])
+    section = "\n\n".join(
+        [
+            f"{BEGIN}\n## Real-time behaviour on the device (`benchmarks/bench_behaviour.py`)",
+            f"`python -m benchmarks.bench_behaviour --write`, {time.perf_counter() - t0:.0f} s; {machine()}.",
+            "Shop world with sessions (`masknet data shop --sessions`: a click raises the click logit of its "
+            "category by 1.5 x exp(-age / 90 s)), split by time, replayed with `masknet data replay`; "
+            "SerMaskNet with its defaults on the static spec and on the spec with behaviour fields "
+            "(last 5 clicked categories, clicks in 10 min, seconds since a click on the candidate's "
+            "category, its clicks in 10 min, its clicks halved every 60 s, the candidate's exposures "
+            "since its last click). "
+            "Goal: close at least half of the gap between the static model and the oracle.",
+            table(
+                ["seed", "test AUC, static", "test AUC, behaviour", "oracle AUC", "share of the gap closed"],
+                rows,
+            ),
+            f"Share of the gap closed: mean {closure.mean():.3f} ± {closure.std(ddof=1):.3f} (goal >= 0.5: "
+            f"{'met' if closure.mean() >= 0.5 else '**not met**'}).",
+            f"Replay == device: {events:,} events of 300 users replayed through `BehaviourLog` (one SQLite "
+            f"file per user) and through the batch replay; {n_rows:,} encoded rows, "
+            f"**{diffs} differing values** (goal 0, over >= 10,000 events).",
+            table(["device cost (one process, side by side)", "value", "goal"], costs),
+            END,
+        ]
+    )
+    print(section)
+    if args.write:
+        path = ROOT / "BENCHMARKS.md"
+        text = path.read_text()
+        if BEGIN in text:
+            text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END) :]
+        else:
+            text = text.replace("## Reliability", section + "\n\n## Reliability")
+        path.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
