@@ -232,7 +232,7 @@ class Ranker:
         self, context: Mapping[str, Any], candidates: Any, behaviour: BehaviourLog | None, now: float | None
     ) -> tuple[Mapping[str, Any], dict[str, np.ndarray] | None]:
         """The context with its behaviour columns, and the candidates' behaviour columns."""
-        t = self._request_time(behaviour, context, now)
+        t = self._request_time(behaviour, context, now, candidates)
         if t is None or behaviour is None:
             return context, None
         if not isinstance(context, Mapping):
@@ -242,11 +242,23 @@ class Ranker:
         n, columns = columns_of(candidates, of)
         return context, behaviour.item_values(columns, n, t)
 
-    def _request_time(self, behaviour: BehaviourLog | None, context: Any, now: float | None) -> float | None:
+    def _request_time(
+        self, behaviour: BehaviourLog | None, context: Any, now: float | None, candidates: Any = None
+    ) -> float | None:
+        """The time of a request with a log; without one, the request must carry the behaviour
+        columns (the context its own, the candidates theirs: a list's first record, a dict's or a
+        DataFrame's columns)."""
         b = self.spec.behaviour
         if behaviour is None:
             if b is not None and isinstance(context, Mapping):
                 absent = [f.name for f in b.features if f.side == "context" and f.name not in context]
+                if candidates is not None:
+                    if isinstance(candidates, Mapping) or _is_frame(candidates):
+                        columns = set(candidates.columns if _is_frame(candidates) else candidates)
+                    else:
+                        first = candidates[0] if len(candidates) else {}
+                        columns = set(first) if isinstance(first, Mapping) else set()
+                    absent += [f.name for f in b.features if f.side == "item" and f.name not in columns]
                 if absent:
                     raise ArgumentError(
                         f"this model reads behaviour fields {absent}: pass behaviour=BehaviourLog(...) "

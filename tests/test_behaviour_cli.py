@@ -251,8 +251,16 @@ def test_the_ranker_scores_from_its_log_exactly_as_the_replayed_rows(behaviour_b
         ranker.score(context, catalog[:5], behaviour=logs["u1"], now=now).tolist()
     )
 
-    # misuse: no log, a log of other behaviour, a log where the model has none
+    # without a log, the request carries the columns itself (replayed rows do), or is refused
+    replayed_rows = list(replay_rows(rows[:20], spec, user="user_id", time="ts"))
+    ctx_cols = {k: replayed_rows[5][k] for k in context_cols if k in replayed_rows[5]}
+    cands = [{k: r[k] for k in item_cols if k in r} for r in replayed_rows]
+    assert ranker.score(ctx_cols, cands).shape == (20,)
     with pytest.raises(ArgumentError, match="behaviour fields"):
         ranker.rank(context, catalog)
+    with pytest.raises(ArgumentError, match="category_interest"):
+        ranker.score(ctx_cols, catalog)  # the context has its columns, the candidates do not
+    with pytest.raises(ArgumentError, match="BehaviourLog"):
+        ranker.score(context, catalog, behaviour="log.db")
     for log in logs.values():
         log.close()
