@@ -204,35 +204,44 @@ class BehaviourState:
 
     def item_values(self, columns: Mapping[str, Sequence[Any]], n: int, now: float) -> dict[str, np.ndarray]:
         """The item-side behaviour columns of ``n`` candidates (``columns``: their raw ``of`` columns,
-        or the canonical texts from :meth:`candidate_texts`) for a request at ``now``."""
+        or the canonical texts from :meth:`candidate_texts`) for a request at ``now``.
+
+        Each feature is first computed per distinct value among the kept events (a few hundred at
+        most), then looked up for every candidate.
+        """
         now = check_time(now, "now")
         texts = self.candidate_texts(columns, n)
+        visible: dict[str, list[Event]] = {}
+
+        def seen(kind: str) -> list[Event]:
+            if kind not in visible:
+                visible[kind] = self._visible(kind, now)
+            return visible[kind]
+
         out = {}
         for f in self._item:
             j = self._column_index[f.of]
-            cand = texts[f.of]
+            default = 0.0
             if f.type == "match_count":
-                counts = Counter(e.values[j] for e in self._selected(f, now))
-                counts.pop(None, None)
-                values = [counts.get(t, 0) for t in cand]
+                by_value: dict[Any, float] = Counter(e.values[j] for e in self._selected(f, now))
             elif f.type == "decayed_match":
-                weights: dict[str | None, float] = {}
+                by_value = {}
                 rate = math.log(2.0) / f.half_life_seconds
-                for e in self._visible(f.event, now):
-                    w = math.exp(-rate * max(now - e.ts, 0.0))
-                    weights[e.values[j]] = weights.get(e.values[j], 0.0) + w
-                weights.pop(None, None)
-                values = [weights.get(t, 0.0) for t in cand]
+                for e in seen(f.event):
+                    v = e.values[j]
+                    by_value[v] = by_value.get(v, 0.0) + math.exp(-rate * max(now - e.ts, 0.0))
             elif f.type == "seconds_since":
-                latest = {e.values[j]: e.ts for e in self._visible(f.event, now)}
-                latest.pop(None, None)
-                cap = f.cap
-                values = [min(max(now - latest[t], 0.0), cap) if t in latest else cap for t in cand]
+                default = cap = f.cap
+                by_value = {e.values[j]: e.ts for e in seen(f.event)}  # the latest wins
+                by_value = {v: min(max(now - ts, 0.0), cap) for v, ts in by_value.items()}
             else:  # unclicked_exposures: exposures since the latest reset on the same value
-                reset = {e.values[j]: e.seq for e in self._visible(f.reset_by, now)}
-                counts = Counter(
-                    e.values[j] for e in self._visible(f.event, now) if e.seq > reset.get(e.values[j], -1)
-                )
-                values = [counts.get(t, 0) for t in cand]
-            out[f.name] = np.asarray(values, dtype=np.float64).reshape(n)
+                reset = {e.values[j]: e.seq for e in seen(f.reset_by)}
+                by_value = {}
+                for e in seen(f.event):
+                    v = e.values[j]
+                    if e.seq > reset.get(v, -1):
+                        by_value[v] = by_value.get(v, 0) + 1
+            by_value.pop(None, None)  # a missing value matches nothing
+            get = by_value.get
+            out[f.name] = np.fromiter((get(t, default) for t in texts[f.of]), dtype=np.float64, count=n)
         return out
