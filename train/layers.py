@@ -12,6 +12,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from train import optimizers as _optimizers  # noqa: F401 - a saved model.keras also names its optimizer
+
 PACKAGE = "masknet_edge"
 
 __all__ = ["FeatureEmbedding", "FieldLayerNorm", "InstanceGuidedMask", "MaskBlock", "PooledSum"]

@@ -250,6 +250,7 @@ def train_run(
 
     from train.epochs import EpochCallback
     from train.masknet import build_model
+    from train.optimizers import EmbeddingAdam
 
     if distribute != "none" and cpu_devices > 1:
         _split_cpu(cpu_devices)
@@ -349,7 +350,7 @@ def train_run(
             else:
                 model = build_model(fitted, model_config)
                 model.compile(
-                    optimizer=keras.optimizers.Adam(learning_rate),
+                    optimizer=EmbeddingAdam(learning_rate),
                     loss=keras.losses.BinaryCrossentropy(),
                 )
                 state = {
