@@ -9,6 +9,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import re
 import time
 import traceback
 from typing import Any
@@ -520,6 +521,19 @@ def render_reliability(rel: dict[str, Any], meta: dict[str, Any], hostile: Any =
     )
 
 
+STANDALONE = re.compile(r"<!-- ([a-z-]+):begin -->.*?<!-- \1:end -->", re.DOTALL)
+
+
+def keep_standalone(old: str, new: str) -> str:
+    """Keep the sections that standalone benchmarks wrote between their markers (for example
+    ``bench_behaviour --write``) when the runner rewrites the file: they go before the reliability
+    section, in their old order."""
+    kept = [m.group(0) for m in STANDALONE.finditer(old) if m.group(0) not in new]
+    if not kept:
+        return new
+    return new.replace("## Reliability", "\n\n".join(kept) + "\n\n## Reliability", 1)
+
+
 def main() -> None:
     """Run the chosen sections and rewrite the documents."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -574,7 +588,8 @@ def main() -> None:
     runs = [r for r in runs if r["sections"]] + [{"date": today, "sections": labels, "seconds": seconds}]
     meta = {"date": today, "machine": machine(), "seconds": seconds, "sections": labels, "runs": runs}
     RESULTS.write_text(json.dumps({**results, "_meta": meta}, indent=2) + "\n")
-    (ROOT / "BENCHMARKS.md").write_text(render(results, meta))
+    path = ROOT / "BENCHMARKS.md"
+    path.write_text(keep_standalone(path.read_text() if path.exists() else "", render(results, meta)))
     if isinstance(results.get("reliability"), dict):
         (ROOT / "RELIABILITY.md").write_text(
             render_reliability(results["reliability"], meta, results.get("hostile"))

@@ -167,3 +167,14 @@ def test_render_all_sections():
     assert (
         "In all: 40 cases, 39 passed, 1 failed, 0 skipped; failing cases that printed a traceback: 1." in rel
     )
+
+
+def test_the_runner_keeps_sections_written_by_standalone_benchmarks():
+    from benchmarks.run_all import keep_standalone
+
+    old = "x\n<!-- behaviour:begin -->\nB\n<!-- behaviour:end -->\n\n## Reliability\nr\n"
+    new = "fresh\n\n## Reliability\nr\n"
+    kept = keep_standalone(old, new)
+    assert kept.index("fresh") < kept.index("<!-- behaviour:begin -->\nB\n") < kept.index("## Reliability")
+    assert keep_standalone(kept, kept) == kept  # not duplicated
+    assert keep_standalone("", new) == new
