@@ -121,8 +121,8 @@ class BehaviourLog:
         return db
 
     def _load(self) -> None:
-        """Read the file into memory; events of kinds the spec no longer declares, and those beyond
-        the bounds, are deleted."""
+        """Read the file into memory and delete the events beyond the spec's bounds. Rows of kinds
+        the spec does not declare (another model's), or that cannot be read, are left as they are."""
         assert self._db is not None
         columns = self._state.columns
         stale = []
@@ -136,7 +136,6 @@ class BehaviourLog:
                 except ValueError:
                     ok = False
                 if not ok:
-                    stale.append(seq)
                     continue
                 texts = tuple(v if isinstance(v, str) else None for v in (values.get(c) for c in columns))
                 stale.extend(e.seq for e in self._state.add_canonical(kind, texts, ts, seq=seq))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import resource
 import sys
 import time
@@ -113,21 +114,47 @@ def read_candidates(path: Path) -> list[dict[str, Any]]:
 )
 @click.option("--k", type=click.IntRange(1), default=10, show_default=True)
 @click.option("--threads", type=click.IntRange(1, MAX_THREADS), default=1, show_default=True)
+@click.option(
+    "--behaviour-log",
+    "log_path",
+    type=click.Path(path_type=Path),
+    help="A behaviour log (SQLite, written by BehaviourLog) for bundles with behaviour fields.",
+)
+@click.option("--now", type=float, help="The request's time for behaviour fields (seconds). Defaults to now.")
 @json_option
 @guarded
-def rank(bundle: Path, context_text: str, candidates: Path, k: int, threads: int, as_json: bool) -> None:
+def rank(
+    bundle: Path,
+    context_text: str,
+    candidates: Path,
+    k: int,
+    threads: int,
+    log_path: Path | None,
+    now: float | None,
+    as_json: bool,
+) -> None:
     """Rank candidates for one context with a bundle and print the top k.
 
     \b
-    Example:
+    Examples:
       masknet rank shop.mnb --context '{"user_id": "u7", "age": 31}' --candidates items.csv --k 5
+      masknet rank shop-behaviour.mnb --context @user.json --candidates items.csv --behaviour-log log.db
     """
+    from edge_runtime.behaviour_log import BehaviourLog
     from edge_runtime.ranker import Ranker
 
     ctx = _read_context(context_text)
     items = read_candidates(candidates)
     ranker = Ranker.load(bundle, num_threads=threads)
-    top = ranker.rank(ctx, items, k=k)
+    if log_path is not None and not log_path.is_file():
+        raise CliError(f"no behaviour log at {log_path}; an app creates one with BehaviourLog(path, spec)")
+    if now is not None and not math.isfinite(now):
+        raise CliError(f"--now must be a finite number of seconds. Received: {now}")
+    if log_path is None:
+        top = ranker.rank(ctx, items, k=k)
+    else:
+        with BehaviourLog(log_path, ranker.spec) as log:
+            top = ranker.rank(ctx, items, k=k, behaviour=log, now=now)
     if as_json:
         emit_json(
             {

@@ -264,3 +264,37 @@ def test_the_ranker_scores_from_its_log_exactly_as_the_replayed_rows(behaviour_b
         ranker.score(context, catalog, behaviour="log.db")
     for log in logs.values():
         log.close()
+
+
+@needs_tf
+def test_masknet_rank_reads_a_behaviour_log(behaviour_bundle, sessions, tmp_path):
+    from edge_runtime.behaviour_log import BehaviourLog
+    from edge_runtime.ranker import Ranker
+
+    ranker = Ranker.load(behaviour_bundle)
+    candidates = tmp_path / "items.csv"
+    items = [
+        {"item_id": f"i{i}", "category": c, "brand": "brand_1", "price": 10.0 + i}
+        for i, c in enumerate(["books", "toys", "home", "books", "sports"])
+    ]
+    with candidates.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, list(items[0]))
+        w.writeheader()
+        w.writerows(items)
+    log_path = tmp_path / "log.db"
+    with BehaviourLog(log_path, ranker.spec) as log:
+        log.record("click", {"item_id": "i3", "category": "books"}, ts=1000.0)
+        expected = ranker.rank({"user_id": "u1", "age": 30}, items, k=5, behaviour=log, now=1010.0)
+    context = '{"user_id": "u1", "age": 30}'
+    args = ["rank", behaviour_bundle, "--context", context, "--candidates", candidates, "--json"]
+    code, text = _run(*args, "--behaviour-log", log_path, "--now", "1010")
+    assert code == 0, text
+    got = json.loads(text)["ranking"]
+    assert [r["candidate"]["item_id"] for r in got] == [c["item_id"] for c, _ in expected]
+    assert [r["score"] for r in got] == pytest.approx([s for _, s in expected], abs=1e-6)
+    code, text = _run(*args)
+    assert code == 2 and "behaviour fields" in text
+    code, text = _run(*args, "--behaviour-log", tmp_path / "typo.db")
+    assert code == 2 and "no behaviour log" in text and not (tmp_path / "typo.db").exists()
+    code, text = _run(*args, "--behaviour-log", candidates)
+    assert code == 2 and "not a behaviour log" in text

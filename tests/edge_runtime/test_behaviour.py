@@ -298,7 +298,7 @@ def test_a_file_that_is_not_a_log_is_refused_and_left_alone(spec, tmp_path):
         BehaviourLog(tmp_path, spec)
 
 
-def test_rows_a_newer_spec_does_not_know_are_dropped_on_load(spec, tmp_path):
+def test_rows_the_spec_does_not_know_are_ignored_and_kept(spec, tmp_path):
     path = tmp_path / "log.db"
     with BehaviourLog(path, spec) as log:
         log.record("click", {"item_id": 1, "category": "a"}, ts=1.0)
@@ -309,7 +309,8 @@ def test_rows_a_newer_spec_does_not_know_are_dropped_on_load(spec, tmp_path):
     db.close()
     with BehaviourLog(path, spec) as log:
         assert len(log) == 1
-    assert sqlite3.connect(path).execute("SELECT COUNT(*) FROM events").fetchone()[0] == 1
+        log.record("click", {"item_id": 2}, ts=4.0)
+    assert sqlite3.connect(path).execute("SELECT COUNT(*) FROM events").fetchone()[0] == 4
 
 
 def test_the_log_is_thread_safe(spec, tmp_path):
