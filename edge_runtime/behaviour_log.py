@@ -78,6 +78,7 @@ class BehaviourLog:
         self._clock = clock
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
+        self._closed = False
         if self.path is not None:
             self._db = self._open(self.path, durable)
             self._load()
@@ -151,6 +152,8 @@ class BehaviourLog:
         values = self._state.canonical_values(item)
         t = self._clock() if ts is None else check_time(ts)
         with self._lock:
+            if self._closed:
+                raise self._fail("is closed; open it again to record")
             seq = self._state.last_seq + 1
             dropped = self._state.add_canonical(kind, values, t, seq=seq)
             if self._db is None:
@@ -172,6 +175,8 @@ class BehaviourLog:
     def clear(self) -> None:
         """Delete every event, in memory and in the file (freed pages overwritten)."""
         with self._lock:
+            if self._closed:
+                raise self._fail("is closed; open it again to clear it")
             self._state.clear()
             if self._db is not None:
                 try:
@@ -183,6 +188,7 @@ class BehaviourLog:
     def close(self) -> None:
         """Close the file; later calls to :meth:`record` fail."""
         with self._lock:
+            self._closed = True
             if self._db is not None:
                 self._db.close()
 

@@ -278,6 +278,10 @@ def test_clear_forgets_everything_in_memory_and_on_disk(spec, tmp_path):
     assert b"secret_category_xyz" not in raw  # secure_delete and a truncated WAL
     with BehaviourLog(path, spec) as again:
         assert len(again) == 0
+    with pytest.raises(BehaviourLogError, match="is closed"):
+        again.record("click", {"item_id": 1}, ts=3.0)
+    with pytest.raises(BehaviourLogError, match="is closed"):
+        again.clear()
 
 
 def test_a_file_that_is_not_a_log_is_refused_and_left_alone(spec, tmp_path):
