@@ -16,6 +16,40 @@ from train import optimizers as _optimizers  # noqa: F401 - a saved model.keras 
 
 PACKAGE = "masknet_edge"
 
+
+def _fresh(identifier: Any, default: Any = None) -> Any:
+    """A new initializer for one weight, made when the weight is made.
+
+    Layers keep the identifier they were given (a name, a config dict or an object) and resolve it
+    here: an unseeded Keras initializer draws its seed when it is constructed, so resolving in
+    ``__init__``, or sharing one object between weights, would change (or correlate) the draws. An
+    object is cloned, as Keras' own composite layers do.
+    """
+    if identifier is None:
+        return default() if callable(default) else default
+    if isinstance(identifier, keras.initializers.Initializer):
+        return identifier.__class__.from_config(identifier.get_config())
+    return keras.initializers.get(identifier)
+
+
+def _check_initializer(name: str, identifier: Any) -> Any:
+    if identifier is None or isinstance(identifier, (str, dict, keras.initializers.Initializer)):
+        return identifier
+    raise ValueError(
+        f"Expected {name} to be a keras.initializers name, config or object. Received: {name}={identifier!r}"
+    )
+
+
+def _serialize_initializer(identifier: Any) -> Any:
+    if isinstance(identifier, keras.initializers.Initializer):
+        return keras.initializers.serialize(identifier)
+    return identifier
+
+
+def _embedding_default() -> Any:
+    return keras.initializers.RandomNormal(stddev=0.01)
+
+
 __all__ = ["FeatureEmbedding", "FieldLayerNorm", "InstanceGuidedMask", "MaskBlock", "PooledSum"]
 
 
@@ -38,7 +72,26 @@ class FeatureEmbedding(keras.layers.Layer):
         multi_fields: names of the multi-valued fields (inputs ``<name>_ids``/``<name>_mask``).
         multi_poolings: pooling (``"mean"``/``"sum"``) of each multi-valued field, in the same order.
         numeric_mode: ``"vector"`` or ``"dense"``. Defaults to ``"vector"``.
-        embeddings_regularizer_l2: L2 weight on looked-up rows. Defaults to 0.
+        embeddings_initializer: of the table and the numeric vectors (a ``keras.initializers`` name,
+            config or object). Defaults to None: ``RandomNormal(stddev=0.01)``.
+        embeddings_regularizer: applied to the rows a batch looks up, per example (the table is too
+            large to regularize whole at every step). Defaults to None.
+        embeddings_regularizer_l2: shorthand for ``embeddings_regularizer=L2(value)`` (and how runs
+            saved before that argument existed name it). Defaults to 0.
+
+    Input shape:
+        A dict: ``cat_ids`` ``[batch, num_id_fields]`` int32 offset ids; for each multi-valued field
+        ``<name>_ids`` int32 and ``<name>_mask`` float32, both ``[batch, max_length]``;
+        ``num_values`` ``[batch, num_numeric]`` float32.
+
+    Output shape:
+        ``[batch, num_fields, embedding_dim]``: id fields, then multi-valued, then (``vector`` mode)
+        numeric fields.
+
+    >>> import numpy as np
+    >>> layer = FeatureEmbedding(vocab_size=10, embedding_dim=4, num_id_fields=2)
+    >>> tuple(layer({"cat_ids": np.array([[1, 7]], "int32")}).shape)
+    (1, 2, 4)
     """
 
     def __init__(
@@ -50,6 +103,8 @@ class FeatureEmbedding(keras.layers.Layer):
         multi_fields: tuple[str, ...] | list[str] = (),
         multi_poolings: tuple[str, ...] | list[str] = (),
         numeric_mode: str = "vector",
+        embeddings_initializer: Any = None,
+        embeddings_regularizer: Any = None,
         embeddings_regularizer_l2: float = 0.0,
         **kwargs: Any,
     ) -> None:
@@ -60,15 +115,15 @@ class FeatureEmbedding(keras.layers.Layer):
             )
         if len(multi_fields) != len(multi_poolings):
             raise ValueError(
-                f"one pooling per multi-valued field. Received: {multi_fields}, {multi_poolings}"
+                "Expected one pooling per multi-valued field. "
+                f"Received: multi_fields={list(multi_fields)}, multi_poolings={list(multi_poolings)}"
             )
         for p in multi_poolings:
             if p not in ("mean", "sum"):
-                raise ValueError(f"Expected poolings in {{'mean', 'sum'}}. Received: {p!r}")
-        if vocab_size < 1 or embedding_dim < 1:
-            raise ValueError(
-                f"vocab_size and embedding_dim must be >= 1. Received: {vocab_size}, {embedding_dim}"
-            )
+                raise ValueError(f"Expected poolings in {{'mean', 'sum'}}. Received: multi_poolings={p!r}")
+        for key, value in (("vocab_size", vocab_size), ("embedding_dim", embedding_dim)):
+            if value < 1:
+                raise ValueError(f"Expected {key} >= 1. Received: {key}={value}")
         self.vocab_size = int(vocab_size)
         self.embedding_dim = int(embedding_dim)
         self.num_id_fields = int(num_id_fields)
@@ -76,7 +131,10 @@ class FeatureEmbedding(keras.layers.Layer):
         self.multi_fields = tuple(multi_fields)
         self.multi_poolings = tuple(multi_poolings)
         self.numeric_mode = numeric_mode
-        self.embeddings_regularizer_l2 = float(embeddings_regularizer_l2)
+        self.embeddings_initializer = _check_initializer("embeddings_initializer", embeddings_initializer)
+        if embeddings_regularizer is None and embeddings_regularizer_l2:
+            embeddings_regularizer = keras.regularizers.L2(float(embeddings_regularizer_l2))
+        self.embeddings_regularizer = keras.regularizers.get(embeddings_regularizer)
 
     @property
     def num_fields(self) -> int:
@@ -88,13 +146,13 @@ class FeatureEmbedding(keras.layers.Layer):
         self.table = self.add_weight(
             name="table",
             shape=(self.vocab_size, self.embedding_dim),
-            initializer=keras.initializers.RandomNormal(stddev=0.01),
+            initializer=_fresh(self.embeddings_initializer, _embedding_default),
         )
         if self.num_numeric and self.numeric_mode == "vector":
             self.numeric_vectors = self.add_weight(
                 name="numeric_vectors",
                 shape=(self.num_numeric, self.embedding_dim),
-                initializer=keras.initializers.RandomNormal(stddev=0.01),
+                initializer=_fresh(self.embeddings_initializer, _embedding_default),
             )
 
     def call(self, inputs: dict[str, Any]) -> Any:
@@ -120,10 +178,9 @@ class FeatureEmbedding(keras.layers.Layer):
             if self.num_id_fields:
                 rows = chunks.pop(0)  # [B, F_id, k]
                 parts.append(rows)
-                if self.embeddings_regularizer_l2:
-                    self.add_loss(
-                        self.embeddings_regularizer_l2 * ops.mean(ops.sum(ops.square(rows), axis=[1, 2]))
-                    )
+                if self.embeddings_regularizer is not None:  # per example: the batch mean
+                    batch = ops.cast(ops.shape(rows)[0], rows.dtype)
+                    self.add_loss(self.embeddings_regularizer(rows) / batch)
             for name, pooling, rows in zip(self.multi_fields, self.multi_poolings, chunks, strict=True):
                 mask = ops.expand_dims(ops.cast(inputs[f"{name}_mask"], rows.dtype), -1)  # [B, L, 1]
                 pooled = ops.sum(rows * mask, axis=1)
@@ -147,7 +204,10 @@ class FeatureEmbedding(keras.layers.Layer):
             "multi_fields": list(self.multi_fields),
             "multi_poolings": list(self.multi_poolings),
             "numeric_mode": self.numeric_mode,
-            "embeddings_regularizer_l2": self.embeddings_regularizer_l2,
+            "embeddings_initializer": _serialize_initializer(self.embeddings_initializer),
+            "embeddings_regularizer": keras.regularizers.serialize(self.embeddings_regularizer)
+            if self.embeddings_regularizer is not None
+            else None,
         }
         return {**super().get_config(), **config}
 
@@ -158,10 +218,21 @@ class FieldLayerNorm(keras.layers.Layer):
 
     ``LN_EMB(V_emb) = concat(LN(e_1), ..., LN(e_f))`` where ``LN(e) = gamma_j * (e - mu_e) / sigma_e
     + beta_j`` and ``mu_e, sigma_e`` are taken over the k entries of field ``j`` only (not over the
-    whole concatenation). Input and output ``[batch, fields, k]``.
+    whole concatenation).
 
     Args:
         epsilon: added to the variance. Defaults to 1e-5.
+
+    Input shape:
+        ``[batch, fields, k]``.
+
+    Output shape:
+        ``[batch, fields, k]``.
+
+    >>> import numpy as np
+    >>> out = FieldLayerNorm()(np.array([[[1.0, 3.0], [10.0, 10.0]]], "float32"))
+    >>> np.round(np.asarray(out), 3).tolist()
+    [[[-1.0, 1.0], [0.0, 0.0]]]
     """
 
     def __init__(self, epsilon: float = 1e-5, **kwargs: Any) -> None:
@@ -194,32 +265,66 @@ class InstanceGuidedMask(keras.layers.Layer):
     what is masked). No sigmoid: the mask multiplies element-wise as is.
 
     Args:
-        output_dim: width of the masked tensor.
+        output_dim: width of the masked tensor. None lets the owning :class:`MaskBlock` set it from
+            the width of what it masks, before building.
         reduction_ratio: aggregation width / projection width. Defaults to 2.0.
+        kernel_initializer: of ``W1`` and ``W2``. Defaults to ``"glorot_uniform"``.
+        bias_initializer: of ``b1`` and ``b2``. Defaults to ``"zeros"``.
+
+    Input shape:
+        ``[batch, d]``: the flattened raw embedding ``V_emb``.
+
+    Output shape:
+        ``[batch, output_dim]``.
+
+    >>> import numpy as np
+    >>> tuple(InstanceGuidedMask(output_dim=3)(np.ones((2, 5), "float32")).shape)
+    (2, 3)
     """
 
-    def __init__(self, output_dim: int, reduction_ratio: float = 2.0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        output_dim: int | None,
+        reduction_ratio: float = 2.0,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
-        if output_dim < 1 or reduction_ratio <= 0:
-            raise ValueError(
-                f"output_dim must be >= 1 and reduction_ratio > 0. Received: {output_dim}, {reduction_ratio}"
-            )
-        self.output_dim = int(output_dim)
+        if output_dim is not None and output_dim < 1:
+            raise ValueError(f"Expected output_dim >= 1. Received: output_dim={output_dim}")
+        if reduction_ratio <= 0:
+            raise ValueError(f"Expected reduction_ratio > 0. Received: reduction_ratio={reduction_ratio}")
+        self.output_dim = None if output_dim is None else int(output_dim)
         self.reduction_ratio = float(reduction_ratio)
-        self.aggregation_dim = max(1, int(round(self.reduction_ratio * self.output_dim)))
+        self.kernel_initializer = _check_initializer("kernel_initializer", kernel_initializer)
+        self.bias_initializer = _check_initializer("bias_initializer", bias_initializer)
+
+    @property
+    def aggregation_dim(self) -> int:
+        """Width of the aggregation layer: ``reduction_ratio × output_dim`` (Eq. 1)."""
+        if self.output_dim is None:
+            raise ValueError(
+                "Expected output_dim to be set before the mask is built. Received: output_dim=None"
+            )
+        return max(1, int(round(self.reduction_ratio * self.output_dim)))
 
     def build(self, input_shape: Any) -> None:
-        d = int(input_shape[-1])
+        d, agg = int(input_shape[-1]), self.aggregation_dim
         self.w1 = self.add_weight(
-            name="aggregation_kernel", shape=(d, self.aggregation_dim), initializer="glorot_uniform"
+            name="aggregation_kernel", shape=(d, agg), initializer=_fresh(self.kernel_initializer)
         )
-        self.b1 = self.add_weight(name="aggregation_bias", shape=(self.aggregation_dim,), initializer="zeros")
+        self.b1 = self.add_weight(
+            name="aggregation_bias", shape=(agg,), initializer=_fresh(self.bias_initializer)
+        )
         self.w2 = self.add_weight(
             name="projection_kernel",
-            shape=(self.aggregation_dim, self.output_dim),
-            initializer="glorot_uniform",
+            shape=(agg, self.output_dim),
+            initializer=_fresh(self.kernel_initializer),
         )
-        self.b2 = self.add_weight(name="projection_bias", shape=(self.output_dim,), initializer="zeros")
+        self.b2 = self.add_weight(
+            name="projection_bias", shape=(self.output_dim,), initializer=_fresh(self.bias_initializer)
+        )
 
     def call(self, v_emb: Any) -> Any:
         hidden = ops.relu(ops.matmul(v_emb, self.w1) + self.b1)
@@ -233,6 +338,8 @@ class InstanceGuidedMask(keras.layers.Layer):
             **super().get_config(),
             "output_dim": self.output_dim,
             "reduction_ratio": self.reduction_ratio,
+            "kernel_initializer": _serialize_initializer(self.kernel_initializer),
+            "bias_initializer": _serialize_initializer(self.bias_initializer),
         }
 
 
@@ -249,6 +356,18 @@ class MaskBlock(keras.layers.Layer):
         reduction_ratio: of the block's mask. Defaults to 2.0.
         epsilon: of the LayerNorm. Defaults to 1e-5.
         dropout: rate applied to the block's output while training. Defaults to 0.
+        kernel_initializer: of the hidden layer ``W_i`` and of the mask's kernels. Defaults to
+            ``"glorot_uniform"``.
+
+    Input shape:
+        A list ``[v_emb, v_in]``: ``[batch, d_emb]`` and ``[batch, d_in]``.
+
+    Output shape:
+        ``[batch, units]``.
+
+    >>> import numpy as np
+    >>> tuple(MaskBlock(units=4)([np.ones((2, 6), "float32"), np.ones((2, 3), "float32")]).shape)
+    (2, 4)
     """
 
     def __init__(
@@ -257,26 +376,34 @@ class MaskBlock(keras.layers.Layer):
         reduction_ratio: float = 2.0,
         epsilon: float = 1e-5,
         dropout: float = 0.0,
+        kernel_initializer: Any = "glorot_uniform",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if units < 1:
-            raise ValueError(f"units must be >= 1. Received: units={units}")
+            raise ValueError(f"Expected units >= 1. Received: units={units}")
         if not 0 <= dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout}")
+            raise ValueError(f"Expected dropout in [0, 1). Received: dropout={dropout}")
         self.units = int(units)
         self.reduction_ratio = float(reduction_ratio)
         self.epsilon = float(epsilon)
         self.dropout = float(dropout)
+        self.kernel_initializer = _check_initializer("kernel_initializer", kernel_initializer)
+        # The mask's width is the width of what it masks, known when the block is built.
+        self.mask = InstanceGuidedMask(
+            None, self.reduction_ratio, kernel_initializer=kernel_initializer, name="mask"
+        )
+        self.norm = keras.layers.LayerNormalization(epsilon=self.epsilon, name="norm")
         self.drop = keras.layers.Dropout(self.dropout) if self.dropout else None
 
     def build(self, input_shape: Any) -> None:
         emb_shape, in_shape = input_shape
         d_in = int(in_shape[-1])
-        self.mask = InstanceGuidedMask(d_in, self.reduction_ratio, name="mask")
+        self.mask.output_dim = d_in
         self.mask.build(emb_shape)
-        self.kernel = self.add_weight(name="kernel", shape=(d_in, self.units), initializer="glorot_uniform")
-        self.norm = keras.layers.LayerNormalization(epsilon=self.epsilon, name="norm")
+        self.kernel = self.add_weight(
+            name="kernel", shape=(d_in, self.units), initializer=_fresh(self.kernel_initializer)
+        )
         self.norm.build((None, self.units))
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
@@ -294,13 +421,25 @@ class MaskBlock(keras.layers.Layer):
             "reduction_ratio": self.reduction_ratio,
             "epsilon": self.epsilon,
             "dropout": self.dropout,
+            "kernel_initializer": _serialize_initializer(self.kernel_initializer),
         }
         return {**super().get_config(), **config}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class PooledSum(keras.layers.Layer):
-    """Sum over the field axis and a bias: the logit of logistic regression on k=1 embeddings."""
+    """Sum over the field axis and a bias: the logit of logistic regression on k=1 embeddings.
+
+    Input shape:
+        ``[batch, fields, 1]``.
+
+    Output shape:
+        ``[batch, 1]``.
+
+    >>> import numpy as np
+    >>> np.asarray(PooledSum()(np.ones((2, 3, 1), "float32"))).tolist()
+    [[3.0], [3.0]]
+    """
 
     def build(self, input_shape: Any) -> None:
         self.bias = self.add_weight(name="bias", shape=(1,), initializer="zeros")

@@ -33,7 +33,7 @@ def _embedding(spec: FeatureSpec, k: int, numeric_mode: str, l2: float, name: st
         multi_fields=[f.name for f in spec.multi_fields],
         multi_poolings=[f.pooling for f in spec.multi_fields],
         numeric_mode=numeric_mode,
-        embeddings_regularizer_l2=l2,
+        embeddings_regularizer=keras.regularizers.L2(l2) if l2 else None,
         name=name,
     )
 

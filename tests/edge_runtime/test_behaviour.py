@@ -456,3 +456,14 @@ def test_replay_refuses_what_it_cannot_replay_naming_the_record(spec):
         Replay(spec, "user_id", "ts", expose="view", click="tap")
     with pytest.raises(ArgumentError, match="label"):
         Replay(FeatureSpec.from_dict({**spec_dict(), "label": None}), "user_id", "ts")
+
+
+def test_the_docstring_examples_run():
+    import doctest
+
+    import edge_runtime.behaviour
+    import edge_runtime.behaviour_spec
+
+    for module in (edge_runtime.behaviour, edge_runtime.behaviour_spec):
+        result = doctest.testmod(module)
+        assert result.attempted >= 1 and result.failed == 0, module.__name__

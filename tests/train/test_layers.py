@@ -179,3 +179,34 @@ def test_block_dropout_only_acts_in_training(tmp_path):
     np.testing.assert_array_equal(
         keras.saving.load_model(tmp_path / "m.keras", safe_mode=True).predict(x, verbose=0), p
     )
+
+
+def test_the_docstring_examples_run():
+    import doctest
+
+    import train.layers
+
+    result = doctest.testmod(train.layers)
+    assert result.attempted >= 5 and result.failed == 0
+
+
+def test_initializers_and_regularizers_are_arguments_that_round_trip():
+    import keras
+
+    from train.layers import FeatureEmbedding, MaskBlock
+
+    emb = FeatureEmbedding(
+        10, 4, num_id_fields=1, embeddings_initializer="zeros", embeddings_regularizer="l2"
+    )
+    again = FeatureEmbedding.from_config(emb.get_config())
+    again.build({})
+    assert float(np.abs(again.table.numpy()).max()) == 0.0
+    assert isinstance(again.embeddings_regularizer, keras.regularizers.L2)
+    old = FeatureEmbedding(10, 4, num_id_fields=1, embeddings_regularizer_l2=0.5)  # runs saved before
+    assert old.embeddings_regularizer.l2 == 0.5
+    block = MaskBlock(3, kernel_initializer="ones")
+    block.build([(None, 5), (None, 2)])
+    assert float(block.kernel.numpy().min()) == 1.0 and float(block.mask.w1.numpy().min()) == 1.0
+    assert (
+        MaskBlock.from_config(block.get_config()).get_config()["kernel_initializer"]["class_name"] == "Ones"
+    )
