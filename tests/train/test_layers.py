@@ -207,6 +207,10 @@ def test_initializers_and_regularizers_are_arguments_that_round_trip():
     block = MaskBlock(3, kernel_initializer="ones")
     block.build([(None, 5), (None, 2)])
     assert float(block.kernel.numpy().min()) == 1.0 and float(block.mask.w1.numpy().min()) == 1.0
-    assert (
-        MaskBlock.from_config(block.get_config()).get_config()["kernel_initializer"]["class_name"] == "Ones"
-    )
+    assert MaskBlock.from_config(block.get_config()).get_config()["kernel_initializer"] == "ones"
+    seeded = MaskBlock(3, kernel_initializer=keras.initializers.GlorotUniform(seed=1))
+    seeded.build([(None, 5), (None, 2)])
+    config = MaskBlock.from_config(seeded.get_config()).get_config()["kernel_initializer"]
+    assert config["class_name"] == "GlorotUniform" and config["config"]["seed"] == 1
+    with pytest.raises(ValueError, match="Expected kernel_initializer .* Received: kernel_initializer=3"):
+        MaskBlock(3, kernel_initializer=3)
