@@ -136,7 +136,7 @@ def rank(
     """Rank candidates for one context with a bundle and print the top k.
 
     \b
-    Examples:
+    Example:
       masknet rank shop.mnb --context '{"user_id": "u7", "age": 31}' --candidates items.csv --k 5
       masknet rank shop-behaviour.mnb --context @user.json --candidates items.csv --behaviour-log log.db
     """

@@ -14,7 +14,15 @@ Each case cites the ENCODING.md sections it checks (``"sections": ["3.3", "4.1"]
   encoding the context once and the candidates gives exactly these arrays;
 - ``{"kind": "vocabulary", "counts": {text: count}, "min_count": M, "max_vocab": X|null,
   "expected": [texts]}``: the vocabulary fitted from these counts (§4.2);
-- ``{"kind": "rank", "scores": [...], "k": K, "expected": [indices]}``: the top k (§9.2).
+- ``{"kind": "rank", "scores": [...], "k": K, "expected": [indices]}``: the top k (§9.2);
+- ``{"kind": "behaviour", "spec": SPEC, "events": [[kind, time, item], ...], "now": T,
+  "candidates": [...], "expected": {"context": {...}, "items": {field: [values]}}}``: the behaviour
+  columns after these events (§10; ``behaviour-v1.json``);
+- ``{"kind": "replay", "spec": SPEC, "user": U, "time": T, "rows": [...], "expected": [{...}]}``: the
+  behaviour columns replay gives each row (§10.4).
+
+Numbers of behaviour cases compare with a relative tolerance of 1e-12 (a port's ``exp`` may differ
+in the last bit).
 
 JSON cannot hold every raw value, so records use tags: ``{"$float": "nan"|"inf"|"-inf"}`` is that
 float, ``{"$bytes": "hex"}`` is those bytes; a JSON number with ``.``, ``e`` or ``E`` is a float,
@@ -44,6 +52,7 @@ from edge_runtime.spec import (
 )
 
 __all__ = [
+    "BEHAVIOUR_FILE",
     "CONFORMANCE_FILE",
     "ConformanceReport",
     "decode_value",
@@ -54,6 +63,8 @@ __all__ = [
 
 #: The spec-independent cases of ENCODING.md, shipped with the runtime.
 CONFORMANCE_FILE = Path(__file__).with_name("conformance") / "encoding-v1.json"
+#: The cases of §10 (behaviour fields), which ports without an event log skip.
+BEHAVIOUR_FILE = Path(__file__).with_name("conformance") / "behaviour-v1.json"
 FORMAT = "masknet-edge-conformance"
 
 
@@ -112,9 +123,53 @@ def _same(got: dict[str, np.ndarray], expected: dict[str, Any]) -> str | None:
     return None
 
 
+def _same_values(got: Any, want: Any, where: str) -> str | None:
+    """Behaviour values: lists of texts exactly, numbers within 1e-12 relative."""
+    if isinstance(want, list) and want and isinstance(want[0], str) or want == []:
+        return None if list(got) == want else f"{where}: got {list(got)}, expected {want}"
+    got_list = np.atleast_1d(np.asarray(got, dtype=np.float64)).tolist()
+    want_list = np.atleast_1d(np.asarray(want, dtype=np.float64)).tolist()
+    ok = len(got_list) == len(want_list) and all(
+        math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12) for a, b in zip(got_list, want_list, strict=True)
+    )
+    return None if ok else f"{where}: got {got_list}, expected {want_list}"
+
+
+def _run_behaviour(case: dict[str, Any]) -> str | None:
+    from edge_runtime.behaviour import BehaviourState
+    from edge_runtime.replay import replay_rows
+
+    spec = FeatureSpec.from_dict(case["spec"])
+    if case["kind"] == "replay":
+        rows = list(replay_rows(decode_value(case["rows"]), spec, user=case["user"], time=case["time"]))
+        for i, (row, want) in enumerate(zip(rows, case["expected"], strict=True)):
+            for name, value in want.items():
+                problem = _same_values(row[name], value, f"row {i} {name}")
+                if problem:
+                    return problem
+        return None
+    state = BehaviourState(spec)
+    for kind, ts, item in case["events"]:
+        state.add(kind, decode_value(item), ts)
+    for name, value in case["expected"]["context"].items():
+        problem = _same_values(state.context_values(case["now"])[name], value, name)
+        if problem:
+            return problem
+    candidates = decode_value(case["candidates"])
+    columns = {c: [item.get(c) for item in candidates] for c in state.columns}
+    got = state.item_values(columns, len(candidates), case["now"])
+    for name, value in case["expected"]["items"].items():
+        problem = _same_values(got[name], value, name)
+        if problem:
+            return problem
+    return None
+
+
 def _run_case(case: dict[str, Any]) -> str | None:
     """None when the case passes, else what differs."""
     kind = case["kind"]
+    if kind in ("behaviour", "replay"):
+        return _run_behaviour(case)
     if kind == "vocabulary":
         got = list(fit_vocabulary(case["counts"], case["min_count"], case.get("max_vocab")))
         return None if got == case["expected"] else f"vocabulary {got} != {case['expected']}"

@@ -16,10 +16,11 @@ def test_quick_demo_end_to_end(tmp_path):
     res = CliRunner().invoke(main, ["demo", "--size", "quick", "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output
     out = res.output
-    for step in range(1, 7):
-        assert f"[{step}/6]" in out
+    for step in range(1, 8):
+        assert f"[{step}/7]" in out
     assert "oracle AUC" in out and "top-10 overlap float vs int8" in out
-    assert out.count("verify shop-") == 3 and "FAILED" not in out.split("[5/6]")[1]
+    assert out.count("verify shop-") == 3 and "FAILED" not in out.split("[5/7]")[1]
+    assert "top 10 before and 3 s after" in out.split("[6/7]")[1]
     assert {p.name for p in tmp_path.iterdir()} >= {
         "data",
         "run",
@@ -43,8 +44,12 @@ def test_quick_demo_end_to_end(tmp_path):
         "oracle_auc",
         "checks",
         "verified",
+        "behaviour",
         "seconds",
     }
     assert summary["verified"] == {"none": True, "dynamic": True, "int8": True}
     assert 0.5 < summary["test_auc"] <= summary["oracle_auc"] + 0.05
-    assert "[1/6]" in res.stderr and "[1/6]" not in res.stdout
+    assert "[1/7]" in res.stderr and "[1/7]" not in res.stdout
+    b = summary["behaviour"]  # a tap on the device moves the tapped category up the top 10
+    assert b["category_in_top10_after"] > b["category_in_top10_before"]
+    assert 0.5 < b["test_auc"] <= b["oracle_auc"] + 0.05

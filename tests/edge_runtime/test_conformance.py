@@ -8,7 +8,13 @@ import json
 import re
 import sys
 
-from edge_runtime.conformance import CONFORMANCE_FILE, decode_value, encode_value, run_conformance
+from edge_runtime.conformance import (
+    BEHAVIOUR_FILE,
+    CONFORMANCE_FILE,
+    decode_value,
+    encode_value,
+    run_conformance,
+)
 from tests.conftest import ROOT
 
 # Rules checked on bundles rather than by spec-independent cases, and the tests that check them.
@@ -49,7 +55,10 @@ def test_the_file_is_what_the_generator_writes():
 def test_every_rule_of_encoding_md_has_a_case():
     sections = _sections()
     assert {"3.3", "5.2", "7.5", "9.2", "8"} <= sections  # the parser sees the document
-    cases = json.loads(CONFORMANCE_FILE.read_text())["cases"]
+    cases = [
+        *json.loads(CONFORMANCE_FILE.read_text())["cases"],
+        *json.loads(BEHAVIOUR_FILE.read_text())["cases"],
+    ]
     covered = {s for c in cases for s in c["sections"]}
     assert covered <= sections, f"cases cite sections ENCODING.md lacks: {covered - sections}"
     missing = sections - covered - set(BUNDLE_RULES)
@@ -68,3 +77,15 @@ def test_value_tags_round_trip():
     values = [float("nan"), float("inf"), -float("inf"), b"\xff", [1, 2.0, {"a": b"x"}], "\ud800"]
     back = decode_value(json.loads(json.dumps(encode_value(values))))
     assert back[0] != back[0] and back[1:4] == values[1:4] and back[4:] == values[4:]
+
+
+def test_the_behaviour_cases_pass_and_can_fail(tmp_path):
+    report = run_conformance(BEHAVIOUR_FILE)
+    assert report.ok and report.cases >= 5, str(report)
+    data = json.loads(BEHAVIOUR_FILE.read_text())
+    data["cases"][0]["expected"]["items"]["decayed"][0] = 0.26
+    data["cases"][-1]["expected"][3]["recent"] = ["b"]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    failed = run_conformance(bad)
+    assert len(failed.failures) == 2 and "decayed" in failed.failures[0] and "recent" in failed.failures[1]
