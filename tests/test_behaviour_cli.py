@@ -22,6 +22,12 @@ def _run(*args: str) -> tuple[int, str]:
     return res.exit_code, res.output
 
 
+def _replay(events: Path, spec: Path, out: Path, *extra: str) -> tuple[int, str]:
+    """``masknet data replay`` of a sessions file (user, time and split columns of the shop world)."""
+    common = ["--user", "user_id", "--time", "ts", "--split", "split"]
+    return _run("data", "replay", events, "--spec", spec, *common, "--out", out, *extra)
+
+
 @pytest.fixture(scope="module")
 def sessions(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("sessions") / "world"
@@ -45,22 +51,7 @@ def sessions(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def replayed(sessions, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("replayed") / "rep"
-    code, text = _run(
-        "data",
-        "replay",
-        sessions / "events.csv",
-        "--spec",
-        sessions / "spec.json",
-        "--user",
-        "user_id",
-        "--time",
-        "ts",
-        "--split",
-        "split",
-        "--out",
-        out,
-        "--json",
-    )
+    code, text = _replay(sessions / "events.csv", sessions / "spec.json", out, "--json")
     assert code == 0, text
     result = json.loads(text)
     assert result["rows"] == 4000 and sorted(result["files"]) == ["test", "train", "valid"]
@@ -104,21 +95,7 @@ def test_replay_names_the_file_and_record_of_bad_input_and_writes_nothing(
         w.writeheader()
         w.writerows(rows)
     out = tmp_path / "out"
-    code, text = _run(
-        "data",
-        "replay",
-        bad,
-        "--spec",
-        sessions / "spec.json",
-        "--user",
-        "user_id",
-        "--time",
-        "ts",
-        "--split",
-        "split",
-        "--out",
-        out,
-    )
+    code, text = _replay(bad, sessions / "spec.json", out)
     assert code == 2 and message in text and str(bad) in text, text
     assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["bad.csv"]
 
@@ -148,21 +125,10 @@ def test_replay_refuses_misuse(sessions, replayed, tmp_path):
 def test_spec_infer_adds_the_behaviour_fields(sessions, tmp_path):
     behaviour = tmp_path / "behaviour.json"
     behaviour.write_text(json.dumps(json.loads((sessions / "spec.json").read_text())["behaviour"]))
+    infer = ["spec", "infer", sessions / "events.csv", "--label", "click", "--behaviour", behaviour]
     out = tmp_path / "spec.json"
     code, text = _run(
-        "spec",
-        "infer",
-        sessions / "events.csv",
-        "--label",
-        "click",
-        "--context",
-        "user_id,age",
-        "--ignore",
-        "ts,split,static_ctr,true_ctr",
-        "--behaviour",
-        behaviour,
-        "--out",
-        out,
+        *infer, "--context", "user_id,age", "--ignore", "ts,split,static_ctr,true_ctr", "--out", out
     )
     assert code == 0, text
     spec = json.loads(out.read_text())
@@ -172,17 +138,7 @@ def test_spec_infer_adds_the_behaviour_fields(sessions, tmp_path):
     assert "ts" not in kinds and "split" not in kinds
     assert spec["behaviour"]["events"]["click"]["keep_last"] == 50
     behaviour.write_text('{"events": {"click": {"keep_last": -1}}}')
-    code, text = _run(
-        "spec",
-        "infer",
-        sessions / "events.csv",
-        "--label",
-        "click",
-        "--behaviour",
-        behaviour,
-        "--out",
-        tmp_path / "x.json",
-    )
+    code, text = _run(*infer, "--out", tmp_path / "x.json")
     assert code == 2 and "behaviour.json" in text and "keep_last" in text
 
 
