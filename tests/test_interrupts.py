@@ -25,6 +25,21 @@ def _digest(path: Path) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
 
+def _wait_for_sigint_handler(pid: int, timeout: float = 60.0) -> None:
+    """Wait until the child has installed its SIGINT handler (Python does so while it starts): a
+    Ctrl-C before that kills any program, and on a loaded machine start-up can take seconds."""
+    status = Path(f"/proc/{pid}/status")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            caught = next(line for line in status.read_text().splitlines() if line.startswith("SigCgt:"))
+        except (OSError, StopIteration):
+            return  # not Linux, or the process is gone: nothing to wait for
+        if int(caught.split()[1], 16) & (1 << (signal.SIGINT - 1)):
+            return
+        time.sleep(0.02)
+
+
 def _interrupt(args: list, sig: signal.Signals, after: float) -> tuple[int, str]:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     proc = subprocess.Popen(
@@ -33,6 +48,7 @@ def _interrupt(args: list, sig: signal.Signals, after: float) -> tuple[int, str]
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+    _wait_for_sigint_handler(proc.pid)
     time.sleep(after)
     sent = time.time()
     proc.send_signal(sig)
