@@ -19,6 +19,7 @@ import json
 import math
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence
+from itertools import repeat
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -191,6 +192,9 @@ class BehaviourState:
                 out[c] = [None] * n
                 continue
             vt = self._value_types[c]
+            if vt == "text" and all(type(v) is str and v for v in values):  # the common case, at C speed
+                out[c] = list(values)
+                continue
             texts = []
             for i, v in enumerate(values):
                 try:
@@ -199,7 +203,7 @@ class BehaviourState:
                     )
                 except (TypeError, ValueError) as exc:
                     raise EncodeError(str(exc), field=c, record=i) from None
-            out[c] = texts
+            out[c] = [t or None for t in texts]
         return out
 
     def item_values(self, columns: Mapping[str, Sequence[Any]], n: int, now: float) -> dict[str, np.ndarray]:
@@ -242,6 +246,6 @@ class BehaviourState:
                     if e.seq > reset.get(v, -1):
                         by_value[v] = by_value.get(v, 0) + 1
             by_value.pop(None, None)  # a missing value matches nothing
-            get = by_value.get
-            out[f.name] = np.fromiter((get(t, default) for t in texts[f.of]), dtype=np.float64, count=n)
+            looked_up = map(by_value.get, texts[f.of], repeat(default, n))  # a C loop over candidates
+            out[f.name] = np.fromiter(looked_up, dtype=np.float64, count=n)
         return out
