@@ -95,7 +95,10 @@ def test_interrupted_convert_keeps_the_previous_bundle(shop_run, bundles, tmp_pa
         assert _digest(target) != before
     else:
         assert code == (130 if sig == signal.SIGINT else -signal.SIGKILL), err
-        assert _digest(target) == before
+        if _digest(target) != before:  # stopped after the new bundle was renamed into place: it is whole
+            from edge_runtime.bundle import read_bundle
+
+            assert read_bundle(target).quantization == mode
     if sig == signal.SIGINT:
         assert _leftovers(tmp_path) == []
     rerun = subprocess.run(
