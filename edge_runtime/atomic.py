@@ -15,7 +15,15 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["apply_umask", "atomic_path", "atomic_write_bytes", "current_umask", "sweep_stale", "temp_prefix"]
+__all__ = [
+    "apply_umask",
+    "atomic_path",
+    "atomic_write_bytes",
+    "current_umask",
+    "discard_pending",
+    "sweep_stale",
+    "temp_prefix",
+]
 
 
 def temp_prefix(path: Path) -> str:
@@ -82,6 +90,18 @@ def apply_umask(path: str | os.PathLike[str], *, directory: bool = False) -> Non
     os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
 
 
+#: Temporary files being written now; :func:`discard_pending` removes them when the process must end
+#: at once (Ctrl-C during a conversion that native code holds).
+_PENDING: set[Path] = set()
+
+
+def discard_pending() -> None:
+    """Delete the temporary files of writes still in progress (before ``os._exit``)."""
+    for tmp in list(_PENDING):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path in ``path``'s folder; on success fsync it and rename it to ``path``.
@@ -99,6 +119,7 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
     fd, name = tempfile.mkstemp(prefix=temp_prefix(path), suffix=f".partial{suffix}", dir=path.parent)
     os.close(fd)
     tmp = Path(name)
+    _PENDING.add(tmp)
     try:
         yield tmp
         with open(tmp, "rb+") as fh:
@@ -112,6 +133,8 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
             # name the user's path, not the temporary one
             raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
+    finally:
+        _PENDING.discard(tmp)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

@@ -144,3 +144,15 @@ def test_leftovers_of_a_killed_writer_are_cleared_and_a_half_swapped_folder_rest
         (staging / "model.keras").write_text("new")
     assert (out / "model.keras").read_text() == "new"
     assert sorted(os.listdir(tmp_path)) == sorted([live.name, "run"])
+
+
+def test_discard_pending_removes_the_temporary_files_of_writes_in_progress(tmp_path):
+    from edge_runtime.atomic import _PENDING, atomic_path, discard_pending
+
+    with atomic_path(tmp_path / "out.bin") as tmp:
+        tmp.write_bytes(b"half")
+        assert tmp in _PENDING
+        discard_pending()  # what Ctrl-C during a conversion does before the process ends
+        assert not tmp.exists()
+        tmp.write_bytes(b"whole")  # (this test goes on; a real process has ended here)
+    assert not _PENDING and (tmp_path / "out.bin").read_bytes() == b"whole"
