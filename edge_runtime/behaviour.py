@@ -195,15 +195,15 @@ class BehaviourState:
             if vt == "text" and all(type(v) is str and v for v in values):  # the common case, at C speed
                 out[c] = list(values)
                 continue
-            texts = []
+            texts: list[str | None] = []
             for i, v in enumerate(values):
                 try:
                     texts.append(
-                        v if vt == "text" and type(v) is str else hashing.canonical_text(v, vt) or None
+                        (v if vt == "text" and type(v) is str else hashing.canonical_text(v, vt)) or None
                     )
                 except (TypeError, ValueError) as exc:
                     raise EncodeError(str(exc), field=c, record=i) from None
-            out[c] = [t or None for t in texts]
+            out[c] = texts
         return out
 
     def item_values(self, columns: Mapping[str, Sequence[Any]], n: int, now: float) -> dict[str, np.ndarray]:

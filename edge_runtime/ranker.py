@@ -204,7 +204,11 @@ class Ranker:
             now: the request's time for the behaviour fields. Defaults to the log's clock.
         """
         candidates = _materialized(candidates)
-        context, extra = self._behaviour_columns(context, candidates, behaviour, now)
+        context, t = self._behaviour_context(context, candidates, behaviour, now)
+        extra = None
+        if t is not None and behaviour is not None:
+            n, columns = columns_of(candidates, self.spec.behaviour.recorded_columns)
+            extra = behaviour.item_values(columns, n, t)
         ctx = self.encoder.encode_context(context)
         items = self.encoder.encode_items(candidates, extra)
         if items.n == 0:
@@ -228,43 +232,25 @@ class Ranker:
         return [(items[i], float(scores[i])) for i in _top(scores, k)]
 
     # ---------------------------------------------------------------- behaviour
-    def _behaviour_columns(
-        self, context: Mapping[str, Any], candidates: Any, behaviour: BehaviourLog | None, now: float | None
-    ) -> tuple[Mapping[str, Any], dict[str, np.ndarray] | None]:
-        """The context with its behaviour columns, and the candidates' behaviour columns."""
-        t = self._request_time(behaviour, context, now, candidates)
-        if t is None or behaviour is None:
-            return context, None
-        if not isinstance(context, Mapping):
-            return context, None  # the encoder names the problem
-        context = {**context, **behaviour.context_values(t)}
-        of = self.spec.behaviour.recorded_columns
-        n, columns = columns_of(candidates, of)
-        return context, behaviour.item_values(columns, n, t)
-
-    def _request_time(
-        self, behaviour: BehaviourLog | None, context: Any, now: float | None, candidates: Any = None
-    ) -> float | None:
-        """The time of a request with a log; without one, the request must carry the behaviour
-        columns (the context its own, the candidates theirs: a list's first record, a dict's or a
-        DataFrame's columns)."""
+    def _behaviour_context(
+        self, context: Any, candidates: Any, behaviour: BehaviourLog | None, now: float | None
+    ) -> tuple[Any, float | None]:
+        """Check a request against the spec's behaviour fields. With a log, the context gains its
+        behaviour columns and the request's time is returned; without one, the request must carry
+        the columns itself (the context its own; ``candidates``, when given, theirs)."""
         b = self.spec.behaviour
         if behaviour is None:
             if b is not None and isinstance(context, Mapping):
                 absent = [f.name for f in b.features if f.side == "context" and f.name not in context]
                 if candidates is not None:
-                    if isinstance(candidates, Mapping) or _is_frame(candidates):
-                        columns = set(candidates.columns if _is_frame(candidates) else candidates)
-                    else:
-                        first = candidates[0] if len(candidates) else {}
-                        columns = set(first) if isinstance(first, Mapping) else set()
-                    absent += [f.name for f in b.features if f.side == "item" and f.name not in columns]
+                    carried = _carried_columns(candidates)
+                    absent += [f.name for f in b.features if f.side == "item" and f.name not in carried]
                 if absent:
                     raise ArgumentError(
                         f"this model reads behaviour fields {absent}: pass behaviour=BehaviourLog(...) "
                         "(edge_runtime.behaviour_log), or those columns in the request"
                     )
-            return None
+            return context, None
         if not isinstance(behaviour, BehaviourLog):
             raise ArgumentError(
                 f"Expected behaviour to be a BehaviourLog. Received: {type(behaviour).__name__}"
@@ -276,7 +262,10 @@ class Ranker:
                 "the behaviour log was opened with a spec of other behaviour fields; open it with "
                 "the bundle's spec (ranker.spec)"
             )
-        return behaviour.now() if now is None else check_time(now, "now")
+        if not isinstance(context, Mapping):
+            return context, None  # the encoder names the problem
+        t = behaviour.now() if now is None else check_time(now, "now")
+        return {**context, **behaviour.context_values(t)}, t
 
     # ------------------------------------------------------------------ catalog
     def index_catalog(self, items: Sequence[Mapping[str, Any]], id_field: str | None = None) -> Catalog:
@@ -319,9 +308,7 @@ class Ranker:
         cat = self._catalog
         if cat is None:
             raise EncodeError("no catalog indexed; call index_catalog(items) first")
-        t = self._request_time(behaviour, context, now)
-        if t is not None and behaviour is not None and isinstance(context, Mapping):
-            context = {**context, **behaviour.context_values(t)}
+        context, t = self._behaviour_context(context, None, behaviour, now)
         ctx = self.encoder.encode_context(context)
         if subset is None:
             rows = None
@@ -412,6 +399,16 @@ def _rows(candidates: Any) -> list[Any]:
     if _is_frame(candidates):
         return candidates.to_dict("records")
     return list(candidates)
+
+
+def _carried_columns(candidates: Any) -> set[str]:
+    """The columns candidates carry: a dict's or a DataFrame's, else the first record's keys."""
+    if _is_frame(candidates):
+        return set(candidates.columns)
+    if isinstance(candidates, Mapping):
+        return set(candidates)
+    first = candidates[0] if len(candidates) else {}
+    return set(first) if isinstance(first, Mapping) else set()
 
 
 def _check_k(k: Any) -> None:
