@@ -57,8 +57,7 @@ RESUME_OPTIONS = {"out", "resume", "epochs", "distribute", "cpu_devices", "as_js
     "--batch-size",
     type=click.IntRange(1),
     default=None,
-    help="Examples per step. Default: 1024, halved down to 256 for small files so that an epoch has "
-    "at least 25 steps.",
+    help="Examples per step. Default: 256 (chosen on validation AUC; see BENCHMARKS.md).",
 )
 @click.option(
     "--learning-rate",

@@ -33,7 +33,7 @@ from edge_runtime.errors import EncodeError, MasknetError
 from edge_runtime.outputs import check_output
 from edge_runtime.spec import FeatureSpec
 from train import metrics
-from train.config import ModelConfig, TrainConfig, default_batch_size, default_learning_rate
+from train.config import DEFAULT_BATCH_SIZE, ModelConfig, TrainConfig, default_learning_rate
 from train.fit import fit_spec
 from train.io import DataError, count_rows, file_columns, iter_chunks
 from train.rundir import RunDirError, is_run_dir, plot_history, run_dir, save_model_atomic, write_json
@@ -272,7 +272,7 @@ def train_run(
     x_valid, y_valid, _ = load_encoded(inputs.valid, encoder, label, train_config.chunk_rows)
     if n_train == 0:
         raise DataError(f"{inputs.train}: the file has no rows")
-    batch_size = train_config.batch_size or default_batch_size(n_train)
+    batch_size = train_config.batch_size or DEFAULT_BATCH_SIZE
     sig = {
         i.name: tf.TensorSpec((None, *i.shape), tf.as_dtype(i.dtype), name=i.name)
         for i in fitted.input_signature()
