@@ -14,7 +14,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import ROOT
+from benchmarks.common import ROOT, table
+
+#: Its section in ``make bench`` (``run_all --only hostile``); its figures go into RELIABILITY.md.
+SECTION, ORDER, DOCUMENT = "hostile", 100, "RELIABILITY.md"
 
 #: Test file -> what its cases attack.
 SUITES = {
@@ -61,6 +64,32 @@ def run() -> dict[str, Any]:
             text = "".join(child.text or "" for child in case)
             tracebacks += "Traceback (most recent call last)" in text and outcome != "skipped"
     return {"suites": counts, "exit_code": proc.returncode, "failing_with_traceback": tracebacks}
+
+
+def render(hostile: Any) -> list[str]:
+    """This benchmark's section of RELIABILITY.md (none when it was not measured)."""
+    if not isinstance(hostile, dict):
+        return []
+    rows = [
+        [f"`{f}`", c["what"], c["cases"], c["passed"], c["failed"], c["skipped"]]
+        for f, c in hostile["suites"].items()
+    ]
+    total = {
+        k: sum(c[k] for c in hostile["suites"].values()) for k in ("cases", "passed", "failed", "skipped")
+    }
+    return [
+        "## Hostile-input suites (`benchmarks/bench_hostile.py`)",
+        "",
+        "Every case of the test files that attack the commands and the API, run once: each expects one "
+        "`Error:` line with its exit code (2 bad input, 1 failed gate, 130 interrupt), no traceback, no "
+        "segfault, and every input and earlier output byte-for-byte as before.",
+        "",
+        table(["suite", "attacks", "cases", "passed", "failed", "skipped"], rows),
+        "",
+        f"In all: {total['cases']} cases, {total['passed']} passed, {total['failed']} failed, "
+        f"{total['skipped']} skipped; failing cases that printed a traceback: {hostile['failing_with_traceback']}.",
+        "",
+    ]
 
 
 if __name__ == "__main__":

@@ -18,7 +18,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import ROOT
+from benchmarks.common import ROOT, met, table
+
+#: Its section in ``make bench`` (``run_all --only jvm``) and the place of its table in BENCHMARKS.md.
+SECTION, ORDER = "jvm", 20
 
 GUAVA = Path("/usr/share/java/guava.jar")
 
@@ -109,6 +112,35 @@ def run() -> dict[str, Any] | str:
         "rows": jvm["rows"],
         "conformance": out.splitlines()[0],
     }
+
+
+def render(result: Any) -> list[str]:
+    """This benchmark's section of BENCHMARKS.md (none when it was not measured)."""
+    out: list[str] = []
+    if isinstance(result, dict):
+        out += [
+            "## The reference JVM encoder (`benchmarks/bench_jvm.py`)",
+            "",
+            "A shop-world bundle's golden records (training rows and the edge cases of every field) repeated to "
+            f"{result['rows']} rows of {result['fields']} raw fields, caches warm, one thread; {result['conformance']}.",
+            "",
+            table(
+                ["encoder", "field values / s", "goal", ""],
+                [
+                    [
+                        "JVM (ports/jvm, Java 17 + Guava)",
+                        float(result["jvm_field_values_per_s"]),
+                        ">= 1,000,000",
+                        met(result["jvm_field_values_per_s"] >= 1e6),
+                    ],
+                    ["Python (edge_runtime)", result["python_field_values_per_s"], "", ""],
+                ],
+            ),
+            "",
+        ]
+    elif isinstance(result, str):
+        out += ["## The reference JVM encoder (`benchmarks/bench_jvm.py`)", "", result, ""]
+    return out
 
 
 if __name__ == "__main__":

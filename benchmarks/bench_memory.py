@@ -12,7 +12,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import run_subprocess_json
+from benchmarks.common import run_subprocess_json, table
+
+#: Its section in ``make bench`` (``run_all --only memory``) and the place of its table in BENCHMARKS.md.
+SECTION, ORDER = "memory", 50
 
 SIZES = (1_000_000, 5_000_000)
 
@@ -39,6 +42,7 @@ from edge_runtime.spec import FeatureSpec
 from train.config import ModelConfig, TrainConfig
 from train.pipeline import TrainInputs, train_run
 from train.shopworld import shop_spec_dict
+
 d = Path({str(d)!r})
 spec = FeatureSpec.from_dict(shop_spec_dict(20000, 2000))
 cfg = TrainConfig(epochs=1, batch_size=4096, in_memory_rows=0, chunk_rows=100_000)
@@ -51,6 +55,31 @@ print(json.dumps({{"rows": m["train_rows"], "mode": m["train_mode"], "peak_rss_m
             r["file_mb"] = (d / "train.csv").stat().st_size / 2**20
             out.append(r)
             print(r, flush=True)
+    return out
+
+
+def render(result: Any) -> list[str]:
+    """This benchmark's section of BENCHMARKS.md (none when it was not measured)."""
+    out: list[str] = []
+    if isinstance(result, list):
+        out += [
+            "## Training memory when streaming (`benchmarks/bench_memory.py`)",
+            "",
+            "Generated shop rows, one epoch, `in_memory_rows=0`, `chunk_rows=100,000`, batch 4096, small SerMaskNet, "
+            "each size in a fresh process.",
+            "",
+            table(
+                ["rows", "CSV MB", "peak RSS MB", "examples / s"],
+                [[x["rows"], x["file_mb"], x["peak_rss_mb"], x["examples_per_s"]] for x in result],
+            ),
+            "",
+        ]
+        if len(result) >= 2:
+            out += [
+                f"Peak RSS ratio {result[-1]['rows'] // result[0]['rows']}x rows: "
+                f"{result[-1]['peak_rss_mb'] / result[0]['peak_rss_mb']:.2f}x.",
+                "",
+            ]
     return out
 
 

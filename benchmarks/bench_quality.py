@@ -20,7 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import ROOT, fixed_splits, newcomer_spec
+from benchmarks.common import ROOT, fixed_splits, met, newcomer_spec, table
+
+#: Its section in ``make bench`` (``run_all --only quality``) and the place of its table in BENCHMARKS.md.
+SECTION, ORDER = "quality", 60
 
 MODELS = ("sermasknet", "paramasknet", "dnn", "lr")
 SEEDS = (0, 1, 2)
@@ -108,6 +111,57 @@ def run(
                     "met": (mean >= ref["auc_mean"] + MARGIN[model]) if ref else None,
                 }
     return results
+
+
+def render(result: Any) -> list[str]:
+    """This benchmark's section of BENCHMARKS.md (none when it was not measured)."""
+    out: list[str] = []
+    if isinstance(result, dict):
+        out += ["## Quality on real data against the reference (`benchmarks/bench_quality.py`)", ""]
+        if "skipped" in result:
+            out += [f"Skipped: {result['skipped']}", ""]
+        else:
+            out += [
+                "The newcomer path on the fixed splits of `../shared/eval/make_splits.py`: `masknet spec infer "
+                "train.csv --label label` with its defaults, then `masknet train` with its defaults and `--model`; "
+                "seeds 0, 1, 2 (initialisation and shuffling). Test AUC mean ± sd next to the reference figures "
+                "of `../shared/eval/PEER.md` (FuxiCTR 2.3.10 on the same files). Goal: MaskNet >= the "
+                "reference's same model + 0.002, DNN and LR >= the reference's.",
+                "",
+                table(
+                    [
+                        "data / model",
+                        "test AUC",
+                        "reference",
+                        "difference",
+                        "goal",
+                        "",
+                        "valid AUC",
+                        "train examples/s (CPU)",
+                        "batch",
+                        "best epochs",
+                    ],
+                    [
+                        [
+                            k,
+                            f"{v['auc_mean']:.4f} ± {v['auc_sd']:.4f}",
+                            f"{v['peer_auc_mean']:.4f} ± {v['peer_auc_sd']:.4f}"
+                            if v["peer_auc_mean"]
+                            else "",
+                            f"{v['auc_mean'] - v['peer_auc_mean']:+.4f}" if v["peer_auc_mean"] else "",
+                            f">= {v['goal']:.4f}" if v["goal"] else "",
+                            met(v["met"]) if v["met"] is not None else "",
+                            v["valid_auc_mean"],
+                            v["examples_per_s"],
+                            v.get("batch_size") or "1024",
+                            str(v["best_epochs"]),
+                        ]
+                        for k, v in result.items()
+                    ],
+                ),
+                "",
+            ]
+    return out
 
 
 if __name__ == "__main__":

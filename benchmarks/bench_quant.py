@@ -18,7 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import SHARED
+from benchmarks.common import SHARED, met, table
+
+#: Its section in ``make bench`` (``run_all --only quant``) and the place of its table in BENCHMARKS.md.
+SECTION, ORDER = "quant", 40
 
 MODES: list[tuple[str, str, dict[str, Any]]] = [
     ("float32", "none", {}),
@@ -153,6 +156,83 @@ def run() -> dict[str, Any]:
             out["movielens"] = "skipped: ../shared/data/movielens-100k not found"
         run_dir, data, _, slates = _criteo_run(tmp)
         out["criteo"] = _measure("criteo", run_dir, data, slates, tmp)
+    return out
+
+
+def render(result: Any) -> list[str]:
+    """This benchmark's section of BENCHMARKS.md (none when it was not measured)."""
+    out: list[str] = []
+    if isinstance(result, dict):
+        out += ["## Quantization modes (`benchmarks/bench_quant.py`)", ""]
+        for name, rows in result.items():
+            if not isinstance(rows, list):
+                out += [f"{name}: {rows}", ""]
+                continue
+            title = (
+                "MovieLens-100K SerMaskNet (seed 0 split; top-10 overlap and NDCG@10 per user over 100 random "
+                "items, 300 users)"
+                if name == "movielens"
+                else "Criteo-shaped reference model (criteo-8k; slates of 50 consecutive test rows)"
+            )
+            out += [f"### {title}", ""]
+            body = []
+            for x in rows:
+                if "error" in x:
+                    body.append([x["mode"], "", "", "", "", "", "", "", "", x["error"]])
+                    continue
+                body.append(
+                    [
+                        x["mode"],
+                        f"{x['bundle_bytes'] / 1024:.0f}",
+                        f"{x['model_bytes'] / 1024:.0f}" if "model_bytes" in x else "",
+                        x["bundle_ratio"],
+                        x["invoke_p50_ms"],
+                        x["auc"],
+                        x["auc_drop"],
+                        x["topk_overlap"],
+                        x["ndcg"],
+                        f"Spearman {x['spearman']:.4f}",
+                    ]
+                )
+            out += [
+                table(
+                    [
+                        "mode",
+                        "bundle KiB",
+                        "model.tflite KiB",
+                        "size / float",
+                        "invoke p50 ms (100)",
+                        "AUC",
+                        "AUC drop",
+                        "top-10 overlap",
+                        "NDCG@10",
+                        "",
+                    ],
+                    body,
+                ),
+                "",
+            ]
+            by = {x["mode"]: x for x in rows if "error" not in x}
+            goals = []
+            if "dynamic" in by:
+                d = by["dynamic"]
+                goals.append(["dynamic: AUC drop <= 0.0005", d["auc_drop"], met(d["auc_drop"] <= 0.0005)])
+                goals.append(
+                    ["dynamic: top-10 overlap >= 0.98", d["topk_overlap"], met(d["topk_overlap"] >= 0.98)]
+                )
+                goals.append(
+                    ["dynamic: size <= 0.27 x float", d["bundle_ratio"], met(d["bundle_ratio"] <= 0.27)]
+                )
+            i8 = by.get("int8 (LayerNorm float)")
+            if i8:
+                goals.append(["int8: AUC drop <= 0.002", i8["auc_drop"], met(i8["auc_drop"] <= 0.002)])
+                goals.append(
+                    ["int8: top-10 overlap >= 0.95", i8["topk_overlap"], met(i8["topk_overlap"] >= 0.95)]
+                )
+                goals.append(
+                    ["int8: size <= 0.27 x float", i8["bundle_ratio"], met(i8["bundle_ratio"] <= 0.27)]
+                )
+            out += [table(["goal", "measured", ""], goals), ""]
     return out
 
 

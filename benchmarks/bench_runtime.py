@@ -17,7 +17,17 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import SHARED, criteo_reference_spec, run_subprocess_json, synthetic_criteo_csv
+from benchmarks.common import (
+    SHARED,
+    criteo_reference_spec,
+    met,
+    run_subprocess_json,
+    synthetic_criteo_csv,
+    table,
+)
+
+#: Its section in ``make bench`` (``run_all --only runtime``) and the place of its table in BENCHMARKS.md.
+SECTION, ORDER = "runtime", 30
 
 REQUESTS = 500
 
@@ -138,6 +148,7 @@ import json, time
 from benchmarks.common import peak_rss_mb
 t = time.perf_counter()
 import tensorflow
+
 print(json.dumps({"s": time.perf_counter() - t, "rss_mb": peak_rss_mb()}))
 """)
     # catalog of 10,000 items for one user vs invoke of 10,000 pre-encoded rows
@@ -185,6 +196,81 @@ def run() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="masknet-bench-") as tmp:
         bundle, run_dir, data = build_reference(Path(tmp))
         return measure(bundle, run_dir, data)
+
+
+def render(result: Any) -> list[str]:
+    """This benchmark's section of BENCHMARKS.md (none when it was not measured)."""
+    out: list[str] = []
+    if isinstance(result, dict):
+        out += [
+            "## Device runtime (`benchmarks/bench_runtime.py`)",
+            "",
+            "Reference model: SerMaskNet in the paper's Criteo shape (13 numeric + 26 categorical fields, k = 10, "
+            "3 serial blocks of 400, reduction ratio 2), one epoch on criteo-8k, `--quantize dynamic`, single "
+            "thread, 100 candidates as raw dicts.",
+            "",
+            table(
+                ["figure", "measured", "goal", ""],
+                [
+                    [
+                        "whole request p50 / invoke p50",
+                        result["request_over_invoke"],
+                        "<= 1.3",
+                        met(result["request_over_invoke"] <= 1.3),
+                    ],
+                    ["invoke p50 (ms)", result["invoke_ms"], "", ""],
+                    ["whole request p50 (ms)", result["request_ms"], "", ""],
+                    ["Keras float, tf.function, 1 thread (ms)", result["keras_tf_function_ms"], "", ""],
+                    [
+                        "speed-up of invoke vs Keras tf.function",
+                        result["speedup_vs_keras_tf_function"],
+                        ">= 3",
+                        met(result["speedup_vs_keras_tf_function"] >= 3),
+                    ],
+                    [
+                        "speed-up of invoke vs Keras `model.predict`",
+                        result["speedup_vs_keras_predict"],
+                        "",
+                        "",
+                    ],
+                    [
+                        "import + load (s)",
+                        result["import_load_s"],
+                        "<= 0.3",
+                        met(result["import_load_s"] <= 0.3),
+                    ],
+                    [
+                        "peak RSS after import + load (MB)",
+                        result["load_rss_mb"],
+                        f"<= {result['rss_budget_mb']:.1f} (100 + model)",
+                        met(result["load_rss_mb"] <= result["rss_budget_mb"]),
+                    ],
+                    [
+                        "TensorFlow imported by the runtime",
+                        str(result["tensorflow_imported"]),
+                        "False",
+                        met(not result["tensorflow_imported"]),
+                    ],
+                    [
+                        "for comparison: `import tensorflow` (s / MB)",
+                        f"{result['tf_import_s']:.2f} / {result['tf_import_rss_mb']:.0f}",
+                        "",
+                        "",
+                    ],
+                    ["catalog of 10,000 items, one user (ms)", result["catalog_10k_ms"], "", ""],
+                    ["invoke of 10,000 pre-encoded rows (ms)", result["invoke_10k_ms"], "", ""],
+                    [
+                        "catalog / invoke",
+                        result["catalog_over_invoke"],
+                        "<= 1.1",
+                        met(result["catalog_over_invoke"] <= 1.1),
+                    ],
+                    ["10,000 raw dicts without the catalog (ms)", result["raw_dicts_10k_ms"], "", ""],
+                ],
+            ),
+            "",
+        ]
+    return out
 
 
 if __name__ == "__main__":

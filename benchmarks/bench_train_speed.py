@@ -20,7 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import fixed_splits, newcomer_spec
+from benchmarks.common import fixed_splits, newcomer_spec, table
+
+#: Its section in ``make bench`` (``run_all --only train_speed``) and the place of its table in BENCHMARKS.md.
+SECTION, ORDER = "train_speed", 70
 
 EPOCHS = 3
 
@@ -72,6 +75,30 @@ def run(rounds: int = 4) -> dict[str, Any] | str:
         "batch_size_after": TrainConfig().batch_size or DEFAULT_BATCH_SIZE,
         "dropout_after": ModelConfig().dropout,
     }
+
+
+def render(result: Any) -> list[str]:
+    """This benchmark's section of BENCHMARKS.md (none when it was not measured)."""
+    out: list[str] = []
+    if isinstance(result, dict):
+        e = result["examples_per_s"]
+        out += [
+            "## Training throughput, before and after (`benchmarks/bench_train_speed.py`)",
+            "",
+            "MovieLens-100K fixed split, SerMaskNet, 3 epochs per run, configurations alternated in one process; "
+            "a run's figure is rows / median seconds of epochs 2-3, the table the median over runs. `before`: "
+            "hashed ids with 2x buckets, batch 1024, no dropout (the previous newcomer path); "
+            "`after, batch 1024`: today's spec and model defaults at the same batch size (what the code costs "
+            f"for the same training); `after`: today's defaults (batch {result['batch_size_after']}, dropout "
+            f"{result['dropout_after']}; more, smaller steps per epoch: what a newcomer waits).",
+            "",
+            table(
+                ["configuration", "examples/s", "/ before"],
+                [[k, v, v / e["before"]] for k, v in e.items()],
+            ),
+            "",
+        ]
+    return out
 
 
 if __name__ == "__main__":

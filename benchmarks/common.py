@@ -38,6 +38,11 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, " + ", ".join(versions)
 
 
+def met(flag: bool) -> str:
+    """A goal's verdict cell: ``met`` or a bold ``not met``."""
+    return "met" if flag else "**not met**"
+
+
 def table(headers: list[str], rows: list[list[Any]]) -> str:
     """A Markdown table."""
 

@@ -147,7 +147,7 @@ def test_render_all_sections():
     assert "| avazu/lr | 0.7200 ± 0.0010 | 0.7267 ± 0.0035 | -0.0067 | >= 0.7267 | **not met** |" in text
     assert "**not met**" in text  # 9.5M < 10M values/s is reported as not met, not hidden
     assert "int16x8 |" in text and "cannot" in text
-    rel = render_reliability(RESULTS["reliability"], META)
+    rel = render_reliability(RESULTS, META)
     assert "10 seeded random requests" in rel and "0 other exceptions" in rel
     hostile = {
         "suites": {
@@ -162,7 +162,7 @@ def test_render_all_sections():
         "exit_code": 1,
         "failing_with_traceback": 1,
     }
-    rel = render_reliability(RESULTS["reliability"], META, hostile)
+    rel = render_reliability({**RESULTS, "hostile": hostile}, META)
     assert "| `tests/test_hostile.py` | bad input | 40 | 39 | 1 | 0 |" in rel
     assert (
         "In all: 40 cases, 39 passed, 1 failed, 0 skipped; failing cases that printed a traceback: 1." in rel
@@ -178,3 +178,21 @@ def test_the_runner_keeps_sections_written_by_standalone_benchmarks():
     assert kept.index("fresh") < kept.index("<!-- behaviour:begin -->\nB\n") < kept.index("## Reliability")
     assert keep_standalone(kept, kept) == kept  # not duplicated
     assert keep_standalone("", new) == new
+
+
+def test_the_runner_discovers_every_benchmark_module():
+    """A bench_*.py module with SECTION, run and render is a section of `make bench`: no list to edit."""
+    from pathlib import Path
+
+    from benchmarks.run_all import discover
+
+    sections = discover()
+    standalone = {"bench_behaviour"}  # runs alone (``--write``) and writes its own marked section
+    folder = Path(__file__).resolve().parents[1] / "benchmarks"
+    modules = {p.stem for p in folder.glob("bench_*.py")} - standalone
+    assert {m.__name__.rsplit(".", 1)[1] for m in sections.values()} == modules
+    assert list(sections)[:2] == ["encoder", "jvm"] and list(sections)[-1] == "hostile"  # in ORDER
+    for name, module in sections.items():
+        assert callable(module.run)
+        if name != "reliability":  # which renders RELIABILITY.md itself (render_document)
+            assert module.render(None) == []  # a section that was not measured renders nothing
