@@ -1,24 +1,14 @@
-"""Ranking and calibration metrics in numpy: AUC, logloss, rank correlations, top-k overlap, NDCG."""
+"""Ranking and calibration metrics: AUC, logloss, rank correlations, top-k overlap, NDCG.
+
+Ranks and rank correlations come from scipy (a training dependency), imported inside the functions
+so that importing this module (and the training pipeline) stays fast.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 __all__ = ["auc", "kendall_tau", "logloss", "ndcg_at_k", "spearman", "topk_overlap"]
-
-
-def _ranks(x: np.ndarray) -> np.ndarray:
-    """Average ranks (1-based), ties sharing their mean rank."""
-    x = np.asarray(x, dtype=np.float64)
-    order = np.argsort(x, kind="mergesort")
-    sx = x[order]
-    ranks = np.empty(len(x), dtype=np.float64)
-    boundaries = np.flatnonzero(np.diff(sx)) + 1
-    starts = np.concatenate([[0], boundaries])
-    ends = np.concatenate([boundaries, [len(x)]])
-    avg = (starts + ends + 1) / 2.0
-    ranks[order] = np.repeat(avg, ends - starts)
-    return ranks
 
 
 def auc(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -28,7 +18,9 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
     pos, neg = int(y.sum()), int((~y).sum())
     if pos == 0 or neg == 0:
         return float("nan")
-    r = _ranks(s)
+    from scipy.stats import rankdata
+
+    r = rankdata(s)  # average ranks: ties count as half a pair
     return float((r[y].sum() - pos * (pos + 1) / 2.0) / (pos * neg))
 
 
@@ -40,13 +32,17 @@ def logloss(labels: np.ndarray, scores: np.ndarray, eps: float = 1e-7) -> float:
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman rank correlation; NaN with fewer than two values (nothing to correlate)."""
-    if np.size(a) < 2:
+    """Spearman rank correlation (scipy's); NaN with fewer than two values or when exactly one side is
+    constant; 1.0 when both are (all ties on both sides: the same ranking)."""
+    from scipy.stats import spearmanr
+
+    a, b = np.ravel(a), np.ravel(b)
+    if len(a) < 2:
         return float("nan")
-    ra, rb = _ranks(np.ravel(a)), _ranks(np.ravel(b))
-    if ra.std() == 0 or rb.std() == 0:
-        return 1.0 if np.array_equal(ra, rb) else float("nan")
-    return float(np.corrcoef(ra, rb)[0, 1])
+    flat_a, flat_b = np.ptp(a) == 0, np.ptp(b) == 0
+    if flat_a or flat_b:
+        return 1.0 if flat_a and flat_b else float("nan")
+    return float(spearmanr(a, b).statistic)
 
 
 def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
