@@ -143,6 +143,23 @@ print(json.dumps({{"import_s": t_import, "import_load_s": t_all,
                   "rss_mb": peak_rss_mb(),
                   "tensorflow": any(m.split('.')[0] == 'tensorflow' for m in sys.modules)}}))
 """)
+    # what one more interpreter costs once it has scored 1,024 candidates (its tensor arena)
+    arena = run_subprocess_json(f"""
+import json, numpy as np
+from edge_runtime.interpreter import ModelRunner
+from edge_runtime.ranker import Ranker
+def rss_mb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096 / 2**20
+r = Ranker.load({str(bundle)!r}, num_threads=1)
+x = r.encoder.assemble(r.encoder.encode_context({{}}), r.encoder.encode_items([{{}}] * 1024))
+r.score_inputs(x)
+before = rss_mb()
+extra = [ModelRunner(r.bundle.model) for _ in range(4)]
+for m in extra:
+    m(x)
+print(json.dumps({{"mb_per_interpreter": (rss_mb() - before) / len(extra)}}))
+""")
     tf_import = run_subprocess_json("""
 import json, time
 from benchmarks.common import peak_rss_mb
@@ -188,6 +205,7 @@ print(json.dumps({"s": time.perf_counter() - t, "rss_mb": peak_rss_mb()}))
         "catalog_10k_ms": cat10k * 1e3,
         "catalog_over_invoke": cat10k / inv10k,
         "raw_dicts_10k_ms": raw10k * 1e3,
+        "interpreter_mb_1024": arena["mb_per_interpreter"],
     }
 
 
@@ -266,6 +284,12 @@ def render(result: Any) -> list[str]:
                         met(result["catalog_over_invoke"] <= 1.1),
                     ],
                     ["10,000 raw dicts without the catalog (ms)", result["raw_dicts_10k_ms"], "", ""],
+                    [
+                        "memory of one more interpreter, after 1,024 candidates (MB)",
+                        result.get("interpreter_mb_1024", float("nan")),
+                        "",
+                        "",
+                    ],
                 ],
             ),
             "",

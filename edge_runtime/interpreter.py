@@ -7,14 +7,17 @@ LiteRT TensorFlow is never loaded.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
 from edge_runtime.errors import MissingDependencyError
 
-__all__ = ["BACKENDS", "ModelRunner", "load_interpreter_class"]
+__all__ = ["BACKENDS", "ModelRunner", "RunnerPool", "load_interpreter_class"]
 
 BACKENDS = {
     "litert": "ai_edge_litert.interpreter",
@@ -43,7 +46,8 @@ def load_interpreter_class(backend: str = "auto") -> tuple[str, Any]:
 class ModelRunner:
     """One interpreter with named inputs; resizes the batch dimension only when it changes.
 
-    Not thread-safe: use one per thread (the :class:`~edge_runtime.ranker.Ranker` does).
+    Not thread-safe: one caller at a time (the :class:`~edge_runtime.ranker.Ranker` lends them from a
+    :class:`RunnerPool`).
     """
 
     def __init__(self, model: bytes, num_threads: int = 1, backend: str = "auto") -> None:
@@ -89,3 +93,51 @@ class ModelRunner:
             self._interp.set_tensor(self._inputs[name], value)
         self._interp.invoke()
         return np.array(self._interp.get_tensor(self._output_index), dtype=np.float32).reshape(-1)
+
+
+class RunnerPool:
+    """At most ``size`` interpreters of one model, lent to one caller at a time.
+
+    TFLite interpreters are not thread-safe, so concurrent requests need one each; a pool bounds how
+    many exist (each holds its own tensor arena, see :class:`~edge_runtime.ranker.Ranker`) instead
+    of creating one per thread. Interpreters are created on demand; a caller finding all ``size`` in
+    use waits for one to come back. The most recently returned one is lent first (its memory is warm).
+    """
+
+    def __init__(self, create: Callable[[], ModelRunner], size: int) -> None:
+        self._create = create
+        self.size = size
+        self._idle: list[ModelRunner] = []
+        self._created = 0
+        self._available = threading.Condition()
+
+    @property
+    def created(self) -> int:
+        """How many interpreters exist (idle or lent)."""
+        return self._created
+
+    @contextlib.contextmanager
+    def borrow(self) -> Iterator[ModelRunner]:
+        """``with pool.borrow() as runner:`` an interpreter for this caller alone."""
+        runner = self._take()
+        try:
+            yield runner
+        finally:
+            with self._available:
+                self._idle.append(runner)
+                self._available.notify()
+
+    def _take(self) -> ModelRunner:
+        with self._available:
+            while not self._idle and self._created >= self.size:
+                self._available.wait()
+            if self._idle:
+                return self._idle.pop()
+            self._created += 1  # reserved before creating, outside the lock
+        try:
+            return self._create()
+        except BaseException:
+            with self._available:
+                self._created -= 1
+                self._available.notify()
+            raise

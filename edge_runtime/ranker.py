@@ -4,15 +4,18 @@
 >>> ranker.rank({"user_id": "u7", "age": 31}, [{"item_id": "i1"}, {"item_id": "i2"}], k=1)  # doctest: +SKIP
 [({'item_id': 'i2'}, 0.41)]
 
-Thread safety: a Ranker may be shared by any number of threads. Each thread gets its own
-interpreter (created on first use; TFLite interpreters are not thread-safe), the encoder is
-stateless apart from a fingerprint cache whose updates are atomic, and the catalog is read-only
-after :meth:`Ranker.index_catalog`.
+Thread safety: a Ranker may be shared by any number of threads. TFLite interpreters are not
+thread-safe, so each request borrows one from a pool of at most ``max_interpreters`` (created on
+demand; a request finding all in use waits), which bounds memory whatever the number of threads:
+each interpreter holds its own tensor arena and packed weights (measured: 12.9 MB for the
+Criteo-shaped reference MaskNet after 1,024 candidates, ``benchmarks/bench_runtime.py``). The
+encoder is stateless apart from a fingerprint cache whose updates are atomic, and the catalog is
+read-only after :meth:`Ranker.index_catalog`.
 """
 
 from __future__ import annotations
 
-import threading
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +28,7 @@ from edge_runtime.behaviour_log import BehaviourLog
 from edge_runtime.bundle import Bundle, read_bundle
 from edge_runtime.encoder import EncodedPart, FeatureEncoder, columns_of
 from edge_runtime.errors import ArgumentError, BundleError, EncodeError
-from edge_runtime.interpreter import ModelRunner
+from edge_runtime.interpreter import ModelRunner, RunnerPool
 from edge_runtime.spec import FeatureSpec
 
 __all__ = ["Catalog", "Ranker", "VerifyReport"]
@@ -34,6 +37,9 @@ __all__ = ["Catalog", "Ranker", "VerifyReport"]
 DEFAULT_CHUNK = 1024
 #: Most interpreter threads a Ranker accepts (more crash some interpreters and never help on a phone).
 MAX_THREADS = 64
+#: Interpreters a Ranker creates at most: one per core (more cannot run at once: an invoke keeps a
+#: core busy), so that a server-style caller with many threads does not get one arena per thread.
+DEFAULT_MAX_INTERPRETERS = os.cpu_count() or 1
 
 
 @dataclass
@@ -121,9 +127,18 @@ class Ranker:
     """
 
     def __init__(
-        self, bundle: Bundle, num_threads: int = 1, backend: str = "auto", chunk_size: int = DEFAULT_CHUNK
+        self,
+        bundle: Bundle,
+        num_threads: int = 1,
+        backend: str = "auto",
+        chunk_size: int = DEFAULT_CHUNK,
+        max_interpreters: int = DEFAULT_MAX_INTERPRETERS,
     ):
-        for name, value, top in (("chunk_size", chunk_size, None), ("num_threads", num_threads, MAX_THREADS)):
+        for name, value, top in (
+            ("chunk_size", chunk_size, None),
+            ("num_threads", num_threads, MAX_THREADS),
+            ("max_interpreters", max_interpreters, None),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (top and value > top):
                 limit = f"an integer in [1, {top}]" if top else "an integer >= 1"
                 raise ArgumentError(f"Expected {name} to be {limit}. Received: {name}={value!r}")
@@ -134,21 +149,27 @@ class Ranker:
         self.num_threads = num_threads
         self.chunk_size = chunk_size
         self._backend = backend
-        self._local = threading.local()
+        self._pool = RunnerPool(self._new_runner, max_interpreters)
         self._catalog: Catalog | None = None
-        first = self._runner()  # fail fast: a model the interpreter cannot load is an error at load time
-        self.backend = first.backend
-        expected = {i.name: (i.dtype, [-1, *i.shape]) for i in bundle.spec.input_signature()}
-        if first.input_signature != expected:
-            raise BundleError(
-                f"{bundle.path}: the model's inputs {first.input_signature} "
-                f"do not match the spec's {expected}"
-            )
-        _check_table(first, bundle)
+        # Fail fast: a model the interpreter cannot load is an error at load time.
+        with self._pool.borrow() as first:
+            self.backend = first.backend
+            expected = {i.name: (i.dtype, [-1, *i.shape]) for i in bundle.spec.input_signature()}
+            if first.input_signature != expected:
+                raise BundleError(
+                    f"{bundle.path}: the model's inputs {first.input_signature} "
+                    f"do not match the spec's {expected}"
+                )
+            _check_table(first, bundle)
 
     @classmethod
     def load(
-        cls, bundle: str | Path, num_threads: int = 1, backend: str = "auto", chunk_size: int = DEFAULT_CHUNK
+        cls,
+        bundle: str | Path,
+        num_threads: int = 1,
+        backend: str = "auto",
+        chunk_size: int = DEFAULT_CHUNK,
+        max_interpreters: int = DEFAULT_MAX_INTERPRETERS,
     ) -> Ranker:
         """Verify and load a bundle file.
 
@@ -157,30 +178,37 @@ class Ranker:
             num_threads: interpreter threads per call. Defaults to 1.
             backend: ``auto``, ``litert``, ``tflite_runtime`` or ``tensorflow``. Defaults to ``auto``.
             chunk_size: candidates per interpreter call. Defaults to 1024.
+            max_interpreters: interpreters for concurrent requests at most; more concurrent requests
+                wait for one. Defaults to the number of cores.
         """
-        return cls(read_bundle(bundle), num_threads=num_threads, backend=backend, chunk_size=chunk_size)
+        return cls(
+            read_bundle(bundle),
+            num_threads=num_threads,
+            backend=backend,
+            chunk_size=chunk_size,
+            max_interpreters=max_interpreters,
+        )
 
-    def _runner(self) -> ModelRunner:
-        runner = getattr(self._local, "runner", None)
-        if runner is None:
-            try:
-                runner = ModelRunner(self.bundle.model, self.num_threads, self._backend)
-            except (ValueError, RuntimeError) as exc:
-                raise BundleError(
-                    f"{self.bundle.path}: the interpreter cannot load the model ({exc})"
-                ) from None
-            self._local.runner = runner
-        return runner
+    @property
+    def interpreters(self) -> int:
+        """How many interpreters this Ranker holds (at most ``max_interpreters``)."""
+        return self._pool.created
+
+    def _new_runner(self) -> ModelRunner:
+        try:
+            return ModelRunner(self.bundle.model, self.num_threads, self._backend)
+        except (ValueError, RuntimeError) as exc:
+            raise BundleError(f"{self.bundle.path}: the interpreter cannot load the model ({exc})") from None
 
     # ------------------------------------------------------------------ scoring
     def score_inputs(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         """Score already-encoded inputs (chunked); returns float32 scores in [0, 1]."""
         n = len(next(iter(inputs.values()))) if inputs else 0
-        runner = self._runner()
         out = np.empty(n, dtype=np.float32)
-        for s in range(0, n, self.chunk_size):
-            chunk = {k: np.ascontiguousarray(v[s : s + self.chunk_size]) for k, v in inputs.items()}
-            out[s : s + self.chunk_size] = runner(chunk)
+        with self._pool.borrow() as runner:
+            for s in range(0, n, self.chunk_size):
+                chunk = {k: np.ascontiguousarray(v[s : s + self.chunk_size]) for k, v in inputs.items()}
+                out[s : s + self.chunk_size] = runner(chunk)
         if not np.isfinite(out).all():
             raise EncodeError("the model produced non-finite scores; the inputs are out of the trained range")
         return out

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from edge_runtime.bundle import read_bundle
-from edge_runtime.errors import BundleError, EncodeError
+from edge_runtime.errors import ArgumentError, BundleError, EncodeError
 from edge_runtime.ranker import Ranker
 
 pytestmark = pytest.mark.slow
@@ -97,6 +97,54 @@ def test_shared_ranker_from_8_threads_equals_serial(ranker, shop_data):
     for t in range(8):
         for got, exp in zip(results[t], expected, strict=True):
             np.testing.assert_array_equal(got, exp)
+
+
+def test_interpreters_are_pooled_and_bounded_whatever_the_number_of_threads(bundles, shop_data):
+    users, items = _context_and_items(shop_data)
+    pooled = Ranker.load(bundles["int8"], max_interpreters=2)
+    expected = [pooled.score(u, items) for u in users[:4]]
+    assert pooled.interpreters == 1  # serial use needs one
+    barrier, results, errors = threading.Barrier(12), {}, []
+
+    def work(t: int) -> None:
+        try:
+            barrier.wait()
+            results[t] = [pooled.score(u, items) for u in users[:4] for _ in range(3)][::3]
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(12)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=60)
+    assert not errors and len(results) == 12
+    assert pooled.interpreters == 2  # 12 threads, at most 2 interpreters: the others waited
+    for got in results.values():
+        for g, e in zip(got, expected, strict=True):
+            np.testing.assert_array_equal(g, e)
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ArgumentError, match="max_interpreters"):
+            Ranker.load(bundles["int8"], max_interpreters=bad)
+
+
+def test_a_pool_whose_interpreter_fails_to_start_frees_its_place():
+    from edge_runtime.interpreter import RunnerPool
+
+    attempts = []
+
+    def create():
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise RuntimeError("no memory")
+        return object()
+
+    pool = RunnerPool(create, size=1)
+    with pytest.raises(RuntimeError, match="no memory"), pool.borrow():
+        pass
+    assert pool.created == 0
+    with pool.borrow() as runner:  # the failed start did not keep the only place: no deadlock
+        assert runner is not None and pool.created == 1
 
 
 @pytest.mark.parametrize("mode", ["none", "dynamic", "int8"])
