@@ -1,5 +1,9 @@
 """The hashing feature encoder: raw records -> model input arrays, identical in training and serving.
 
+Its parts: :mod:`edge_runtime.columns` reads the input forms, :mod:`edge_runtime.categorical` gives
+values their canonical texts, :mod:`edge_runtime.numeric` reads and transforms numbers; this module
+looks texts up (vocabulary or hash, with a per-field cache), buckets, crosses and assembles.
+
 Input records may be a list of dicts, a dict of columns (lists or numpy arrays) or a pandas DataFrame
 (duck-typed: pandas is never imported). Output is a dict of numpy arrays named as
 :meth:`FeatureSpec.input_signature` says: ``cat_ids`` (int32, offset ids), ``num_values`` (float32),
@@ -22,19 +26,18 @@ For ranking, :meth:`FeatureEncoder.encode_context` encodes the user/request once
 
 from __future__ import annotations
 
-import datetime
-import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
 
 from edge_runtime import hashing
+from edge_runtime.categorical import categorical_text, multi_value_texts
+from edge_runtime.columns import Columns
 from edge_runtime.errors import ArgumentError, EncodeError
+from edge_runtime.numeric import TransformTable, numeric_column, plain_numbers
 from edge_runtime.spec import (
     CategoricalField,
     CrossField,
@@ -43,7 +46,7 @@ from edge_runtime.spec import (
     NumericField,
 )
 
-__all__ = ["EncodedPart", "FeatureEncoder", "categorical_text", "columns_of", "multi_value_texts"]
+__all__ = ["EncodedPart", "FeatureEncoder"]
 
 #: Texts whose ids are cached per field by default. Each cached value costs about 85 bytes plus the
 #: text itself (measured with tracemalloc: ~150 bytes for a 14-character id), so ~10 MB per field
@@ -75,265 +78,6 @@ class EncodedPart:
             dense={k: v[rows] for k, v in self.dense.items()},
             multi={k: (i[rows], m[rows]) for k, (i, m) in self.multi.items()},
         )
-
-
-def multi_value_texts(f: MultiCategoricalField, value: Any, record: int = 0) -> list[str] | None:
-    """The canonical texts a multi-valued field looks up for one raw value; None when it is missing.
-
-    A text (or UTF-8 bytes) is split on the field's separator, a list/tuple/array is taken as is,
-    any other scalar is one item. Missing and empty items are skipped; the first ``max_length``
-    others are kept. Training fits vocabularies with this very function.
-    """
-    if isinstance(value, (bytes, bytearray)):
-        try:
-            value = bytes(value).decode("utf-8")
-        except UnicodeDecodeError:
-            raise EncodeError("bytes are not valid UTF-8", field=f.name, record=record) from None
-    if isinstance(value, str):
-        if not value:  # the empty text is missing, as for every categorical value
-            return None
-        items = value.split(f.separator)
-    elif isinstance(value, (list, tuple, np.ndarray)):
-        items = list(value)
-    elif value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    else:
-        items = [value]
-    texts: list[str] = []
-    plain = f.value_type == "text"
-    for item in items:
-        text = item if plain and type(item) is str else categorical_text(f, item, record)
-        if text:
-            texts.append(text)
-            if len(texts) == f.max_length:
-                break
-    return texts
-
-
-def categorical_text(f: CategoricalField | MultiCategoricalField, v: Any, i: int = 0) -> str | None:
-    """The canonical text of one value of a field (by its value type), or None when it is missing.
-
-    Missing: ``None``, NaN and the empty text (a CSV cell cannot tell an empty text from a missing
-    value, so neither can the device). Errors are :class:`EncodeError` naming field and record.
-    """
-    try:
-        return hashing.canonical_text(v, f.value_type) or None
-    except UnicodeDecodeError:
-        raise EncodeError("bytes are not valid UTF-8", field=f.name, record=i) from None
-    except TypeError as exc:
-        raise EncodeError(f"expected a single categorical value: {exc}", field=f.name, record=i) from None
-    except ValueError as exc:
-        raise EncodeError(str(exc), field=f.name, record=i) from None
-
-
-#: Texts that mean "missing" in a numeric field: what pandas reads as missing in a CSV file, so an
-#: app's "NA" and a file's NA cell agree.
-NUMERIC_MISSING_TEXTS = frozenset(
-    (
-        "",
-        "#N/A",
-        "#N/A N/A",
-        "#NA",
-        "-1.#IND",
-        "-1.#QNAN",
-        "-NaN",
-        "-nan",
-        "1.#IND",
-        "1.#QNAN",
-        "<NA>",
-        "N/A",
-        "NA",
-        "NULL",
-        "NaN",
-        "None",
-        "n/a",
-        "nan",
-        "null",
-    )
-)
-_INFINITE = re.compile(r"[+-]?(inf|infinity)", re.IGNORECASE)
-
-
-def parse_number_text(text: str) -> float:
-    """A numeric field's value given as text: a decimal number, surrounding whitespace ignored.
-
-    The missing texts (:data:`NUMERIC_MISSING_TEXTS`) give NaN, ``inf``/``infinity`` give an infinity
-    (which the encoder refuses); anything else (``1_000``, ``0x10``, ``1,5``) raises ``ValueError``.
-    """
-    t = text.strip(" \t\r\n")
-    if t in NUMERIC_MISSING_TEXTS:
-        return math.nan
-    if len(t) <= 64 and (hashing.DECIMAL_TEXT.fullmatch(t) or _INFINITE.fullmatch(t)):
-        return float(t)
-    raise ValueError(f"cannot parse {text[:40]!r} as a number")
-
-
-def numeric_column(f: NumericField, values: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Raw float64 values and missing mask of one numeric column (errors name the raw column).
-
-    Numbers are taken as float64 (booleans as 0/1), texts through :func:`parse_number_text`;
-    ``None``/NaN are missing; infinities and other types are errors. Training fits the statistics on
-    exactly these values.
-    """
-    if values is None:
-        if f.required and n:
-            raise EncodeError("required field is missing", field=f.column, record=0)
-        return np.zeros(n, np.float64), np.ones(n, bool)
-    x = None
-    kind = getattr(getattr(values, "dtype", None), "kind", "")
-    if kind in ("M", "m"):  # numpy would silently turn times into counts of days or nanoseconds
-        raise EncodeError(
-            f"expected numbers, got a column of {values.dtype}; convert times to numbers first",
-            field=f.column,
-            record=0,
-        )
-    if _plain_numbers(values):
-        try:  # numbers (and None -> NaN) in one go; texts parse one by one (numpy takes "1_000")
-            x = np.asarray(values, dtype=np.float64)
-            if x.shape != (n,):
-                x = None
-        except (TypeError, ValueError, OverflowError):
-            x = None
-    if x is None:
-        x = np.empty(n, np.float64)
-        for i, v in enumerate(values.tolist() if isinstance(values, np.ndarray) else values):
-            x[i] = _parse_number(f.column, v, i)
-    missing = np.isnan(x)
-    if np.isinf(x).any():
-        i = int(np.flatnonzero(np.isinf(x))[0])
-        raise EncodeError(
-            f"value {x[i]} is not finite; numeric values must be finite", field=f.column, record=i
-        )
-    if f.required and missing.any():
-        raise EncodeError(
-            "required field is missing (None/NaN)", field=f.column, record=int(np.flatnonzero(missing)[0])
-        )
-    return x, missing
-
-
-#: Element types that the one-go float conversion would mishandle: texts are parsed one by one,
-#: times would silently become numbers (they are errors), ``pd.NA`` is missing.
-_TIMES = (np.datetime64, np.timedelta64, datetime.date, datetime.time, datetime.timedelta)
-_NOT_PLAIN_NUMBERS = {str, bytes, datetime.datetime, *_TIMES}
-
-
-def _plain_numbers(values: Any) -> bool:
-    """Whether a column can be converted to float64 in one go: numbers, booleans and None only.
-    Texts are parsed one by one (numpy would take "1_000" as 1000), times are errors (numpy would
-    make them counts of days), ``pd.NA`` is missing; those take the value-by-value path."""
-    if values is None:
-        return False
-    kind = getattr(getattr(values, "dtype", None), "kind", None)
-    if kind is not None:
-        return kind in "biuf"
-    return not (set(map(type, values)) & _NOT_PLAIN_NUMBERS)
-
-
-def _parse_number(name: str, v: Any, i: int) -> float:
-    if v is None or hashing.is_pandas_missing(v):
-        return math.nan
-    if isinstance(v, _TIMES):  # numpy counts np.timedelta64 among its integers
-        raise EncodeError(
-            f"expected a number, got {type(v).__name__}; convert times to numbers first", field=name, record=i
-        )
-    if isinstance(v, (bool, np.bool_)):
-        return float(v)
-    if isinstance(v, (int, float, np.integer, np.floating)):
-        try:
-            return float(v)
-        except OverflowError:
-            raise EncodeError(f"number {v} is too large", field=name, record=i) from None
-    if isinstance(v, (str, bytes)):
-        try:
-            text = v.decode("utf-8") if isinstance(v, bytes) else v
-            return parse_number_text(text)
-        except UnicodeDecodeError:
-            raise EncodeError("bytes are not valid UTF-8", field=name, record=i) from None
-        except ValueError as exc:
-            raise EncodeError(str(exc), field=name, record=i) from None
-    raise EncodeError(f"expected a number, got {type(v).__name__}", field=name, record=i)
-
-
-def _is_dataframe(obj: Any) -> bool:
-    return hasattr(obj, "columns") and hasattr(obj, "iloc") and not isinstance(obj, Mapping)
-
-
-class _Columns:
-    """Uniform column access over list-of-dicts, dict-of-columns and DataFrames."""
-
-    def __init__(self, records: Any, what: str, extra: Mapping[str, Any] | None = None) -> None:
-        self._extra = extra or {}  # columns computed on the device (behaviour fields): they win
-        self._records = None
-        self._columns: Mapping[str, Any] | None = None
-        self._frame = None
-        if _is_dataframe(records):
-            self._frame = records
-            self.n = len(records)
-        elif isinstance(records, Mapping):
-            self._columns = records
-            lengths = {}
-            for k, v in records.items():
-                if isinstance(v, (str, bytes)) or not hasattr(v, "__len__"):
-                    raise EncodeError(
-                        f"{what} given as a dict of columns, but column {k!r} is not a list or array "
-                        f"(got {type(v).__name__}); pass one dict per record as a list",
-                        field=str(k),
-                    )
-                lengths[k] = len(v)
-            if len(set(lengths.values())) > 1:
-                raise EncodeError(f"{what} columns have different lengths: {lengths}")
-            self.n = next(iter(lengths.values()), 0)
-        elif isinstance(records, Sequence) and not isinstance(records, (str, bytes)):
-            for i, r in enumerate(records):
-                if type(r) is not dict and not isinstance(r, Mapping):
-                    raise EncodeError(
-                        f"expected a mapping of field -> value, got {type(r).__name__}", record=i
-                    )
-            self._records = records
-            self._transposed: dict[str, Any] = {}
-            self.n = len(records)
-        else:
-            raise EncodeError(
-                f"{what} must be a list of dicts, a dict of columns or a DataFrame; "
-                f"got {type(records).__name__}"
-            )
-
-    def get(self, name: str) -> list[Any] | np.ndarray | None:
-        """The column, or None when absent everywhere."""
-        if name in self._extra:
-            return self._extra[name]
-        if self._frame is not None:
-            if name not in self._frame.columns:
-                return None
-            return self._frame[name].to_numpy()
-        if self._columns is not None:
-            col = self._columns.get(name)
-            if col is None:
-                return None
-            return col if isinstance(col, np.ndarray) else list(col)
-        col = self._transposed.get(name)
-        if col is not None:
-            return col
-        return [r.get(name) for r in self._records]
-
-    def prefetch(self, names: Sequence[str]) -> None:
-        """Transpose list-of-dict records into columns in one C-level pass when every record has
-        every column (the common case); otherwise columns are gathered one by one in :meth:`get`."""
-        names = [n for n in names if n not in self._extra]
-        if self._records is None or len(names) < 2 or not self.n:
-            return
-        try:
-            rows = list(map(itemgetter(*names), self._records))
-        except (KeyError, TypeError):
-            return
-        self._transposed = dict(zip(names, zip(*rows, strict=True), strict=True))  # tuples: read-only columns
-
-
-def columns_of(records: Any, names: Sequence[str], what: str = "candidates") -> tuple[int, dict[str, Any]]:
-    """The number of records and the named columns (None where absent) of records given in any of
-    the encoder's forms (dicts, a dict of columns, a DataFrame)."""
-    cols = _Columns(records, what)
-    return cols.n, {name: cols.get(name) for name in names}
 
 
 class FeatureEncoder:
@@ -391,7 +135,7 @@ class FeatureEncoder:
                 self._ids_cache_of(name)
         self._cross_sources = {s for f in spec.fields if isinstance(f, CrossField) for s in f.fields}
         self._plans: dict[tuple[str, ...], Any] = {}
-        self._dense_params: dict[tuple[str, ...], tuple[np.ndarray, ...]] = {}
+        self._tables: dict[tuple[str, ...], TransformTable] = {}
         self._bucket_fps = {
             f.name: hashing.fingerprints([str(i) for i in range(len(f.boundaries) + 1)])
             for f in spec.fields
@@ -401,7 +145,7 @@ class FeatureEncoder:
     # --------------------------------------------------------------- public API
     def encode(self, records: Any) -> dict[str, np.ndarray]:
         """Encode complete records (every field from each record) into model inputs."""
-        cols = _Columns(records, "records")
+        cols = Columns(records, "records")
         part = self._encode_part(cols, self._raw_columns, cols.n)
         return self._assemble([part], cols.n)
 
@@ -409,13 +153,13 @@ class FeatureEncoder:
         """Encode the context (user/request) fields of one request: a part of one row."""
         if not isinstance(context, Mapping):
             raise EncodeError(f"context must be a mapping of field -> value, got {type(context).__name__}")
-        cols = _Columns([context], "context")
+        cols = Columns([context], "context")
         return self._encode_part(cols, self._side_columns["context"], 1)
 
     def encode_items(self, items: Any, extra: Mapping[str, Any] | None = None) -> EncodedPart:
         """Encode the item (candidate) fields of many candidates; ``extra`` columns (one value per
         candidate) are used instead of the candidates' own (the device's behaviour fields)."""
-        cols = _Columns(items, "candidates", extra)
+        cols = Columns(items, "candidates", extra)
         return self._encode_part(cols, self._side_columns["item"], cols.n)
 
     def fill_numeric(self, inputs: dict[str, np.ndarray], columns: Mapping[str, np.ndarray]) -> None:
@@ -502,7 +246,7 @@ class FeatureEncoder:
             plan = self._plans[key] = (single, dense, columns)
         return plan
 
-    def _encode_part(self, cols: _Columns, names: Sequence[str], n: int) -> EncodedPart:
+    def _encode_part(self, cols: Columns, names: Sequence[str], n: int) -> EncodedPart:
         part = EncodedPart(n=n, ids={}, fps={}, dense={}, multi={})
         single, dense, columns = self._plan(names)
         cols.prefetch(columns)
@@ -539,7 +283,7 @@ class FeatureEncoder:
         return part
 
     def _batch_ids(
-        self, single: list[tuple[str, Any, str]], cols: _Columns, n: int
+        self, single: list[tuple[str, Any, str]], cols: Columns, n: int
     ) -> dict[str, np.ndarray] | None:
         """Ids of every plain categorical field at once, when every value is a cached text or None
         (the steady state of a ranker). None otherwise: then each field takes the general path."""
@@ -565,10 +309,10 @@ class FeatureEncoder:
         arr = flat.reshape(len(fields), n)
         return {name: arr[i] for i, (name, _, _) in enumerate(fields)}
 
-    def _dense_block(self, fields: list[NumericField], cols: _Columns, n: int) -> np.ndarray | None:
+    def _dense_block(self, fields: list[NumericField], cols: Columns, n: int) -> np.ndarray | None:
         """All plain numeric fields at once (the fast path); None when a column needs a closer look."""
         raws = [cols.get(f.column) for f in fields]
-        if not all(_plain_numbers(r) for r in raws):
+        if not all(plain_numbers(r) for r in raws):
             return None
         try:
             x = np.array(raws, dtype=np.float64)
@@ -579,43 +323,19 @@ class FeatureEncoder:
         missing = np.isnan(x)
         if missing.any() and any(f.required for f in fields):
             return None
-        p = self._dense_params.get(tuple(f.name for f in fields))
-        if p is None:
-            p = self._dense_params[tuple(f.name for f in fields)] = self._block_params(fields)
-        log_rows, shift, scale, lo, hi, fill = p
-        with np.errstate(over="ignore", invalid="ignore"):
-            if log_rows.size:
-                x[log_rows] = np.log1p(np.maximum(x[log_rows], 0.0))
-            y = (x - shift) / scale
-            np.clip(y, lo, hi, out=y)
-            if missing.any():
-                y = np.where(missing, fill, y)
-        return y.astype(np.float32)
+        return self._table(fields).apply(x, missing)
 
-    def _block_params(self, fields: list[NumericField]) -> tuple[np.ndarray, ...]:
-        """Column vectors that make the block transform equal each field's own transform."""
-        shift, scale, lo, hi, fill, logs = [], [], [], [], [], []
-        for i, f in enumerate(fields):
-            if f.transform in ("standardize", "log1p_standardize"):
-                shift.append(f.mean)
-                scale.append(f.std)
-                lo.append(-f.clip)
-                hi.append(f.clip)
-                if f.transform == "log1p_standardize":
-                    logs.append(i)
-            elif f.transform == "minmax":
-                shift.append(f.min)
-                scale.append((f.max - f.min) or 1.0)
-                lo.append(max(0.0, -f.clip))
-                hi.append(min(1.0, f.clip))
-            else:  # none
-                shift.append(0.0)
-                scale.append(1.0)
-                lo.append(-f.clip)
-                hi.append(f.clip)
-            fill.append(float(self._transform(f, np.array([np.nan]), np.array([True]))[0]))
-        col = lambda v: np.array(v, dtype=np.float64)[:, None]  # noqa: E731
-        return np.array(logs, dtype=np.intp), col(shift), col(scale), col(lo), col(hi), col(fill)
+    def _table(self, fields: list[NumericField]) -> TransformTable:
+        """The transform table of these fields (built once per distinct list)."""
+        key = tuple(f.name for f in fields)
+        table = self._tables.get(key)
+        if table is None:
+            table = self._tables[key] = TransformTable(fields)
+        return table
+
+    def _transform(self, f: NumericField, x: np.ndarray, missing: np.ndarray) -> np.ndarray:
+        """One field's model inputs (the same table, one row)."""
+        return self._table([f]).apply(x[None].copy(), missing[None])[0]
 
     def _ids_from_fps(self, name: str, fps: np.ndarray, missing: np.ndarray, num_buckets: int) -> np.ndarray:
         off = self._offsets[name]
@@ -732,29 +452,6 @@ class FeatureEncoder:
             return fp64(text)
         except UnicodeError:
             raise EncodeError("text is not valid UTF-8 (lone surrogate)", field=name, record=i) from None
-
-    @staticmethod
-    def _transform(f: NumericField, x: np.ndarray, missing: np.ndarray) -> np.ndarray:
-        with np.errstate(over="ignore", invalid="ignore"):
-            if f.transform == "standardize":
-                y = (x - f.mean) / f.std
-                fill = 0.0 if f.default is None else (f.default - f.mean) / f.std
-            elif f.transform == "log1p_standardize":
-                y = (np.log1p(np.maximum(x, 0.0)) - f.mean) / f.std
-                fill = 0.0 if f.default is None else (math.log1p(max(f.default, 0.0)) - f.mean) / f.std
-            elif f.transform == "minmax":
-                span = (f.max - f.min) or 1.0
-                y = np.clip((x - f.min) / span, 0.0, 1.0)
-                ref = f.mean if f.default is None else f.default
-                fill = min(max((ref - f.min) / span, 0.0), 1.0)
-            elif f.transform == "none":
-                y = x.copy()
-                fill = f.default if f.default is not None else (f.mean or 0.0)
-            else:  # pragma: no cover - validated by the spec
-                raise AssertionError(f.transform)
-        y[missing] = fill
-        np.clip(y, -f.clip, f.clip, out=y)
-        return y.astype(np.float32)
 
     def _bucket_ids(
         self, f: NumericField, x: np.ndarray, missing: np.ndarray

@@ -26,7 +26,8 @@ import numpy as np
 from edge_runtime.behaviour import BehaviourState, behaviour_key, check_time
 from edge_runtime.behaviour_log import BehaviourLog
 from edge_runtime.bundle import Bundle, read_bundle
-from edge_runtime.encoder import EncodedPart, FeatureEncoder, columns_of
+from edge_runtime.columns import columns_of
+from edge_runtime.encoder import EncodedPart, FeatureEncoder
 from edge_runtime.errors import ArgumentError, BundleError, EncodeError
 from edge_runtime.interpreter import ModelRunner, RunnerPool
 from edge_runtime.spec import FeatureSpec

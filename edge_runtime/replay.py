@@ -19,8 +19,8 @@ import numpy as np
 
 from edge_runtime import hashing
 from edge_runtime.behaviour import BehaviourState
-from edge_runtime.encoder import parse_number_text
 from edge_runtime.errors import ArgumentError, EncodeError
+from edge_runtime.numeric import parse_number_text
 from edge_runtime.spec import FeatureSpec
 
 __all__ = ["Replay", "replay_rows"]

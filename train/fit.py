@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.encoder import categorical_text, multi_value_texts, numeric_column
+from edge_runtime.categorical import categorical_text, multi_value_texts
 from edge_runtime.errors import EncodeError
+from edge_runtime.numeric import numeric_column
 from edge_runtime.spec import (
     CategoricalField,
     FeatureSpec,

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from edge_runtime.encoder import NUMERIC_MISSING_TEXTS
 from edge_runtime.errors import MasknetError
+from edge_runtime.numeric import NUMERIC_MISSING_TEXTS
 
 __all__ = ["DataError", "count_rows", "file_columns", "iter_chunks", "read_table"]
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge_runtime.encoder import FeatureEncoder, numeric_column
+from edge_runtime.encoder import FeatureEncoder
 from edge_runtime.errors import ArgumentError, EncodeError
 from edge_runtime.hashing import cross_hash_bucket, hash_bucket
 from edge_runtime.spec import FeatureSpec
@@ -231,7 +231,8 @@ def test_property_deterministic_in_range_or_documented_error(recs):
 
 
 def test_fast_paths_equal_general_paths():
-    """The batched id lookup (warm caches) and the numeric block equal the one-field-at-a-time paths."""
+    """The batched id lookup (warm caches) equals the one-field path; the numeric block and the
+    one-field path both equal the documented formulas."""
     spec = FeatureSpec.from_dict(
         {
             "fields": [
@@ -297,8 +298,30 @@ def test_fast_paths_equal_general_paths():
     cold = FeatureEncoder(spec).encode(recs)
     np.testing.assert_array_equal(cold["cat_ids"], second["cat_ids"])
     for j, f in enumerate(spec.dense_fields):
-        x, missing = numeric_column(f, [r[f.name] for r in recs], len(recs))
-        np.testing.assert_array_equal(second["num_values"][:, j], enc._transform(f, x, missing))
+        expected = [_documented_transform(f, r[f.name]) for r in recs]
+        np.testing.assert_array_equal(second["num_values"][:, j], np.array(expected, dtype=np.float32))
+        mixed = enc.encode([{**r, "s": str(r["s"]) if r["s"] is not None else None} for r in recs])
+        np.testing.assert_array_equal(mixed["num_values"][:, j], second["num_values"][:, j])  # per field
+
+
+def _documented_transform(f, v):
+    """ENCODING.md §7 for one value, written out in plain Python (not the encoder's table)."""
+    if v is None:
+        if f.default is not None:
+            v = f.default
+        elif f.transform in ("standardize", "log1p_standardize"):
+            return 0.0
+        else:
+            v = f.mean or 0.0
+    if f.transform == "standardize":
+        y = (v - f.mean) / f.std
+    elif f.transform == "log1p_standardize":
+        y = (math.log1p(max(v, 0.0)) - f.mean) / f.std
+    elif f.transform == "minmax":
+        y = min(max((v - f.min) / ((f.max - f.min) or 1.0), 0.0), 1.0)
+    else:
+        y = v
+    return min(max(y, -f.clip), f.clip)
 
 
 def test_numeric_texts_parse_like_a_csv_reader():
@@ -352,3 +375,14 @@ def test_cache_size_bounds_memory_and_never_changes_ids():
     assert small._ids_cache_of("u")["a"] == large._ids_cache_of("u")["a"]  # the vocabulary stays cached
     with pytest.raises(ArgumentError, match="cache_size"):
         FeatureEncoder(spec, cache_size=-1)
+
+
+def test_the_docstring_examples_run():
+    import doctest
+
+    import edge_runtime.encoder
+    import edge_runtime.numeric
+
+    for module in (edge_runtime.encoder, edge_runtime.numeric):
+        result = doctest.testmod(module)
+        assert result.attempted >= 1 and result.failed == 0, module.__name__

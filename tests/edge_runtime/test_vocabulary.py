@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from edge_runtime.encoder import FeatureEncoder, multi_value_texts
+from edge_runtime.categorical import multi_value_texts
+from edge_runtime.encoder import FeatureEncoder
 from edge_runtime.errors import SpecError
 from edge_runtime.hashing import cross_hash_bucket, hash_bucket
 from edge_runtime.spec import FeatureSpec
