@@ -12,7 +12,12 @@
    candidates with the behaviour bundle and a full log, against the static bundle without one; the
    log's file size after 1,000 and after 100,000 events.
 
-4. ``--movielens``: MovieLens-100K's fixed splits (``../shared/eval/make_splits.py``) joined and
+4. ``--features``: which behaviour features pay for their cost. Each variant (the full set, each
+   feature left out, small sets) is trained on the same replayed world (seeds 0-1); its share of the
+   gap closed next to the cost of its request (100 candidates, from the log) over the static one's,
+   side by side in one process. How the shop's behaviour section was chosen.
+
+5. ``--movielens``: MovieLens-100K's fixed splits (``../shared/eval/make_splits.py``) joined and
    replayed per user in time order (every earlier rating is an ``expose``, rating >= 4 a ``click``);
    SerMaskNet with and without behaviour fields, seeds 0-2, test AUC.
 
@@ -191,6 +196,114 @@ ML_BEHAVIOUR = {
     ],
 }
 ML_BEGIN, ML_END = "<!-- behaviour-movielens:begin -->", "<!-- behaviour-movielens:end -->"
+FT_BEGIN, FT_END = "<!-- behaviour-features:begin -->", "<!-- behaviour-features:end -->"
+ABLATION_SEEDS = (0, 1)
+
+
+def _variants(names: list[str]) -> dict[str, list[str]]:
+    """Feature sets to compare: all, each one left out, and the small sets around the decayed interest."""
+    out = {"all six": list(names)}
+    out.update({f"without {n}": [m for m in names if m != n] for n in names})
+    out["category_interest only"] = ["category_interest"]
+    out["category_interest + recent_click_categories"] = ["category_interest", "recent_click_categories"]
+    out["category_interest + category_clicks_10m + since_category_click"] = [
+        "category_interest",
+        "category_clicks_10m",
+        "since_category_click",
+    ]
+    return out
+
+
+def _spec_with(features: list[str]) -> dict:
+    """The shop-sessions spec with only these behaviour features (and their fields)."""
+    from train.shopsessions import session_spec_dict
+
+    full = session_spec_dict()
+    every = {f["name"] for f in full["behaviour"]["features"]}
+    dropped = every - set(features)
+    full["fields"] = [f for f in full["fields"] if f["name"] not in dropped]
+    full["behaviour"]["features"] = [f for f in full["behaviour"]["features"] if f["name"] in features]
+    return full
+
+
+def feature_ablation(work: Path) -> list[list]:
+    """Rows: variant, number of behaviour fields, share of the gap closed (mean over seeds), request
+    cost over the static bundle's (p50 of 100 candidates, all variants alternated in one process)."""
+    import csv
+
+    from convert.conversion import convert_run
+    from edge_runtime.behaviour_log import BehaviourLog
+    from edge_runtime.ranker import Ranker
+    from edge_runtime.spec import FeatureSpec
+    from train.shopsessions import behaviour_section, session_spec_dict
+
+    _masknet("data", "shop", "--sessions", "--out", str(work / "world"))
+    rep = work / "replayed"
+    _masknet(
+        "data", "replay", str(work / "world" / "events.csv"), "--spec", str(work / "world" / "spec.json"),
+        "--user", "user_id", "--time", "ts", "--split", "split", "--out", str(rep),
+    )  # fmt: skip
+    files = [f"--{split}={rep / (split + '.csv')}" for split in ("train", "valid", "test")]
+    names = [f["name"] for f in behaviour_section()["features"]]
+    specs = {"static": session_spec_dict(behaviour=False)}
+    specs.update({v: _spec_with(fs) for v, fs in _variants(names).items()})
+    auc: dict[str, list[float]] = {}
+    oracle: list[float] = []
+    bundles = {}
+    for i, (variant, spec) in enumerate(specs.items()):
+        FeatureSpec.from_dict(spec).save(work / f"spec-{i}.json")
+        for seed in ABLATION_SEEDS:
+            run = work / f"run-{i}-{seed}"
+            opts = ["--oracle-column", "true_ctr", "--seed", str(seed), "--out", str(run)]
+            m = _masknet("train", "--spec", str(work / f"spec-{i}.json"), *files, *opts)
+            auc.setdefault(variant, []).append(m["test"]["auc"])
+            if variant == "static":
+                oracle.append(m["test"]["oracle_auc"])
+        bundles[variant] = work / f"bundle-{i}.mnb"
+        convert_run(work / f"run-{i}-0", "none", bundles[variant], seed=0)
+        print(variant, auc[variant], flush=True)
+    rankers = {v: Ranker.load(p) for v, p in bundles.items()}
+    items = list(csv.DictReader((rep / "test.csv").open()))[:100]
+    candidates = [{k: it[k] for k in ("item_id", "category", "brand", "price")} for it in items]
+    context = {k: items[0][k] for k in ("user_id", "age", "gender", "occupation", "city", "device")}
+    logs = {v: BehaviourLog(None, r.spec) for v, r in rankers.items() if v != "static"}
+    rng = np.random.default_rng(0)
+    for i in range(2000):
+        it = candidates[int(rng.integers(100))]
+        for log in logs.values():
+            log.record("expose" if i % 4 else "click", it, ts=1e6 + i)
+    now = 1e6 + 2000
+    requests = {"static": lambda: rankers["static"].rank(context, candidates, k=10)}
+    for v, log in logs.items():
+        requests[v] = lambda v=v, log=log: rankers[v].rank(context, candidates, k=10, behaviour=log, now=now)
+    timings: dict[str, list[float]] = {v: [] for v in requests}
+    for _ in range(200):
+        for v, request in requests.items():
+            t0 = time.perf_counter()
+            request()
+            timings[v].append(time.perf_counter() - t0)
+    static_ms = float(np.median(timings["static"]))
+    rows = []
+    for v in logs:
+        closure = [(b - s) / (o - s) for b, s, o in zip(auc[v], auc["static"], oracle, strict=True)]
+        n_fields = len(specs[v]["behaviour"]["features"])
+        rows.append([v, n_fields, float(np.mean(closure)), float(np.median(timings[v])) / static_ms])
+    return rows
+
+
+def features_section(seconds: float, rows: list[list]) -> str:
+    """The feature ablation's part of the behaviour section."""
+    return "\n\n".join(
+        [
+            f"{FT_BEGIN}\n### Which behaviour features pay for their cost",
+            f"`python -m benchmarks.bench_behaviour --features --write`, {seconds:.0f} s; {machine()}. "
+            f"The same replayed shop world; each variant trained with seeds {list(ABLATION_SEEDS)}; the "
+            "request (100 candidates, behaviour from a log of 2,000 events, float bundle) timed against the "
+            "static bundle's, all alternated in one process. Goals: share of the gap >= 0.5, request <= 1.2x.",
+            table(["behaviour features", "fields", "share of the gap closed", "request / static"], rows),
+            FT_END,
+        ]
+    )
 
 
 def movielens(work: Path) -> tuple[list[list], dict[str, float]]:
@@ -272,9 +385,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help="Rewrite the section in BENCHMARKS.md.")
     parser.add_argument("--movielens", action="store_true", help="The MovieLens-100K part only.")
+    parser.add_argument("--features", action="store_true", help="The feature ablation only.")
     args = parser.parse_args()
     t0 = time.perf_counter()
     path = ROOT / "BENCHMARKS.md"
+    if args.features:
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = feature_ablation(Path(tmp))
+        section = features_section(time.perf_counter() - t0, rows)
+        print(section)
+        if args.write:
+            path.write_text(_replace(path.read_text(), FT_BEGIN, FT_END, section, "## Reliability"))
+        return
     if args.movielens:
         with tempfile.TemporaryDirectory() as tmp:
             rows, lift = movielens(Path(tmp))
