@@ -37,6 +37,7 @@ VARIANTS: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
     ),
     ("dropout 0.1", {"dropout": 0.1}, {}, {}),
     ("batch 1024", {}, {"batch_size": 1024}, {}),
+    ("MLP 400x3", {"mlp_units": (400, 400, 400)}, {}, {}),
     ("vocabulary min_count 1", {}, {}, {"min_count": 1}),
     ("one oov bucket per 8 rare values", {}, {}, {"rare_per_bucket": 8}),
     ("hashing, 2x buckets (the previous spec infer)", {}, {}, {"hash_factor": 2}),
