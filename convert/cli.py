@@ -14,6 +14,7 @@ from edge_runtime.clitools import LazyGroup
 
 COMMANDS = {
     "data": "train.cli:data",
+    "distill": "train.cli:distill",
     "spec": "train.cli:spec",
     "train": "train.cli:train",
     "convert": "convert.commands:convert",

@@ -284,6 +284,109 @@ def train(
             click.echo(f"{split:5s}  AUC {m['auc']:.4f}  logloss {m['logloss']:.4f}{oracle}")
 
 
+@click.command()
+@click.argument("teacher_run", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Run directory of the student.")
+@click.option("--model", type=click.Choice(MODELS), help="Student model. Default: the teacher's.")
+@click.option("--embedding-dim", type=click.IntRange(1), help="Student k. Default: the teacher's.")
+@click.option("--blocks", "num_blocks", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--block-units", type=click.IntRange(1), default=128, show_default=True)
+@click.option(
+    "--reduction-ratio", type=click.FloatRange(min=0, min_open=True), help="Default: the teacher's."
+)
+@click.option("--mlp", "mlp_units", default="128", show_default=True, help="ParaMaskNet/DNN MLP widths.")
+@click.option(
+    "--teacher-weight",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    show_default=True,
+    help="The teacher's share of the training target (the labels have the rest).",
+)
+@click.option("--train", "train_path", type=click.Path(path_type=Path), help="Default: the teacher's.")
+@click.option("--valid", "valid_path", type=click.Path(path_type=Path), help="Default: the teacher's.")
+@click.option("--test", "test_path", type=click.Path(path_type=Path), help="Default: the teacher's.")
+@click.option("--epochs", type=click.IntRange(1), default=_T.epochs, show_default=True, help="At most.")
+@click.option("--seed", type=int, default=_T.seed, show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace an existing run directory.")
+@json_option
+@guarded
+def distill(
+    teacher_run: Path,
+    out: Path,
+    model: str | None,
+    embedding_dim: int | None,
+    num_blocks: int,
+    block_units: int,
+    reduction_ratio: float | None,
+    mlp_units: str,
+    teacher_weight: float,
+    train_path: Path | None,
+    valid_path: Path | None,
+    test_path: Path | None,
+    epochs: int,
+    seed: int,
+    overwrite: bool,
+    as_json: bool,
+) -> None:
+    """Train a smaller student on a teacher run's scores and the labels.
+
+    The student uses the teacher's spec, so its bundle is a drop-in replacement (same inputs); data
+    files and the label default to the teacher's. Metrics report both test AUCs.
+
+    \b
+    Example:
+      masknet distill runs/ml --blocks 1 --block-units 64 --out runs/ml-small
+    """
+    from train.config import ConfigError
+    from train.pipeline import saved_config
+
+    teacher_model, _, teacher_inputs = saved_config(Path(teacher_run) / "config.json")
+    try:
+        mlp = tuple(int(u) for u in mlp_units.split(",") if u.strip())
+        model_config = ModelConfig(
+            model=model or teacher_model.model,
+            embedding_dim=embedding_dim or teacher_model.embedding_dim,
+            num_blocks=num_blocks,
+            block_units=block_units,
+            reduction_ratio=reduction_ratio or teacher_model.reduction_ratio,
+            mlp_units=mlp,
+            numeric_mode=teacher_model.numeric_mode,
+        )
+        train_config = TrainConfig(epochs=epochs, seed=seed)
+    except ValueError as exc:  # ConfigError, or --mlp not integers
+        raise click.UsageError(str(exc) if isinstance(exc, ConfigError) else f"--mlp: {exc}") from None
+    _quiet_tf()
+    from train.pipeline import TrainInputs, train_run
+
+    inputs = TrainInputs(
+        train_path or teacher_inputs.train,
+        valid_path or teacher_inputs.valid,
+        test_path or teacher_inputs.test,
+        label=teacher_inputs.label,
+        teacher=Path(teacher_run),
+        teacher_weight=teacher_weight,
+    )
+    result = train_run(
+        inputs,
+        None,  # type: ignore[arg-type]  (the teacher's spec is used)
+        out,
+        model_config,
+        train_config,
+        overwrite=overwrite,
+        progress=not as_json and stderr_is_terminal(),
+    )
+    if as_json:
+        emit_json(result)
+        return
+    click.echo(f"run directory: {out}  ({result['params']:,} parameters)")
+    t = result.get("teacher")
+    if result.get("test") and t:
+        click.echo(
+            f"test AUC: student {result['test']['auc']:.4f}, teacher {t['test_auc']:.4f} "
+            f"({t['params']:,} parameters); Spearman of their scores {t['test_spearman_with_student']:.4f}"
+        )
+
+
 @click.group()
 def spec() -> None:
     """Feature spec tools."""

@@ -54,6 +54,11 @@ class TrainInputs:
         label: label column (0/1). Defaults to the spec's label.
         oracle_column: optional column of true click probabilities (the generated shop world has
             one): its AUC is reported as the oracle next to the model's.
+        teacher: optional run directory whose model teaches (distillation): the student trains on
+            ``(1 - teacher_weight) * label + teacher_weight * teacher score`` with the teacher's own
+            spec, so it is a drop-in replacement (same bundle inputs). Early stopping still uses
+            the labels.
+        teacher_weight: the teacher's share of the training target, in [0, 1]. Defaults to 0.5.
     """
 
     train: Path
@@ -61,6 +66,13 @@ class TrainInputs:
     test: Path | None = None
     label: str | None = None
     oracle_column: str | None = None
+    teacher: Path | None = None
+    teacher_weight: float = 0.5
+
+    def __post_init__(self) -> None:
+        w = self.teacher_weight
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w <= 1:
+            raise DataError(f"teacher_weight must be in [0, 1]. Received: teacher_weight={w!r}")
 
 
 def _check_columns(path: Path, spec: FeatureSpec, label: str) -> None:
@@ -118,9 +130,15 @@ def load_encoded(
 
 
 def _stream_batches(
-    path: Path, encoder: FeatureEncoder, label: str, chunk_rows: int, batch: int, seed: int
+    path: Path,
+    encoder: FeatureEncoder,
+    label: str,
+    chunk_rows: int,
+    batch: int,
+    seed: int,
+    target: Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray],
 ) -> Callable[[], Iterator[tuple[dict[str, np.ndarray], np.ndarray]]]:
-    """Like :func:`_stream` but yields whole batches (far faster through tf.data)."""
+    """Shuffled batches of the file, chunk by chunk, with their training targets."""
     epoch = [0]
 
     def gen() -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
@@ -128,8 +146,8 @@ def _stream_batches(
         epoch[0] += 1
         first = 0
         for df in iter_chunks(path, chunk_rows, text_columns=list(encoder.spec.text_columns)):
-            y = _labels(df, label, path, first)
             x = _encode_chunk(encoder, df, path, first)
+            y = target(x, _labels(df, label, path, first))
             order = rng.permutation(len(y))
             for s in range(0, len(order), batch):
                 idx = order[s : s + batch]
@@ -153,7 +171,7 @@ def _checked_chunks(
         yield df
 
 
-def _saved_config(path: Path) -> tuple[ModelConfig, TrainConfig, TrainInputs]:
+def saved_config(path: Path) -> tuple[ModelConfig, TrainConfig, TrainInputs]:
     """The configuration a run was started with, from its ``config.json``; a damaged file is a
     RunDirError naming it."""
     try:
@@ -167,10 +185,55 @@ def _saved_config(path: Path) -> tuple[ModelConfig, TrainConfig, TrainInputs]:
             test=Path(data["test"]) if data.get("test") else None,
             label=data.get("label"),
             oracle_column=data.get("oracle_column"),
+            teacher=Path(data["teacher"]) if data.get("teacher") else None,
+            teacher_weight=data.get("teacher_weight", 0.5),
         )
     except (OSError, ValueError, RecursionError, KeyError, TypeError, MasknetError) as exc:
         raise RunDirError(f"{path}: cannot resume from it ({type(exc).__name__}: {exc})") from None
     return model_config, train_config, inputs
+
+
+def _teacher_spec(run: Path) -> FeatureSpec:
+    """The fitted spec of a teacher run (a RunDirError when ``run`` is not a finished run)."""
+    run = Path(run)
+    if not (run / "model.keras").is_file() or not (run / "spec.json").is_file():
+        raise RunDirError(f"{run}: not a finished run directory (model.keras and spec.json); train it first")
+    return FeatureSpec.load(run / "spec.json")
+
+
+def _load_teacher(run: Path) -> Any:
+    import keras
+
+    import train.layers  # noqa: F401  (registers the custom layers for loading)
+
+    return keras.saving.load_model(Path(run) / "model.keras", safe_mode=True)
+
+
+class _Target:
+    """Training targets: the labels, mixed with a teacher's scores when one is given."""
+
+    def __init__(self, teacher: Any, weight: float) -> None:
+        self.teacher, self.weight = teacher, float(weight)
+
+    def __call__(self, x: dict[str, np.ndarray], y: np.ndarray) -> np.ndarray:
+        if self.teacher is None or self.weight == 0:
+            return y
+        scores = self.teacher.predict(x, batch_size=4096, verbose=0).ravel().astype(np.float32)
+        return ((1 - self.weight) * y + self.weight * scores).astype(np.float32)
+
+
+def _teacher_report(
+    teacher: Any, inputs: TrainInputs, x: dict[str, np.ndarray], y: np.ndarray, student: np.ndarray
+) -> dict[str, Any]:
+    """The teacher's test AUC next to the student's, and how alike their scores rank."""
+    scores = teacher.predict(x, batch_size=4096, verbose=0).ravel()
+    return {
+        "run": str(Path(inputs.teacher).resolve()),
+        "weight": inputs.teacher_weight,
+        "test_auc": metrics.auc(y, scores),
+        "test_spearman_with_student": metrics.spearman(scores, student),
+        "params": int(teacher.count_params()),
+    }
 
 
 def _device_summary() -> str:
@@ -222,7 +285,7 @@ def train_run(
                 f"{out}: nothing to resume (no checkpoints/state.json); start a new run instead"
             )
         spec = FeatureSpec.load(out / "spec.json")
-        model_config, train_config, inputs = _saved_config(out / "config.json")
+        model_config, train_config, inputs = saved_config(out / "config.json")
         if resume_epochs is not None:
             train_config = dataclasses.replace(train_config, epochs=resume_epochs)
     label = inputs.label or spec.label
@@ -235,13 +298,17 @@ def train_run(
             f"{out}: the run directory already exists and is not empty; "
             "pass --overwrite to replace it or --resume to continue it"
         )
-    check_output(out, files, overwrite=True)  # never an input, never inside or around one
+    teachers = [inputs.teacher] if inputs.teacher else []
+    check_output(out, files + teachers, overwrite=True)  # never an input, never inside or around one
     replacing = overwrite and occupied
     if replacing and not (out.is_dir() and is_run_dir(out)):
         raise RunDirError(
             f"{out} is not a run directory (no config.json and model.keras or checkpoints/): "
             "--overwrite replaces only runs; choose a new --out"
         )
+    teacher_spec = _teacher_spec(inputs.teacher) if inputs.teacher else None
+    if teacher_spec is not None and not resume:
+        spec = teacher_spec  # the student reads exactly the teacher's inputs
     for path in files:
         _check_columns(path, spec, label)
 
@@ -260,13 +327,15 @@ def train_run(
         keras.mixed_precision.set_global_policy("mixed_float16")
     log.info("training on %s", _device_summary())
 
-    if not resume:
+    if not resume and teacher_spec is None:
         counted = [0]
         chunks = _checked_chunks(inputs.train, spec, label, train_config.chunk_rows, counted)
         fitted = fit_spec(spec, chunks, seed=train_config.seed)  # reads every chunk
         n_train = counted[0]
-    else:
+    else:  # a resumed run, or a student: the spec is fitted already
         fitted, n_train = spec, count_rows(inputs.train)
+    teacher = _load_teacher(inputs.teacher) if inputs.teacher else None
+    target = _Target(teacher, inputs.teacher_weight)
     encoder = FeatureEncoder(fitted, cache_size=1 << 20)  # training files repeat many distinct ids
     t0 = time.perf_counter()
     x_valid, y_valid, _ = load_encoded(inputs.valid, encoder, label, train_config.chunk_rows)
@@ -279,6 +348,7 @@ def train_run(
     }
     if n_train <= train_config.in_memory_rows:
         x_train, y_train, _ = load_encoded(inputs.train, encoder, label, train_config.chunk_rows)
+        y_train = target(x_train, y_train)
         ds = (
             tf.data.Dataset.from_tensor_slices((x_train, y_train))
             .shuffle(min(len(y_train), 1_000_000), seed=train_config.seed, reshuffle_each_iteration=True)
@@ -289,7 +359,7 @@ def train_run(
         steps_per_epoch = None
     else:
         gen = _stream_batches(
-            inputs.train, encoder, label, train_config.chunk_rows, batch_size, train_config.seed
+            inputs.train, encoder, label, train_config.chunk_rows, batch_size, train_config.seed, target
         )
         ds = (
             tf.data.Dataset.from_generator(gen, output_signature=(sig, tf.TensorSpec((None,), tf.float32)))
@@ -334,6 +404,8 @@ def train_run(
                         "test": str(inputs.test.resolve()) if inputs.test else None,
                         "label": label,
                         "oracle_column": inputs.oracle_column,
+                        "teacher": str(inputs.teacher.resolve()) if inputs.teacher else None,
+                        "teacher_weight": inputs.teacher_weight,
                     },
                     "spec_sha256": fitted.fingerprint(),
                 },
@@ -393,7 +465,9 @@ def train_run(
             x_test, y_test, oracle = load_encoded(
                 inputs.test, encoder, label, train_config.chunk_rows, extra=inputs.oracle_column
             )
-            result["test"], _ = _evaluate(best, x_test, y_test)
+            result["test"], p_test = _evaluate(best, x_test, y_test)
+            if teacher is not None:
+                result["teacher"] = _teacher_report(teacher, inputs, x_test, y_test, p_test)
             if oracle is not None:
                 result["test"]["oracle_auc"] = metrics.auc(y_test, oracle)
                 result["test"]["oracle_logloss"] = metrics.logloss(y_test, oracle)
