@@ -80,3 +80,14 @@ def test_bad_distillations_are_clear_errors(shop_run, shop_data, tmp_path):
     res = _distill(shop_run, "--out", tmp_path / "s", "--mlp", "a,b")
     assert res.exit_code == 2 and "--mlp" in res.output
     assert not (tmp_path / "s").exists()
+
+
+def test_a_student_run_resumes_with_its_teacher(shop_run, tmp_path):
+    out = tmp_path / "s"
+    res = _distill(shop_run, "--out", out, "--blocks", 1, "--block-units", 8, "--epochs", 1, "--json")
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(main, ["train", "--out", str(out), "--resume", "--epochs", "2", "--json"])
+    assert res.exit_code == 0, res.output
+    metrics = json.loads(res.output)
+    assert metrics["epochs_trained"] >= 1 and "teacher" in metrics  # still taught, by the same teacher
+    assert (out / "spec.json").read_bytes() == (shop_run / "spec.json").read_bytes()
