@@ -13,6 +13,7 @@ from click.core import ParameterSource
 
 from edge_runtime.clitools import emit_json, guarded, json_option, stderr_is_terminal
 from train.config import MODELS, ModelConfig, TrainConfig  # no TensorFlow: plain dataclasses
+from train.distill import STUDENT_DEFAULTS as _S
 
 # The defaults of the options are the configs' own, so the CLI and the Python API cannot drift.
 _M, _T = ModelConfig(), TrainConfig()
@@ -289,12 +290,18 @@ def train(
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Run directory of the student.")
 @click.option("--model", type=click.Choice(MODELS), help="Student model. Default: the teacher's.")
 @click.option("--embedding-dim", type=click.IntRange(1), help="Student k. Default: the teacher's.")
-@click.option("--blocks", "num_blocks", type=click.IntRange(1), default=1, show_default=True)
-@click.option("--block-units", type=click.IntRange(1), default=128, show_default=True)
+@click.option("--blocks", "num_blocks", type=click.IntRange(1), default=_S["num_blocks"], show_default=True)
+@click.option("--block-units", type=click.IntRange(1), default=_S["block_units"], show_default=True)
 @click.option(
     "--reduction-ratio", type=click.FloatRange(min=0, min_open=True), help="Default: the teacher's."
 )
-@click.option("--mlp", "mlp_units", default="128", show_default=True, help="ParaMaskNet/DNN MLP widths.")
+@click.option(
+    "--mlp",
+    "mlp_units",
+    default=",".join(map(str, _S["mlp_units"])),
+    show_default=True,
+    help="ParaMaskNet/DNN MLP widths.",
+)
 @click.option(
     "--teacher-weight",
     type=click.FloatRange(0, 1),
@@ -338,40 +345,32 @@ def distill(
       masknet distill runs/ml --blocks 1 --block-units 64 --out runs/ml-small
     """
     from train.config import ConfigError
-    from train.pipeline import saved_config
+    from train.distill import distill_run, student_config
 
-    teacher_model, _, teacher_inputs = saved_config(Path(teacher_run) / "config.json")
     try:
         mlp = tuple(int(u) for u in mlp_units.split(",") if u.strip())
-        model_config = ModelConfig(
-            model=model or teacher_model.model,
-            embedding_dim=embedding_dim or teacher_model.embedding_dim,
+        model_config = student_config(
+            teacher_run,
+            model=model,
+            embedding_dim=embedding_dim,
             num_blocks=num_blocks,
             block_units=block_units,
-            reduction_ratio=reduction_ratio or teacher_model.reduction_ratio,
+            reduction_ratio=reduction_ratio,
             mlp_units=mlp,
-            numeric_mode=teacher_model.numeric_mode,
         )
         train_config = TrainConfig(epochs=epochs, seed=seed)
     except ValueError as exc:  # ConfigError, or --mlp not integers
         raise click.UsageError(str(exc) if isinstance(exc, ConfigError) else f"--mlp: {exc}") from None
     _quiet_tf()
-    from train.pipeline import TrainInputs, train_run
-
-    inputs = TrainInputs(
-        train_path or teacher_inputs.train,
-        valid_path or teacher_inputs.valid,
-        test_path or teacher_inputs.test,
-        label=teacher_inputs.label,
-        teacher=Path(teacher_run),
-        teacher_weight=teacher_weight,
-    )
-    result = train_run(
-        inputs,
-        None,  # type: ignore[arg-type]  (the teacher's spec is used)
+    result = distill_run(
+        teacher_run,
         out,
         model_config,
         train_config,
+        teacher_weight=teacher_weight,
+        train=train_path,
+        valid=valid_path,
+        test=test_path,
         overwrite=overwrite,
         progress=not as_json and stderr_is_terminal(),
     )
