@@ -19,6 +19,7 @@ COMMANDS = {
     "train": "train.cli:train",
     "convert": "convert.commands:convert",
     "check": "convert.commands:check",
+    "frontier": "convert.commands:frontier",
     "demo": "convert.demo:demo",
     "rank": "edge_runtime.cli:rank",
     "bench": "edge_runtime.cli:bench",

@@ -194,3 +194,70 @@ def check(
         click.echo(format_report(report))
     if not report["passed"]:
         raise SystemExit(1)
+
+
+@click.command()
+@click.argument("teacher_run", type=click.Path(path_type=Path))
+@click.option(
+    "--out", type=click.Path(path_type=Path), required=True, help="Folder for students, bundles, report."
+)
+@click.option("--budget-ms", type=click.FloatRange(min=0, min_open=True), required=True, help="Per request.")
+@click.option("--budget-kb", "budget_kib", type=click.FloatRange(min=0, min_open=True), required=True)
+@click.option("--candidates", type=click.IntRange(1), default=200, show_default=True)
+@click.option("--modes", default="none,dynamic", show_default=True, help="Quantization modes to convert to.")
+@click.option("--epochs", type=click.IntRange(1), default=20, show_default=True, help="Per student, at most.")
+@click.option("--test-rows", type=click.IntRange(1), default=20_000, show_default=True)
+@click.option("--resume", is_flag=True, help="Continue a stopped frontier in --out (finished work is kept).")
+@json_option
+@guarded
+def frontier(
+    teacher_run: Path,
+    out: Path,
+    budget_ms: float,
+    budget_kib: float,
+    candidates: int,
+    modes: str,
+    epochs: int,
+    test_rows: int,
+    resume: bool,
+    as_json: bool,
+) -> None:
+    """Distil a grid of students, convert each, and find the best bundle within a device budget.
+
+    Writes OUT/frontier.md, .json and .png (AUC against latency, size as marker area, Pareto set
+    ringed); exit 1 when no bundle fits the budget.
+
+    \b
+    Example:
+      masknet frontier runs/ml --budget-ms 5 --budget-kb 2048 --candidates 200 --out frontier/ml
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from convert.frontier import frontier_run
+    from edge_runtime.outputs import check_output
+
+    check_output(out, [teacher_run], overwrite=True)  # never the teacher, never inside it
+    chosen = tuple(m.strip() for m in modes.split(",") if m.strip())
+    bad = [m for m in chosen if m not in QUANT_MODES]
+    if bad or not chosen:
+        raise click.BadParameter(
+            f"expected modes among {list(QUANT_MODES)}, got {modes!r}", param_hint="--modes"
+        )
+    result = interruptible(
+        frontier_run,
+        teacher_run,
+        out,
+        budget_ms=budget_ms,
+        budget_kib=budget_kib,
+        candidates=candidates,
+        modes=chosen,
+        test_rows=test_rows,
+        resume=resume,
+        epochs=epochs,
+        log=(lambda m: None) if as_json else (lambda m: click.echo(m, err=True)),
+    )
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        click.echo((out / "frontier.md").read_text())
+    if result.best is None:
+        raise SystemExit(1)
