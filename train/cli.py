@@ -509,6 +509,16 @@ def data() -> None:
     help="Sessions with a planted short-term interest: events.csv (time-ordered, split column) "
     "and a spec with behaviour fields, for masknet data replay.",
 )
+@click.option(
+    "--shards",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Write the training split as N files in OUT/train/ (for multi-worker training).",
+)
+@click.option(
+    "--format", "file_format", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out folder.")
 @json_option
 @guarded
@@ -519,6 +529,8 @@ def data_shop(
     interactions: int,
     seed: int,
     sessions: bool,
+    shards: int,
+    file_format: str,
     overwrite: bool,
     as_json: bool,
 ) -> None:
@@ -527,6 +539,7 @@ def data_shop(
     \b
     Examples:
       masknet data shop --out data/shop
+      masknet data shop --interactions 20000000 --shards 8 --format parquet --out data/big
       masknet data shop --sessions --out data/sessions
       masknet data replay data/sessions/events.csv --spec data/sessions/spec.json \\
           --user user_id --time ts --split split --out data/replayed
@@ -537,13 +550,16 @@ def data_shop(
     from train.shopworld import ShopWorldConfig, generate, shop_spec_dict, write_csvs
 
     check_output(out, overwrite=overwrite)
+    if sessions and (shards > 1 or file_format != "csv"):
+        raise click.UsageError("--sessions writes one events.csv; drop --shards/--format")
     config = ShopWorldConfig(num_users=users, num_items=items, num_interactions=interactions, seed=seed)
     with staged_dir(out, overwrite=overwrite) as staging:
         if sessions:
             names = [write_events(generate_sessions(config), staging).name]
             FeatureSpec.from_dict(session_spec_dict(users, items)).save(staging / "spec.json")
         else:
-            names = [p.name for p in write_csvs(generate(config), staging).values()]
+            written = write_csvs(generate(config), staging, shards=shards, file_format=file_format)
+            names = [p.name for p in written.values()]
             FeatureSpec.from_dict(shop_spec_dict(users, items)).save(staging / "spec.json")
     files = {Path(n).stem: str(out / n) for n in [*names, "spec.json"]}
     if as_json:

@@ -1,4 +1,8 @@
-"""Reading training data: CSV or Parquet, whole or in bounded chunks (pandas / pyarrow)."""
+"""Reading training data: CSV or Parquet, whole or in bounded chunks (pandas / pyarrow).
+
+A data path is one file, a folder of shards (every ``.csv``/``.tsv``/``.parquet`` file in it, in
+name order) or a glob pattern (``data/train-*.parquet``); shards must share their columns.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,15 @@ from typing import Any
 from edge_runtime.errors import MasknetError
 from edge_runtime.numeric import NUMERIC_MISSING_TEXTS
 
-__all__ = ["DataError", "count_rows", "file_columns", "iter_chunks", "read_table"]
+__all__ = [
+    "DataError",
+    "count_rows",
+    "data_files",
+    "file_columns",
+    "iter_chunks",
+    "read_table",
+    "worker_shards",
+]
 
 #: What pandas reads as missing by default (the numeric missing texts of ENCODING.md §7.1); it still
 #: applies to every column except categorical ones, where only an empty cell is missing ("NA" or
@@ -28,6 +40,39 @@ def _kind(path: Path) -> str:
     if suffixes.endswith((".csv", ".csv.gz", ".txt", ".tsv", ".tsv.gz")):
         return "csv"
     raise DataError(f"{path}: unknown file type; expected .csv, .csv.gz, .tsv or .parquet")
+
+
+_GLOB = frozenset("*?[")
+_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".parquet", ".pq")
+
+
+def data_files(path: str | Path) -> list[Path]:
+    """The files a data path names: itself, a folder's data files in name order, or a glob's matches
+    in name order. A folder or pattern that names no data file is a DataError."""
+    p = Path(path)
+    if _GLOB & set(str(p)):
+        first = next(i for i, part in enumerate(p.parts) if _GLOB & set(part))
+        anchor = Path(*p.parts[:first]) if first else Path(".")
+        found = sorted(f for f in anchor.glob(str(Path(*p.parts[first:]))) if f.is_file())
+        if not found:
+            raise DataError(f"{p}: the pattern matches no file")
+        return found
+    if p.is_dir():
+        found = sorted(f for f in p.iterdir() if f.is_file() and f.name.lower().endswith(_SUFFIXES))
+        if not found:
+            raise DataError(f"{p}: the folder holds no .csv, .tsv or .parquet shard")
+        return found
+    return [p]
+
+
+def worker_shards(files: list[Path], index: int, count: int) -> list[Path]:
+    """The shards worker ``index`` of ``count`` reads (every ``count``-th, from its index)."""
+    if len(files) < count:
+        raise DataError(
+            f"{len(files)} shard(s) for {count} workers: each worker reads whole shards, so write at "
+            f"least {count} (masknet data shop --shards N, or split the file)"
+        )
+    return files[index::count]
 
 
 def _check(path: str | Path) -> Path:
@@ -55,7 +100,20 @@ def _sep(path: Path) -> str:
 
 
 def file_columns(path: str | Path) -> list[str]:
-    """Column names of a data file (the header), without reading the rows."""
+    """Column names of a data path (the header; every shard must have the same), without reading rows."""
+    files = data_files(path)
+    first = _file_columns(files[0])
+    for f in files[1:]:
+        other = _file_columns(f)
+        if other != first:
+            raise DataError(
+                f"{f}: its columns differ from the first shard's ({files[0]}): "
+                f"{sorted(set(other) ^ set(first))[:10] or 'same names, other order'}"
+            )
+    return first
+
+
+def _file_columns(path: Path) -> list[str]:
     p = _check(path)
     if _kind(p) == "parquet":
         return list(_parquet(p).schema_arrow.names)
@@ -73,8 +131,19 @@ def iter_chunks(
     """Yield pandas DataFrames of at most ``chunk_rows`` rows; memory stays bounded by the chunk.
 
     ``text_columns`` are read as text exactly as written (CSV), so ``"01234"`` stays ``"01234"``:
-    categorical values are hashed by their text, and the device must see the same text.
+    categorical values are hashed by their text, and the device must see the same text. Shards are
+    read one after the other.
     """
+    files = data_files(path)
+    if len(files) > 1:
+        file_columns(path)  # the shards agree, or a DataError names the one that does not
+    for f in files:
+        yield from _file_chunks(f, chunk_rows, columns, text_columns)
+
+
+def _file_chunks(
+    path: Path, chunk_rows: int, columns: list[str] | None, text_columns: list[str] | None
+) -> Iterator[Any]:
     p = _check(path)
     import pandas as pd
 
@@ -94,7 +163,7 @@ def iter_chunks(
             options = {
                 "dtype": dict.fromkeys(text_columns, str),
                 "keep_default_na": False,
-                "na_values": {c: [""] if c in text else list(PANDAS_NA_TEXTS) for c in file_columns(p)},
+                "na_values": {c: [""] if c in text else list(PANDAS_NA_TEXTS) for c in _file_columns(p)},
             }
         reader = pd.read_csv(
             p, sep=_sep(p), chunksize=chunk_rows, usecols=columns, low_memory=False, **options
@@ -119,8 +188,12 @@ def read_table(
 
 
 def count_rows(path: str | Path) -> int:
-    """Data rows in the file, as a parser sees them (Parquet: from metadata; CSV: records after the
-    header, so a quoted newline or a missing final newline does not change the count)."""
+    """Data rows of a data path (all its shards), as a parser sees them (Parquet: from metadata; CSV:
+    records after the header, so a quoted newline or a missing final newline does not change it)."""
+    return sum(_count_file_rows(f) for f in data_files(path))
+
+
+def _count_file_rows(path: Path) -> int:
     p = _check(path)
     if _kind(p) == "parquet":
         return int(_parquet(p).metadata.num_rows)
