@@ -1,0 +1,137 @@
+"""The device-budget frontier on MovieLens-100K: ``masknet frontier`` end to end, timed.
+
+The teacher is SerMaskNet trained with its defaults (seed 0) on the fixed split; the frontier
+distils the default student grid, converts teacher and students (float and dynamic), and measures
+every bundle side by side at 1,000 candidates, one thread. Goals (issue #16): a student within
+0.001 test AUC of the teacher that is >= 3x faster per 1,000 candidates (whole request); 1,000
+candidates <= 5 ms; the whole frontier <= 15 minutes on 2 cores.
+
+Run: .venv/bin/python -m benchmarks.run_all --only frontier
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import fixed_splits, met, newcomer_spec, table
+
+#: Its section in ``make bench`` (``run_all --only frontier``) and the place of its table in BENCHMARKS.md.
+SECTION, ORDER = "frontier", 75
+
+CANDIDATES = 1000
+BUDGET_MS = 5.0
+BUDGET_KIB = 2048.0
+
+
+def run() -> dict[str, Any] | str:
+    """Train the teacher, run the frontier, return its points, the wall time and the goals' figures."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from convert.frontier import frontier_run
+    from edge_runtime.spec import FeatureSpec
+    from train.config import ModelConfig, TrainConfig
+    from train.pipeline import TrainInputs, train_run
+
+    with tempfile.TemporaryDirectory(prefix="masknet-frontier-") as t:
+        splits = fixed_splits(Path(t) / "splits")
+        if isinstance(splits, str):
+            return splits
+        folder = splits["movielens"]
+        spec = newcomer_spec(folder / "train.csv", Path(t) / "spec.json")
+        teacher = Path(t) / "teacher"
+        t0 = time.perf_counter()
+        train_run(
+            TrainInputs(folder / "train.csv", folder / "valid.csv", folder / "test.csv"),
+            FeatureSpec.load(spec),
+            teacher,
+            ModelConfig(),
+            TrainConfig(seed=0),
+            progress=False,
+        )
+        teacher_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        result = frontier_run(
+            teacher, Path(t) / "frontier", budget_ms=BUDGET_MS, budget_kib=BUDGET_KIB, candidates=CANDIDATES
+        )
+        frontier_s = time.perf_counter() - t0
+    d = result.to_dict()
+    d["teacher_train_seconds"] = teacher_s
+    d["frontier_seconds"] = frontier_s
+    return d
+
+
+def render(result: Any) -> list[str]:
+    """This benchmark's section of BENCHMARKS.md (none when it was not measured)."""
+    if not isinstance(result, dict):
+        return []
+    points = sorted(result["points"], key=lambda p: -p["test_auc"])
+    teacher = next(p for p in points if p["name"] == "teacher" and p["mode"] == "none")
+    close = [p for p in points if p["name"] != "teacher" and p["test_auc"] >= teacher["test_auc"] - 0.001]
+    fastest = min(close, key=lambda p: p["request_ms"]) if close else None
+    speedup = teacher["request_ms"] / fastest["request_ms"] if fastest else float("nan")
+    quickest = min(points, key=lambda p: p["request_ms"])
+    rows = [
+        [
+            p["name"],
+            p["mode"],
+            p["params"],
+            p["bundle_kib"],
+            p["test_auc"],
+            p["topk_overlap"],
+            p["invoke_ms"],
+            p["request_ms"],
+            "yes" if p["pareto"] else "",
+        ]
+        for p in points
+    ]
+    return [
+        "## The device-budget frontier (`benchmarks/bench_frontier.py`)",
+        "",
+        f"`masknet frontier` on a MovieLens-100K SerMaskNet teacher (defaults, seed 0; trained in "
+        f"{result['teacher_train_seconds']:.0f} s): the default student grid distilled, teacher and students "
+        f"converted (float, dynamic), all measured side by side at {result['candidates']:,} candidates, one "
+        "thread (whole request = raw dicts in, top 10 out). Top-10 overlap: with the teacher's float bundle, "
+        f"per slate of {result['candidates']:,} test rows.",
+        "",
+        table(
+            [
+                "bundle",
+                "mode",
+                "params",
+                "KiB",
+                "test AUC",
+                "top-10 overlap",
+                "invoke ms",
+                "request ms",
+                "Pareto",
+            ],
+            rows,
+        ),
+        "",
+        table(
+            ["goal", "measured", ""],
+            [
+                [
+                    "fastest student within 0.001 test AUC of the teacher: request speed-up >= 3x",
+                    f"{speedup:.2f}x ({fastest['name']} {fastest['mode']})" if fastest else "no such student",
+                    met(speedup >= 3),
+                ],
+                [
+                    f"{result['candidates']:,} candidates <= {BUDGET_MS:g} ms (fastest bundle)",
+                    f"{quickest['request_ms']:.2f} ms ({quickest['name']} {quickest['mode']})",
+                    met(quickest["request_ms"] <= BUDGET_MS),
+                ],
+                [
+                    "the frontier command <= 15 minutes on 2 cores",
+                    f"{result['frontier_seconds'] / 60:.1f} min",
+                    met(result["frontier_seconds"] <= 900),
+                ],
+            ],
+        ),
+        "",
+        f"Best within {BUDGET_MS:g} ms and {BUDGET_KIB:g} KiB: {Path(result['best']).name if result['best'] else 'none'}.",
+        "",
+    ]
