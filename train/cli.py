@@ -147,6 +147,13 @@ RESUME_OPTIONS = {"out", "resume", "epochs", "distribute", "cpu_devices", "as_js
     show_default=True,
     help="With --distribute mirrored and no GPU: split the CPU into N replicas.",
 )
+@click.option(
+    "--worker-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=_T.worker_timeout,
+    show_default=True,
+    help="With --distribute multiworker: seconds to wait for the other workers before giving up.",
+)
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last finished epoch.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run directory.")
 @json_option
@@ -181,6 +188,7 @@ def train(
     mixed_precision: bool,
     distribute: str,
     cpu_devices: int,
+    worker_timeout: float,
     resume: bool,
     overwrite: bool,
     as_json: bool,
@@ -249,6 +257,7 @@ def train(
             chunk_rows=chunk_rows,
             in_memory_rows=in_memory_rows,
             mixed_precision=mixed_precision,
+            worker_timeout=worker_timeout,
         )
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None

@@ -112,6 +112,8 @@ class TrainConfig:
         in_memory_rows: files up to this many rows are encoded once and kept in memory; larger ones
             are streamed chunk by chunk every epoch. Defaults to 2,000,000.
         mixed_precision: train in mixed_float16 (GPUs). Defaults to False.
+        worker_timeout: multi-worker training: seconds a worker waits for the others at an
+            all-reduce before it gives up (a worker was lost). Defaults to 300.
     """
 
     epochs: int = 20
@@ -125,6 +127,7 @@ class TrainConfig:
     chunk_rows: int = 200_000
     in_memory_rows: int = 2_000_000
     mixed_precision: bool = False
+    worker_timeout: float = 300.0
 
     def __post_init__(self) -> None:
         for name in ("epochs", "patience", "chunk_rows"):
@@ -136,6 +139,7 @@ class TrainConfig:
         if isinstance(self.lr_decay, bool) or not 0 < self.lr_decay <= 1:
             raise ConfigError(f"lr_decay must be in (0, 1]. Received: lr_decay={self.lr_decay!r}")
         _positive("min_learning_rate", self.min_learning_rate)
+        _positive("worker_timeout", self.worker_timeout)
         if self.in_memory_rows < 0:
             raise ConfigError(f"in_memory_rows must be >= 0. Received: {self.in_memory_rows!r}")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +29,20 @@ class EpochCallback(keras.callbacks.Callback):
     """After each epoch: exact validation AUC, best model, checkpoint + state, early stopping."""
 
     def __init__(
-        self, out: Path, x_valid: dict, y_valid: np.ndarray, cfg: TrainConfig, state: dict, bar_steps: int = 0
+        self,
+        out: Path,
+        x_valid: dict,
+        y_valid: np.ndarray,
+        cfg: TrainConfig,
+        state: dict,
+        bar_steps: int = 0,
+        predict: Callable[[dict], np.ndarray] | None = None,
     ) -> None:
         super().__init__()
         self.out, self.x_valid, self.y_valid, self.cfg, self.state = out, x_valid, y_valid, cfg, state
+        # How validation scores are computed: model.predict, or the caller's (multi-worker training
+        # scores outside Keras' distributed predict).
+        self.predict = predict
         self._t = 0.0
         self.bar_steps = bar_steps  # > 0: a progress bar of that many batches per epoch on stderr
         self._bar: Any = None
@@ -51,7 +62,10 @@ class EpochCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         seconds = time.perf_counter() - self._t
-        p = self.model.predict(self.x_valid, batch_size=4096, verbose=0).ravel()
+        if self.predict is not None:
+            p = self.predict(self.x_valid)
+        else:
+            p = self.model.predict(self.x_valid, batch_size=4096, verbose=0).ravel()
         val_auc, val_ll = metrics.auc(self.y_valid, p), metrics.logloss(self.y_valid, p)
         s = self.state
         s["epoch"] = epoch + 1

@@ -16,10 +16,13 @@ Every file is written to a temporary name and renamed, so a killed run never lea
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import math
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -236,6 +239,77 @@ def _teacher_report(
     }
 
 
+@dataclass
+class _WorkerData:
+    shards: list[Path]
+    steps: int
+    batches: Iterator[tuple[dict[str, np.ndarray], np.ndarray]]
+    signature: tuple[dict[str, Any], Any]
+
+
+def _worker_batches(
+    train: Path,
+    role: Any,
+    spec: FeatureSpec,
+    encoder: FeatureEncoder,
+    label: str,
+    target: Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray],
+    cfg: TrainConfig,
+    batch_size: int,
+) -> _WorkerData:
+    """This worker's shards as endless batches of ``batch_size / workers`` rows, and the steps every
+    worker can take per epoch. Its shards are read once first, so a bad value stops it before training."""
+    import tensorflow as tf
+
+    from train.io import data_files, worker_shards
+    from train.multiworker import shard_batches, steps_per_epoch
+
+    if batch_size % role.count:
+        raise DataError(
+            f"the batch size {batch_size} (global, all workers) must divide by the {role.count} workers"
+        )
+    local = batch_size // role.count
+    files = data_files(train)
+    mine = worker_shards(files, role.index, role.count)
+    rows = [[count_rows(f) for f in worker_shards(files, w, role.count)] for w in range(role.count)]
+    steps = steps_per_epoch(rows, cfg.chunk_rows, local)
+    if steps == 0:
+        raise DataError(
+            f"{train}: some worker's shards hold fewer than {local} rows (one batch of {batch_size} / "
+            f"{role.count} workers); use fewer workers, a smaller batch, or larger shards"
+        )
+
+    def one_pass() -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
+        for path in mine:
+            first = 0
+            for df in iter_chunks(path, cfg.chunk_rows, text_columns=list(spec.text_columns)):
+                x = _encode_chunk(encoder, df, path, first)
+                yield x, target(x, _labels(df, label, path, first))
+                first += len(df)
+
+    for _ in one_pass():  # bad values are found now, not in the middle of the cluster's training
+        pass
+    signature = (
+        {
+            i.name: tf.TensorSpec((local, *i.shape), tf.as_dtype(i.dtype), name=i.name)
+            for i in spec.input_signature()
+        },
+        tf.TensorSpec((local,), tf.float32),
+    )
+    return _WorkerData(mine, steps, shard_batches(one_pass, local, cfg.seed + role.index), signature)
+
+
+@contextlib.contextmanager
+def _worker_dir(out: Path, resume: bool) -> Iterator[Path]:
+    """A helper worker's own run folder (temporary): the chief alone writes ``out``. Resuming, it
+    starts from the chief's last checkpoint."""
+    with tempfile.TemporaryDirectory(prefix="masknet-worker-") as tmp:
+        work = Path(tmp)
+        if resume:
+            shutil.copytree(out / "checkpoints", work / "checkpoints")
+        yield work
+
+
 def _device_summary() -> str:
     import tensorflow as tf
 
@@ -292,7 +366,13 @@ def train_run(
     if not label:
         raise DataError("no label column: set 'label' in the spec or pass --label")
     files = [inputs.train, inputs.valid] + ([inputs.test] if inputs.test else [])
-    occupied = out.exists() and (not out.is_dir() or any(out.iterdir()))
+    role = None
+    if distribute == "multiworker":
+        from train.multiworker import cluster_role
+
+        role = cluster_role()
+    helper = role is not None and not role.chief  # writes nothing into out: the chief does
+    occupied = out.exists() and (not out.is_dir() or any(out.iterdir())) and not helper
     if not resume and not overwrite and occupied:
         raise RunDirError(
             f"{out}: the run directory already exists and is not empty; "
@@ -319,6 +399,10 @@ def train_run(
     from train.masknet import build_model
     from train.optimizers import EmbeddingAdam
 
+    if role is not None:  # before any other TensorFlow work of this process
+        from train.multiworker import make_strategy
+
+        worker_strategy = make_strategy(train_config.worker_timeout)
     if distribute != "none" and cpu_devices > 1:
         _split_cpu(cpu_devices)
 
@@ -346,7 +430,13 @@ def train_run(
         i.name: tf.TensorSpec((None, *i.shape), tf.as_dtype(i.dtype), name=i.name)
         for i in fitted.input_signature()
     }
-    if n_train <= train_config.in_memory_rows:
+    if role is not None:
+        workers = _worker_batches(
+            inputs.train, role, fitted, encoder, label, target, train_config, batch_size
+        )
+        mode = f"multi-worker ({role.count} workers, {len(workers.shards)} shard(s) here)"
+        steps_per_epoch = workers.steps
+    elif n_train <= train_config.in_memory_rows:
         x_train, y_train, _ = load_encoded(inputs.train, encoder, label, train_config.chunk_rows)
         y_train = target(x_train, y_train)
         ds = (
@@ -387,7 +477,7 @@ def train_run(
 
     # The run directory is created only now that the input is known to be good. A run it replaces
     # stays whole until the new one has finished (trained beside it, then swapped in).
-    with run_dir(out, resume=resume, replace=replacing) as out:
+    with _worker_dir(out, resume) if helper else run_dir(out, resume=resume, replace=replacing) as out:
         ckpt = out / "checkpoints"
         ckpt.mkdir(exist_ok=True)
         if not resume:
@@ -412,7 +502,7 @@ def train_run(
             )
 
         learning_rate = train_config.learning_rate or default_learning_rate(model_config.model)
-        strategy = _strategy(distribute, cpu_devices)
+        strategy = worker_strategy if role is not None else _strategy(distribute, cpu_devices)
         replicas = strategy.num_replicas_in_sync
         log.info("distribution: %s with %d replica(s)", type(strategy).__name__, replicas)
         with strategy.scope():
@@ -438,8 +528,36 @@ def train_run(
             model.optimizer.learning_rate = state.setdefault("learning_rate", learning_rate)
 
         steps = steps_per_epoch or math.ceil(n_train / batch_size)
-        callback = EpochCallback(out, x_valid, y_valid, train_config, state, steps if progress else 0)
-        if state["epoch"] < train_config.epochs and state["wait"] < train_config.patience:
+        predict = None
+        if role is not None:
+            from train.multiworker import predict_in_batches
+
+            def predict(x: dict[str, np.ndarray]) -> np.ndarray:
+                return predict_in_batches(model, x)
+
+        callback = EpochCallback(
+            out, x_valid, y_valid, train_config, state, steps if progress else 0, predict=predict
+        )
+        if (
+            role is not None
+            and state["epoch"] < train_config.epochs
+            and state["wait"] < train_config.patience
+        ):
+            from train.multiworker import train_epochs
+
+            train_epochs(
+                model,
+                strategy,
+                workers.batches,
+                workers.signature,
+                batch_size,
+                workers.steps,
+                callback,
+                state["epoch"],
+                train_config.epochs,
+                train_config.patience,
+            )
+        elif state["epoch"] < train_config.epochs and state["wait"] < train_config.patience:
             model.fit(
                 ds,
                 epochs=train_config.epochs,

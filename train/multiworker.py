@@ -1,0 +1,170 @@
+"""Multi-worker training on ``tf.distribute.MultiWorkerMirroredStrategy``, one process per worker.
+
+Keras 3's ``model.fit`` cannot feed this strategy (keras-team/keras#20585: its distributed batches
+reach the model as ``PerReplica`` values), so the workers train in a loop of their own: each worker
+reads its own shards (file-level sharding, :func:`train.io.worker_shards`), takes ``global batch /
+workers`` rows per step, and ``strategy.run`` all-reduces the gradients, so every worker holds the
+same weights after every step. After each epoch every worker scores the (whole) validation file with
+those weights, so all take the same early-stopping decisions; only the chief writes the run
+directory (the others keep their checkpoints in a temporary folder).
+
+A worker that dies stops the others at their next all-reduce: the collective times out after
+``timeout_s`` (or TensorFlow's health check notices first), and the survivors end with a
+:class:`WorkerLostError`; ``--resume`` on every worker continues from the last finished epoch.
+
+Imported only when training starts (it imports TensorFlow).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from edge_runtime.errors import MasknetError
+
+__all__ = [
+    "ClusterRole",
+    "WorkerLostError",
+    "cluster_role",
+    "make_strategy",
+    "predict_in_batches",
+    "shard_batches",
+    "steps_per_epoch",
+    "train_epochs",
+]
+
+
+class WorkerLostError(MasknetError, RuntimeError):
+    """Another worker stopped answering (killed, crashed or unreachable)."""
+
+
+@dataclass(frozen=True)
+class ClusterRole:
+    """This process's place in the cluster of ``TF_CONFIG``."""
+
+    index: int
+    count: int
+    chief: bool
+
+
+def cluster_role(environ: dict[str, str] | None = None) -> ClusterRole:
+    """Read ``TF_CONFIG``: workers (and an optional chief) and this task. Errors name what is wrong."""
+    text = (environ if environ is not None else os.environ).get("TF_CONFIG")
+    if not text:
+        raise MasknetError("multi-worker training needs TF_CONFIG describing the cluster on every worker")
+    try:
+        config = json.loads(text)
+        cluster, task = config["cluster"], config["task"]
+        workers = list(cluster.get("chief", [])) + list(cluster.get("worker", []))
+        kind, index = task["type"], int(task["index"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MasknetError(
+            f"TF_CONFIG is not a cluster description ({type(exc).__name__}: {exc}); expected "
+            '{"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", "index": 0}}'
+        ) from None
+    if kind not in ("chief", "worker"):
+        raise MasknetError(f"TF_CONFIG task type {kind!r}: only 'chief' and 'worker' tasks train")
+    position = index if kind == "chief" else index + len(cluster.get("chief", []))
+    if not 0 <= position < len(workers):
+        raise MasknetError(f"TF_CONFIG task {kind} {index} is not in the cluster ({len(workers)} workers)")
+    chief = kind == "chief" or (not cluster.get("chief") and index == 0)
+    return ClusterRole(index=position, count=len(workers), chief=chief)
+
+
+def make_strategy(timeout_s: float) -> Any:
+    """The strategy; create it before any other TensorFlow work of the process."""
+    options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=float(timeout_s))
+    return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+
+
+def predict_in_batches(model: Any, x: dict[str, np.ndarray], batch: int = 4096) -> np.ndarray:
+    """Scores of ``x`` from the model called directly (no distributed predict)."""
+    n = len(next(iter(x.values())))
+    out = [
+        np.asarray(model({k: v[s : s + batch] for k, v in x.items()}, training=False)).ravel()
+        for s in range(0, n, batch)
+    ]
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+def train_epochs(
+    model: Any,
+    strategy: Any,
+    batches: Iterator[tuple[dict[str, np.ndarray], np.ndarray]],
+    signature: tuple[dict[str, Any], Any],
+    global_batch: int,
+    steps: int,
+    callback: Any,
+    first_epoch: int,
+    epochs: int,
+    patience: int,
+) -> None:
+    """Train from ``first_epoch`` to ``epochs`` (or until the callback's patience runs out): ``steps``
+    all-reduced steps per epoch from this worker's ``batches`` of ``global_batch / workers`` rows."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    ds = tf.data.Dataset.from_generator(lambda: batches, output_signature=signature).with_options(options)
+    iterator = iter(strategy.experimental_distribute_dataset(ds))
+    loss_fn = tf.keras.losses.BinaryCrossentropy(reduction="none")
+
+    @tf.function
+    def step(batch: Any) -> Any:
+        def replica(x: Any, y: Any) -> Any:
+            with tf.GradientTape() as tape:
+                p = model(x, training=True)
+                per_row = loss_fn(tf.reshape(y, (-1, 1)), tf.reshape(p, (-1, 1)))
+                loss = tf.nn.compute_average_loss(per_row, global_batch_size=global_batch)
+            grads = tape.gradient(loss, model.trainable_variables)
+            model.optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+            return loss
+
+        return strategy.reduce("SUM", strategy.run(replica, args=batch), axis=None)
+
+    callback.set_model(model)
+    for epoch in range(first_epoch, epochs):
+        callback.on_epoch_begin(epoch)
+        total = 0.0
+        try:
+            for i in range(steps):
+                total += float(step(next(iterator)))
+                callback.on_train_batch_end(i)
+        except tf.errors.OpError as exc:
+            raise WorkerLostError(
+                f"a worker stopped answering during epoch {epoch + 1} ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0][:200]}); start every worker again with --resume to continue "
+                "from the last finished epoch"
+            ) from None
+        callback.on_epoch_end(epoch, {"loss": total / max(steps, 1)})
+        if callback.state["wait"] >= patience:
+            break
+
+
+def shard_batches(
+    passes: Callable[[], Iterator[tuple[dict[str, np.ndarray], np.ndarray]]], local_batch: int, seed: int
+) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
+    """Endless batches of ``local_batch`` rows: pass after pass over this worker's encoded chunks
+    (``passes()`` yields one pass), each chunk shuffled; a chunk's last partial batch is dropped."""
+    rng = np.random.default_rng(seed)
+    while True:
+        for x, y in passes():
+            order = rng.permutation(len(y))
+            for s in range(0, len(order) - local_batch + 1, local_batch):
+                idx = order[s : s + local_batch]
+                yield {k: v[idx] for k, v in x.items()}, y[idx]
+
+
+def steps_per_epoch(rows_per_worker: list[list[int]], chunk_rows: int, local_batch: int) -> int:
+    """Steps every worker can take in one pass: the fewest full batches any worker's shards give
+    (``rows_per_worker[w]``: the row counts of worker w's shards, read chunk by chunk)."""
+
+    def batches(rows: int) -> int:
+        full, rest = divmod(rows, chunk_rows)
+        return full * (chunk_rows // local_batch) + rest // local_batch
+
+    return min(sum(batches(r) for r in shards) for shards in rows_per_worker)
