@@ -27,7 +27,31 @@ COMMANDS = {
 }
 
 
-@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+#: What ``masknet --help`` lists for each command: the first paragraph of its docstring (a test checks).
+SUMMARIES = {
+    "bench": "Measure request latency (encode, invoke, whole), throughput, load time and peak RSS.",
+    "check": "Measure what quantization cost against the float model; exit 1 when a threshold is violated.",
+    "convert": "Convert a trained run into a device bundle (model + spec + manifest + golden vectors).",
+    "data": "Prepare data sets: the generated shop world and the public CTR formats.",
+    "demo": "Run the whole pipeline on the generated shop world and rank items for three users.",
+    "distill": "Train a smaller student on a teacher run's scores and the labels.",
+    "frontier": "Distil a grid of students, convert each, and find the best bundle within a device budget.",
+    "rank": "Rank candidates for one context with a bundle and print the top k.",
+    "spec": "Feature spec tools.",
+    "train": "Train a model from data files into a run directory.",
+    "verify": (
+        "Check a bundle: integrity, its golden vectors (encoding and scores), and this runtime's encoder "
+        "against the conformance cases of ENCODING.md. Exit 1 on a mismatch."
+    ),
+}
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy=COMMANDS,
+    summaries=SUMMARIES,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(package_name="masknet-edge")
 @click.option("-v", "--verbose", is_flag=True, help="Log progress details on stderr.")
 def main(verbose: bool) -> None:

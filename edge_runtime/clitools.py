@@ -204,12 +204,30 @@ def emit_json(data: Any) -> None:
 class LazyGroup(click.Group):
     """A group whose subcommands are imported only when run (so ``--help`` is instant).
 
-    ``lazy`` maps a command name to ``"module:attribute"``.
+    ``lazy`` maps a command name to ``"module:attribute"``; ``summaries`` to the line that ``--help``
+    lists (the first paragraph of the command's docstring, checked by a test), so listing the
+    commands imports none of them.
     """
 
-    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        lazy: dict[str, str] | None = None,
+        summaries: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.lazy = dict(lazy or {})
+        self.summaries = dict(summaries or {})
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list, from the summaries where there are any (no import)."""
+        if not self.summaries:
+            super().format_commands(ctx, formatter)
+            return
+        rows = [(name, self.summaries.get(name, "")) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy})

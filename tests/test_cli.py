@@ -83,3 +83,31 @@ def test_unwritable_output_one_line_exit_2(tmp_path, args):
     assert res.exit_code == 2, res.output
     assert res.output.startswith("Error:") and "Traceback" not in res.output
     assert len(res.output.strip().splitlines()) == 1
+
+
+def test_the_command_line_starts_without_numpy_or_tensorflow():
+    """``masknet --help`` (and choosing a subcommand) imports neither numpy nor TensorFlow: the
+    package's public classes load on first use."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, convert.cli\n"
+        "from click.testing import CliRunner\n"
+        "assert CliRunner().invoke(convert.cli.main, ['--help']).exit_code == 0\n"
+        "print(sorted(m for m in ('numpy', 'tensorflow', 'keras', 'sqlite3') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_the_listed_summaries_are_the_commands_own_first_lines():
+    import importlib
+
+    from convert.cli import COMMANDS, SUMMARIES
+
+    assert set(SUMMARIES) == set(COMMANDS)
+    for name, target in COMMANDS.items():
+        module, attr = target.split(":")
+        command = getattr(importlib.import_module(module), attr)
+        assert SUMMARIES[name] == " ".join(command.help.strip().split("\n\n")[0].split()), name
