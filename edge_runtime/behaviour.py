@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 from itertools import repeat
 from typing import Any, NamedTuple
@@ -30,15 +30,6 @@ from edge_runtime.errors import ArgumentError, EncodeError
 from edge_runtime.spec import FeatureSpec
 
 __all__ = ["BehaviourState", "Event", "behaviour_key", "check_time"]
-
-
-class _KindArrays(NamedTuple):
-    """One kind's kept events as arrays, oldest first, and the state version they were built at."""
-
-    version: int
-    seq: np.ndarray
-    ts: np.ndarray
-    codes: tuple[np.ndarray, ...]
 
 
 class Event(NamedTuple):
@@ -100,12 +91,6 @@ class BehaviourState:
         self._item = [f for f in self.behaviour.features if f.side == "item"]
         self._seq = 0
         self._newest = -math.inf
-        # Columnar copies of each kind's events for the vectorised item features, rebuilt when the
-        # kind changes; values are coded per column (a code per distinct text, -1 for missing).
-        self._version = dict.fromkeys(self._kinds, 0)
-        self._arrays: dict[str, _KindArrays] = {}
-        self._codes: list[dict[str, int]] = [{} for _ in self.columns]
-        self._max_codes = 4 * sum(e.keep_last for e in self.behaviour.events) + 1024
 
     # ----------------------------------------------------------------- events
     def canonical_values(self, item: Mapping[str, Any]) -> tuple[str | None, ...]:
@@ -136,7 +121,6 @@ class BehaviourState:
         self._seq = self._seq + 1 if seq is None else max(self._seq, seq)
         events.append(Event(self._seq if seq is None else seq, ts, values))
         self._newest = max(self._newest, ts)
-        self._version[kind] += 1
         return self._trim(kind)
 
     def _trim(self, kind: str) -> list[Event]:
@@ -151,40 +135,9 @@ class BehaviourState:
 
     def clear(self) -> None:
         """Forget every event."""
-        for kind, events in self._events.items():
+        for events in self._events.values():
             events.clear()
-            self._version[kind] += 1
         self._newest = -math.inf
-        self._forget_codes()
-
-    def _forget_codes(self) -> None:
-        self._arrays.clear()
-        for codes in self._codes:
-            codes.clear()
-
-    def _columnar(self, kind: str) -> _KindArrays:
-        """The kind's events as arrays (cached until the kind changes)."""
-        cached = self._arrays.get(kind)
-        if cached is not None and cached.version == self._version[kind]:
-            return cached
-        events = self._events[kind]
-        n = len(events)
-        codes = []
-        for j, table in enumerate(self._codes):
-            texts = (e.values[j] for e in events)
-            codes.append(
-                np.fromiter(
-                    (-1 if t is None else table.setdefault(t, len(table)) for t in texts), np.int64, n
-                )
-            )
-        arrays = _KindArrays(
-            version=self._version[kind],
-            seq=np.fromiter((e.seq for e in events), np.int64, n),
-            ts=np.fromiter((e.ts for e in events), np.float64, n),
-            codes=tuple(codes),
-        )
-        self._arrays[kind] = arrays
-        return arrays
 
     def __len__(self) -> int:
         return sum(len(e) for e in self._events.values())
@@ -230,45 +183,6 @@ class BehaviourState:
                 out[f.name] = min(max(now - events[-1].ts, 0.0), f.cap) if events else f.cap
         return out
 
-    def _visible_arrays(self, kind: str, now: float) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
-        """``(seq, ts, codes per column)`` of the kind's events visible at ``now`` (see :meth:`_visible`)."""
-        a = self._columnar(kind)
-        keep = self._kinds[kind].keep_seconds
-        if keep is None:
-            return a.seq, a.ts, a.codes
-        m = a.ts > now - keep
-        return a.seq[m], a.ts[m], tuple(c[m] for c in a.codes)
-
-    def _per_code(self, f: BehaviourFeature, j: int, now: float) -> tuple[np.ndarray, float]:
-        """One item feature's value for every coded value of its column, and for all others."""
-        seq, ts, codes = self._visible_arrays(f.event, now)
-        if f.type == "unclicked_exposures":
-            reset_seq, _, reset_codes = self._visible_arrays(f.reset_by, now)
-        size = len(self._codes[j])  # after building the arrays, which may code new values
-        c = codes[j]
-        if f.type == "match_count":
-            m = np.ones(len(ts), bool) if f.window_seconds is None else ts > now - f.window_seconds
-            c = c[m]
-            if f.k is not None:
-                c = c[len(c) - f.k :] if len(c) > f.k else c
-            return np.bincount(c[c >= 0], minlength=size).astype(np.float64), 0.0
-        if f.type == "decayed_match":
-            rate = math.log(2.0) / f.half_life_seconds
-            weights = np.exp(-rate * np.maximum(now - ts, 0.0))
-            return np.bincount(c[c >= 0], weights=weights[c >= 0], minlength=size), 0.0
-        if f.type == "seconds_since":  # of the latest kept event with the value (the last added)
-            per_code = np.full(size, f.cap, dtype=np.float64)
-            found, first = np.unique(c[::-1], return_index=True)
-            latest = ts[::-1][first]
-            keep = found >= 0
-            per_code[found[keep]] = np.minimum(np.maximum(now - latest[keep], 0.0), f.cap)
-            return per_code, f.cap
-        # unclicked_exposures: events since the latest reset event on the same value
-        last_reset = np.full(size + 1, -1, dtype=np.int64)  # slot ``size``: missing values
-        np.maximum.at(last_reset, np.where(reset_codes[j] >= 0, reset_codes[j], size), reset_seq)
-        counted = (c >= 0) & (seq > last_reset[np.where(c >= 0, c, size)])
-        return np.bincount(c[counted], minlength=size).astype(np.float64), 0.0
-
     def candidate_texts(self, columns: Mapping[str, Sequence[Any]], n: int) -> dict[str, list[str | None]]:
         """Canonical texts of the candidates' ``of`` columns (an absent column is all missing)."""
         out = {}
@@ -301,17 +215,37 @@ class BehaviourState:
         """
         now = check_time(now, "now")
         texts = self.candidate_texts(columns, n)
-        if sum(map(len, self._codes)) > self._max_codes:  # codes of long-gone values: start afresh
-            self._forget_codes()  # (only here: codes never change while one request runs)
+        visible: dict[str, list[Event]] = {}
+
+        def seen(kind: str) -> list[Event]:
+            if kind not in visible:
+                visible[kind] = self._visible(kind, now)
+            return visible[kind]
+
         out = {}
         for f in self._item:
             j = self._column_index[f.of]
-            per_code, default = self._per_code(f, j, now)
-            table = self._codes[j]
-            # the candidates' codes in a C loop; a value no kept event has (or a missing one) is -1
-            cand = np.fromiter(map(table.get, texts[f.of], repeat(-1, n)), dtype=np.int64, count=n)
-            values = np.full(n, default, dtype=np.float64)
-            known = (cand >= 0) & (cand < len(per_code))
-            values[known] = per_code[cand[known]]
-            out[f.name] = values
+            default = 0.0
+            if f.type == "match_count":
+                by_value: dict[Any, float] = Counter(e.values[j] for e in self._selected(f, now))
+            elif f.type == "decayed_match":
+                by_value = {}
+                rate = math.log(2.0) / f.half_life_seconds
+                for e in seen(f.event):
+                    v = e.values[j]
+                    by_value[v] = by_value.get(v, 0.0) + math.exp(-rate * max(now - e.ts, 0.0))
+            elif f.type == "seconds_since":
+                default = cap = f.cap
+                by_value = {e.values[j]: e.ts for e in seen(f.event)}  # the latest wins
+                by_value = {v: min(max(now - ts, 0.0), cap) for v, ts in by_value.items()}
+            else:  # unclicked_exposures: exposures since the latest reset on the same value
+                reset = {e.values[j]: e.seq for e in seen(f.reset_by)}
+                by_value = {}
+                for e in seen(f.event):
+                    v = e.values[j]
+                    if e.seq > reset.get(v, -1):
+                        by_value[v] = by_value.get(v, 0) + 1
+            by_value.pop(None, None)  # a missing value matches nothing
+            looked_up = map(by_value.get, texts[f.of], repeat(default, n))  # a C loop over candidates
+            out[f.name] = np.fromiter(looked_up, dtype=np.float64, count=n)
         return out
