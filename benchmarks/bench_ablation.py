@@ -90,6 +90,8 @@ MODEL_CHECKS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("paramasknet", ("defaults", "dropout 0.1")),
 )
 MODEL_CHECK_SEEDS = (0, 1, 2, 3, 4)
+#: MovieLens-100K (80,000 rows) for the checks that the 8k samples leave open, 2 seeds.
+MOVIELENS_CHECKS: tuple[tuple[str, tuple[str, ...]], ...] = (("paramasknet", ("defaults", "dropout 0.1")),)
 
 
 def run(model_checks: bool = True) -> list[dict[str, Any]] | str:
@@ -99,6 +101,9 @@ def run(model_checks: bool = True) -> list[dict[str, Any]] | str:
         return rows
     for model, variants in MODEL_CHECKS:
         more = run_grid(("criteo", "avazu"), MODEL_CHECK_SEEDS, list(variants), (model,))
+        rows += more if isinstance(more, list) else []
+    for model, variants in MOVIELENS_CHECKS:
+        more = run_grid(("movielens",), (0, 1), list(variants), (model,))
         rows += more if isinstance(more, list) else []
     return rows
 
