@@ -17,10 +17,14 @@ Imported only when training starts (it imports TensorFlow).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,6 +41,8 @@ __all__ = [
     "shard_batches",
     "steps_per_epoch",
     "train_epochs",
+    "worker_batches",
+    "worker_dir",
 ]
 
 
@@ -168,3 +174,74 @@ def steps_per_epoch(rows_per_worker: list[list[int]], chunk_rows: int, local_bat
         return full * (chunk_rows // local_batch) + rest // local_batch
 
     return min(sum(batches(r) for r in shards) for shards in rows_per_worker)
+
+
+@dataclass
+class WorkerData:
+    """This worker's shards, the steps per epoch all workers share, its batches and their signature."""
+
+    shards: list[Path]
+    steps: int
+    batches: Iterator[tuple[dict[str, np.ndarray], np.ndarray]]
+    signature: tuple[dict[str, Any], Any]
+
+
+def worker_batches(
+    train: Path,
+    role: ClusterRole,
+    spec: Any,
+    encoder: Any,
+    label: str,
+    target: Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray],
+    cfg: Any,
+    batch_size: int,
+) -> WorkerData:
+    """This worker's shards as endless batches of ``batch_size / workers`` rows, and the steps every
+    worker can take per epoch. Its shards are read once first, so a bad value stops it before training."""
+    from train.io import DataError, count_rows, data_files, iter_chunks, worker_shards
+    from train.pipeline import _encode_chunk, _labels
+
+    if batch_size % role.count:
+        raise DataError(
+            f"the batch size {batch_size} (global, all workers) must divide by the {role.count} workers"
+        )
+    local = batch_size // role.count
+    files = data_files(train)
+    mine = worker_shards(files, role.index, role.count)
+    rows = [[count_rows(f) for f in worker_shards(files, w, role.count)] for w in range(role.count)]
+    steps = steps_per_epoch(rows, cfg.chunk_rows, local)
+    if steps == 0:
+        raise DataError(
+            f"{train}: some worker's shards hold fewer than {local} rows (one batch of {batch_size} / "
+            f"{role.count} workers); use fewer workers, a smaller batch, or larger shards"
+        )
+
+    def one_pass() -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
+        for path in mine:
+            first = 0
+            for df in iter_chunks(path, cfg.chunk_rows, text_columns=list(spec.text_columns)):
+                x = _encode_chunk(encoder, df, path, first)
+                yield x, target(x, _labels(df, label, path, first))
+                first += len(df)
+
+    for _ in one_pass():  # bad values are found now, not in the middle of the cluster's training
+        pass
+    signature = (
+        {
+            i.name: tf.TensorSpec((local, *i.shape), tf.as_dtype(i.dtype), name=i.name)
+            for i in spec.input_signature()
+        },
+        tf.TensorSpec((local,), tf.float32),
+    )
+    return WorkerData(mine, steps, shard_batches(one_pass, local, cfg.seed + role.index), signature)
+
+
+@contextlib.contextmanager
+def worker_dir(out: Path, resume: bool) -> Iterator[Path]:
+    """A helper worker's own run folder (temporary): the chief alone writes ``out``. Resuming, it
+    starts from the chief's last checkpoint."""
+    with tempfile.TemporaryDirectory(prefix="masknet-worker-") as tmp:
+        work = Path(tmp)
+        if resume:
+            shutil.copytree(out / "checkpoints", work / "checkpoints")
+        yield work

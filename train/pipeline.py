@@ -16,13 +16,10 @@ Every file is written to a temporary name and renamed, so a killed run never lea
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
 import math
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -35,7 +32,7 @@ from edge_runtime.encoder import FeatureEncoder
 from edge_runtime.errors import EncodeError, MasknetError
 from edge_runtime.outputs import check_output
 from edge_runtime.spec import FeatureSpec
-from train import metrics
+from train import distill, metrics
 from train.config import DEFAULT_BATCH_SIZE, ModelConfig, TrainConfig, default_learning_rate
 from train.fit import fit_spec
 from train.io import DataError, count_rows, file_columns, iter_chunks
@@ -196,120 +193,6 @@ def saved_config(path: Path) -> tuple[ModelConfig, TrainConfig, TrainInputs]:
     return model_config, train_config, inputs
 
 
-def _teacher_spec(run: Path) -> FeatureSpec:
-    """The fitted spec of a teacher run (a RunDirError when ``run`` is not a finished run)."""
-    run = Path(run)
-    if not (run / "model.keras").is_file() or not (run / "spec.json").is_file():
-        raise RunDirError(f"{run}: not a finished run directory (model.keras and spec.json); train it first")
-    return FeatureSpec.load(run / "spec.json")
-
-
-def _load_teacher(run: Path) -> Any:
-    import keras
-
-    import train.layers  # noqa: F401  (registers the custom layers for loading)
-
-    return keras.saving.load_model(Path(run) / "model.keras", safe_mode=True)
-
-
-class _Target:
-    """Training targets: the labels, mixed with a teacher's scores when one is given."""
-
-    def __init__(self, teacher: Any, weight: float) -> None:
-        self.teacher, self.weight = teacher, float(weight)
-
-    def __call__(self, x: dict[str, np.ndarray], y: np.ndarray) -> np.ndarray:
-        if self.teacher is None or self.weight == 0:
-            return y
-        scores = self.teacher.predict(x, batch_size=4096, verbose=0).ravel().astype(np.float32)
-        return ((1 - self.weight) * y + self.weight * scores).astype(np.float32)
-
-
-def _teacher_report(
-    teacher: Any, inputs: TrainInputs, x: dict[str, np.ndarray], y: np.ndarray, student: np.ndarray
-) -> dict[str, Any]:
-    """The teacher's test AUC next to the student's, and how alike their scores rank."""
-    scores = teacher.predict(x, batch_size=4096, verbose=0).ravel()
-    return {
-        "run": str(Path(inputs.teacher).resolve()),
-        "weight": inputs.teacher_weight,
-        "test_auc": metrics.auc(y, scores),
-        "test_spearman_with_student": metrics.spearman(scores, student),
-        "params": int(teacher.count_params()),
-    }
-
-
-@dataclass
-class _WorkerData:
-    shards: list[Path]
-    steps: int
-    batches: Iterator[tuple[dict[str, np.ndarray], np.ndarray]]
-    signature: tuple[dict[str, Any], Any]
-
-
-def _worker_batches(
-    train: Path,
-    role: Any,
-    spec: FeatureSpec,
-    encoder: FeatureEncoder,
-    label: str,
-    target: Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray],
-    cfg: TrainConfig,
-    batch_size: int,
-) -> _WorkerData:
-    """This worker's shards as endless batches of ``batch_size / workers`` rows, and the steps every
-    worker can take per epoch. Its shards are read once first, so a bad value stops it before training."""
-    import tensorflow as tf
-
-    from train.io import data_files, worker_shards
-    from train.multiworker import shard_batches, steps_per_epoch
-
-    if batch_size % role.count:
-        raise DataError(
-            f"the batch size {batch_size} (global, all workers) must divide by the {role.count} workers"
-        )
-    local = batch_size // role.count
-    files = data_files(train)
-    mine = worker_shards(files, role.index, role.count)
-    rows = [[count_rows(f) for f in worker_shards(files, w, role.count)] for w in range(role.count)]
-    steps = steps_per_epoch(rows, cfg.chunk_rows, local)
-    if steps == 0:
-        raise DataError(
-            f"{train}: some worker's shards hold fewer than {local} rows (one batch of {batch_size} / "
-            f"{role.count} workers); use fewer workers, a smaller batch, or larger shards"
-        )
-
-    def one_pass() -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
-        for path in mine:
-            first = 0
-            for df in iter_chunks(path, cfg.chunk_rows, text_columns=list(spec.text_columns)):
-                x = _encode_chunk(encoder, df, path, first)
-                yield x, target(x, _labels(df, label, path, first))
-                first += len(df)
-
-    for _ in one_pass():  # bad values are found now, not in the middle of the cluster's training
-        pass
-    signature = (
-        {
-            i.name: tf.TensorSpec((local, *i.shape), tf.as_dtype(i.dtype), name=i.name)
-            for i in spec.input_signature()
-        },
-        tf.TensorSpec((local,), tf.float32),
-    )
-    return _WorkerData(mine, steps, shard_batches(one_pass, local, cfg.seed + role.index), signature)
-
-
-@contextlib.contextmanager
-def _worker_dir(out: Path, resume: bool) -> Iterator[Path]:
-    """A helper worker's own run folder (temporary): the chief alone writes ``out``. Resuming, it
-    starts from the chief's last checkpoint."""
-    with tempfile.TemporaryDirectory(prefix="masknet-worker-") as tmp:
-        work = Path(tmp)
-        if resume:
-            shutil.copytree(out / "checkpoints", work / "checkpoints")
-        yield work
-
-
 def _device_summary() -> str:
     import tensorflow as tf
 
@@ -386,7 +269,7 @@ def train_run(
             f"{out} is not a run directory (no config.json and model.keras or checkpoints/): "
             "--overwrite replaces only runs; choose a new --out"
         )
-    teacher_spec = _teacher_spec(inputs.teacher) if inputs.teacher else None
+    teacher_spec = distill.teacher_spec(inputs.teacher) if inputs.teacher else None
     if teacher_spec is not None and not resume:
         spec = teacher_spec  # the student reads exactly the teacher's inputs
     for path in files:
@@ -418,8 +301,8 @@ def train_run(
         n_train = counted[0]
     else:  # a resumed run, or a student: the spec is fitted already
         fitted, n_train = spec, count_rows(inputs.train)
-    teacher = _load_teacher(inputs.teacher) if inputs.teacher else None
-    target = _Target(teacher, inputs.teacher_weight)
+    teacher = distill.load_teacher(inputs.teacher) if inputs.teacher else None
+    target = distill.Target(teacher, inputs.teacher_weight)
     encoder = FeatureEncoder(fitted, cache_size=1 << 20)  # training files repeat many distinct ids
     t0 = time.perf_counter()
     x_valid, y_valid, _ = load_encoded(inputs.valid, encoder, label, train_config.chunk_rows)
@@ -431,9 +314,9 @@ def train_run(
         for i in fitted.input_signature()
     }
     if role is not None:
-        workers = _worker_batches(
-            inputs.train, role, fitted, encoder, label, target, train_config, batch_size
-        )
+        from train.multiworker import worker_batches
+
+        workers = worker_batches(inputs.train, role, fitted, encoder, label, target, train_config, batch_size)
         mode = f"multi-worker ({role.count} workers, {len(workers.shards)} shard(s) here)"
         steps_per_epoch = workers.steps
     elif n_train <= train_config.in_memory_rows:
@@ -477,7 +360,9 @@ def train_run(
 
     # The run directory is created only now that the input is known to be good. A run it replaces
     # stays whole until the new one has finished (trained beside it, then swapped in).
-    with _worker_dir(out, resume) if helper else run_dir(out, resume=resume, replace=replacing) as out:
+    if helper:
+        from train.multiworker import worker_dir
+    with worker_dir(out, resume) if helper else run_dir(out, resume=resume, replace=replacing) as out:
         ckpt = out / "checkpoints"
         ckpt.mkdir(exist_ok=True)
         if not resume:
@@ -585,7 +470,7 @@ def train_run(
             )
             result["test"], p_test = _evaluate(best, x_test, y_test)
             if teacher is not None:
-                result["teacher"] = _teacher_report(teacher, inputs, x_test, y_test, p_test)
+                result["teacher"] = distill.teacher_report(teacher, inputs, x_test, y_test, p_test)
             if oracle is not None:
                 result["test"]["oracle_auc"] = metrics.auc(y_test, oracle)
                 result["test"]["oracle_logloss"] = metrics.logloss(y_test, oracle)

@@ -37,16 +37,16 @@ def test_the_student_reads_the_teachers_inputs_and_reports_both(shop_run, studen
 
 
 def test_the_target_mixes_labels_and_teacher_scores():
-    from train.pipeline import _Target
+    from train.distill import Target
 
     class Teacher:
         def predict(self, x, batch_size, verbose):
             return np.array([[0.2], [0.9]], dtype=np.float32)
 
     y = np.array([1.0, 0.0], dtype=np.float32)
-    np.testing.assert_allclose(_Target(Teacher(), 0.25)({}, y), [0.8, 0.225], rtol=1e-6)
-    np.testing.assert_array_equal(_Target(Teacher(), 0.0)({}, y), y)
-    np.testing.assert_array_equal(_Target(None, 0.5)({}, y), y)
+    np.testing.assert_allclose(Target(Teacher(), 0.25)({}, y), [0.8, 0.225], rtol=1e-6)
+    np.testing.assert_array_equal(Target(Teacher(), 0.0)({}, y), y)
+    np.testing.assert_array_equal(Target(None, 0.5)({}, y), y)
 
 
 def test_the_student_bundle_ranks_like_the_teacher(shop_run, student, shop_data, tmp_path):
