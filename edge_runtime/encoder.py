@@ -130,6 +130,7 @@ class FeatureEncoder:
             if isinstance(f, (CategoricalField, MultiCategoricalField))
         }
         self._id_cache: dict[str, dict[str, int]] = {}  # field -> text -> offset id
+        self._multi_rows: dict[str, dict[str, tuple[int, ...]]] = {}  # field -> raw text -> padded ids
         for name, vocab in self._vocab_ids.items():
             if vocab:  # ready before the first request, so the batched fast path applies at once
                 self._ids_cache_of(name)
@@ -466,29 +467,45 @@ class FeatureEncoder:
         return ids, (self._bucket_fps[f.name][b], missing)
 
     def _multi_column(self, f: MultiCategoricalField, values: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
-        off = self._offsets[f.name]
-        ids = np.full((n, f.max_length), off, dtype=np.int32)
-        mask = np.zeros((n, f.max_length), dtype=np.float32)
+        """Ids and mask of a multi-valued field. A raw text's whole padded row of ids is cached, so
+        repeated values (genre lists, tag sets) cost one dict lookup in a C loop; only the rows not
+        cached take the per-item path. Real ids are always above the field's offset, which pads."""
+        off, width = self._offsets[f.name], f.max_length
         if values is None:
             if f.required and n:
                 raise EncodeError("required field is missing", field=f.name, record=0)
-            return ids, mask
-        cache = self._ids_cache_of(f.name)
-        self._trim(f.name, cache)
+            return np.full((n, width), off, dtype=np.int32), np.zeros((n, width), dtype=np.float32)
         seq = values.tolist() if isinstance(values, np.ndarray) else values
-        for i, v in enumerate(seq):
-            texts = multi_value_texts(f, v, i)
-            if texts is None:
-                if f.required:
-                    raise EncodeError("required field is missing", field=f.name, record=i)
-                continue
-            for k, text in enumerate(texts):
-                got = cache.get(text)
-                if got is None:
-                    got = cache[text] = self._id_of_text(f, text, i)
-                ids[i, k] = got
-                mask[i, k] = 1.0
-        return ids, mask
+        rows = self._multi_rows.setdefault(f.name, {})
+        try:
+            found = list(map(rows.get, seq))
+        except TypeError:  # an unhashable value (a list): every row takes the per-item path
+            found = [None] * n
+        if None in found:
+            cache = self._ids_cache_of(f.name)
+            self._trim(f.name, cache)
+            if len(rows) > self.cache_size:
+                rows.clear()
+            empty = (off,) * width
+            for i in [i for i, row in enumerate(found) if row is None]:
+                v = seq[i]
+                texts = multi_value_texts(f, v, i)
+                if texts is None:
+                    if f.required:
+                        raise EncodeError("required field is missing", field=f.name, record=i)
+                    found[i] = empty
+                    continue
+                ids = []
+                for text in texts:
+                    got = cache.get(text)
+                    if got is None:
+                        got = cache[text] = self._id_of_text(f, text, i)
+                    ids.append(got)
+                found[i] = row = (*ids, *empty[len(ids) :])
+                if type(v) is str:
+                    rows[v] = row
+        ids = np.array(found, dtype=np.int32).reshape(n, width)
+        return ids, (ids != off).astype(np.float32)
 
     def _cross_column(self, f: CrossField, parts: Sequence[EncodedPart], n: int) -> np.ndarray:
         fps, missing = [], np.zeros(n, bool)

@@ -386,3 +386,25 @@ def test_the_docstring_examples_run():
     for module in (edge_runtime.encoder, edge_runtime.numeric):
         result = doctest.testmod(module)
         assert result.attempted >= 1 and result.failed == 0, module.__name__
+
+
+def test_cached_multi_valued_rows_equal_the_per_item_path():
+    """A multi-valued value's cached row (second encode) equals its first, per-item encoding, for
+    texts, lists, missing and empty values, and values longer than max_length."""
+    spec = FeatureSpec.from_dict(
+        {
+            "fields": [
+                {"name": "g", "kind": "multi_categorical", "side": "item", "max_length": 3, "num_buckets": 50}
+            ]
+        }
+    )
+    values = ["a|b", "a|b", "", None, ["a", "b"], "c|d|e|f", "b", "a||b", 7, "a|b"]
+    enc = FeatureEncoder(spec)
+    cold = enc.encode({"g": values})
+    warm = enc.encode({"g": values})
+    fresh = FeatureEncoder(spec).encode({"g": list(reversed(values))})
+    for k in ("g_ids", "g_mask"):
+        np.testing.assert_array_equal(cold[k], warm[k])
+        np.testing.assert_array_equal(cold[k], fresh[k][::-1])
+    np.testing.assert_array_equal(cold["g_mask"].sum(axis=1), [2, 2, 0, 0, 2, 3, 1, 2, 1, 2])
+    np.testing.assert_array_equal(cold["g_ids"][0], cold["g_ids"][4])  # "a|b" and ["a", "b"] agree
