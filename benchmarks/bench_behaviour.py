@@ -218,12 +218,7 @@ def _spec_with(features: list[str]) -> dict:
     """The shop-sessions spec with only these behaviour features (and their fields)."""
     from train.shopsessions import session_spec_dict
 
-    full = session_spec_dict()
-    every = {f["name"] for f in full["behaviour"]["features"]}
-    dropped = every - set(features)
-    full["fields"] = [f for f in full["fields"] if f["name"] not in dropped]
-    full["behaviour"]["features"] = [f for f in full["behaviour"]["features"] if f["name"] in features]
-    return full
+    return session_spec_dict(features=tuple(features))
 
 
 def feature_ablation(work: Path) -> list[list]:
@@ -235,16 +230,17 @@ def feature_ablation(work: Path) -> list[list]:
     from edge_runtime.behaviour_log import BehaviourLog
     from edge_runtime.ranker import Ranker
     from edge_runtime.spec import FeatureSpec
-    from train.shopsessions import behaviour_section, session_spec_dict
+    from train.shopsessions import ALL_FEATURES, session_spec_dict
 
     _masknet("data", "shop", "--sessions", "--out", str(work / "world"))
+    FeatureSpec.from_dict(session_spec_dict(features=ALL_FEATURES)).save(work / "all.json")  # every column
     rep = work / "replayed"
     _masknet(
-        "data", "replay", str(work / "world" / "events.csv"), "--spec", str(work / "world" / "spec.json"),
+        "data", "replay", str(work / "world" / "events.csv"), "--spec", str(work / "all.json"),
         "--user", "user_id", "--time", "ts", "--split", "split", "--out", str(rep),
     )  # fmt: skip
     files = [f"--{split}={rep / (split + '.csv')}" for split in ("train", "valid", "test")]
-    names = [f["name"] for f in behaviour_section()["features"]]
+    names = list(ALL_FEATURES)
     specs = {"static": session_spec_dict(behaviour=False)}
     specs.update({v: _spec_with(fs) for v, fs in _variants(names).items()})
     auc: dict[str, list[float]] = {}

@@ -32,6 +32,8 @@ __all__ = [
     "BOOST",
     "TAU",
     "SessionWorld",
+    "ALL_FEATURES",
+    "SHOP_FEATURES",
     "behaviour_section",
     "generate_sessions",
     "session_spec_dict",
@@ -119,8 +121,33 @@ def write_events(world: SessionWorld, out_dir: str | Path) -> Path:
     return path
 
 
-def behaviour_section() -> dict[str, Any]:
+#: Every behaviour feature the shop world's events support (compared in BENCHMARKS.md, "Which
+#: behaviour features pay for their cost").
+ALL_FEATURES = (
+    "recent_click_categories",
+    "clicks_10m",
+    "since_category_click",
+    "category_clicks_10m",
+    "category_interest",
+    "unclicked_exposures",
+)
+#: The ones the shop's spec uses.
+SHOP_FEATURES = ALL_FEATURES
+
+
+def behaviour_section(features: tuple[str, ...] = SHOP_FEATURES) -> dict[str, Any]:
     """The behaviour the shop's device keeps and the features it derives (see the module doc)."""
+    return _select(_full_section(), features)
+
+
+def _select(section: dict[str, Any], features: tuple[str, ...]) -> dict[str, Any]:
+    unknown = set(features) - set(ALL_FEATURES)
+    if unknown:
+        raise ValueError(f"Expected features among {ALL_FEATURES}. Received: {sorted(unknown)}")
+    return {**section, "features": [f for f in section["features"] if f["name"] in features]}
+
+
+def _full_section() -> dict[str, Any]:
     return {
         "events": {
             "click": {"keep_last": 50, "keep_seconds": 86400.0},
@@ -167,8 +194,13 @@ def behaviour_section() -> dict[str, Any]:
     }
 
 
-def session_spec_dict(num_users: int = 2_000, num_items: int = 400, behaviour: bool = True) -> dict[str, Any]:
-    """The shop spec, plus (with ``behaviour``) the behaviour fields and section."""
+def session_spec_dict(
+    num_users: int = 2_000,
+    num_items: int = 400,
+    behaviour: bool = True,
+    features: tuple[str, ...] = SHOP_FEATURES,
+) -> dict[str, Any]:
+    """The shop spec, plus (with ``behaviour``) the behaviour fields and section of ``features``."""
     spec = shop_spec_dict(num_users, num_items)
     if not behaviour:
         return spec
@@ -186,5 +218,6 @@ def session_spec_dict(num_users: int = 2_000, num_items: int = 400, behaviour: b
         {"name": "category_interest", "kind": "numeric", "side": "item", "transform": "log1p_standardize"},
         {"name": "unclicked_exposures", "kind": "numeric", "side": "item", "transform": "log1p_standardize"},
     ]
-    spec["behaviour"] = behaviour_section()
+    spec["fields"] = [f for f in spec["fields"] if f["name"] not in set(ALL_FEATURES) - set(features)]
+    spec["behaviour"] = behaviour_section(features)
     return spec
