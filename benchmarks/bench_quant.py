@@ -106,7 +106,7 @@ def _measure(name: str, run: Path, data: Path, slates: list[list[dict]], tmp: Pa
             rows.append({"mode": label, "error": str(exc).splitlines()[0][:140]})
             continue
         rankers[label] = Ranker.load(out, num_threads=1)
-        rep = check_bundle(out, run, data, slate_size=50)
+        rep = check_bundle(out, run, data, slate_size=50).report
         overlaps, ndcgs = [], []
         for x, f in zip(encoded, floats, strict=True):
             q = rankers[label].score_inputs(x)

@@ -18,7 +18,7 @@ from edge_runtime.ranker import Ranker
 from train import metrics
 from train.io import DataError, file_columns, read_table
 
-__all__ = ["Thresholds", "check_bundle", "format_report", "plot_report"]
+__all__ = ["CheckResult", "Thresholds", "check_bundle", "format_report", "plot_report"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,20 @@ def _groups(df: Any, group_by: list[str] | None, slate: int) -> tuple[list[np.nd
     )
 
 
+@dataclass(frozen=True)
+class CheckResult:
+    """What :func:`check_bundle` measured: the JSON-ready ``report`` and the scores behind it."""
+
+    report: dict[str, Any]
+    float_scores: np.ndarray
+    bundle_scores: np.ndarray
+
+    @property
+    def passed(self) -> bool:
+        """Whether every threshold held."""
+        return bool(self.report["passed"])
+
+
 def check_bundle(
     bundle: str | Path,
     run_dir: str | Path,
@@ -69,8 +83,8 @@ def check_bundle(
     slate_size: int = 50,
     max_rows: int | None = None,
     thresholds: Thresholds | None = None,
-) -> dict[str, Any]:
-    """Compare a bundle against its float reference model on ``data``; returns the report dict."""
+) -> CheckResult:
+    """Compare a bundle against its float reference model on ``data``."""
     from convert.run import load_run
 
     thresholds = thresholds or Thresholds()
@@ -140,8 +154,7 @@ def check_bundle(
     report["thresholds"] = asdict(thresholds)
     report["violations"] = _violations(report, thresholds)
     report["passed"] = not report["violations"]
-    report["_scores"] = (f, q)
-    return report
+    return CheckResult(report=report, float_scores=f, bundle_scores=q)
 
 
 def _labels(column: Any, data: str | Path, label: str) -> np.ndarray:
@@ -236,14 +249,14 @@ def format_report(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def plot_report(r: dict[str, Any], path: str | Path) -> None:
+def plot_report(result: CheckResult, path: str | Path) -> None:
     """Scatter of float vs bundle scores and a histogram of the differences, as a PNG (atomic)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    f, q = r["_scores"]
+    r, f, q = result.report, result.float_scores, result.bundle_scores
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 4))
     a.scatter(f, q, s=2, alpha=0.3)
     a.plot([0, 1], [0, 1], color="grey", lw=0.8)

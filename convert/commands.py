@@ -174,7 +174,7 @@ def check(
         check_output(plot, [bundle, reference, data], overwrite=overwrite, option="--plot")
     thresholds = Thresholds(max_auc_drop, min_topk_overlap, min_ndcg, min_spearman, max_mean_abs_diff)
     groups = [c for c in group_by.split(",") if c] or None
-    report = check_bundle(
+    result = check_bundle(
         bundle,
         reference,
         data,
@@ -185,9 +185,8 @@ def check(
         thresholds=thresholds,
     )
     if plot:
-        plot_report(report, plot)
-    scores = report.pop("_scores")
-    del scores
+        plot_report(result, plot)
+    report = result.report
     if as_json:
         emit_json(report)
     else:

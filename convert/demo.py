@@ -243,8 +243,7 @@ def demo(out: Path, size: str, seed: int, as_json: bool) -> None:
         _say(f"  {path}: {path.stat().st_size / 1024:.0f} KiB")
     checks = {}
     for mode in ("dynamic", "int8"):
-        report = check_bundle(bundles[mode], run, paths["test"], slate_size=50)
-        report.pop("_scores")
+        report = check_bundle(bundles[mode], run, paths["test"], slate_size=50).report
         checks[mode] = {"passed": report["passed"], "violations": report["violations"]}
         _say("")
         _say("\n".join("  " + line for line in format_report(report).splitlines()[:12]))
