@@ -164,7 +164,9 @@ def test_interrupted_train_overwrite_keeps_the_old_run(shop_run, shop_data, tmp_
     base = ["train", "--train", str(shop_data / "train.csv"), "--valid", str(shop_data / "valid.csv")]
     base += ["--spec", str(shop_data / "spec.json"), "--out", str(run), "--overwrite", "--json"]
     base += ["--embedding-dim", "4", "--blocks", "1", "--block-units", "8", "--batch-size", "64"]
-    args = [sys.executable, "-m", "convert.cli", *base, "--epochs", "30", "--patience", "30"]
+    # Far more epochs than the test waits for: the signal must land mid-training, never after the
+    # run has finished and been swapped in (on a loaded machine 30 tiny epochs could end first).
+    args = [sys.executable, "-m", "convert.cli", *base, "--epochs", "1000", "--patience", "1000"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
