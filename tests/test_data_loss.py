@@ -168,7 +168,15 @@ def test_interrupted_train_overwrite_keeps_the_old_run(shop_run, shop_data, tmp_
     # run has finished and been swapped in (on a loaded machine 30 tiny epochs could end first).
     args = [sys.executable, "-m", "convert.cli", *base, "--epochs", "1000", "--patience", "1000"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Ctrl-C must reach the child even when the suite itself was started with SIGINT ignored (a
+    # background job): Python installs its handler only where SIGINT is not ignored at start-up.
+    proc = subprocess.Popen(
+        args,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
 
     def one_epoch_staged() -> bool:
         states = list(tmp_path.glob(".run.*.partial/checkpoints/state.json"))

@@ -47,6 +47,9 @@ def _interrupt(args: list, sig: signal.Signals, after: float) -> tuple[int, str]
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        # Ctrl-C reaches the child even when the suite runs with SIGINT ignored (a background job):
+        # Python installs its handler only where SIGINT is not ignored at start-up.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     _wait_for_sigint_handler(proc.pid)
     time.sleep(after)
