@@ -191,6 +191,8 @@ def test_interrupted_train_overwrite_keeps_the_old_run(shop_run, shop_data, tmp_
         _, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
+        proc.wait()
+        proc.stderr.close()  # a failed run must not leave its pipe to warn in the next test
     assert snapshot(run) == before  # the old run is whole
     if sig == "SIGINT":
         assert proc.returncode == 130, err.decode()
