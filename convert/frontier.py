@@ -100,13 +100,11 @@ def _test_frame(path: Path, spec: Any, rows: int) -> Any:
     return pd.concat(frames, ignore_index=True)
 
 
-def _p50(fn: Callable[[], Any], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)) * 1e3
+def _ms(fn: Callable[[], Any]) -> float:
+    """Milliseconds one call of ``fn`` takes."""
+    t0 = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t0) * 1e3
 
 
 def _records(df: Any) -> list[dict[str, Any]]:
@@ -209,8 +207,8 @@ def frontier_run(
     request = {key: [] for key in rankers}
     for _ in range(repeats):  # alternated: every bundle sees the same machine state
         for key, r in rankers.items():
-            invoke[key].append(_p50(lambda r=r: r.score_inputs(request_inputs), 1))
-            request[key].append(_p50(lambda r=r: r.rank(context, items, k=10), 1))
+            invoke[key].append(_ms(lambda r=r: r.score_inputs(request_inputs)))
+            request[key].append(_ms(lambda r=r: r.rank(context, items, k=10)))
     for (name, mode), r in rankers.items():
         scores = r.score_inputs(encoded)
         run_metrics = json.loads((runs[name] / "metrics.json").read_text())
