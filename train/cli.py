@@ -132,6 +132,18 @@ RESUME_OPTIONS = {"out", "resume", "epochs", "distribute", "cpu_devices", "as_js
     show_default=True,
     help="Larger training files are streamed chunk by chunk (bounded memory).",
 )
+@click.option(
+    "--encoded-cache/--no-encoded-cache",
+    default=_T.encoded_cache,
+    show_default=True,
+    help="Streamed files: encode once into memory-mapped arrays on disk (later epochs skip encoding).",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the encoded cache lives while training.  [default: the system's temporary folder]",
+)
 @click.option("--mixed-precision", is_flag=True, help="Train in mixed_float16 (GPUs).")
 @click.option(
     "--distribute",
@@ -185,6 +197,8 @@ def train(
     seed: int,
     chunk_rows: int,
     in_memory_rows: int,
+    encoded_cache: bool,
+    cache_dir: Path | None,
     mixed_precision: bool,
     distribute: str,
     cpu_devices: int,
@@ -256,6 +270,8 @@ def train(
             seed=seed,
             chunk_rows=chunk_rows,
             in_memory_rows=in_memory_rows,
+            encoded_cache=encoded_cache,
+            cache_dir=str(cache_dir) if cache_dir else None,
             mixed_precision=mixed_precision,
             worker_timeout=worker_timeout,
         )

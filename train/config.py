@@ -110,7 +110,12 @@ class TrainConfig:
         seed: for weights, shuffling and sampling. Defaults to 0.
         chunk_rows: rows read per chunk when streaming. Defaults to 200,000.
         in_memory_rows: files up to this many rows are encoded once and kept in memory; larger ones
-            are streamed chunk by chunk every epoch. Defaults to 2,000,000.
+            are streamed. Defaults to 2,000,000.
+        encoded_cache: a streamed file is encoded once into memory-mapped arrays on disk (about
+            ``rows x (4 bytes per input value + 4)``; see :mod:`train.batches`), so later epochs
+            skip parsing and encoding; False re-encodes every epoch and needs no disk. Defaults to True.
+        cache_dir: where that cache is kept while the run trains (removed at the end). Defaults to
+            None: the system's temporary folder.
         mixed_precision: train in mixed_float16 (GPUs). Defaults to False.
         worker_timeout: multi-worker training: seconds a worker waits for the others at an
             all-reduce before it gives up (a worker was lost). Defaults to 300.
@@ -126,6 +131,8 @@ class TrainConfig:
     seed: int = 0
     chunk_rows: int = 200_000
     in_memory_rows: int = 2_000_000
+    encoded_cache: bool = True
+    cache_dir: str | None = None
     mixed_precision: bool = False
     worker_timeout: float = 300.0
 

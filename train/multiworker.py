@@ -198,8 +198,8 @@ def worker_batches(
 ) -> WorkerData:
     """This worker's shards as endless batches of ``batch_size / workers`` rows, and the steps every
     worker can take per epoch. Its shards are read once first, so a bad value stops it before training."""
+    from train.batches import encode_chunk, labels
     from train.io import DataError, count_rows, data_files, iter_chunks, worker_shards
-    from train.pipeline import _encode_chunk, _labels
 
     if batch_size % role.count:
         raise DataError(
@@ -220,8 +220,8 @@ def worker_batches(
         for path in mine:
             first = 0
             for df in iter_chunks(path, cfg.chunk_rows, text_columns=list(spec.text_columns)):
-                x = _encode_chunk(encoder, df, path, first)
-                yield x, target(x, _labels(df, label, path, first))
+                x = encode_chunk(encoder, df, path, first)
+                yield x, target(x, labels(df, label, path, first))
                 first += len(df)
 
     for _ in one_pass():  # bad values are found now, not in the middle of the cluster's training

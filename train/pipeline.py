@@ -16,12 +16,12 @@ Every file is written to a temporary name and renamed, so a killed run never lea
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,10 +29,11 @@ from typing import Any
 import numpy as np
 
 from edge_runtime.encoder import FeatureEncoder
-from edge_runtime.errors import EncodeError, MasknetError
+from edge_runtime.errors import MasknetError
 from edge_runtime.outputs import check_output
 from edge_runtime.spec import FeatureSpec
 from train import distill, metrics
+from train.batches import EncodedCache, checked_chunks, encode_chunk, load_encoded, stream_batches
 from train.config import DEFAULT_BATCH_SIZE, ModelConfig, TrainConfig, default_learning_rate
 from train.fit import fit_spec
 from train.io import DataError, count_rows, file_columns, iter_chunks
@@ -83,92 +84,6 @@ def _check_columns(path: Path, spec: FeatureSpec, label: str) -> None:
         raise DataError(
             f"{path}: missing columns {missing} that the spec needs; the file has {sorted(cols)[:30]}"
         )
-
-
-def _plain(v: Any) -> Any:
-    return v.item() if hasattr(v, "item") else v
-
-
-def _labels(df: Any, label: str, path: Path, first_row: int) -> np.ndarray:
-    import pandas as pd
-
-    y = df[label].to_numpy()
-    yf = pd.to_numeric(df[label], errors="coerce").to_numpy(dtype=np.float64)  # a bad value is NaN
-    bad = ~np.isin(yf, (0.0, 1.0))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise DataError(
-            f"{path}: row {first_row + i + 1}: label {label!r} must be 0 or 1, got {_plain(y[i])!r}"
-        )
-    return yf.astype(np.float32)
-
-
-def _encode_chunk(encoder: FeatureEncoder, df: Any, path: Path, first_row: int) -> dict[str, np.ndarray]:
-    try:
-        return encoder.encode(df)
-    except EncodeError as exc:
-        row = "" if exc.record is None else f"row {first_row + exc.record + 1}: "
-        raise DataError(f"{path}: {row}{exc}") from None
-
-
-def load_encoded(
-    path: Path, encoder: FeatureEncoder, label: str, chunk_rows: int, extra: str | None = None
-) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray | None]:
-    """Encode a whole file: ``(inputs, labels, extra column or None)``."""
-    xs, ys, es = [], [], []
-    first = 0
-    for df in iter_chunks(path, chunk_rows, text_columns=list(encoder.spec.text_columns)):
-        ys.append(_labels(df, label, path, first))
-        xs.append(_encode_chunk(encoder, df, path, first))
-        if extra and extra in df.columns:
-            es.append(df[extra].to_numpy(dtype=np.float64))
-        first += len(df)
-    if not xs:
-        raise DataError(f"{path}: the file has no rows")
-    inputs = {k: np.concatenate([x[k] for x in xs]) for k in xs[0]}
-    return inputs, np.concatenate(ys), (np.concatenate(es) if es else None)
-
-
-def _stream_batches(
-    path: Path,
-    encoder: FeatureEncoder,
-    label: str,
-    chunk_rows: int,
-    batch: int,
-    seed: int,
-    target: Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray],
-) -> Callable[[], Iterator[tuple[dict[str, np.ndarray], np.ndarray]]]:
-    """Shuffled batches of the file, chunk by chunk, with their training targets."""
-    epoch = [0]
-
-    def gen() -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
-        rng = np.random.default_rng(seed + epoch[0])
-        epoch[0] += 1
-        first = 0
-        for df in iter_chunks(path, chunk_rows, text_columns=list(encoder.spec.text_columns)):
-            x = _encode_chunk(encoder, df, path, first)
-            y = target(x, _labels(df, label, path, first))
-            order = rng.permutation(len(y))
-            for s in range(0, len(order), batch):
-                idx = order[s : s + batch]
-                yield {k: v[idx] for k, v in x.items()}, y[idx]
-            first += len(df)
-
-    return gen
-
-
-def _checked_chunks(
-    path: Path, spec: FeatureSpec, label: str, chunk_rows: int, rows: list[int] | None = None
-) -> Iterator[Any]:
-    """The file's chunks, each with its labels checked (0/1) before it is used; ``rows[0]`` counts
-    the rows read (as the parser sees them), so the pass that fits the spec also counts the file."""
-    first = 0
-    for df in iter_chunks(path, chunk_rows, text_columns=list(spec.text_columns)):
-        _labels(df, label, path, first)
-        first += len(df)
-        if rows is not None:
-            rows[0] = first
-        yield df
 
 
 def saved_config(path: Path) -> tuple[ModelConfig, TrainConfig, TrainInputs]:
@@ -230,8 +145,41 @@ def train_run(
     Everything that can be checked before training is checked first (files, columns, labels, run
     directory), so bad input fails fast and leaves the run directory untouched. ``resume`` continues
     the run in ``out`` as it was configured (the other arguments are ignored), for at most
-    ``resume_epochs`` epochs in all when given.
+    ``resume_epochs`` epochs in all when given. What the run needs only while it trains (the
+    encoded cache of a streamed file) is removed when it returns or fails.
     """
+    with contextlib.ExitStack() as cleanup:
+        return _train(
+            inputs,
+            spec,
+            out,
+            model_config,
+            train_config,
+            cleanup,
+            resume=resume,
+            resume_epochs=resume_epochs,
+            overwrite=overwrite,
+            distribute=distribute,
+            cpu_devices=cpu_devices,
+            progress=progress,
+        )
+
+
+def _train(
+    inputs: TrainInputs,
+    spec: FeatureSpec,
+    out: Path,
+    model_config: ModelConfig | None,
+    train_config: TrainConfig | None,
+    cleanup: contextlib.ExitStack,
+    *,
+    resume: bool,
+    resume_epochs: int | None,
+    overwrite: bool,
+    distribute: str,
+    cpu_devices: int,
+    progress: bool,
+) -> dict[str, Any]:
     out = Path(out)
     model_config = model_config or ModelConfig()
     train_config = train_config or TrainConfig()
@@ -296,7 +244,7 @@ def train_run(
 
     if not resume and teacher_spec is None:
         counted = [0]
-        chunks = _checked_chunks(inputs.train, spec, label, train_config.chunk_rows, counted)
+        chunks = checked_chunks(inputs.train, spec, label, train_config.chunk_rows, counted)
         fitted = fit_spec(spec, chunks, seed=train_config.seed)  # reads every chunk
         n_train = counted[0]
     else:  # a resumed run, or a student: the spec is fitted already
@@ -313,6 +261,7 @@ def train_run(
         i.name: tf.TensorSpec((None, *i.shape), tf.as_dtype(i.dtype), name=i.name)
         for i in fitted.input_signature()
     }
+    cache_mib = None  # the encoded cache of a streamed file, when one is made
     if role is not None:
         from train.multiworker import worker_batches
 
@@ -331,25 +280,36 @@ def train_run(
         mode = "in-memory"
         steps_per_epoch = None
     else:
-        gen = _stream_batches(
-            inputs.train, encoder, label, train_config.chunk_rows, batch_size, train_config.seed, target
-        )
+        if train_config.encoded_cache:  # encoded once; later epochs read the memory-mapped copy
+            cache = EncodedCache.build(
+                inputs.train, encoder, label, train_config.chunk_rows, n_train, target, train_config.cache_dir
+            )
+            cleanup.callback(cache.close)
+            gen = cache.batches(batch_size, train_config.seed)
+            cache_mib = round(cache.nbytes / 2**20, 1)
+            log.info("encoded cache: %s (%.1f MiB)", cache.folder, cache_mib)
+        else:
+            gen = stream_batches(
+                inputs.train, encoder, label, train_config.chunk_rows, batch_size, train_config.seed, target
+            )
+            # Rows are encoded again every epoch; one pass now finds a bad value before training.
+            first = 0
+            for df in iter_chunks(
+                inputs.train, train_config.chunk_rows, text_columns=list(fitted.text_columns)
+            ):
+                encode_chunk(encoder, df, inputs.train, first)
+                first += len(df)
         ds = (
             tf.data.Dataset.from_generator(gen, output_signature=(sig, tf.TensorSpec((None,), tf.float32)))
             .repeat()
             .prefetch(2)
         )
-        # Batches per pass: the generator batches each chunk separately.
+        # Batches per pass: each block of chunk_rows rows is batched separately.
         full, rest = divmod(n_train, train_config.chunk_rows)
         steps_per_epoch = full * math.ceil(train_config.chunk_rows / batch_size) + math.ceil(
             rest / batch_size
         )
         mode = "streamed"
-        # Streamed rows are encoded again every epoch; one pass now finds a bad value before training.
-        first = 0
-        for df in iter_chunks(inputs.train, train_config.chunk_rows, text_columns=list(fitted.text_columns)):
-            _encode_chunk(encoder, df, inputs.train, first)
-            first += len(df)
     log.info(
         "train rows: %d (%s), valid rows: %d, encoded in %.1fs",
         n_train,
@@ -460,6 +420,7 @@ def train_run(
             "batch_size": batch_size,
             "device": _device_summary(),
             "train_mode": mode,
+            "encoded_cache_mib": cache_mib,
             "replicas": int(strategy.num_replicas_in_sync),
         }
         result["valid"], _ = _evaluate(best, x_valid, y_valid)

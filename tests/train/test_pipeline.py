@@ -109,14 +109,20 @@ def test_masknet_gets_close_to_the_oracle(tmp_path):
     assert test["oracle_auc"] - test["auc"] < 0.03, test
 
 
-def test_streaming_mode_trains_with_bounded_chunks(shop_data, tmp_path):
-    res = CliRunner().invoke(
-        main,
-        _train_args(shop_data, tmp_path / "run", "--in-memory-rows", "0", "--chunk-rows", "1000", "--json"),
-    )
+@pytest.mark.parametrize("cache", ["--encoded-cache", "--no-encoded-cache"])
+def test_streaming_mode_trains_with_bounded_chunks(shop_data, tmp_path, cache):
+    cache_dir = tmp_path / "cache"
+    cache_dir.mkdir()
+    args = ["--in-memory-rows", "0", "--chunk-rows", "1000", "--cache-dir", str(cache_dir), cache, "--json"]
+    res = CliRunner().invoke(main, _train_args(shop_data, tmp_path / "run", *args))
     assert res.exit_code == 0, res.output
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert m["train_mode"] == "streamed" and m["valid"]["auc"] > 0.55
+    if cache == "--encoded-cache":
+        assert m["encoded_cache_mib"] > 0
+    else:
+        assert m["encoded_cache_mib"] is None
+    assert list(cache_dir.iterdir()) == []  # the encoded cache lives only while the run trains
 
 
 def test_existing_run_directory_is_refused(shop_data, shop_run):

@@ -1,0 +1,241 @@
+"""Encoded training data: a whole file in memory, a file streamed chunk by chunk, and the encoded cache.
+
+A file too large to keep in memory is encoded once, chunk by chunk, into an :class:`EncodedCache`:
+one memory-mapped ``.npy`` file per model input plus the training targets, on disk. Every epoch then
+reads those arrays back (the operating system pages them in and out), so epochs 2..n cost the
+training step and a copy, not parsing and hashing again, and memory stays at about one block of
+rows whatever the file's size. Rows are shuffled in blocks of ``chunk_rows``: the blocks in a new
+random order each epoch, the rows within a block permuted.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_runtime.encoder import FeatureEncoder
+from edge_runtime.errors import EncodeError
+from edge_runtime.spec import FeatureSpec
+from train.io import DataError, iter_chunks
+
+__all__ = ["EncodedCache", "checked_chunks", "encode_chunk", "labels", "load_encoded", "stream_batches"]
+
+#: A training target: ``target(inputs, labels) -> targets`` (labels, or labels mixed with a teacher's scores).
+Target = Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray]
+Batch = tuple[dict[str, np.ndarray], np.ndarray]
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if hasattr(v, "item") else v
+
+
+def labels(df: Any, label: str, path: Path, first_row: int) -> np.ndarray:
+    """The chunk's label column as float32 0/1; any other value is a DataError naming file and row."""
+    import pandas as pd
+
+    y = df[label].to_numpy()
+    yf = pd.to_numeric(df[label], errors="coerce").to_numpy(dtype=np.float64)  # a bad value is NaN
+    bad = ~np.isin(yf, (0.0, 1.0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"{path}: row {first_row + i + 1}: label {label!r} must be 0 or 1, got {_plain(y[i])!r}"
+        )
+    return yf.astype(np.float32)
+
+
+def encode_chunk(encoder: FeatureEncoder, df: Any, path: Path, first_row: int) -> dict[str, np.ndarray]:
+    """The chunk's model inputs; a value the encoder rejects is a DataError naming file and row."""
+    try:
+        return encoder.encode(df)
+    except EncodeError as exc:
+        row = "" if exc.record is None else f"row {first_row + exc.record + 1}: "
+        raise DataError(f"{path}: {row}{exc}") from None
+
+
+def checked_chunks(
+    path: Path, spec: FeatureSpec, label: str, chunk_rows: int, rows: list[int] | None = None
+) -> Iterator[Any]:
+    """The file's chunks, each with its labels checked (0/1) before it is used; ``rows[0]`` counts
+    the rows read (as the parser sees them), so the pass that fits the spec also counts the file."""
+    first = 0
+    for df in iter_chunks(path, chunk_rows, text_columns=list(spec.text_columns)):
+        labels(df, label, path, first)
+        first += len(df)
+        if rows is not None:
+            rows[0] = first
+        yield df
+
+
+def load_encoded(
+    path: Path, encoder: FeatureEncoder, label: str, chunk_rows: int, extra: str | None = None
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray | None]:
+    """Encode a whole file: ``(inputs, labels, extra column or None)``."""
+    xs, ys, es = [], [], []
+    first = 0
+    for df in iter_chunks(path, chunk_rows, text_columns=list(encoder.spec.text_columns)):
+        ys.append(labels(df, label, path, first))
+        xs.append(encode_chunk(encoder, df, path, first))
+        if extra and extra in df.columns:
+            es.append(df[extra].to_numpy(dtype=np.float64))
+        first += len(df)
+    if not xs:
+        raise DataError(f"{path}: the file has no rows")
+    inputs = {k: np.concatenate([x[k] for x in xs]) for k in xs[0]}
+    return inputs, np.concatenate(ys), (np.concatenate(es) if es else None)
+
+
+def stream_batches(
+    path: Path, encoder: FeatureEncoder, label: str, chunk_rows: int, batch: int, seed: int, target: Target
+) -> Callable[[], Iterator[Batch]]:
+    """Shuffled batches of the file, read and encoded again chunk by chunk on every call (epoch)."""
+    epoch = [0]
+
+    def gen() -> Iterator[Batch]:
+        rng = np.random.default_rng(seed + epoch[0])
+        epoch[0] += 1
+        first = 0
+        for df in iter_chunks(path, chunk_rows, text_columns=list(encoder.spec.text_columns)):
+            x = encode_chunk(encoder, df, path, first)
+            y = target(x, labels(df, label, path, first))
+            order = rng.permutation(len(y))
+            for s in range(0, len(order), batch):
+                idx = order[s : s + batch]
+                yield {k: v[idx] for k, v in x.items()}, y[idx]
+            first += len(df)
+
+    return gen
+
+
+def _row_bytes(spec: FeatureSpec) -> int:
+    """Bytes one encoded row takes in the cache (its inputs and its float32 target)."""
+    return 4 + sum(
+        int(np.prod(i.shape, dtype=np.int64)) * np.dtype(i.dtype).itemsize for i in spec.input_signature()
+    )
+
+
+class EncodedCache:
+    """A training file encoded once into memory-mapped ``.npy`` columns (one per model input, plus
+    ``target.npy``) in a folder of its own; :meth:`close` deletes it.
+
+    >>> cache = EncodedCache.build(path, encoder, "label", 200_000, rows, target)  # doctest: +SKIP
+    >>> for x, y in cache.batches(256, seed=0)(): ...  # doctest: +SKIP
+    """
+
+    def __init__(
+        self, folder: Path, arrays: dict[str, np.ndarray], targets: np.ndarray, block_rows: int
+    ) -> None:
+        self.folder = folder
+        self.arrays = arrays
+        self.targets = targets
+        self.block_rows = block_rows
+
+    @property
+    def rows(self) -> int:
+        """Number of encoded rows."""
+        return len(self.targets)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes on disk (the arrays, without the ``.npy`` headers)."""
+        return int(self.targets.nbytes + sum(a.nbytes for a in self.arrays.values()))
+
+    @classmethod
+    def build(
+        cls,
+        path: Path,
+        encoder: FeatureEncoder,
+        label: str,
+        chunk_rows: int,
+        rows: int,
+        target: Target,
+        parent: Path | None = None,
+    ) -> EncodedCache:
+        """Encode ``path`` (``rows`` rows) chunk by chunk into a new folder under ``parent`` (the
+        system's temporary folder when None). A bad value is a DataError naming file and row; the
+        folder is removed when anything fails, and when there is not enough free disk for it."""
+        parent = Path(parent) if parent is not None else Path(tempfile.gettempdir())
+        if not parent.is_dir():
+            raise DataError(
+                f"{parent}: the cache folder does not exist; create it or choose another --cache-dir"
+            )
+        need = rows * _row_bytes(encoder.spec)
+        free = shutil.disk_usage(parent).free
+        if need > free:
+            raise DataError(
+                f"{parent}: the encoded cache needs {need / 2**20:,.0f} MiB, only "
+                f"{free / 2**20:,.0f} MiB are free; choose a larger --cache-dir "
+                "or pass --no-encoded-cache (re-encode every epoch)"
+            )
+        folder = Path(tempfile.mkdtemp(prefix="masknet-encoded-", dir=parent))
+        try:
+            arrays: dict[str, np.ndarray] = {}
+            targets = np.lib.format.open_memmap(
+                folder / "target.npy", mode="w+", dtype=np.float32, shape=(rows,)
+            )
+            first = 0
+            for df in iter_chunks(path, chunk_rows, text_columns=list(encoder.spec.text_columns)):
+                if first + len(df) > rows:
+                    raise DataError(f"{path}: the file grew while it was read (more than {rows} rows)")
+                x = encode_chunk(encoder, df, path, first)
+                y = target(x, labels(df, label, path, first))
+                for name, values in x.items():
+                    if name not in arrays:
+                        arrays[name] = np.lib.format.open_memmap(
+                            folder / f"{name}.npy",
+                            mode="w+",
+                            dtype=values.dtype,
+                            shape=(rows, *values.shape[1:]),
+                        )
+                    arrays[name][first : first + len(df)] = values
+                targets[first : first + len(df)] = y
+                first += len(df)
+            if first != rows:
+                raise DataError(
+                    f"{path}: expected {rows} rows, read {first} (the file changed while it was read)"
+                )
+            for a in (*arrays.values(), targets):
+                a.flush()
+            del arrays, targets  # reopen read-only: training never writes into the cache
+            names = [p.stem for p in folder.glob("*.npy") if p.stem != "target"]
+            reopened = {n: np.load(folder / f"{n}.npy", mmap_mode="r") for n in names}
+            return cls(folder, reopened, np.load(folder / "target.npy", mmap_mode="r"), chunk_rows)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+
+    def batches(self, batch: int, seed: int) -> Callable[[], Iterator[Batch]]:
+        """A generator function: each call is one epoch of shuffled batches (blocks of ``block_rows``
+        rows in a random order, rows permuted within each block; a new order every epoch)."""
+        epoch = [0]
+
+        def gen() -> Iterator[Batch]:
+            rng = np.random.default_rng(seed + epoch[0])
+            epoch[0] += 1
+            starts = rng.permutation(np.arange(0, self.rows, self.block_rows))
+            for start in starts:
+                stop = min(start + self.block_rows, self.rows)
+                block = {k: np.asarray(v[start:stop]) for k, v in self.arrays.items()}  # one read per block
+                y = np.asarray(self.targets[start:stop])
+                order = rng.permutation(stop - start)
+                for s in range(0, len(order), batch):
+                    idx = order[s : s + batch]
+                    yield {k: v[idx] for k, v in block.items()}, y[idx]
+
+        return gen
+
+    def close(self) -> None:
+        """Delete the cache folder (its arrays must not be used afterwards)."""
+        self.arrays, self.targets = {}, np.zeros(0, np.float32)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def __enter__(self) -> EncodedCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
