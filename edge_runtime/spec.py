@@ -123,8 +123,11 @@ def fit_vocabulary(
 MAX_VOCABULARY = 1_000_000
 
 
+@dataclass(frozen=True)
 class _IdSpace:
     """The id layout shared by categorical and multi-valued fields, with or without a vocabulary.
+
+    It holds the fields both kinds have (their meaning: :class:`CategoricalField`) and checks them.
 
     Ids of a field (before its offset in the shared table): ``0`` is missing/padding; ``1 .. H`` are
     the ``H`` hash buckets (all values when hashing; out-of-vocabulary values otherwise); ``H + 1 ..
@@ -134,12 +137,22 @@ class _IdSpace:
     """
 
     name: str
-    num_buckets: int | None
-    vocabulary: tuple[str, ...] | None
-    min_count: int | None
-    max_vocab: int | None
-    oov_buckets: int | None
-    value_type: str
+    side: Side
+    num_buckets: int | None = None
+    required: bool = False
+    vocabulary: tuple[str, ...] | None = None
+    min_count: int | None = None
+    max_vocab: int | None = None
+    oov_buckets: int | None = None
+    value_type: str = "text"
+    #: Whether the empty text is a value of its own (a categorical) or no value (an item of a list).
+    allow_empty_text: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        _check_name(self.name)
+        _check_side(self.name, self.side)
+        _check_bool(self.name, "required", self.required)
+        self._check_id_space(self.allow_empty_text)
 
     def _check_id_space(self, allow_empty_text: bool) -> None:
         if self.value_type not in VALUE_TYPES:
@@ -253,22 +266,7 @@ class CategoricalField(_IdSpace):
             text (:func:`edge_runtime.hashing.canonical_text`). Defaults to ``text``.
     """
 
-    name: str
-    side: Side
-    num_buckets: int | None = None
-    required: bool = False
-    vocabulary: tuple[str, ...] | None = None
-    min_count: int | None = None
-    max_vocab: int | None = None
-    oov_buckets: int | None = None
-    value_type: str = "text"
     kind: ClassVar[str] = "categorical"
-
-    def __post_init__(self) -> None:
-        _check_name(self.name)
-        _check_side(self.name, self.side)
-        _check_bool(self.name, "required", self.required)
-        self._check_id_space(allow_empty_text=True)
 
 
 @dataclass(frozen=True)
@@ -381,7 +379,7 @@ class MultiCategoricalField(_IdSpace):
     Args:
         name: the column name in raw records.
         side: ``"context"`` or ``"item"``.
-        max_length: values kept per record (the first ones); the rest are dropped. >= 1.
+        max_length: values kept per record (the first ones); the rest are dropped. >= 1. Keyword only.
         num_buckets: hash buckets of a hashing field, >= 1. Defaults to None (a vocabulary field).
         separator: splits a string value; a list/tuple value is taken as is. Defaults to ``"|"``.
         pooling: how the model pools the embeddings, ``mean`` or ``sum``. Defaults to ``mean``.
@@ -391,24 +389,14 @@ class MultiCategoricalField(_IdSpace):
         value_type: what each item is, as for :class:`CategoricalField`. Defaults to ``text``.
     """
 
-    name: str
-    side: Side
-    max_length: int
-    num_buckets: int | None = None
+    max_length: int = field(kw_only=True)
     separator: str = "|"
     pooling: str = "mean"
-    required: bool = False
-    vocabulary: tuple[str, ...] | None = None
-    min_count: int | None = None
-    max_vocab: int | None = None
-    oov_buckets: int | None = None
-    value_type: str = "text"
     kind: ClassVar[str] = "multi_categorical"
+    allow_empty_text: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
-        _check_name(self.name)
-        _check_side(self.name, self.side)
-        self._check_id_space(allow_empty_text=False)
+        super().__post_init__()
         if (
             isinstance(self.max_length, bool)
             or not isinstance(self.max_length, int)
@@ -424,7 +412,6 @@ class MultiCategoricalField(_IdSpace):
             )
         if self.pooling not in POOLINGS:
             raise _fail(self.name, f"pooling must be one of {POOLINGS}. Received: pooling={self.pooling!r}")
-        _check_bool(self.name, "required", self.required)
 
 
 @dataclass(frozen=True)

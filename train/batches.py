@@ -23,7 +23,15 @@ from edge_runtime.errors import EncodeError
 from edge_runtime.spec import FeatureSpec
 from train.io import DataError, iter_chunks
 
-__all__ = ["EncodedCache", "checked_chunks", "encode_chunk", "labels", "load_encoded", "stream_batches"]
+__all__ = [
+    "EncodedCache",
+    "checked_chunks",
+    "encode_chunk",
+    "in_memory_dataset",
+    "labels",
+    "load_encoded",
+    "stream_batches",
+]
 
 #: A training target: ``target(inputs, labels) -> targets`` (labels, or labels mixed with a teacher's scores).
 Target = Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray]
@@ -88,6 +96,26 @@ def load_encoded(
         raise DataError(f"{path}: the file has no rows")
     inputs = {k: np.concatenate([x[k] for x in xs]) for k in xs[0]}
     return inputs, np.concatenate(ys), (np.concatenate(es) if es else None)
+
+
+def in_memory_dataset(x: dict[str, np.ndarray], y: np.ndarray, batch: int, seed: int) -> Any:
+    """A ``tf.data.Dataset`` of shuffled ``(inputs, targets)`` batches of arrays held in memory.
+
+    Each epoch shuffles row indices and gathers a batch at a time: one op per batch instead of
+    per-row slicing, shuffling and re-batching (measured 2-4x less pipeline time per epoch, see
+    ``benchmarks/bench_throughput.py``).
+    """
+    import tensorflow as tf
+
+    xt = {k: tf.constant(v) for k, v in x.items()}
+    yt = tf.constant(y)
+    return (
+        tf.data.Dataset.range(len(y))
+        .shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+        .batch(batch)
+        .map(lambda i: ({k: tf.gather(v, i) for k, v in xt.items()}, tf.gather(yt, i)))
+        .prefetch(2)
+    )
 
 
 def stream_batches(

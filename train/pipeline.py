@@ -33,7 +33,14 @@ from edge_runtime.errors import MasknetError
 from edge_runtime.outputs import check_output
 from edge_runtime.spec import FeatureSpec
 from train import distill, metrics
-from train.batches import EncodedCache, checked_chunks, encode_chunk, load_encoded, stream_batches
+from train.batches import (
+    EncodedCache,
+    checked_chunks,
+    encode_chunk,
+    in_memory_dataset,
+    load_encoded,
+    stream_batches,
+)
 from train.config import DEFAULT_BATCH_SIZE, ModelConfig, TrainConfig, default_learning_rate
 from train.fit import fit_spec
 from train.io import DataError, count_rows, file_columns, iter_chunks
@@ -271,12 +278,7 @@ def _train(
     elif n_train <= train_config.in_memory_rows:
         x_train, y_train, _ = load_encoded(inputs.train, encoder, label, train_config.chunk_rows)
         y_train = target(x_train, y_train)
-        ds = (
-            tf.data.Dataset.from_tensor_slices((x_train, y_train))
-            .shuffle(min(len(y_train), 1_000_000), seed=train_config.seed, reshuffle_each_iteration=True)
-            .batch(batch_size)
-            .prefetch(2)
-        )
+        ds = in_memory_dataset(x_train, y_train, batch_size, train_config.seed)
         mode = "in-memory"
         steps_per_epoch = None
     else:
