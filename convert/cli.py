@@ -13,9 +13,9 @@ import click
 from edge_runtime.clitools import LazyGroup
 
 COMMANDS = {
-    "data": "train.cli:data",
+    "data": "train.cli_data:data",
     "distill": "train.cli:distill",
-    "spec": "train.cli:spec",
+    "spec": "train.cli_data:spec",
     "train": "train.cli:train",
     "convert": "convert.commands:convert",
     "check": "convert.commands:check",

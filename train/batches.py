@@ -10,6 +10,9 @@ random order each epoch, the rows within a block permuted.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import math
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -21,7 +24,10 @@ import numpy as np
 from edge_runtime.encoder import FeatureEncoder
 from edge_runtime.errors import EncodeError
 from edge_runtime.spec import FeatureSpec
+from train.config import TrainConfig
 from train.io import DataError, iter_chunks
+
+log = logging.getLogger("masknet.train")
 
 __all__ = [
     "EncodedCache",
@@ -31,6 +37,7 @@ __all__ = [
     "labels",
     "load_encoded",
     "stream_batches",
+    "streamed_dataset",
 ]
 
 #: A training target: ``target(inputs, labels) -> targets`` (labels, or labels mixed with a teacher's scores).
@@ -267,3 +274,49 @@ class EncodedCache:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def streamed_dataset(
+    path: Path,
+    encoder: FeatureEncoder,
+    label: str,
+    rows: int,
+    batch: int,
+    target: Target,
+    config: TrainConfig,
+    cleanup: contextlib.ExitStack,
+) -> tuple[Any, int, float | None]:
+    """A repeating ``tf.data.Dataset`` of shuffled batches of a file too large for memory, the steps
+    of one pass, and the size of its encoded cache in MiB (None without one).
+
+    With ``config.encoded_cache`` the file is encoded once now into an :class:`EncodedCache` (which
+    ``cleanup`` removes); otherwise every epoch re-encodes it, and one pass now finds a bad value
+    before training starts.
+    """
+    import tensorflow as tf
+
+    cache_mib = None
+    if config.encoded_cache:
+        cache = EncodedCache.build(path, encoder, label, config.chunk_rows, rows, target, config.cache_dir)
+        cleanup.callback(cache.close)
+        gen = cache.batches(batch, config.seed)
+        cache_mib = round(cache.nbytes / 2**20, 1)
+        log.info("encoded cache: %s (%.1f MiB)", cache.folder, cache_mib)
+    else:
+        gen = stream_batches(path, encoder, label, config.chunk_rows, batch, config.seed, target)
+        first = 0
+        for df in iter_chunks(path, config.chunk_rows, text_columns=list(encoder.spec.text_columns)):
+            encode_chunk(encoder, df, path, first)
+            first += len(df)
+    sig = {
+        i.name: tf.TensorSpec((None, *i.shape), tf.as_dtype(i.dtype), name=i.name)
+        for i in encoder.spec.input_signature()
+    }
+    ds = (
+        tf.data.Dataset.from_generator(gen, output_signature=(sig, tf.TensorSpec((None,), tf.float32)))
+        .repeat()
+        .prefetch(2)
+    )
+    # Batches per pass: each block of chunk_rows rows is batched separately.
+    full, rest = divmod(rows, config.chunk_rows)
+    return ds, full * math.ceil(config.chunk_rows / batch) + math.ceil(rest / batch), cache_mib

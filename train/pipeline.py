@@ -33,17 +33,10 @@ from edge_runtime.errors import MasknetError
 from edge_runtime.outputs import check_output
 from edge_runtime.spec import FeatureSpec
 from train import distill, metrics
-from train.batches import (
-    EncodedCache,
-    checked_chunks,
-    encode_chunk,
-    in_memory_dataset,
-    load_encoded,
-    stream_batches,
-)
+from train.batches import checked_chunks, in_memory_dataset, load_encoded, streamed_dataset
 from train.config import DEFAULT_BATCH_SIZE, ModelConfig, TrainConfig, default_learning_rate
 from train.fit import fit_spec
-from train.io import DataError, count_rows, file_columns, iter_chunks
+from train.io import DataError, count_rows, file_columns
 from train.rundir import RunDirError, is_run_dir, plot_history, run_dir, save_model_atomic, write_json
 
 log = logging.getLogger("masknet.train")
@@ -231,7 +224,6 @@ def _train(
         _check_columns(path, spec, label)
 
     import keras
-    import tensorflow as tf
 
     from train.epochs import EpochCallback
     from train.masknet import build_model
@@ -264,10 +256,6 @@ def _train(
     if n_train == 0:
         raise DataError(f"{inputs.train}: the file has no rows")
     batch_size = train_config.batch_size or DEFAULT_BATCH_SIZE
-    sig = {
-        i.name: tf.TensorSpec((None, *i.shape), tf.as_dtype(i.dtype), name=i.name)
-        for i in fitted.input_signature()
-    }
     cache_mib = None  # the encoded cache of a streamed file, when one is made
     if role is not None:
         from train.multiworker import worker_batches
@@ -282,34 +270,8 @@ def _train(
         mode = "in-memory"
         steps_per_epoch = None
     else:
-        if train_config.encoded_cache:  # encoded once; later epochs read the memory-mapped copy
-            cache = EncodedCache.build(
-                inputs.train, encoder, label, train_config.chunk_rows, n_train, target, train_config.cache_dir
-            )
-            cleanup.callback(cache.close)
-            gen = cache.batches(batch_size, train_config.seed)
-            cache_mib = round(cache.nbytes / 2**20, 1)
-            log.info("encoded cache: %s (%.1f MiB)", cache.folder, cache_mib)
-        else:
-            gen = stream_batches(
-                inputs.train, encoder, label, train_config.chunk_rows, batch_size, train_config.seed, target
-            )
-            # Rows are encoded again every epoch; one pass now finds a bad value before training.
-            first = 0
-            for df in iter_chunks(
-                inputs.train, train_config.chunk_rows, text_columns=list(fitted.text_columns)
-            ):
-                encode_chunk(encoder, df, inputs.train, first)
-                first += len(df)
-        ds = (
-            tf.data.Dataset.from_generator(gen, output_signature=(sig, tf.TensorSpec((None,), tf.float32)))
-            .repeat()
-            .prefetch(2)
-        )
-        # Batches per pass: each block of chunk_rows rows is batched separately.
-        full, rest = divmod(n_train, train_config.chunk_rows)
-        steps_per_epoch = full * math.ceil(train_config.chunk_rows / batch_size) + math.ceil(
-            rest / batch_size
+        ds, steps_per_epoch, cache_mib = streamed_dataset(
+            inputs.train, encoder, label, n_train, batch_size, target, train_config, cleanup
         )
         mode = "streamed"
     log.info(

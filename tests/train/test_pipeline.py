@@ -349,7 +349,7 @@ def test_a_plateau_goes_on_from_the_best_weights(tmp_path, restore):
 
 def test_importing_the_pipeline_does_not_import_tensorflow():
     code = (
-        "import sys, train.pipeline, train.cli, convert.commands\n"
+        "import sys, train.pipeline, train.batches, train.cli, train.cli_data, convert.commands\n"
         "print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
