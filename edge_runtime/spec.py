@@ -18,6 +18,11 @@ Field kinds:
 
 Every categorical id space reserves index 0 for "missing"; hash bucket ``b`` is id ``1 + b``; ids are
 offset into one shared embedding table in field order.
+
+Why one module of this length: it is the whole contract the device, training and the JVM port must
+agree on (every kind's rules, their checks with an error naming field and value, the canonical JSON
+and its fingerprint); kept in one place so that a rule is written once. About half of it is the
+fields' documentation and error messages.
 """
 
 from __future__ import annotations

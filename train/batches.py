@@ -154,31 +154,70 @@ def _row_bytes(spec: FeatureSpec) -> int:
     )
 
 
+class _Column:
+    """One ``.npy`` file of the cache, read a block of rows at a time with plain file reads (not a
+    memory map: pages read stay in the operating system's cache, not in the process's RSS)."""
+
+    def __init__(self, path: Path, mode: str = "rb") -> None:
+        self.path = path
+        self.file = open(path, mode)  # noqa: SIM115 - kept open for the cache's life, closed by close()
+        fmt = np.lib.format
+        version = fmt.read_magic(self.file)
+        header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        self.shape, fortran, self.dtype = header(self.file)
+        if fortran:
+            raise DataError(f"{path}: expected a C-ordered array")
+        self.offset = self.file.tell()
+        self.row_items = int(np.prod(self.shape[1:], dtype=np.int64))
+
+    @classmethod
+    def create(cls, path: Path, dtype: Any, shape: tuple[int, ...]) -> _Column:
+        """A new file of ``shape`` (its rows are filled by :meth:`write`)."""
+        fmt, dtype = np.lib.format, np.dtype(dtype)
+        with open(path, "wb") as f:
+            header = {"descr": fmt.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
+            fmt.write_array_header_1_0(f, header)
+            f.truncate(
+                f.tell() + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            )  # sparse until written
+        return cls(path, "r+b")
+
+    def write(self, start: int, values: np.ndarray) -> None:
+        """Rows ``start:start + len(values)`` (plain writes: nothing stays mapped in memory)."""
+        self.file.seek(self.offset + start * self.row_items * self.dtype.itemsize)
+        self.file.write(np.ascontiguousarray(values, dtype=self.dtype).tobytes())
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` as a new array."""
+        self.file.seek(self.offset + start * self.row_items * self.dtype.itemsize)
+        flat = np.fromfile(self.file, dtype=self.dtype, count=(stop - start) * self.row_items)
+        return flat.reshape((stop - start, *self.shape[1:]))
+
+
 class EncodedCache:
-    """A training file encoded once into memory-mapped ``.npy`` columns (one per model input, plus
-    ``target.npy``) in a folder of its own; :meth:`close` deletes it.
+    """A training file encoded once into ``.npy`` columns (one per model input, plus ``target.npy``)
+    in a folder of its own, read back a block of rows at a time; :meth:`close` deletes it.
 
     >>> cache = EncodedCache.build(path, encoder, "label", 200_000, rows, target)  # doctest: +SKIP
     >>> for x, y in cache.batches(256, seed=0)(): ...  # doctest: +SKIP
     """
 
-    def __init__(
-        self, folder: Path, arrays: dict[str, np.ndarray], targets: np.ndarray, block_rows: int
-    ) -> None:
+    def __init__(self, folder: Path, names: list[str], rows: int, block_rows: int) -> None:
         self.folder = folder
-        self.arrays = arrays
-        self.targets = targets
+        self.columns = {n: _Column(folder / f"{n}.npy") for n in names}
+        self.target = _Column(folder / "target.npy")
+        self.rows = rows
         self.block_rows = block_rows
-
-    @property
-    def rows(self) -> int:
-        """Number of encoded rows."""
-        return len(self.targets)
 
     @property
     def nbytes(self) -> int:
         """Bytes on disk (the arrays, without the ``.npy`` headers)."""
-        return int(self.targets.nbytes + sum(a.nbytes for a in self.arrays.values()))
+        cols = [*self.columns.values(), self.target]
+        return int(sum(self.rows * c.row_items * c.dtype.itemsize for c in cols))
+
+    def read(self, start: int, stop: int) -> Batch:
+        """Rows ``start:stop``: ``(inputs, targets)``."""
+        return {n: c.read(start, stop) for n, c in self.columns.items()}, self.target.read(start, stop)
 
     @classmethod
     def build(
@@ -189,7 +228,7 @@ class EncodedCache:
         chunk_rows: int,
         rows: int,
         target: Target,
-        parent: Path | None = None,
+        parent: Path | str | None = None,
     ) -> EncodedCache:
         """Encode ``path`` (``rows`` rows) chunk by chunk into a new folder under ``parent`` (the
         system's temporary folder when None). A bad value is a DataError naming file and row; the
@@ -208,39 +247,32 @@ class EncodedCache:
                 "or pass --no-encoded-cache (re-encode every epoch)"
             )
         folder = Path(tempfile.mkdtemp(prefix="masknet-encoded-", dir=parent))
+        columns: dict[str, _Column] = {}
         try:
-            arrays: dict[str, np.ndarray] = {}
-            targets = np.lib.format.open_memmap(
-                folder / "target.npy", mode="w+", dtype=np.float32, shape=(rows,)
-            )
+            columns["target.npy"] = _Column.create(folder / "target.npy", np.float32, (rows,))
             first = 0
             for df in iter_chunks(path, chunk_rows, text_columns=list(encoder.spec.text_columns)):
                 if first + len(df) > rows:
                     raise DataError(f"{path}: the file grew while it was read (more than {rows} rows)")
                 x = encode_chunk(encoder, df, path, first)
-                y = target(x, labels(df, label, path, first))
+                columns["target.npy"].write(first, target(x, labels(df, label, path, first)))
                 for name, values in x.items():
-                    if name not in arrays:
-                        arrays[name] = np.lib.format.open_memmap(
-                            folder / f"{name}.npy",
-                            mode="w+",
-                            dtype=values.dtype,
-                            shape=(rows, *values.shape[1:]),
+                    if name not in columns:
+                        columns[name] = _Column.create(
+                            folder / f"{name}.npy", values.dtype, (rows, *values.shape[1:])
                         )
-                    arrays[name][first : first + len(df)] = values
-                targets[first : first + len(df)] = y
+                    columns[name].write(first, values)
                 first += len(df)
             if first != rows:
                 raise DataError(
                     f"{path}: expected {rows} rows, read {first} (the file changed while it was read)"
                 )
-            for a in (*arrays.values(), targets):
-                a.flush()
-            del arrays, targets  # reopen read-only: training never writes into the cache
-            names = [p.stem for p in folder.glob("*.npy") if p.stem != "target"]
-            reopened = {n: np.load(folder / f"{n}.npy", mmap_mode="r") for n in names}
-            return cls(folder, reopened, np.load(folder / "target.npy", mmap_mode="r"), chunk_rows)
+            for c in columns.values():
+                c.file.close()
+            return cls(folder, [n for n in columns if n != "target.npy"], rows, chunk_rows)
         except BaseException:
+            for c in columns.values():
+                c.file.close()
             shutil.rmtree(folder, ignore_errors=True)
             raise
 
@@ -252,12 +284,9 @@ class EncodedCache:
         def gen() -> Iterator[Batch]:
             rng = np.random.default_rng(seed + epoch[0])
             epoch[0] += 1
-            starts = rng.permutation(np.arange(0, self.rows, self.block_rows))
-            for start in starts:
-                stop = min(start + self.block_rows, self.rows)
-                block = {k: np.asarray(v[start:stop]) for k, v in self.arrays.items()}  # one read per block
-                y = np.asarray(self.targets[start:stop])
-                order = rng.permutation(stop - start)
+            for start in rng.permutation(np.arange(0, self.rows, self.block_rows)):
+                block, y = self.read(int(start), min(int(start) + self.block_rows, self.rows))
+                order = rng.permutation(len(y))
                 for s in range(0, len(order), batch):
                     idx = order[s : s + batch]
                     yield {k: v[idx] for k, v in block.items()}, y[idx]
@@ -265,8 +294,9 @@ class EncodedCache:
         return gen
 
     def close(self) -> None:
-        """Delete the cache folder (its arrays must not be used afterwards)."""
-        self.arrays, self.targets = {}, np.zeros(0, np.float32)
+        """Close and delete the cache's files."""
+        for c in [*self.columns.values(), self.target]:
+            c.file.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def __enter__(self) -> EncodedCache:

@@ -141,7 +141,8 @@ def data() -> None:
     type=click.IntRange(1),
     default=1,
     show_default=True,
-    help="Write the training split as N files in OUT/train/ (for multi-worker training).",
+    help="Write the training split as N files in OUT/train/, drawn one shard at a time (memory holds "
+    "one shard: any size); the same users, items and planted model, another draw of the impressions.",
 )
 @click.option(
     "--format", "file_format", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True
@@ -174,7 +175,7 @@ def data_shop(
     from edge_runtime.outputs import check_output, staged_dir
     from edge_runtime.spec import FeatureSpec
     from train.shopsessions import generate_sessions, session_spec_dict, write_events
-    from train.shopworld import ShopWorldConfig, generate, shop_spec_dict, write_csvs
+    from train.shopworld import ShopWorldConfig, generate, shop_spec_dict, write_csvs, write_sharded
 
     check_output(out, overwrite=overwrite)
     if sessions and (shards > 1 or file_format != "csv"):
@@ -185,7 +186,10 @@ def data_shop(
             names = [write_events(generate_sessions(config), staging).name]
             FeatureSpec.from_dict(session_spec_dict(users, items)).save(staging / "spec.json")
         else:
-            written = write_csvs(generate(config), staging, shards=shards, file_format=file_format)
+            if shards > 1:  # drawn shard by shard: memory holds one shard, whatever the size
+                written = write_sharded(config, staging, shards=shards, file_format=file_format)
+            else:
+                written = write_csvs(generate(config), staging, file_format=file_format)
             names = [p.name for p in written.values()]
             FeatureSpec.from_dict(shop_spec_dict(users, items)).save(staging / "spec.json")
     files = {Path(n).stem: str(out / n) for n in [*names, "spec.json"]}

@@ -22,14 +22,16 @@ true ``p_click`` against the sampled clicks: no model can beat it in expectation
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from edge_runtime.atomic import atomic_path
 
-__all__ = ["ShopWorld", "ShopWorldConfig", "generate", "shop_spec_dict", "write_csvs"]
+__all__ = ["ShopWorld", "ShopWorldConfig", "generate", "shop_spec_dict", "write_csvs", "write_sharded"]
 
 CATEGORIES = ("electronics", "books", "fashion", "sports", "home", "beauty", "toys", "grocery")
 DEVICES = ("ios", "android", "web")
@@ -88,10 +90,21 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def generate(config: ShopWorldConfig | None = None) -> ShopWorld:
-    """Generate users, items and impressions with clicks drawn from the planted model."""
-    c = config or ShopWorldConfig()
-    rng = np.random.default_rng(c.seed)
+@dataclass(frozen=True)
+class _Planted:
+    """Users, items and the planted click model's tables: everything but the impressions."""
+
+    users: dict[str, np.ndarray]
+    items: dict[str, np.ndarray]
+    cat_idx: np.ndarray
+    a: np.ndarray
+    g: np.ndarray
+    d: np.ndarray
+    pop: np.ndarray
+    propensity: np.ndarray
+
+
+def _planted(c: ShopWorldConfig, rng: np.random.Generator) -> _Planted:
     users = {
         "user_id": np.array([f"u{i}" for i in range(c.num_users)]),
         "age": rng.integers(18, 71, c.num_users),
@@ -108,16 +121,24 @@ def generate(config: ShopWorldConfig | None = None) -> ShopWorld:
         "brand": np.array([f"brand_{i}" for i in rng.integers(0, c.num_brands, c.num_items)]),
         "price": np.round(base_price[cat_idx] * np.exp(rng.normal(0, 0.5, c.num_items)), 2),
     }
-    # planted effects
-    a = rng.normal(0, 1.0, (4, len(CATEGORIES)))
-    g = rng.normal(0, 0.8, (2, c.num_brands))
-    d = rng.normal(0, 0.3, (len(DEVICES), len(CATEGORIES)))
-    pop = rng.normal(0, 0.5, c.num_items)
-    propensity = rng.normal(0, 0.3, c.num_users)
-    sens = np.array(PRICE_SENSITIVITY)
+    return _Planted(
+        users=users,
+        items=items,
+        cat_idx=cat_idx,
+        a=rng.normal(0, 1.0, (4, len(CATEGORIES))),
+        g=rng.normal(0, 0.8, (2, c.num_brands)),
+        d=rng.normal(0, 0.3, (len(DEVICES), len(CATEGORIES))),
+        pop=rng.normal(0, 0.5, c.num_items),
+        propensity=rng.normal(0, 0.3, c.num_users),
+    )
 
-    u = rng.integers(0, c.num_users, c.num_interactions)
-    it = rng.integers(0, c.num_items, c.num_interactions)
+
+def _impressions(c: ShopWorldConfig, w: _Planted, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    """``n`` impressions (user, item, click, true_ctr) drawn from the planted model."""
+    users, items = w.users, w.items
+    sens = np.array(PRICE_SENSITIVITY)
+    u = rng.integers(0, c.num_users, n)
+    it = rng.integers(0, c.num_items, n)
     age_group = np.searchsorted(AGE_BOUNDARIES, users["age"][u], side="right")
     gender = (users["gender"][u] == "M").astype(int)
     brand = np.array([int(b.split("_")[1]) for b in items["brand"]])[it]
@@ -125,20 +146,31 @@ def generate(config: ShopWorldConfig | None = None) -> ShopWorld:
     zprice = (log_price - log_price.mean()) / log_price.std()
     logit = (
         c.bias
-        + a[age_group, cat_idx[it]]
-        + g[gender, brand]
-        + d[_device_index(users["device"][u]), cat_idx[it]]
+        + w.a[age_group, w.cat_idx[it]]
+        + w.g[gender, brand]
+        + w.d[_device_index(users["device"][u]), w.cat_idx[it]]
         - sens[age_group] * zprice[it]
-        + pop[it]
-        + propensity[u]
+        + w.pop[it]
+        + w.propensity[u]
     )
     p = _sigmoid(logit)
-    click = (rng.random(c.num_interactions) < p).astype(np.int64)
+    click = (rng.random(n) < p).astype(np.int64)
     inter = {k: v[u] for k, v in users.items()}
     inter.update({k: v[it] for k, v in items.items()})
     inter["click"] = click
     inter["true_ctr"] = np.round(p, 6)
-    return ShopWorld(users=users, items=items, interactions=inter, config=c)
+    return inter
+
+
+def generate(config: ShopWorldConfig | None = None) -> ShopWorld:
+    """Generate users, items and impressions with clicks drawn from the planted model (in memory;
+    :func:`write_sharded` writes worlds of any size)."""
+    c = config or ShopWorldConfig()
+    rng = np.random.default_rng(c.seed)
+    w = _planted(c, rng)
+    return ShopWorld(
+        users=w.users, items=w.items, interactions=_impressions(c, w, rng, c.num_interactions), config=c
+    )
 
 
 def _device_index(devices: np.ndarray) -> np.ndarray:
@@ -246,3 +278,84 @@ def write_csvs(
         paths[name] = out / f"{name}.{file_format}"
         write(frame, paths[name])
     return paths
+
+
+def write_sharded(
+    config: ShopWorldConfig, out_dir: str | Path, shards: int, file_format: str = "parquet"
+) -> dict[str, Path]:
+    """Write a world of any size shard by shard: memory holds one shard's impressions at a time.
+
+    The users, items and planted model are those of :func:`generate` with the same seed; the
+    impressions are drawn per shard (shard ``i`` from the seed sequence ``(seed, 1, i)``) and each
+    row goes to train / valid / test with probabilities 0.8 / 0.1 / 0.1. So the world is the same
+    world, but the draw of its impressions differs from the single-file one of the same seed. Train
+    is ``out_dir/train/part-NNNNN.<format>`` (one file per shard); valid and test are single files
+    appended to shard by shard. Every file is written to a temporary name and renamed.
+    """
+    import pandas as pd
+
+    if file_format not in ("csv", "parquet"):
+        raise ValueError(f"Expected file_format 'csv' or 'parquet'. Received: {file_format!r}")
+    if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= config.num_interactions:
+        raise ValueError(f"Expected shards to be an integer in [1, interactions]. Received: {shards!r}")
+    out = Path(out_dir)
+    (out / "train").mkdir(parents=True, exist_ok=True)
+    w = _planted(config, np.random.default_rng(config.seed))
+    paths = {name: out / f"{name}.{file_format}" for name in ("users", "items", "valid", "test")}
+    paths["train"] = out / "train"
+    for name, table in (("users", w.users), ("items", w.items)):
+        with atomic_path(paths[name], suffix=paths[name].suffix) as tmp:
+            _write_frame(pd.DataFrame(table), tmp, file_format)
+    bounds = np.linspace(0, config.num_interactions, shards + 1).astype(np.int64)
+    with contextlib.ExitStack() as stack:
+        appenders = {
+            name: stack.enter_context(_Appender(paths[name], file_format)) for name in ("valid", "test")
+        }
+        for i in range(shards):
+            rng = np.random.default_rng([config.seed, 1, i])
+            frame = pd.DataFrame(_impressions(config, w, rng, int(bounds[i + 1] - bounds[i])))
+            part = rng.random(len(frame))
+            shard = out / "train" / f"part-{i:05d}.{file_format}"
+            with atomic_path(shard, suffix=shard.suffix) as tmp:
+                _write_frame(frame[part < 0.8], tmp, file_format)
+            appenders["valid"].append(frame[(part >= 0.8) & (part < 0.9)], like=frame)
+            appenders["test"].append(frame[part >= 0.9], like=frame)
+    return paths
+
+
+def _write_frame(frame: Any, path: Path, file_format: str) -> None:
+    if file_format == "csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path, index=False)
+
+
+class _Appender:
+    """One CSV or Parquet file written frame by frame into a temporary name, renamed when done."""
+
+    def __init__(self, path: Path, file_format: str) -> None:
+        self.path, self.file_format = path, file_format
+        self._stack = contextlib.ExitStack()
+        self._writer: Any = None
+
+    def __enter__(self) -> _Appender:
+        self._tmp = self._stack.enter_context(atomic_path(self.path, suffix=self.path.suffix))
+        return self
+
+    def append(self, frame: Any, like: Any) -> None:
+        """Add the frame's rows (possibly none); ``like``, a frame of the same columns with rows,
+        sets the columns and their types."""
+        if self.file_format == "csv":
+            frame.to_csv(self._tmp, index=False, mode="a", header=self._writer is None)
+            self._writer = True
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self._writer is None:
+            self._schema = pa.Schema.from_pandas(like, preserve_index=False)
+            self._writer = self._stack.enter_context(pq.ParquetWriter(str(self._tmp), self._schema))
+        self._writer.write_table(pa.Table.from_pandas(frame, schema=self._schema, preserve_index=False))
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stack.__exit__(*exc)

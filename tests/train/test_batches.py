@@ -43,9 +43,11 @@ def test_cache_batches_hold_every_row_once_per_epoch_in_a_new_order(encoder, sho
     rows = count_rows(path)
     with EncodedCache.build(path, encoder, "click", 700, rows, _labels_only, tmp_path) as cache:
         assert cache.rows == rows == len(y) and cache.folder.parent == tmp_path
+        cx, cy = cache.read(0, rows)
         for name, values in x.items():  # the cache holds exactly what encoding in memory gives
-            np.testing.assert_array_equal(cache.arrays[name], values)
-        np.testing.assert_array_equal(cache.targets, y)
+            np.testing.assert_array_equal(cx[name], values)
+        np.testing.assert_array_equal(cy, y)
+        np.testing.assert_array_equal(cache.read(5, 9)[1], y[5:9])
         gen = cache.batches(64, seed=3)
         epochs = [list(gen()) for _ in range(2)]
         orders = []
@@ -63,7 +65,7 @@ def test_cache_stores_the_training_target(encoder, shop_data, tmp_path):
     path = shop_data / "train.csv"
     rows = count_rows(path)
     with EncodedCache.build(path, encoder, "click", 1000, rows, lambda x, y: 0.5 * y + 0.25, tmp_path) as c:
-        assert set(np.unique(c.targets)) <= {0.25, 0.75}
+        assert set(np.unique(c.read(0, rows)[1])) <= {0.25, 0.75}
 
 
 def test_a_bad_value_names_file_and_row_and_leaves_no_cache(encoder, shop_data, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -33,20 +34,69 @@ def _shop(out, *args):
     return out
 
 
+def _cut(whole, folder, shards, file_format="csv"):
+    """Cut ``whole``'s train.csv into ``shards`` files in ``folder`` (as a user would)."""
+    folder.mkdir()
+    df = pd.read_csv(whole / "train.csv", dtype=str, keep_default_na=False)
+    bounds = np.linspace(0, len(df), shards + 1).astype(int)
+    for i in range(shards):
+        part = df.iloc[bounds[i] : bounds[i + 1]]
+        path = folder / f"part-{i:05d}.{file_format}"
+        part.to_csv(path, index=False) if file_format == "csv" else part.to_parquet(path, index=False)
+    return folder
+
+
 @pytest.mark.parametrize("file_format", ["csv", "parquet"])
 def test_shards_read_as_the_single_file_they_were_cut_from(tmp_path, file_format):
     whole = _shop(tmp_path / "whole")
-    sharded = _shop(tmp_path / "sharded", "--shards", "3", "--format", file_format)
-    files = data_files(sharded / "train")
+    sharded = _cut(whole, tmp_path / "sharded", 3, file_format)
+    files = data_files(sharded)
     assert [f.name for f in files] == [f"part-{i:05d}.{file_format}" for i in range(3)]
-    assert count_rows(sharded / "train") == count_rows(whole / "train.csv") == 2400
-    assert data_files(str(sharded / "train" / f"part-*.{file_format}")) == files  # a glob names them too
+    assert count_rows(sharded) == count_rows(whole / "train.csv") == 2400
+    assert data_files(str(sharded / f"part-*.{file_format}")) == files  # a glob names them too
     spec = json.loads((whole / "spec.json").read_text())
     text = [f["name"] for f in spec["fields"] if f["kind"] == "categorical"]
     a = pd.concat(iter_chunks(whole / "train.csv", 500, text_columns=text), ignore_index=True)
-    b = pd.concat(iter_chunks(sharded / "train", 500, text_columns=text), ignore_index=True)
+    b = pd.concat(iter_chunks(sharded, 500, text_columns=text), ignore_index=True)
     assert list(a.columns) == list(b.columns) and len(a) == len(b)
     pd.testing.assert_frame_equal(a.astype(str), b.astype(str))
+
+
+@pytest.mark.parametrize("file_format", ["csv", "parquet"])
+def test_data_shop_writes_shards_of_the_same_world_one_at_a_time(tmp_path, file_format):
+    whole = _shop(tmp_path / "whole")
+    d = _shop(tmp_path / "d", "--shards", "3", "--format", file_format)
+    files = data_files(d / "train")
+    assert [f.name for f in files] == [f"part-{i:05d}.{file_format}" for i in range(3)]
+    read = pd.read_csv if file_format == "csv" else pd.read_parquet
+    for table in ("users", "items"):  # the same users, items (and so planted model) as the single file
+        pd.testing.assert_frame_equal(read(d / f"{table}.{file_format}"), pd.read_csv(whole / f"{table}.csv"))
+    parts = [read(f) for f in files] + [read(d / f"{n}.{file_format}") for n in ("valid", "test")]
+    sizes = [len(p) for p in parts]
+    assert (
+        sum(sizes) == 3000
+        and all(600 < n < 1000 for n in sizes[:3])
+        and all(200 < n < 400 for n in sizes[3:])
+    )
+    assert all(list(p.columns) == list(parts[0].columns) for p in parts)
+    again = _shop(tmp_path / "again", "--shards", "3", "--format", file_format)  # the seed fixes it
+    pd.testing.assert_frame_equal(read(again / f"test.{file_format}"), parts[-1])
+    assert list(d.rglob("*.partial*")) == []
+
+
+def test_sharded_writer_keeps_one_shard_in_memory(tmp_path, monkeypatch):
+    from train import shopworld
+
+    drawn = []
+    impressions = shopworld._impressions
+    monkeypatch.setattr(
+        shopworld, "_impressions", lambda c, w, rng, n: drawn.append(n) or impressions(c, w, rng, n)
+    )
+    config = shopworld.ShopWorldConfig(num_users=20, num_items=10, num_interactions=1000, seed=3)
+    shopworld.write_sharded(config, tmp_path, shards=7, file_format="csv")
+    assert sum(drawn) == 1000 and max(drawn) <= 143  # the impressions are drawn one shard at a time
+    with pytest.raises(ValueError, match="shards"):
+        shopworld.write_sharded(config, tmp_path / "x", shards=0)
 
 
 def test_a_spec_fitted_on_shards_equals_the_one_fitted_on_the_whole_file(tmp_path):
@@ -54,11 +104,11 @@ def test_a_spec_fitted_on_shards_equals_the_one_fitted_on_the_whole_file(tmp_pat
     from train.fit import fit_spec
 
     whole = _shop(tmp_path / "whole")
-    sharded = _shop(tmp_path / "sharded", "--shards", "4")
+    sharded = _cut(whole, tmp_path / "sharded", 4)
     spec = FeatureSpec.load(whole / "spec.json")
     cols = list(spec.text_columns)
     one = fit_spec(spec, iter_chunks(whole / "train.csv", 700, text_columns=cols), seed=0)
-    many = fit_spec(spec, iter_chunks(sharded / "train", 700, text_columns=cols), seed=0)
+    many = fit_spec(spec, iter_chunks(sharded, 700, text_columns=cols), seed=0)
     # Equal, up to the last bits of means and deviations: they are merged chunk by chunk, and shard
     # boundaries cut chunks elsewhere (as another --chunk-rows would on the single file).
     for a, b in zip(one.to_dict()["fields"], many.to_dict()["fields"], strict=True):
@@ -79,7 +129,7 @@ def test_training_reads_a_folder_of_shards(tmp_path):
          "--out", str(tmp_path / "run"), "--json"],
     )  # fmt: skip
     assert res.exit_code == 0, res.output
-    assert json.loads(res.output)["train_rows"] == 2400
+    assert json.loads(res.output)["train_rows"] == count_rows(d / "train")
 
 
 def test_bad_shards_are_named(tmp_path):
