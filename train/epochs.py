@@ -57,8 +57,8 @@ class EpochCallback(keras.callbacks.Callback):
             )
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        if self._bar is not None:
-            self._bar.update(1)
+        if self._bar is not None:  # called once per execution of several steps: ``batch`` is the last
+            self._bar.update(batch + 1 - self._bar.n)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         seconds = time.perf_counter() - self._t
