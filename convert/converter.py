@@ -16,9 +16,10 @@ The result uses builtin ops only (no Select-TF/Flex), so the plain LiteRT interp
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
-import tempfile
+import shutil
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from edge_runtime.atomic import owned_temp_dir
 from edge_runtime.errors import MasknetError
 from edge_runtime.spec import FeatureSpec
 
@@ -189,8 +191,10 @@ def convert_model(
     import tensorflow as tf
 
     rows = len(next(iter(sample.values()))) if calibrated and sample else 0
-    with tempfile.TemporaryDirectory(prefix="masknet-savedmodel-") as tmp:
-        saved = Path(tmp) / "saved_model"
+    tmp = owned_temp_dir("masknet-savedmodel")  # a killed conversion's is removed by the next one
+    with contextlib.ExitStack() as scratch:
+        scratch.callback(shutil.rmtree, tmp, True)
+        saved = tmp / "saved_model"
         export_saved_model(model, spec, saved)
         rep = _representative(sample, progress, "calibrating") if calibrated and sample else None
         converter = _converter(saved, mode, rep, per_tensor)

@@ -21,6 +21,7 @@ __all__ = [
     "atomic_write_bytes",
     "current_umask",
     "discard_pending",
+    "owned_temp_dir",
     "sweep_stale",
     "temp_prefix",
 ]
@@ -40,6 +41,23 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # someone else's live process
         return True
     return True
+
+
+def owned_temp_dir(prefix: str, parent: str | os.PathLike[str] | None = None) -> Path:
+    """Create ``PARENT/PREFIX.PID.XXXXXXXX`` (a scratch folder this process owns; the caller removes
+    it), after removing the folders of that prefix whose process is gone: a killed run's scratch
+    (a SIGKILL or an out-of-memory kill skips every clean-up) does not pile up in the temp folder.
+
+    Args:
+        prefix: names the kind of scratch, e.g. ``masknet-encoded``.
+        parent: where; defaults to the system's temporary folder.
+    """
+    parent = Path(parent) if parent is not None else Path(tempfile.gettempdir())
+    for stale in glob.glob(os.path.join(glob.escape(str(parent)), glob.escape(prefix) + ".*.*")):
+        pid = Path(stale).name[len(prefix) + 1 :].split(".")[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}.{os.getpid()}.", dir=parent))
 
 
 def sweep_stale(path: Path) -> None:

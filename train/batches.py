@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from edge_runtime.atomic import owned_temp_dir
 from edge_runtime.encoder import FeatureEncoder
 from edge_runtime.errors import EncodeError
 from edge_runtime.spec import FeatureSpec
@@ -246,7 +247,7 @@ class EncodedCache:
                 f"{free / 2**20:,.0f} MiB are free; choose a larger --cache-dir "
                 "or pass --no-encoded-cache (re-encode every epoch)"
             )
-        folder = Path(tempfile.mkdtemp(prefix="masknet-encoded-", dir=parent))
+        folder = owned_temp_dir("masknet-encoded", parent)  # also removes what killed runs left
         columns: dict[str, _Column] = {}
         try:
             columns["target.npy"] = _Column.create(folder / "target.npy", np.float32, (rows,))

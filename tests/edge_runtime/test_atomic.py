@@ -31,3 +31,30 @@ def test_failure_keeps_the_old_file_and_removes_the_temp(tmp_path):
     assert seen[0].startswith(".f.bin.") and seen[0].endswith(".partial.bin")
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+
+
+def test_owned_temp_dirs_of_killed_processes_are_removed_by_the_next_one(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from edge_runtime.atomic import owned_temp_dir
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        left = tmp_path / f"masknet-x.{int(dead.stdout)}.abc"  # what a killed run left
+        (left / "sub").mkdir(parents=True)
+        running = tmp_path / f"masknet-x.{live.pid}.def"  # another run, still going
+        running.mkdir()
+        other = tmp_path / f"masknet-y.{int(dead.stdout)}.abc"  # another kind of scratch
+        other.mkdir()
+        mine = owned_temp_dir("masknet-x", tmp_path)
+        assert mine.is_dir() and mine.name.startswith(f"masknet-x.{os.getpid()}.")
+        assert not left.exists() and running.exists() and other.exists()
+        assert owned_temp_dir("masknet-x", tmp_path) != mine and mine.exists()  # its own are kept
+    finally:
+        live.kill()
+        live.wait()

@@ -1,4 +1,6 @@
-"""The device runtime: loading verified bundles, scoring, ranking, catalogs, threads, damage."""
+"""The device runtime: loading verified bundles, scoring, ranking, catalogs, threads, damage.
+
+Over 350 lines: the tests of the runtime's one public class, :class:`edge_runtime.ranker.Ranker`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""The training pipeline end to end: run directory, metrics, resume, streaming, bad input."""
+"""The training pipeline end to end: run directory, metrics, resume, streaming, bad input.
+
+Over 350 lines: one test module per pipeline, as :mod:`train.pipeline` is one transaction."""
 
 from __future__ import annotations
 
