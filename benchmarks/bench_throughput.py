@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import ROOT, fixed_splits, newcomer_spec, table
+from benchmarks.common import ROOT, fixed_splits, newcomer_spec, table, train_examples_per_s
 
 #: Its section in ``make bench`` (``run_all --only throughput``) and the place of its table in BENCHMARKS.md.
 SECTION, ORDER = "throughput", 72
@@ -167,21 +167,11 @@ def _train_eps(
     folder: Path, spec_path: Path, out: Path, model: str, model_kw: dict | None = None, **train_kw: Any
 ) -> float:
     """Examples/s of ``train_run`` (rows / median seconds of epochs 2-3)."""
-    from edge_runtime.spec import FeatureSpec
-    from train.config import ModelConfig, TrainConfig
-    from train.pipeline import TrainInputs, train_run
+    from train.config import ModelConfig
 
-    m = train_run(
-        TrainInputs(folder / "train.csv", folder / "valid.csv"),
-        FeatureSpec.load(spec_path),
-        out,
-        ModelConfig(model=model, **(model_kw or {})),
-        TrainConfig(epochs=3, patience=3, **train_kw),
-        overwrite=True,
-        progress=False,
-    )
-    history = json.loads((out / "history.json").read_text())
-    return m["train_rows"] / float(np.median([h["seconds"] for h in history[1:]]))
+    return train_examples_per_s(
+        folder, spec_path, out, ModelConfig(model=model, **(model_kw or {})), **train_kw
+    )[0]
 
 
 def _torch_step() -> dict[str, float] | None:

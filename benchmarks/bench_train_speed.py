@@ -20,21 +20,18 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import fixed_splits, newcomer_spec, table
+from benchmarks.common import fixed_splits, newcomer_spec, table, train_examples_per_s
 
 #: Its section in ``make bench`` (``run_all --only train_speed``) and the place of its table in BENCHMARKS.md.
 SECTION, ORDER = "train_speed", 70
 
-EPOCHS = 3
 
 
 def run(rounds: int = 4) -> dict[str, Any] | str:
     """Examples/s of each configuration (median over rounds) and the ratios to ``before``."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from benchmarks.bench_ablation import _respec
-    from edge_runtime.spec import FeatureSpec
     from train.config import DEFAULT_BATCH_SIZE, ModelConfig, TrainConfig
-    from train.pipeline import TrainInputs, train_run
 
     with tempfile.TemporaryDirectory(prefix="masknet-speed-") as t:
         splits = fixed_splits(Path(t) / "splits")
@@ -53,18 +50,7 @@ def run(rounds: int = 4) -> dict[str, Any] | str:
         eps: dict[str, list[float]] = {k: [] for k in configs}
         for _ in range(rounds):
             for label, (spec_path, mc, tc) in configs.items():
-                m = train_run(
-                    TrainInputs(folder / "train.csv", folder / "valid.csv"),
-                    FeatureSpec.load(spec_path),
-                    Path(t) / "run",
-                    mc,
-                    TrainConfig(epochs=EPOCHS, patience=EPOCHS, **tc),
-                    overwrite=True,
-                    progress=False,
-                )
-                history = json.loads((Path(t) / "run" / "history.json").read_text())
-                seconds = float(np.median([h["seconds"] for h in history[1:]]))
-                eps[label].append(m["train_rows"] / seconds)
+                eps[label].append(train_examples_per_s(folder, spec_path, Path(t) / "run", mc, **tc)[0])
                 print(label, round(eps[label][-1]), flush=True)
     med = {k: float(np.median(v)) for k, v in eps.items()}
     return {

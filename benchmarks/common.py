@@ -128,3 +128,26 @@ def newcomer_spec(train_csv: Path, out: Path, **infer_kw: Any) -> Path:
     spec, _ = infer_spec_report(train_csv, "label", **infer_kw)
     spec.save(out)
     return out
+
+
+def train_examples_per_s(
+    folder: Path, spec_path: Path, out: Path, model_config: Any = None, **train_kw: Any
+) -> tuple[float, dict[str, Any]]:
+    """Train ``folder``'s train.csv (valid.csv for early stopping) with ``train_run`` for 3 epochs;
+    returns examples/s (rows / median seconds of epochs 2-3: epoch 1 also traces the graph) and the
+    run's metrics."""
+    from edge_runtime.spec import FeatureSpec
+    from train.config import TrainConfig
+    from train.pipeline import TrainInputs, train_run
+
+    m = train_run(
+        TrainInputs(folder / "train.csv", folder / "valid.csv"),
+        FeatureSpec.load(spec_path),
+        out,
+        model_config,
+        TrainConfig(**{"epochs": 3, "patience": 3, **train_kw}),
+        overwrite=True,
+        progress=False,
+    )
+    history = json.loads((out / "history.json").read_text())
+    return m["train_rows"] / float(np.median([h["seconds"] for h in history[1:]])), m
