@@ -26,7 +26,6 @@ from benchmarks.common import fixed_splits, newcomer_spec, table, train_examples
 SECTION, ORDER = "train_speed", 70
 
 
-
 def run(rounds: int = 4) -> dict[str, Any] | str:
     """Examples/s of each configuration (median over rounds) and the ratios to ``before``."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
