@@ -422,7 +422,11 @@ def _train(
         write_json(out / "metrics.json", result)
         write_json(out / "history.json", state["history"])
         plot_history(state["history"], out / "training_curve.png")
-        return result
+    if role is not None:  # after the chief's run directory is in place
+        from train.multiworker import leave_together
+
+        leave_together(strategy)
+    return result
 
 
 def _split_cpu(n: int) -> None:

@@ -189,3 +189,34 @@ def test_steps_and_batches_per_worker():
     seen = [next(batches) for _ in range(4)]  # 2 batches per pass (2 rows dropped), passes repeat
     assert all(len(b[1]) == 4 for b in seen)
     assert all(np.array_equal(b[0]["a"], b[1].astype(int)) for b in seen)  # rows stay whole
+
+
+_LEAVE = """
+import sys, time
+from train.multiworker import leave_together, make_strategy
+strategy = make_strategy(60)
+time.sleep(float(sys.argv[1]))  # the chief still writes its run directory
+leave_together(strategy)
+print(time.time())
+"""
+
+
+def test_no_worker_leaves_while_another_still_works(tmp_path):
+    """A worker that has ended makes TensorFlow's coordination service abort the others, so the
+    workers leave together: the one that is done first waits for the other."""
+    ports = _ports(2)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _LEAVE, str(delay)],
+            cwd=ROOT,
+            env={**env, "TF_CONFIG": _tf_config(ports, i)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        for i, delay in ((0, 6.0), (1, 0.0))
+    ]
+    (rc0, late), (rc1, early) = _finish(procs, timeout=120)
+    assert rc0 == 0 and rc1 == 0
+    assert float(early) >= float(late) - 1.0  # the early worker left when the late one did, not 6 s before
