@@ -237,7 +237,7 @@ class EncodedCache:
         parent = Path(parent) if parent is not None else Path(tempfile.gettempdir())
         if not parent.is_dir():
             raise DataError(
-                f"{parent}: the cache folder is not a folder; create it or choose another --cache-dir"
+                f"{parent}: no such folder for the encoded cache; create it or choose another --cache-dir"
             )
         need = rows * _row_bytes(encoder.spec)
         free = shutil.disk_usage(parent).free

@@ -97,7 +97,7 @@ def test_not_enough_disk_is_refused_before_writing(encoder, shop_data, tmp_path,
 
 
 def test_a_missing_cache_folder_is_named(encoder, shop_data, tmp_path):
-    with pytest.raises(DataError, match="missing: the cache folder is not a folder"):
+    with pytest.raises(DataError, match="missing: no such folder for the encoded cache"):
         EncodedCache.build(
             shop_data / "train.csv", encoder, "click", 1000, 10, _labels_only, tmp_path / "missing"
         )

@@ -130,7 +130,7 @@ def test_streaming_mode_trains_with_bounded_chunks(shop_data, tmp_path, cache):
 def test_a_bad_cache_folder_is_named_before_training(shop_data, tmp_path):
     args = ["--in-memory-rows", "0", "--cache-dir", str(tmp_path / "no-such-folder")]
     res = CliRunner().invoke(main, _train_args(shop_data, tmp_path / "run", *args))
-    assert res.exit_code == 2 and "no-such-folder: the cache folder is not a folder" in res.output
+    assert res.exit_code == 2 and "no-such-folder: no such folder for the encoded cache" in res.output
     assert "--cache-dir" in res.output and not (tmp_path / "run").exists()
 
 
