@@ -143,7 +143,7 @@ def render(result: Any) -> list[str]:
     if not isinstance(result, dict):
         return []
     runs = result["runs"]
-    single = [r for r in runs if r["workers"] == 1]
+    single = [r for r in runs if r["workers"] == 1 and "failed" not in r]
     out = [
         "## Training memory and scale (`benchmarks/bench_memory.py`)",
         "",
@@ -171,12 +171,13 @@ def render(result: Any) -> list[str]:
                     r["workers"],
                     r["examples_per_s"],
                     " / ".join(f"{x:,.0f}" for x in r["peak_rss_mb"]),
-                    r["encoded_cache_mib"],
+                    r["encoded_cache_mib"] or "none (shards re-read)",
                     r["wall_s"],
                     r.get("generate_s", ""),
                     r["valid_auc"],
                 ]
                 for r in runs
+                if "failed" not in r
             ],
         ),  # fmt: skip
         "",
@@ -184,7 +185,7 @@ def render(result: Any) -> list[str]:
     for r in runs:
         if "failed" in r:
             out += [
-                f"The {r['workers']}-worker run on {r['train_rows']:,} rows **failed**: `{r['failed'][-300:]}`",
+                f"The {r['workers']}-worker run on {r['train_rows']:,} rows **failed**: `{r['failed'][-300:].strip()}`",
                 "",
             ]
     if len(single) >= 2:

@@ -92,10 +92,10 @@ def make_strategy(timeout_s: float) -> Any:
 def leave_together(strategy: Any) -> None:
     """All workers meet here (one tiny all-reduce) before their processes end.
 
-    A worker whose process has ended stops answering TensorFlow's coordination service, which then
-    aborts the workers still running (measured: the chief ended with SIGABRT while it wrote the run
-    directory of a 20M-row run, after the other worker had finished first). So no worker leaves
-    while another still works.
+    A worker whose process has ended stops answering TensorFlow's coordination service, and the
+    workers still running then fail their calls to it (seen in a two-worker run on 4M rows: the
+    worker still evaluating logged "Failed to send RPC to coordination service ... the leader task
+    was preempted/died" after the chief had exited). So no worker leaves while another still works.
     """
     one = strategy.run(lambda: tf.constant(1.0))
     strategy.reduce(tf.distribute.ReduceOp.SUM, one, axis=None)
