@@ -42,14 +42,16 @@ VARIANTS: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
     ("one oov bucket per 8 rare values", {}, {}, {"rare_per_bucket": 8}),
     ("hashing, 2x buckets (the previous spec infer)", {}, {}, {"hash_factor": 2}),
     ("hashing, 20x buckets", {}, {}, {"hash_factor": 20}),
+    ("a missing count is 0, not the training mean (FuxiCTR's fill)", {}, {}, {"missing_count": 0}),
     ("LR, defaults (learning rate 1e-2)", {"model": "lr"}, {}, {}),
     ("LR, learning rate 1e-3 (the previous default)", {"model": "lr"}, {"learning_rate": 1e-3}, {}),
 ]
 
 
 def _respec(spec_path: Path, train_csv: Path, change: dict[str, Any]) -> None:
-    """Apply a spec change: ``min_count`` (re-infer), ``oov_buckets`` or ``hash_factor`` (vocabulary ->
-    hashing into that many buckets per distinct training value)."""
+    """Apply a spec change: ``min_count`` (re-infer), ``oov_buckets``, ``hash_factor`` (vocabulary ->
+    hashing into that many buckets per distinct training value) or ``missing_count`` (the value a
+    missing standardized numeric stands for)."""
     import pandas as pd
 
     from edge_runtime.spec import FeatureSpec
@@ -67,6 +69,8 @@ def _respec(spec_path: Path, train_csv: Path, change: dict[str, Any]) -> None:
         else None
     )
     for f in d["fields"]:
+        if "missing_count" in change and f.get("transform") in ("standardize", "log1p_standardize"):
+            f["default"] = change["missing_count"]
         if "min_count" not in f:
             continue
         if frame is not None:
