@@ -55,10 +55,31 @@ RESULTS = {
         ],
         "criteo": "skipped",
     },
-    "memory": [
-        {"rows": 1_000_000, "file_mb": 80, "peak_rss_mb": 900, "examples_per_s": 50_000},
-        {"rows": 5_000_000, "file_mb": 400, "peak_rss_mb": 910, "examples_per_s": 50_000},
-    ],
+    "memory": {
+        "runs": [
+            {
+                "train_rows": 4_000_000,
+                "workers": 1,
+                "examples_per_s": 40_000,
+                "wall_s": 140.0,
+                "peak_rss_mb": [1400.0],
+                "encoded_cache_mib": 229.0,
+                "valid_auc": 0.80,
+                "generate_s": 18.0,
+            },
+            {
+                "train_rows": 20_000_000,
+                "workers": 1,
+                "examples_per_s": 45_000,
+                "wall_s": 560.0,
+                "peak_rss_mb": [1450.0],
+                "encoded_cache_mib": 1144.0,
+                "valid_auc": 0.80,
+                "generate_s": 70.0,
+            },
+            {"train_rows": 20_000_000, "workers": 2, "failed": "a worker failed (-6)"},
+        ]
+    },
     "quality": {
         "movielens/sermasknet": {
             "auc_mean": 0.7880,
@@ -136,12 +157,14 @@ def test_render_all_sections():
         "Encoder throughput",
         "Device runtime",
         "Quantization modes",
-        "Training memory",
+        "Training memory and scale",
         "Quality on real data against the reference",
         "Training throughput, before and after",
         "How the defaults were chosen",
     ):
         assert heading in text
+    assert "Peak RSS at 5x the rows: 1.04x (goal <= 1.2x: met)." in text
+    assert "The 2-worker run on 20,000,000 rows **failed**: `a worker failed (-6)`" in text
     assert "| movielens/sermasknet | 0.7880 ± 0.0010 | 0.7852 ± 0.0030 | +0.0028 | >= 0.7872 | met |" in text
     assert "| batch 256 | 0.745 | best |" in text and "| defaults | 0.74 |  |" in text
     assert "| avazu/lr | 0.7200 ± 0.0010 | 0.7267 ± 0.0035 | -0.0067 | >= 0.7267 | **not met** |" in text
