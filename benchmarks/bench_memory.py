@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -54,30 +53,21 @@ def _world(folder: Path, impressions: int) -> float:
     return time.perf_counter() - t
 
 
-def _ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 def _train(world: Path, valid: Path, out: Path, workers: int, log: Path) -> dict[str, Any]:
     """One streamed epoch with ``workers`` processes; the chief's metrics and each one's peak RSS."""
+    from train.multiworker import local_cluster
+
     args = ["train", "--train", str(world / "train"), "--valid", str(valid),
             "--spec", str(world / "spec.json"), "--in-memory-rows", "0", *MODEL, "--out", str(out), "--json"]  # fmt: skip
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}  # errors reach the logs
-    ports = _ports(workers)
+    configs = local_cluster(workers)
     procs, logs = [], []
     t = time.perf_counter()
     for i in range(workers):
         e = dict(env)
         if workers > 1:
             args_i = [*args, "--distribute", "multiworker"]
-            cluster = {"worker": [f"localhost:{p}" for p in ports]}
-            e["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
+            e["TF_CONFIG"] = configs[i]
         else:
             args_i = args
         logs.append(log.with_suffix(f".{i}.log"))

@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -57,6 +58,21 @@ class ClusterRole:
     index: int
     count: int
     chief: bool
+
+
+def local_cluster(workers: int) -> list[str]:
+    """The ``TF_CONFIG`` of each of ``workers`` workers on this machine, on free ports (tests,
+    benchmarks, trying multi-worker training on one host)."""
+    socks = [socket.socket() for _ in range(workers)]
+    for s in socks:
+        s.bind(("localhost", 0))
+    hosts = [f"localhost:{s.getsockname()[1]}" for s in socks]
+    for s in socks:
+        s.close()
+    return [
+        json.dumps({"cluster": {"worker": hosts}, "task": {"type": "worker", "index": i}})
+        for i in range(workers)
+    ]
 
 
 def cluster_role(environ: dict[str, str] | None = None) -> ClusterRole:

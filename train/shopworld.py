@@ -236,47 +236,24 @@ def shop_spec_dict(num_users: int = 2_000, num_items: int = 400) -> dict:
     }
 
 
-def write_csvs(
-    world: ShopWorld, out_dir: str | Path, shards: int = 1, file_format: str = "csv"
-) -> dict[str, Path]:
+def write_csvs(world: ShopWorld, out_dir: str | Path, file_format: str = "csv") -> dict[str, Path]:
     """Write users, items and the train/valid/test split (8:1:1) into ``out_dir``; returns the paths.
 
-    With ``shards`` > 1 the training split is written as that many files of equal size in
-    ``out_dir/train/`` (``part-00000.csv`` ...), which ``masknet train --train out_dir/train`` reads
-    as one data set and multi-worker training shares out by file. ``file_format``: ``csv`` or
-    ``parquet``.
+    ``file_format``: ``csv`` or ``parquet``. Sharded worlds of any size: :func:`write_sharded`.
     """
     import pandas as pd
 
     if file_format not in ("csv", "parquet"):
         raise ValueError(f"Expected file_format 'csv' or 'parquet'. Received: {file_format!r}")
-    if isinstance(shards, bool) or not isinstance(shards, int) or shards < 1:
-        raise ValueError(f"Expected shards to be an integer >= 1. Received: {shards!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {}
     tables = {"users": world.users, "items": world.items}
     tables.update(zip(("train", "valid", "test"), world.split(), strict=True))
-
-    def write(frame: pd.DataFrame, path: Path) -> None:
-        with atomic_path(path, suffix=path.suffix) as tmp:
-            if file_format == "csv":
-                frame.to_csv(tmp, index=False)
-            else:
-                frame.to_parquet(tmp, index=False)
-
+    paths = {}
     for name, table in tables.items():
-        frame = pd.DataFrame(table)
-        if name == "train" and shards > 1:
-            folder = out / "train"
-            folder.mkdir(exist_ok=True)
-            bounds = np.linspace(0, len(frame), shards + 1).astype(int)
-            for i in range(shards):
-                write(frame.iloc[bounds[i] : bounds[i + 1]], folder / f"part-{i:05d}.{file_format}")
-            paths[name] = folder
-            continue
         paths[name] = out / f"{name}.{file_format}"
-        write(frame, paths[name])
+        with atomic_path(paths[name], suffix=paths[name].suffix) as tmp:
+            _write_frame(pd.DataFrame(table), tmp, file_format)
     return paths
 
 

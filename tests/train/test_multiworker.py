@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,27 +17,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from train.multiworker import ClusterRole, cluster_role, shard_batches, steps_per_epoch
+from train.multiworker import ClusterRole, cluster_role, local_cluster, shard_batches, steps_per_epoch
 
 pytest.importorskip("tensorflow")
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ["--blocks", "1", "--block-units", "16", "--batch-size", "256"]
-
-
-def _ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-def _tf_config(ports: list[int], index: int) -> str:
-    workers = [f"localhost:{p}" for p in ports]
-    return json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
 
 
 def _start(args: list[str], tf_config: str | None, log: Path) -> subprocess.Popen:
@@ -57,8 +41,8 @@ def _start(args: list[str], tf_config: str | None, log: Path) -> subprocess.Pope
 
 
 def _workers(args: list[str], tmp: Path, tag: str) -> list[subprocess.Popen]:
-    ports = _ports(2)
-    return [_start(args, _tf_config(ports, i), tmp / f"{tag}-{i}.log") for i in (1, 0)][::-1]
+    configs = local_cluster(2)
+    return [_start(args, configs[i], tmp / f"{tag}-{i}.log") for i in (1, 0)][::-1]
 
 
 def _finish(procs: list[subprocess.Popen], timeout: float = 150) -> list[tuple[int, str]]:
@@ -204,13 +188,13 @@ print(time.time())
 def test_no_worker_leaves_while_another_still_works(tmp_path):
     """A worker that has ended makes TensorFlow's coordination service abort the others, so the
     workers leave together: the one that is done first waits for the other."""
-    ports = _ports(2)
+    configs = local_cluster(2)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", _LEAVE, str(delay)],
             cwd=ROOT,
-            env={**env, "TF_CONFIG": _tf_config(ports, i)},
+            env={**env, "TF_CONFIG": configs[i]},
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
