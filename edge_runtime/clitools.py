@@ -154,6 +154,17 @@ def interruptible(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return result.get("value")
 
 
+def _forget_unhandled_interrupt() -> None:
+    """Make the exit code ours (130) under ``python -m`` too.
+
+    When a KeyboardInterrupt ends code run from a string (``exec``/``eval`` of text, which libraries
+    such as TensorFlow do), CPython sets a flag that ``Py_RunMain`` reads at exit under ``-m``: the
+    process then kills itself with SIGINT (status -2) whatever ``SystemExit`` said, even though the
+    interrupt was handled. Each string ``exec`` resets that flag at its start, so an empty one clears it.
+    """
+    exec("", {})  # noqa: S102 - a constant empty string: nothing is executed
+
+
 def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn domain and file errors raised by a command into one-line CLI errors (exit code 2), and an
     interrupt (Ctrl-C) into exit code 130; native libraries' log noise is filtered out of stderr."""
@@ -165,6 +176,7 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
                 return fn(*args, **kwargs)
         except KeyboardInterrupt:  # the work stops; outputs are whole or absent (atomic writes)
             click.echo(INTERRUPTED, err=True)
+            _forget_unhandled_interrupt()
             raise SystemExit(130) from None
         except MasknetError as exc:
             raise CliError(str(exc)) from None
