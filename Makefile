@@ -5,6 +5,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 # The CPU build of TensorFlow; on a GPU workstation use EXTRAS=train,dev and add tensorflow[and-cuda].
 EXTRAS ?= train-cpu,dev
+# pytest processes: the suite is mostly waiting on subprocesses and TensorFlow start-ups, so two
+# workers cut its wall time on 2 cores (measured 2026-11-30: pytest 593 s serial, 378 s with -n 2).
+TEST_WORKERS ?= 2
 
 .PHONY: demo test lint bench venv clean legacy jvm
 
@@ -23,7 +26,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 
 test: lint legacy jvm
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run_all
