@@ -24,6 +24,7 @@ class Columns:
     def __init__(self, records: Any, what: str, extra: Mapping[str, Any] | None = None) -> None:
         self._extra = extra or {}  # columns computed on the device (behaviour fields): they win
         self._records = None
+        self._pending: frozenset[str] = frozenset()
         self._columns: Mapping[str, Any] | None = None
         self._frame = None
         if _is_dataframe(records):
@@ -44,11 +45,12 @@ class Columns:
                 raise EncodeError(f"{what} columns have different lengths: {lengths}")
             self.n = next(iter(lengths.values()), 0)
         elif isinstance(records, Sequence) and not isinstance(records, (str, bytes)):
-            for i, r in enumerate(records):
-                if type(r) is not dict and not isinstance(r, Mapping):
-                    raise EncodeError(
-                        f"expected a mapping of field -> value, got {type(r).__name__}", record=i
-                    )
+            if set(map(type, records)) - {dict}:  # a C-level pass; the loop only for other types
+                for i, r in enumerate(records):
+                    if not isinstance(r, Mapping):
+                        raise EncodeError(
+                            f"expected a mapping of field -> value, got {type(r).__name__}", record=i
+                        )
             self._records = records
             self._transposed: dict[str, Any] = {}
             self.n = len(records)
@@ -74,19 +76,40 @@ class Columns:
         col = self._transposed.get(name)
         if col is not None:
             return col
+        if name in self._pending:
+            self._transpose(self._pending)
+            self._pending = frozenset()
+            col = self._transposed.get(name)
+            if col is not None:
+                return col
         return [r.get(name) for r in self._records]
 
     def prefetch(self, names: Sequence[str]) -> None:
-        """Transpose list-of-dict records into columns in one C-level pass when every record has
-        every column (the common case); otherwise columns are gathered one by one in :meth:`get`."""
-        names = [n for n in names if n not in self._extra]
-        if self._records is None or len(names) < 2 or not self.n:
+        """Announce the columns that will be read: list-of-dict records are transposed into them in
+        one C-level pass at the first :meth:`get` of one (not at all when the compiled fast path of
+        :meth:`dict_records` reads them all)."""
+        if self._records is not None:
+            self._pending = frozenset(n for n in names if n not in self._extra)
+
+    def dict_records(self, names: Sequence[str]) -> list[Any] | None:
+        """The records as a list, for the compiled fast path to read ``names`` from; None when the
+        records are not a sequence of dicts or one of the names is a device-computed column."""
+        if self._records is None or any(name in self._extra for name in names):
+            return None
+        records = self._records
+        return records if type(records) is list else list(records)
+
+    def _transpose(self, names: frozenset[str]) -> None:
+        """Columns from list-of-dict records in one C-level pass when every record has every
+        column (the common case); otherwise columns are gathered one by one in :meth:`get`."""
+        names_list = sorted(names)
+        if len(names_list) < 2 or not self.n:
             return
         try:
-            rows = list(map(itemgetter(*names), self._records))
+            rows = list(map(itemgetter(*names_list), self._records))
         except (KeyError, TypeError):
             return
-        self._transposed = dict(zip(names, zip(*rows, strict=True), strict=True))  # tuples: read-only columns
+        self._transposed = dict(zip(names_list, zip(*rows, strict=True), strict=True))  # read-only tuples
 
 
 def columns_of(records: Any, names: Sequence[str], what: str = "candidates") -> tuple[int, dict[str, Any]]:

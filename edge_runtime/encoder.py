@@ -41,6 +41,7 @@ from edge_runtime import hashing
 from edge_runtime.categorical import categorical_text, multi_value_texts
 from edge_runtime.columns import Columns
 from edge_runtime.errors import ArgumentError, EncodeError
+from edge_runtime.native import fastcols as native_fast_path
 from edge_runtime.numeric import TransformTable, numeric_column, plain_numbers
 from edge_runtime.spec import (
     CategoricalField,
@@ -92,6 +93,8 @@ class FeatureEncoder:
         cache_size: texts whose ids are remembered per field (see :data:`DEFAULT_CACHE_SIZE` for the
             memory). Larger pays when a field has more distinct values than this and they repeat
             (training on large files). Defaults to 65,536.
+        native: use the compiled fast path for lists of dicts where it was built
+            (:mod:`edge_runtime.native`; same arrays). False forces the pure-Python path.
 
     >>> spec = FeatureSpec.from_dict({"fields": [
     ...     {"name": "city", "kind": "categorical", "side": "context", "num_buckets": 10}]})
@@ -99,7 +102,7 @@ class FeatureEncoder:
     [1, 0]
     """
 
-    def __init__(self, spec: FeatureSpec, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+    def __init__(self, spec: FeatureSpec, cache_size: int = DEFAULT_CACHE_SIZE, native: bool = True) -> None:
         if not isinstance(spec, FeatureSpec):
             raise ArgumentError(f"Expected a FeatureSpec. Received: {type(spec).__name__}")
         if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 0:
@@ -107,6 +110,7 @@ class FeatureEncoder:
                 f"Expected cache_size to be an integer >= 0. Received: cache_size={cache_size!r}"
             )
         self.cache_size = cache_size
+        self._native = native_fast_path if native else None
         if not spec.is_fitted:
             raise EncodeError(
                 f"the spec is not fitted: fields {list(spec.unfitted_fields())} lack statistics or a "
@@ -254,10 +258,13 @@ class FeatureEncoder:
     def _encode_part(self, cols: Columns, names: Sequence[str], n: int) -> EncodedPart:
         part = EncodedPart(n=n, ids={}, fps={}, dense={}, multi={})
         single, dense, columns = self._plan(names)
-        cols.prefetch(columns)
-        batched = self._batch_ids(single, cols, n)
-        if batched is not None:
-            part.ids.update(batched)
+        batchable = self._batchable(single)
+        done = self._native_part(part, batchable, dense, cols, n) if self._native is not None else set()
+        cols.prefetch([c for c in columns if c not in done])
+        if not part.ids:
+            batched = self._batch_ids(batchable, cols, n)
+            if batched is not None:
+                part.ids.update(batched)
         for name, f, column in single:
             if name in part.ids:
                 continue
@@ -277,7 +284,7 @@ class FeatureEncoder:
                 part.multi[name] = self._multi_column(f, values, n)
             else:  # pragma: no cover - crosses are not raw columns
                 raise AssertionError(f"unexpected field kind {f.kind}")
-        if dense:
+        if dense and not part.dense:
             block = self._dense_block(dense, cols, n)
             if block is not None:
                 part.dense.update(zip([f.name for f in dense], block, strict=True))
@@ -287,17 +294,60 @@ class FeatureEncoder:
                     part.dense[f.name] = self._transform(f, x, missing)
         return part
 
-    def _batch_ids(
-        self, single: list[tuple[str, Any, str]], cols: Columns, n: int
-    ) -> dict[str, np.ndarray] | None:
-        """Ids of every plain categorical field at once, when every value is a cached text or None
-        (the steady state of a ranker). None otherwise: then each field takes the general path."""
+    def _batchable(self, single: list[tuple[str, Any, str]]) -> list[tuple[str, Any, str]]:
+        """The plain categorical fields, whose ids can be looked up all at once (no cross reads their
+        fingerprints, no ``required`` check); none when fewer than two."""
         fields = [
             (name, f, column)
             for name, f, column in single
             if isinstance(f, CategoricalField) and name not in self._cross_sources and not f.required
         ]
-        if len(fields) < 2 or not n:
+        return fields if len(fields) >= 2 else []
+
+    def _native_part(
+        self,
+        part: EncodedPart,
+        batchable: list[tuple[str, Any, str]],
+        dense: list[NumericField],
+        cols: Columns,
+        n: int,
+    ) -> set[str]:
+        """The compiled fast path (:mod:`edge_runtime.native`) for dict records: the batchable ids
+        and the plain numeric block, read straight from the dicts. Fills ``part`` with what it
+        could do and returns the columns it read; the rest (and anything it gave up on: cache
+        misses, texts in numeric fields, other types) takes the Python path."""
+        done: set[str] = set()
+        if not n:
+            return done
+        fast = self._native
+        id_columns = tuple(column for _, _, column in batchable)
+        num_columns = tuple(f.column for f in dense)
+        records = cols.dict_records(id_columns + num_columns)
+        if records is None:
+            return done
+        caches = tuple(self._id_cache.get(name) for name, _, _ in batchable)
+        if batchable and None not in caches:
+            for (name, _, _), cache in zip(batchable, caches, strict=True):
+                cache[None] = self._offsets[name]  # type: ignore[index]
+            arr = np.empty((len(batchable), n), dtype=np.int32)
+            if fast.lookup_ids(records, id_columns, caches, arr):
+                part.ids.update(zip([name for name, _, _ in batchable], arr, strict=True))
+                done.update(id_columns)
+        if dense:
+            x = np.empty((len(dense), n), dtype=np.float64)
+            if fast.numbers(records, num_columns, x):
+                block = self._dense_values(dense, x)
+                if block is not None:
+                    part.dense.update(zip([f.name for f in dense], block, strict=True))
+                    done.update(num_columns)
+        return done
+
+    def _batch_ids(
+        self, fields: list[tuple[str, Any, str]], cols: Columns, n: int
+    ) -> dict[str, np.ndarray] | None:
+        """Ids of every batchable field at once, when every value is a cached text or None (the
+        steady state of a ranker). None otherwise: then each field takes the general path."""
+        if not fields or not n:
             return None
         lookups = []
         for name, _f, column in fields:
@@ -323,7 +373,14 @@ class FeatureEncoder:
             x = np.array(raws, dtype=np.float64)
         except (TypeError, ValueError, OverflowError):
             return None
-        if x.shape != (len(fields), n) or np.isinf(x).any():
+        if x.shape != (len(fields), n):
+            return None
+        return self._dense_values(fields, x)
+
+    def _dense_values(self, fields: list[NumericField], x: np.ndarray) -> np.ndarray | None:
+        """Model inputs of raw float64 values ``[fields, n]`` (changed in place); None when a value
+        needs the field-by-field path's error (infinite, or missing in a required field)."""
+        if np.isinf(x).any():
             return None
         missing = np.isnan(x)
         if missing.any() and any(f.required for f in fields):

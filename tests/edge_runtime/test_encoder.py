@@ -279,7 +279,7 @@ def test_fast_paths_equal_general_paths():
         }
         for i in range(200)
     ]
-    enc = FeatureEncoder(spec)
+    enc = FeatureEncoder(spec, native=False)  # the Python paths (the compiled one: test_native.py)
     ran: dict[str, list[bool]] = {"ids": [], "block": []}
 
     def spy(name, method):

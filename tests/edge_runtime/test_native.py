@@ -1,0 +1,156 @@
+"""The compiled fast path (edge_runtime/_fastcols.c) gives exactly what the pure-Python path gives:
+the same arrays, or the same error naming the same field and record."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from collections import UserDict
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from edge_runtime import native
+from edge_runtime.encoder import FeatureEncoder
+from edge_runtime.errors import EncodeError
+from edge_runtime.spec import FeatureSpec
+
+SPEC = FeatureSpec.from_dict(
+    {
+        "fields": [
+            {"name": "user", "kind": "categorical", "side": "context", "num_buckets": 40},
+            {"name": "c1", "kind": "categorical", "side": "item", "num_buckets": 30},
+            {"name": "c2", "kind": "categorical", "side": "item", "num_buckets": 11},
+            {"name": "c3", "kind": "categorical", "side": "item", "oov_buckets": 5,
+             "vocabulary": ["a", "b"]},
+            {"name": "req", "kind": "categorical", "side": "item", "num_buckets": 9, "required": True},
+            {"name": "n1", "kind": "numeric", "side": "item", "transform": "standardize", "mean": 1,
+             "std": 2},
+            {"name": "n2", "kind": "numeric", "side": "item", "transform": "log1p_standardize", "mean": 1,
+             "std": 0.5, "default": 4.0},
+            {"name": "n3", "kind": "numeric", "side": "item", "transform": "none", "clip": 5.0},
+            {"name": "nr", "kind": "numeric", "side": "item", "transform": "none", "required": True},
+        ]
+    }
+)  # fmt: skip
+TEXTS = ["a", "b", "x1", "x2", "7", "ü", ""]
+HAS_NATIVE = native.fastcols is not None
+needs_native = pytest.mark.skipif(not HAS_NATIVE, reason="the compiled fast path is not built here")
+
+
+def _outcome(enc: FeatureEncoder, records: Any) -> Any:
+    try:
+        return enc.encode(records)
+    except EncodeError as exc:
+        return ("error", exc.field, exc.record)
+
+
+def _same(a: Any, b: Any) -> None:
+    if isinstance(a, tuple) or isinstance(b, tuple):
+        assert a == b
+        return
+    assert a.keys() == b.keys()
+    for k in a:
+        assert a[k].dtype == b[k].dtype, k
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_the_fast_path_is_built_where_a_compiler_is() -> None:
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler here: the install went on without the fast path")
+    assert HAS_NATIVE, "a C compiler is here but edge_runtime._fastcols is not: reinstall (pip install -e .)"
+
+
+values = st.one_of(
+    st.sampled_from(TEXTS),
+    st.none(),
+    st.just(math.nan),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.sampled_from([b"a", np.float32(1.5), np.int64(3), "2.5", "1e400", [1], {"k": 1}]),
+)
+records = st.lists(
+    st.dictionaries(st.sampled_from([f.name for f in SPEC.fields] + ["other"]), values),
+    max_size=6,
+)
+
+
+@needs_native
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(records, st.lists(st.sampled_from(TEXTS), max_size=6))
+def test_random_records_encode_identically(recs, warm):
+    fast, slow = FeatureEncoder(SPEC), FeatureEncoder(SPEC, native=False)
+    for enc in (fast, slow):  # warm the caches as a ranker's earlier requests do
+        _outcome(enc, [{name: t for name in ("c1", "c2", "c3", "req", "user")} for t in warm])
+    _same(_outcome(fast, recs), _outcome(slow, recs))
+    _same(_outcome(fast, recs), _outcome(slow, recs))  # and again, caches warmer
+
+
+@needs_native
+def test_the_fast_path_serves_warm_requests_and_equals_every_input_form():
+    rng = np.random.default_rng(0)
+    recs = [
+        {
+            "user": "u1",
+            "c1": str(rng.integers(50)),
+            "c2": None if i % 5 == 0 else f"v{rng.integers(9)}",
+            "c3": "ab"[i % 2],
+            "req": "r",
+            "n1": None if i % 7 == 0 else float(rng.normal()),
+            "n2": int(rng.integers(100)),
+            "n3": bool(i % 2),
+            "nr": float(i),
+        }
+        for i in range(300)
+    ]
+    fast, slow = FeatureEncoder(SPEC), FeatureEncoder(SPEC, native=False)
+    calls = []
+
+    class Spy:
+        def lookup_ids(self, *args):
+            calls.append(("ids", native.fastcols.lookup_ids(*args)))
+            return calls[-1][1]
+
+        def numbers(self, *args):
+            calls.append(("numbers", native.fastcols.numbers(*args)))
+            return calls[-1][1]
+
+    fast._native = Spy()
+    cold = fast.encode(recs)
+    warm = fast.encode(recs)
+    assert calls == [("numbers", True), ("ids", True), ("numbers", True)]  # cold: ids missed the caches
+    expected = slow.encode(recs)
+    _same(cold, expected)
+    _same(warm, expected)
+    # other containers take the Python path, with the same result
+    _same(fast.encode(tuple(recs)), expected)
+    _same(fast.encode([UserDict(r) for r in recs]), expected)
+    _same(fast.encode({k: [r[k] for r in recs] for k in recs[0]}), expected)
+    # a context once plus items, and device-computed columns that override the candidates' own
+    ctx, items = fast.encode_context({"user": "u1"}), fast.encode_items(recs, {"n1": [2.0] * len(recs)})
+    ctx_s, items_s = slow.encode_context({"user": "u1"}), slow.encode_items(recs, {"n1": [2.0] * len(recs)})
+    _same(fast.assemble(ctx, items), slow.assemble(ctx_s, items_s))
+
+
+@needs_native
+def test_the_compiled_functions_check_their_arguments():
+    f = native.fastcols
+    with pytest.raises(TypeError):
+        f.lookup_ids((), ("a",), ({},), np.empty((1, 0), np.int32))
+    with pytest.raises(ValueError, match="buffer"):
+        f.lookup_ids([{}], ("a",), ({None: 1},), np.empty((1, 1), np.int64))
+    with pytest.raises(ValueError, match="buffer"):
+        f.numbers([{}], ("a",), np.empty((2, 1), np.float64))
+    out = np.zeros((1, 2), np.int32)
+    assert f.lookup_ids([{"a": "x"}, {}], ("a",), ({"x": 5, None: 1},), out) and out.tolist() == [[5, 1]]
+    assert not f.lookup_ids([{"a": "y"}], ("a",), ({"x": 5, None: 1},), out[:, :1].copy())  # a miss
+    assert not f.lookup_ids([{"a": ["x"]}], ("a",), ({"x": 5, None: 1},), out[:, :1].copy())  # unhashable
+    x = np.zeros((1, 3), np.float64)
+    assert f.numbers([{"a": 1}, {"a": None}, {}], ("a",), x)
+    assert x[0, 0] == 1.0 and np.isnan(x[0, 1:]).all()
+    assert not f.numbers([{"a": "1"}], ("a",), x[:, :1].copy())  # texts are parsed by the Python path
+    assert not f.numbers([{"a": 2**2000}], ("a",), x[:, :1].copy())  # too large for a double
