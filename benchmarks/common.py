@@ -22,12 +22,20 @@ def machine() -> str:
     """One line: CPU, cores, Python and library versions."""
     cpu = platform.processor() or platform.machine()
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        info = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        pass
+        info = []
+    for line in info:
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    # The vector extensions decide the interpreter's speed, and this shared machine's host changes
+    # between sessions: the Criteo-shaped dynamic-int8 invoke took 1.5 ms on 2026-11-29 and 7.7 ms
+    # on 2026-11-30 (an avx2-only host), the same code and model configuration.
+    flags = next((line.split(":", 1)[1].split() for line in info if line.startswith("flags")), [])
+    simd = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni") if f in flags]
+    if simd:
+        cpu += f" ({' '.join(simd)})"
     versions = []
     for mod in ("numpy", "tensorflow", "keras", "ai_edge_litert"):
         try:
