@@ -82,8 +82,14 @@ def _train(world: Path, valid: Path, out: Path, workers: int, log: Path) -> dict
                     text=True,
                 )  # fmt: skip
             )
+    peak_threads = [0] * workers  # TensorFlow's threads grow with the collectives in flight
     try:
-        outs = [p.communicate(timeout=3600)[0] for p in procs]
+        deadline = time.monotonic() + 3600
+        while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
+            for i, p in enumerate(procs):
+                peak_threads[i] = max(peak_threads[i], _threads(p.pid))
+            time.sleep(2)
+        outs = [p.communicate(timeout=60)[0] for p in procs]
     finally:
         for p in procs:
             if p.poll() is None:
@@ -103,7 +109,17 @@ def _train(world: Path, valid: Path, out: Path, workers: int, log: Path) -> dict
         "peak_rss_mb": rss,
         "encoded_cache_mib": m.get("encoded_cache_mib"),
         "valid_auc": m["valid"]["auc"],
+        "peak_threads": peak_threads,
     }
+
+
+def _threads(pid: int) -> int:
+    """The process's thread count now (0 once it has ended, or off Linux)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    return next((int(line.split()[1]) for line in status.splitlines() if line.startswith("Threads:")), 0)
 
 
 def run(sizes: tuple[int, ...] = SIZES) -> dict[str, Any]:
@@ -154,6 +170,7 @@ def render(result: Any) -> list[str]:
                 "wall s",
                 "world written in s",
                 "valid AUC",
+                "peak threads (per process)",
             ],
             [
                 [
@@ -165,6 +182,7 @@ def render(result: Any) -> list[str]:
                     r["wall_s"],
                     r.get("generate_s", ""),
                     r["valid_auc"],
+                    " / ".join(f"{x:,}" for x in r["peak_threads"]) if "peak_threads" in r else "",
                 ]
                 for r in runs
                 if "failed" not in r

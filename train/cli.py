@@ -165,8 +165,9 @@ RESUME_OPTIONS = {"out", "resume", "epochs", "distribute", "cpu_devices", "as_js
     "--worker-timeout",
     type=click.FloatRange(min=0, min_open=True),
     default=_T.worker_timeout,
-    show_default=True,
-    help="With --distribute multiworker: seconds to wait for the other workers before giving up.",
+    help="With --distribute multiworker: seconds an all-reduce waits for the other workers before giving "
+    "up (also catches a hung worker; costs a thread per all-reduce for that long). Default: none, a dead "
+    "worker is noticed by TensorFlow's health check.",
 )
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last finished epoch.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run directory.")
@@ -204,7 +205,7 @@ def train(
     mixed_precision: bool,
     distribute: str,
     cpu_devices: int,
-    worker_timeout: float,
+    worker_timeout: float | None,
     resume: bool,
     overwrite: bool,
     as_json: bool,

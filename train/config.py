@@ -118,7 +118,9 @@ class TrainConfig:
             None: the system's temporary folder.
         mixed_precision: train in mixed_float16 (GPUs). Defaults to False.
         worker_timeout: multi-worker training: seconds a worker waits for the others at an
-            all-reduce before it gives up (a worker was lost). Defaults to 300.
+            all-reduce before it gives up, which also catches a worker that hangs without dying; it
+            costs a waiting thread per all-reduce for that long (:mod:`train.multiworker`). Defaults
+            to None: no timeout; a worker that dies is still noticed by TensorFlow's health check.
     """
 
     epochs: int = 20
@@ -134,7 +136,7 @@ class TrainConfig:
     encoded_cache: bool = True
     cache_dir: str | None = None
     mixed_precision: bool = False
-    worker_timeout: float = 300.0
+    worker_timeout: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("epochs", "patience", "chunk_rows"):
@@ -146,7 +148,8 @@ class TrainConfig:
         if isinstance(self.lr_decay, bool) or not 0 < self.lr_decay <= 1:
             raise ConfigError(f"lr_decay must be in (0, 1]. Received: lr_decay={self.lr_decay!r}")
         _positive("min_learning_rate", self.min_learning_rate)
-        _positive("worker_timeout", self.worker_timeout)
+        if self.worker_timeout is not None:
+            _positive("worker_timeout", self.worker_timeout)
         if self.in_memory_rows < 0:
             raise ConfigError(f"in_memory_rows must be >= 0. Received: {self.in_memory_rows!r}")
 

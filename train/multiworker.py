@@ -8,9 +8,15 @@ same weights after every step. After each epoch every worker scores the (whole) 
 those weights, so all take the same early-stopping decisions; only the chief writes the run
 directory (the others keep their checkpoints in a temporary folder).
 
-A worker that dies stops the others at their next all-reduce: the collective times out after
-``timeout_s`` (or TensorFlow's health check notices first), and the survivors end with a
-:class:`WorkerLostError`; ``--resume`` on every worker continues from the last finished epoch.
+A worker that dies stops the others at their next all-reduce: TensorFlow's health check (the
+coordination service) notices the lost process and fails the collective, and the survivors end with
+a :class:`WorkerLostError`; ``--resume`` on every worker continues from the last finished epoch.
+
+Collectives carry no timeout unless ``--worker-timeout`` asks for one (it also catches a worker that
+hangs without dying). TensorFlow keeps one waiting thread per timed collective for the whole timeout,
+so a worker holds about (collectives per second x timeout) threads: measured on 2 cores, ~70 threads/s
+per worker, so 300 s meant ~18,000 threads per worker, and a 20M-row two-worker run hit the
+machine's thread limit (32,768) and aborted (``std::system_error``); a 20 s timeout stayed at ~1,400.
 
 Imported only when training starts (it imports TensorFlow).
 """
@@ -99,9 +105,12 @@ def cluster_role(environ: dict[str, str] | None = None) -> ClusterRole:
     return ClusterRole(index=position, count=len(workers), chief=chief)
 
 
-def make_strategy(timeout_s: float) -> Any:
-    """The strategy; create it before any other TensorFlow work of the process."""
-    options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=float(timeout_s))
+def make_strategy(timeout_s: float | None) -> Any:
+    """The strategy; create it before any other TensorFlow work of the process. ``timeout_s``:
+    seconds an all-reduce waits before giving up (None: no timeout; see the module's note on threads)."""
+    options = tf.distribute.experimental.CommunicationOptions(
+        timeout_seconds=None if timeout_s is None else float(timeout_s)
+    )
     return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
 
 
