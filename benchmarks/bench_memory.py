@@ -190,6 +190,14 @@ def render(result: Any) -> list[str]:
         ),  # fmt: skip
         "",
     ]
+    if any(r.get("peak_threads") for r in runs if r["workers"] > 1):
+        out += [
+            "Peak threads: TensorFlow's, sampled every 2 s. Multi-worker all-reduces carry no timeout by "
+            "default: with one (300 s, the old default) TensorFlow keeps a waiting thread per all-reduce for "
+            "the whole timeout, a worker's threads grew by ~70/s, and the 20M-row two-worker run aborted at "
+            "the machine's 32,768-thread limit (`std::system_error`, 2026-11-30).",
+            "",
+        ]
     for r in runs:
         if "failed" in r:
             out += [

@@ -53,8 +53,27 @@ def _runs(meta: dict[str, Any]) -> str:
     runs = meta.get("runs") or [
         {"date": meta["date"], "sections": meta.get("sections", []), "seconds": meta.get("seconds", 0)}
     ]
-    parts = [f"{', '.join(r['sections'])} ({r['date']}, one run of {r['seconds']:.0f} s)" for r in runs]
+    parts = [
+        f"{', '.join(r['sections'])} ({r['date']}, one run of {r['seconds']:.0f} s"
+        + (f", {_cpu(r['machine'])}" if r.get("machine") else "")
+        + ")"
+        for r in runs
+    ]
     return "Sections by run: " + "; ".join(parts) + "."
+
+
+def _cpu(machine_line: str) -> str:
+    """The CPU part of a :func:`benchmarks.common.machine` line (before the core count)."""
+    return machine_line.split(", ")[0]
+
+
+def run_of(meta: dict[str, Any], section: str) -> dict[str, Any]:
+    """Date and machine line of the run that measured ``section`` (the host of this shared machine
+    changes between sessions, and with it the interpreter's speed), else the latest run's."""
+    for r in meta.get("runs") or []:
+        if section in r["sections"] and r.get("machine"):
+            return {"date": r["date"], "machine": r["machine"]}
+    return {"date": meta["date"], "machine": meta["machine"]}
 
 
 def render(
@@ -65,7 +84,7 @@ def render(
     out = [
         "# Benchmarks",
         "",
-        f"Measured {meta['date']} on {meta['machine']}, with `make bench` "
+        f"Latest run {meta['date']} on {meta['machine']}, with `make bench` "
         f"(`.venv/bin/python -m benchmarks.run_all`; one section: `--only NAME`). {_runs(meta)} "
         "Absolute times on this shared 2-core machine are noisy; comparisons are ratios measured side by "
         "side in the same process. Raw numbers: `benchmarks/results.json`.",
@@ -95,7 +114,7 @@ def render_reliability(
         if _document(module) == "RELIABILITY.md" and module is not rel
         for line in module.render(results.get(name))
     ]
-    return rel.render_document(results["reliability"], meta, extra)
+    return rel.render_document(results["reliability"], {**meta, **run_of(meta, "reliability")}, extra)
 
 
 STANDALONE = re.compile(r"<!-- ([a-z-]+):begin -->.*?<!-- \1:end -->", re.DOTALL)
@@ -171,8 +190,11 @@ def main() -> None:
             else []
         )
     ]
-    runs = [r for r in runs if r["sections"]] + [{"date": today, "sections": labels, "seconds": seconds}]
-    meta = {"date": today, "machine": machine(), "seconds": seconds, "sections": labels, "runs": runs}
+    here = machine()
+    runs = [r for r in runs if r["sections"]] + [
+        {"date": today, "sections": labels, "seconds": seconds, "machine": here}
+    ]
+    meta = {"date": today, "machine": here, "seconds": seconds, "sections": labels, "runs": runs}
     atomic_write_bytes(RESULTS, (json.dumps({**results, "_meta": meta}, indent=2) + "\n").encode())
     _write_documents(results, meta, sections)
 

@@ -4,7 +4,9 @@
  * the common case, and giving up (returning False, output unspecified) on anything else, so that
  * the Python path takes over and names the problem. Equality of the two paths is tested
  * (tests/edge_runtime/test_native.py). No numpy C API: outputs are writable buffers (int32 and
- * float64), so one build serves numpy 1.x and 2.x.
+ * float64), so one build serves numpy 1.x and 2.x. Both read field by field (one column of all
+ * records, then the next) and assume nothing between two reads: a value's __hash__ or __eq__ may run
+ * Python code that changes the records, so each read checks again and holds its own references.
  *
  * lookup_ids(records, columns, caches, out) -> bool
  *     out[j, i] = caches[j][records[i].get(columns[j])] for every field j and record i. Gives up
@@ -51,6 +53,31 @@ check_args(PyObject *records, PyObject *columns, Py_ssize_t *n, Py_ssize_t *m)
     return 0;
 }
 
+/* records[i].get(column) as a new reference (Py_None when absent). *give_up is set (and NULL
+ * returned) when records[i] is not exactly a dict or the list has shrunk: a key's __eq__ may run
+ * Python code that changes them, so nothing is assumed between two reads. NULL without *give_up:
+ * an error is set. */
+static PyObject *
+field_of(PyObject *records, Py_ssize_t i, PyObject *column, int *give_up)
+{
+    if (i >= PyList_GET_SIZE(records)) {
+        *give_up = 1;
+        return NULL;
+    }
+    PyObject *rec = PyList_GET_ITEM(records, i);
+    if (!PyDict_CheckExact(rec)) {
+        *give_up = 1;
+        return NULL;
+    }
+    Py_INCREF(rec);
+    PyObject *v = PyDict_GetItemWithError(rec, column);
+    if (v == NULL && !PyErr_Occurred())
+        v = Py_None;
+    Py_XINCREF(v);
+    Py_DECREF(rec);
+    return v;
+}
+
 static PyObject *
 lookup_ids(PyObject *self, PyObject *args)
 {
@@ -75,26 +102,19 @@ lookup_ids(PyObject *self, PyObject *args)
         return NULL;
     int32_t *ids = (int32_t *)view.buf;
     int ok = 1;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (!PyDict_CheckExact(PyList_GET_ITEM(records, i))) {
-            ok = 0;
-            break;
-        }
-    }
     /* Field by field: one cache stays hot in the CPU's cache while the records are read. */
     for (Py_ssize_t j = 0; j < m && ok > 0; j++) {
         PyObject *column = PyTuple_GET_ITEM(columns, j), *cache = PyTuple_GET_ITEM(caches, j);
         int32_t *row = ids + j * n;
         for (Py_ssize_t i = 0; i < n; i++) {
-            PyObject *v = PyDict_GetItemWithError(PyList_GET_ITEM(records, i), column);
+            int give_up = 0;
+            PyObject *v = field_of(records, i, column, &give_up);
             if (v == NULL) {
-                if (PyErr_Occurred()) {
-                    ok = -1;
-                    break;
-                }
-                v = Py_None;
+                ok = give_up ? 0 : -1;
+                break;
             }
             PyObject *id = PyDict_GetItemWithError(cache, v);
+            Py_DECREF(v);
             if (id == NULL || !PyLong_CheckExact(id)) {
                 PyErr_Clear(); /* unhashable, or not cached: the Python path resolves it */
                 ok = 0;
@@ -129,23 +149,18 @@ numbers(PyObject *self, PyObject *args)
         return NULL;
     double *x = (double *)view.buf;
     int ok = 1;
-    for (Py_ssize_t i = 0; i < n && ok; i++) {
-        PyObject *rec = PyList_GET_ITEM(records, i);
-        if (!PyDict_CheckExact(rec)) {
-            ok = 0;
-            break;
-        }
-        for (Py_ssize_t j = 0; j < m; j++) {
-            PyObject *v = PyDict_GetItemWithError(rec, PyTuple_GET_ITEM(columns, j));
-            double d;
+    for (Py_ssize_t j = 0; j < m && ok > 0; j++) {
+        PyObject *column = PyTuple_GET_ITEM(columns, j);
+        double *row = x + j * n;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            int give_up = 0;
+            PyObject *v = field_of(records, i, column, &give_up);
             if (v == NULL) {
-                if (PyErr_Occurred()) {
-                    ok = -1;
-                    break;
-                }
-                d = NAN;
+                ok = give_up ? 0 : -1;
+                break;
             }
-            else if (v == Py_None) {
+            double d;
+            if (v == Py_None) {
                 d = NAN;
             }
             else if (PyFloat_CheckExact(v)) {
@@ -156,14 +171,15 @@ numbers(PyObject *self, PyObject *args)
                 if (d == -1.0 && PyErr_Occurred()) {
                     PyErr_Clear(); /* too large for a double: the Python path names it */
                     ok = 0;
-                    break;
                 }
             }
             else {
-                ok = 0;
-                break;
+                ok = 0; /* texts, numpy scalars, times...: the Python path parses or refuses them */
             }
-            x[j * n + i] = d;
+            Py_DECREF(v);
+            if (!ok)
+                break;
+            row[i] = d;
         }
     }
     PyBuffer_Release(&view);

@@ -28,7 +28,6 @@ import json
 import os
 import shutil
 import socket
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from edge_runtime.atomic import owned_temp_dir
 from edge_runtime.errors import MasknetError
 
 __all__ = [
@@ -276,9 +276,12 @@ def worker_batches(
 @contextlib.contextmanager
 def worker_dir(out: Path, resume: bool) -> Iterator[Path]:
     """A helper worker's own run folder (temporary): the chief alone writes ``out``. Resuming, it
-    starts from the chief's last checkpoint."""
-    with tempfile.TemporaryDirectory(prefix="masknet-worker-") as tmp:
-        work = Path(tmp)
+    starts from the chief's last checkpoint. A killed worker's folder is removed by the next run
+    (:func:`edge_runtime.atomic.owned_temp_dir`)."""
+    work = owned_temp_dir("masknet-worker")
+    try:
         if resume:
             shutil.copytree(out / "checkpoints", work / "checkpoints")
         yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

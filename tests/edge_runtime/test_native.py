@@ -154,3 +154,37 @@ def test_the_compiled_functions_check_their_arguments():
     assert x[0, 0] == 1.0 and np.isnan(x[0, 1:]).all()
     assert not f.numbers([{"a": "1"}], ("a",), x[:, :1].copy())  # texts are parsed by the Python path
     assert not f.numbers([{"a": 2**2000}], ("a",), x[:, :1].copy())  # too large for a double
+
+
+@needs_native
+def test_records_changed_by_a_values_own_code_are_given_up_not_crashed_on():
+    f = native.fastcols
+    records: list = []
+
+    class Shrinks:
+        """Equal to "x", and its hash empties the records while the lookup runs."""
+
+        def __hash__(self) -> int:
+            records.clear()
+            return hash("x")
+
+        def __eq__(self, other: object) -> bool:
+            return other == "x"
+
+    records.extend([{"a": Shrinks()}, {"a": "x"}, {"a": "x"}])
+    out = np.zeros((1, 3), np.int32)
+    assert not f.lookup_ids(records, ("a",), ({"x": 5, None: 1},), out)  # the list shrank: give up
+    assert records == []
+
+    class KeyShrinks(Shrinks):
+        """A record key that collides with the column "a" and empties the records when compared."""
+
+        def __hash__(self) -> int:
+            return hash("a")
+
+        def __eq__(self, other: object) -> bool:
+            records.clear()
+            return False
+
+    records.extend([{KeyShrinks(): 1.0, "a": 2.0}, {"a": 3.0}])
+    assert not f.numbers(records, ("a",), np.zeros((1, 2), np.float64))

@@ -26,7 +26,9 @@ MODEL = ["--blocks", "1", "--block-units", "16", "--batch-size", "256"]
 
 
 def _start(args: list[str], tf_config: str | None, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    scratch = log.parent / "scratch"  # the workers' temporary folder, to see what they leave there
+    scratch.mkdir(exist_ok=True)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TMPDIR": str(scratch)}
     if tf_config:
         env["TF_CONFIG"] = tf_config
     with log.open("w") as err:  # the child holds its own copy of the descriptor
@@ -144,6 +146,8 @@ def test_a_killed_worker_stops_the_other_with_a_clear_error_and_resume_continues
     history = json.loads((out / "history.json").read_text())
     assert [h["epoch"] for h in history] == list(range(1, done + 2))  # continued, nothing repeated
     assert json.loads(out0)["epochs_trained"] == done + 1
+    # the killed worker's scratch folder was removed by its successor
+    assert not list((tmp_path / "scratch").glob("masknet-worker*")), os.listdir(tmp_path / "scratch")
 
 
 def test_the_cluster_description_is_read_and_checked():
