@@ -13,6 +13,10 @@
  *     when a record is not exactly a dict, a value is not in its cache (or is unhashable), or a
  *     cached id is not an int that fits int32. The caller puts None -> the missing id in each cache.
  *
+ * lookup_rows(records, column, rows, out, width) -> bool
+ *     out[i, :] = rows[records[i].get(column)] (a tuple of ``width`` ints: a multi-valued field's
+ *     padded ids, cached per raw text). Gives up like lookup_ids.
+ *
  * numbers(records, columns, out) -> bool
  *     out[j, i] = float(records[i].get(columns[j])), NaN for None or an absent key. Gives up on any
  *     value that is not exactly an int, bool or float (texts, numpy scalars, times: the Python path
@@ -188,7 +192,57 @@ numbers(PyObject *self, PyObject *args)
     return PyBool_FromLong(ok);
 }
 
+static PyObject *
+lookup_rows(PyObject *self, PyObject *args)
+{
+    PyObject *records, *column, *rows, *out;
+    Py_ssize_t n, width;
+    Py_buffer view;
+    if (!PyArg_ParseTuple(args, "OOO!On", &records, &column, &PyDict_Type, &rows, &out, &width))
+        return NULL;
+    if (!PyList_CheckExact(records) || width < 0) {
+        PyErr_SetString(PyExc_TypeError, "records must be a list and width >= 0");
+        return NULL;
+    }
+    n = PyList_GET_SIZE(records);
+    if (get_out(out, &view, 4, "i", n, width) < 0)
+        return NULL;
+    int32_t *ids = (int32_t *)view.buf;
+    int ok = 1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int give_up = 0;
+        PyObject *v = field_of(records, i, column, &give_up);
+        if (v == NULL) {
+            ok = give_up ? 0 : -1;
+            break;
+        }
+        PyObject *row = PyDict_GetItemWithError(rows, v);
+        Py_DECREF(v);
+        if (row == NULL || !PyTuple_CheckExact(row) || PyTuple_GET_SIZE(row) != width) {
+            PyErr_Clear(); /* unhashable, or not cached: the Python path resolves it */
+            ok = 0;
+            break;
+        }
+        for (Py_ssize_t k = 0; k < width && ok > 0; k++) {
+            PyObject *id = PyTuple_GET_ITEM(row, k);
+            long x = PyLong_CheckExact(id) ? PyLong_AsLong(id) : -1;
+            if (!PyLong_CheckExact(id) || (x == -1 && PyErr_Occurred()) || x < INT32_MIN || x > INT32_MAX) {
+                PyErr_Clear();
+                ok = 0;
+            }
+            ids[i * width + k] = (int32_t)x;
+        }
+        if (ok <= 0)
+            break;
+    }
+    PyBuffer_Release(&view);
+    if (ok < 0)
+        return NULL;
+    return PyBool_FromLong(ok);
+}
+
 static PyMethodDef methods[] = {
+    {"lookup_rows", lookup_rows, METH_VARARGS, "Cached padded id rows of one multi-valued column."},
     {"lookup_ids", lookup_ids, METH_VARARGS, "Cached ids of dict records' columns (int32 [m, n])."},
     {"numbers", numbers, METH_VARARGS, "Plain numbers of dict records' columns (float64 [m, n])."},
     {NULL, NULL, 0, NULL},

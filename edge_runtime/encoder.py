@@ -268,6 +268,11 @@ class FeatureEncoder:
         for name, f, column in single:
             if name in part.ids:
                 continue
+            if isinstance(f, MultiCategoricalField) and self._native is not None:
+                native_multi = self._native_multi(f, column, cols, n)
+                if native_multi is not None:
+                    part.multi[name] = native_multi
+                    continue
             values = cols.get(column)
             if isinstance(f, CategoricalField):
                 if name in self._cross_sources:  # a cross chains the fingerprints of the texts
@@ -341,6 +346,23 @@ class FeatureEncoder:
                     part.dense.update(zip([f.name for f in dense], block, strict=True))
                     done.update(num_columns)
         return done
+
+    def _native_multi(
+        self, f: MultiCategoricalField, column: str, cols: Columns, n: int
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """A multi-valued field's ids and mask by the compiled fast path, when every raw value's
+        padded row is cached (or it is None, in a field that is not required); None otherwise."""
+        records = cols.dict_records((column,))
+        if records is None or not n:
+            return None
+        off, width = self._offsets[f.name], f.max_length
+        rows = self._multi_rows.setdefault(f.name, {})
+        if not f.required:
+            rows[None] = (off,) * width  # type: ignore[index]  # what the per-item path gives None
+        ids = np.empty((n, width), dtype=np.int32)
+        if not self._native.lookup_rows(records, column, rows, ids, width):
+            return None
+        return ids, (ids != off).astype(np.float32)
 
     def _batch_ids(
         self, fields: list[tuple[str, Any, str]], cols: Columns, n: int

@@ -33,10 +33,13 @@ SPEC = FeatureSpec.from_dict(
              "std": 0.5, "default": 4.0},
             {"name": "n3", "kind": "numeric", "side": "item", "transform": "none", "clip": 5.0},
             {"name": "nr", "kind": "numeric", "side": "item", "transform": "none", "required": True},
+            {"name": "tags", "kind": "multi_categorical", "side": "item", "num_buckets": 20, "max_length": 3},
+            {"name": "rtags", "kind": "multi_categorical", "side": "item", "num_buckets": 5, "max_length": 2,
+             "required": True},
         ]
     }
 )  # fmt: skip
-TEXTS = ["a", "b", "x1", "x2", "7", "ü", ""]
+TEXTS = ["a", "b", "x1", "x2", "7", "ü", "", "a|b", "b|x1|7|a"]
 HAS_NATIVE = native.fastcols is not None
 needs_native = pytest.mark.skipif(not HAS_NATIVE, reason="the compiled fast path is not built here")
 
@@ -85,7 +88,9 @@ records = st.lists(
 def test_random_records_encode_identically(recs, warm):
     fast, slow = FeatureEncoder(SPEC), FeatureEncoder(SPEC, native=False)
     for enc in (fast, slow):  # warm the caches as a ranker's earlier requests do
-        _outcome(enc, [{name: t for name in ("c1", "c2", "c3", "req", "user")} for t in warm])
+        _outcome(
+            enc, [{name: t for name in ("c1", "c2", "c3", "req", "user", "tags", "rtags")} for t in warm]
+        )
     _same(_outcome(fast, recs), _outcome(slow, recs))
     _same(_outcome(fast, recs), _outcome(slow, recs))  # and again, caches warmer
 
@@ -104,6 +109,8 @@ def test_the_fast_path_serves_warm_requests_and_equals_every_input_form():
             "n2": int(rng.integers(100)),
             "n3": bool(i % 2),
             "nr": float(i),
+            "tags": None if i % 4 == 0 else ["a|b", "x1", "b|x1|7|a"][i % 3],
+            "rtags": "a|b",
         }
         for i in range(300)
     ]
@@ -119,10 +126,16 @@ def test_the_fast_path_serves_warm_requests_and_equals_every_input_form():
             calls.append(("numbers", native.fastcols.numbers(*args)))
             return calls[-1][1]
 
+        def lookup_rows(self, *args):
+            calls.append(("rows", native.fastcols.lookup_rows(*args)))
+            return calls[-1][1]
+
     fast._native = Spy()
     cold = fast.encode(recs)
     warm = fast.encode(recs)
-    assert calls == [("numbers", True), ("ids", True), ("numbers", True)]  # cold: ids missed the caches
+    # cold: the id and row caches are empty (ids not even tried); warm: all three serve
+    assert calls == [("numbers", True), ("rows", False), ("rows", False), ("ids", True), ("numbers", True),
+                     ("rows", True), ("rows", True)]  # fmt: skip
     expected = slow.encode(recs)
     _same(cold, expected)
     _same(warm, expected)
@@ -188,3 +201,10 @@ def test_records_changed_by_a_values_own_code_are_given_up_not_crashed_on():
 
     records.extend([{KeyShrinks(): 1.0, "a": 2.0}, {"a": 3.0}])
     assert not f.numbers(records, ("a",), np.zeros((1, 2), np.float64))
+    records.extend([{"t": "a|b"}, {"t": "c"}])
+    assert not f.lookup_rows(records, "t", {"a|b": (1, 2)}, np.zeros((2, 2), np.int32), 2)  # "c": a miss
+    out = np.zeros((2, 2), np.int32)
+    assert f.lookup_rows(records, "t", {"a|b": (1, 2), "c": (3, 0)}, out, 2) and out.tolist() == [
+        [1, 2],
+        [3, 0],
+    ]
