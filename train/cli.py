@@ -112,6 +112,14 @@ RESUME_OPTIONS = {"out", "resume", "epochs", "distribute", "cpu_devices", "as_js
     help="Per-field LayerNorm of the embedding before the blocks (the paper); off = ablation.",
 )
 @click.option(
+    "--block-norm",
+    type=click.Choice(["layer", "batch"]),
+    default="layer",
+    show_default=True,
+    help="layer: the paper's MaskBlock. batch: BatchNorm in each block, a variant for full-integer int8 "
+    "(use with --no-ln-emb; not the paper's MaskNet).",
+)
+@click.option(
     "--embeddings-l2",
     type=click.FloatRange(min=0),
     default=0.0,
@@ -195,6 +203,7 @@ def train(
     mlp_units: str,
     numeric_mode: str,
     ln_emb: bool,
+    block_norm: str,
     embeddings_l2: float,
     dropout: float,
     seed: int,
@@ -259,6 +268,7 @@ def train(
         mlp_units=mlp,
         numeric_mode=numeric_mode,
         ln_emb=ln_emb,
+        block_norm=block_norm,
         embeddings_l2=embeddings_l2,
         dropout=dropout,
     )

@@ -8,6 +8,8 @@ from typing import Any
 from edge_runtime.errors import MasknetError
 
 MODELS = ("sermasknet", "paramasknet", "dnn", "lr")
+#: A MaskBlock's normalization: the paper's LayerNorm, or BatchNorm (an int8-friendly variant).
+BLOCK_NORMS = ("layer", "batch")
 
 
 class ConfigError(MasknetError, ValueError):
@@ -36,6 +38,9 @@ class ModelConfig:
         dropout: after each MaskBlock and each MLP layer, while training. Defaults to 0.
         embeddings_l2: L2 on looked-up embedding rows. Defaults to 0.
         ln_emb: apply LN-EMB (per-field LayerNorm) before the first MaskBlock(s), as the paper does.
+        block_norm: ``layer`` (the paper) or ``batch``: each MaskBlock normalizes with BatchNorm, a
+            variant that is not the paper's MaskNet, for full-integer int8 (with ``ln_emb=False`` no
+            LayerNorm is left). Defaults to ``layer``.
             False feeds the raw embedding instead (an ablation). Defaults to True.
     """
 
@@ -49,10 +54,15 @@ class ModelConfig:
     dropout: float = 0.0
     embeddings_l2: float = 0.0
     ln_emb: bool = True
+    block_norm: str = "layer"
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
             raise ConfigError(f"Expected model in {MODELS}. Received: model={self.model!r}")
+        if self.block_norm not in BLOCK_NORMS:
+            raise ConfigError(
+                f"Expected block_norm in {BLOCK_NORMS}. Received: block_norm={self.block_norm!r}"
+            )
         if self.numeric_mode not in ("vector", "dense"):
             raise ConfigError(
                 f"Expected numeric_mode in ('vector', 'dense'). Received: {self.numeric_mode!r}"

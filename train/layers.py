@@ -16,6 +16,7 @@ import keras
 from keras import ops
 
 from train import optimizers as _optimizers  # noqa: F401 - a saved model.keras also names its optimizer
+from train.config import BLOCK_NORMS
 
 PACKAGE = "masknet_edge"
 
@@ -361,6 +362,10 @@ class MaskBlock(keras.layers.Layer):
         dropout: rate applied to the block's output while training. Defaults to 0.
         kernel_initializer: of the hidden layer ``W_i`` and of the mask's kernels. Defaults to
             ``"glorot_uniform"``.
+        norm: ``"layer"`` (the paper's LayerNorm) or ``"batch"``: BatchNormalization, a variant that is
+            not the paper's MaskNet. At inference it is a fixed scale and shift, which full-integer
+            int8 runs without LayerNorm's int8 MEAN/RSQRT (``benchmarks/bench_int8_path.py``).
+            Defaults to ``"layer"``.
 
     Input shape:
         A list ``[v_emb, v_in]``: ``[batch, d_emb]`` and ``[batch, d_in]``.
@@ -380,11 +385,14 @@ class MaskBlock(keras.layers.Layer):
         epsilon: float = 1e-5,
         dropout: float = 0.0,
         kernel_initializer: Any = "glorot_uniform",
+        norm: str = "layer",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if units < 1:
             raise ValueError(f"Expected units >= 1. Received: units={units}")
+        if norm not in BLOCK_NORMS:
+            raise ValueError(f"Expected norm in {BLOCK_NORMS}. Received: norm={norm!r}")
         if not 0 <= dropout < 1:
             raise ValueError(f"Expected dropout in [0, 1). Received: dropout={dropout}")
         self.units = int(units)
@@ -396,7 +404,11 @@ class MaskBlock(keras.layers.Layer):
         self.mask = InstanceGuidedMask(
             None, self.reduction_ratio, kernel_initializer=kernel_initializer, name="mask"
         )
-        self.norm = keras.layers.LayerNormalization(epsilon=self.epsilon, name="norm")
+        self.norm_kind = norm
+        if norm == "layer":
+            self.norm = keras.layers.LayerNormalization(epsilon=self.epsilon, name="norm")
+        else:
+            self.norm = keras.layers.BatchNormalization(epsilon=self.epsilon, name="norm")
         self.drop = keras.layers.Dropout(self.dropout) if self.dropout else None
 
     def build(self, input_shape: Any) -> None:
@@ -412,7 +424,7 @@ class MaskBlock(keras.layers.Layer):
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         v_emb, v_in = inputs
         masked = self.mask(v_emb) * v_in
-        out = ops.relu(self.norm(ops.matmul(masked, self.kernel)))
+        out = ops.relu(self.norm(ops.matmul(masked, self.kernel), training=training))
         return self.drop(out, training=training) if self.drop is not None else out
 
     def compute_output_shape(self, input_shape: Any) -> tuple[Any, ...]:
@@ -425,6 +437,7 @@ class MaskBlock(keras.layers.Layer):
             "epsilon": self.epsilon,
             "dropout": self.dropout,
             "kernel_initializer": _serialize_initializer(self.kernel_initializer),
+            "norm": self.norm_kind,
         }
         return {**super().get_config(), **config}
 

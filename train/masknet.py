@@ -82,14 +82,22 @@ def build_model(spec: FeatureSpec, config: ModelConfig | None = None) -> keras.M
         h = flat_ln
         for i in range(config.num_blocks):
             h = MaskBlock(
-                config.block_units, config.reduction_ratio, dropout=config.dropout, name=f"mask_block_{i}"
+                config.block_units,
+                config.reduction_ratio,
+                dropout=config.dropout,
+                norm=config.block_norm,
+                name=f"mask_block_{i}",
             )([flat_emb, h])
         return keras.Model(inputs, _prediction(h), name="sermasknet")
 
     blocks = [
-        MaskBlock(config.block_units, config.reduction_ratio, dropout=config.dropout, name=f"mask_block_{i}")(
-            [flat_emb, flat_ln]
-        )
+        MaskBlock(
+            config.block_units,
+            config.reduction_ratio,
+            dropout=config.dropout,
+            norm=config.block_norm,
+            name=f"mask_block_{i}",
+        )([flat_emb, flat_ln])
         for i in range(config.num_blocks)
     ]
     h = blocks[0] if len(blocks) == 1 else layers.Concatenate(name="blocks")(blocks)

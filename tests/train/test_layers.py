@@ -9,7 +9,7 @@ import pytest
 from edge_runtime.encoder import FeatureEncoder
 from edge_runtime.spec import FeatureSpec
 from tests.edge_runtime.test_spec import shop_dict
-from train.config import ModelConfig
+from train.config import ConfigError, ModelConfig
 from train.layers import FeatureEmbedding, FieldLayerNorm, InstanceGuidedMask, MaskBlock
 from train.masknet import build_model
 
@@ -123,9 +123,13 @@ def _batch(n=32):
     return FeatureEncoder(SPEC).encode(recs)
 
 
-@pytest.mark.parametrize("model", ["sermasknet", "paramasknet", "dnn", "lr"])
-def test_save_load_round_trip_is_exact(model, tmp_path):
-    m = build_model(SPEC, ModelConfig(model=model, **SMALL))
+@pytest.mark.parametrize(
+    ("model", "variant"),
+    [("sermasknet", {}), ("paramasknet", {}), ("dnn", {}), ("lr", {}),
+     ("sermasknet", {"block_norm": "batch", "ln_emb": False})],
+)  # fmt: skip
+def test_save_load_round_trip_is_exact(model, variant, tmp_path):
+    m = build_model(SPEC, ModelConfig(model=model, **SMALL, **variant))
     x = _batch()
     p = m.predict(x, verbose=0)
     assert p.shape == (32, 1) and ((p > 0) & (p < 1)).all()
@@ -214,3 +218,23 @@ def test_initializers_and_regularizers_are_arguments_that_round_trip():
     assert config["class_name"] == "GlorotUniform" and config["config"]["seed"] == 1
     with pytest.raises(ValueError, match="Expected kernel_initializer .* Received: kernel_initializer=3"):
         MaskBlock(3, kernel_initializer=3)
+
+
+def test_the_batch_norm_variant_normalizes_per_batch_in_training_and_is_fixed_after():
+    block = MaskBlock(units=4, norm="batch")
+    v_emb = np.random.default_rng(0).normal(size=(64, 6)).astype("float32")
+    v_in = np.random.default_rng(1).normal(size=(64, 3)).astype("float32")
+    trained = np.asarray(block([v_emb, v_in], training=True))
+    # a training call normalizes over the batch: one row's output depends on the other rows
+    alone = np.asarray(block([v_emb[:8], v_in[:8]], training=True))
+    assert not np.allclose(alone, trained[:8])
+    # at inference it is a fixed affine map: rows are scored independently
+    served = np.asarray(block([v_emb, v_in], training=False))
+    np.testing.assert_allclose(
+        np.asarray(block([v_emb[:8], v_in[:8]], training=False)), served[:8], rtol=1e-6
+    )
+    assert block.get_config()["norm"] == "batch"
+    with pytest.raises(ValueError, match="Expected norm in"):
+        MaskBlock(units=4, norm="group")
+    with pytest.raises(ConfigError, match="block_norm"):
+        ModelConfig(block_norm="group")
