@@ -66,9 +66,7 @@ def run() -> dict[str, Any] | str:
 def teacher_run() -> tuple[Path, dict[str, float]] | str:
     """The MovieLens teacher's run directory (trained once, kept in ``WORK``) and the recorded
     timings; a string saying why when the data is absent."""
-    from edge_runtime.spec import FeatureSpec
-    from train.config import ModelConfig, TrainConfig
-    from train.pipeline import TrainInputs, train_run
+    from train.config import ModelConfig
 
     WORK.mkdir(parents=True, exist_ok=True)
     splits = fixed_splits(WORK / "splits")
@@ -82,18 +80,27 @@ def teacher_run() -> tuple[Path, dict[str, float]] | str:
         # as an app ranks: one user (the request's context, encoded once) and N candidate items
         spec = newcomer_spec(folder / "train.csv", WORK / "spec.json", context=list(USER_COLUMNS))
         t0 = time.perf_counter()
-        train_run(
-            TrainInputs(folder / "train.csv", folder / "valid.csv", folder / "test.csv"),
-            FeatureSpec.load(spec),
-            teacher,
-            ModelConfig(),
-            TrainConfig(seed=0),
-            overwrite=True,
-            progress=False,
-        )
+        train_movielens(folder, teacher, spec, ModelConfig())
         timing = {"teacher_train_seconds": time.perf_counter() - t0}
         timing_file.write_text(json.dumps(timing))
     return teacher, timing
+
+
+def train_movielens(folder: Path, out: Path, spec_path: Path, model_config: Any) -> None:
+    """Train ``model_config`` on the MovieLens split in ``folder`` (defaults, seed 0) into ``out``."""
+    from edge_runtime.spec import FeatureSpec
+    from train.config import TrainConfig
+    from train.pipeline import TrainInputs, train_run
+
+    train_run(
+        TrainInputs(folder / "train.csv", folder / "valid.csv", folder / "test.csv"),
+        FeatureSpec.load(spec_path),
+        out,
+        model_config,
+        TrainConfig(seed=0),
+        overwrite=True,
+        progress=False,
+    )
 
 
 def render(result: Any) -> list[str]:

@@ -64,23 +64,13 @@ def _census(model: bytes) -> dict[str, Any]:
 
 def _variant_run(spec_path: Path) -> Path:
     """The same SerMaskNet with BatchNorm blocks and no LN-EMB (no LayerNorm left), trained once."""
-    from benchmarks.bench_frontier import WORK
-    from edge_runtime.spec import FeatureSpec
-    from train.config import ModelConfig, TrainConfig
-    from train.pipeline import TrainInputs, train_run
+    from benchmarks.bench_frontier import WORK, train_movielens
+    from train.config import ModelConfig
 
     run = WORK / "int8-variant"
     if not (run / "metrics.json").is_file():
         folder = WORK / "splits" / "movielens-100k"
-        train_run(
-            TrainInputs(folder / "train.csv", folder / "valid.csv", folder / "test.csv"),
-            FeatureSpec.load(spec_path),
-            run,
-            ModelConfig(block_norm="batch", ln_emb=False),
-            TrainConfig(seed=0),
-            overwrite=True,
-            progress=False,
-        )
+        train_movielens(folder, run, spec_path, ModelConfig(block_norm="batch", ln_emb=False))
     return run
 
 

@@ -82,6 +82,21 @@ field_of(PyObject *records, Py_ssize_t i, PyObject *column, int *give_up)
     return v;
 }
 
+/* A cached id as int32; 0 (error cleared) when it is not an exact int that fits. Runs no Python code. */
+static int
+as_int32(PyObject *id, int32_t *out)
+{
+    if (id == NULL || !PyLong_CheckExact(id))
+        return 0;
+    long x = PyLong_AsLong(id);
+    if ((x == -1 && PyErr_Occurred()) || x < INT32_MIN || x > INT32_MAX) {
+        PyErr_Clear();
+        return 0;
+    }
+    *out = (int32_t)x;
+    return 1;
+}
+
 static PyObject *
 lookup_ids(PyObject *self, PyObject *args)
 {
@@ -119,18 +134,11 @@ lookup_ids(PyObject *self, PyObject *args)
             }
             PyObject *id = PyDict_GetItemWithError(cache, v);
             Py_DECREF(v);
-            if (id == NULL || !PyLong_CheckExact(id)) {
+            if (!as_int32(id, row + i)) {
                 PyErr_Clear(); /* unhashable, or not cached: the Python path resolves it */
                 ok = 0;
                 break;
             }
-            long x = PyLong_AsLong(id);
-            if ((x == -1 && PyErr_Occurred()) || x < INT32_MIN || x > INT32_MAX) {
-                PyErr_Clear();
-                ok = 0;
-                break;
-            }
-            row[i] = (int32_t)x;
         }
     }
     PyBuffer_Release(&view);
@@ -223,15 +231,8 @@ lookup_rows(PyObject *self, PyObject *args)
             ok = 0;
             break;
         }
-        for (Py_ssize_t k = 0; k < width && ok > 0; k++) {
-            PyObject *id = PyTuple_GET_ITEM(row, k);
-            long x = PyLong_CheckExact(id) ? PyLong_AsLong(id) : -1;
-            if (!PyLong_CheckExact(id) || (x == -1 && PyErr_Occurred()) || x < INT32_MIN || x > INT32_MAX) {
-                PyErr_Clear();
-                ok = 0;
-            }
-            ids[i * width + k] = (int32_t)x;
-        }
+        for (Py_ssize_t k = 0; k < width && ok > 0; k++)
+            ok = as_int32(PyTuple_GET_ITEM(row, k), ids + i * width + k);
         if (ok <= 0)
             break;
     }

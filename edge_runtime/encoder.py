@@ -59,6 +59,20 @@ __all__ = ["EncodedPart", "FeatureEncoder"]
 DEFAULT_CACHE_SIZE = 65_536
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """How one side's fields are encoded: ``single`` (name, field, column) one by one, ``dense`` the
+    plain numeric fields as one block, ``columns`` all columns read, ``batchable`` the plain
+    categorical fields whose ids are looked up all at once, and the columns of those two groups."""
+
+    single: list[tuple[str, Any, str]]
+    dense: list[NumericField]
+    columns: list[str]
+    batchable: list[tuple[str, Any, str]]
+    id_columns: tuple[str, ...]
+    num_columns: tuple[str, ...]
+
+
 @dataclass
 class EncodedPart:
     """Encoded fields of one side of a request: ``n`` rows (1 for a context).
@@ -143,7 +157,7 @@ class FeatureEncoder:
             if vocab:  # ready before the first request, so the batched fast path applies at once
                 self._ids_cache_of(name)
         self._cross_sources = {s for f in spec.fields if isinstance(f, CrossField) for s in f.fields}
-        self._plans: dict[tuple[str, ...], Any] = {}
+        self._plans: dict[tuple[str, ...], _Plan] = {}
         self._tables: dict[tuple[str, ...], TransformTable] = {}
         self._bucket_fps = {
             f.name: hashing.fingerprints([str(i) for i in range(len(f.boundaries) + 1)])
@@ -238,9 +252,8 @@ class FeatureEncoder:
                 inputs[f"{f.name}_mask"][:] = mask
 
     # -------------------------------------------------------------- internals
-    def _plan(self, names: Sequence[str]) -> tuple[list[tuple[str, Any, str]], list[NumericField], list[str]]:
-        """Per-part work list, computed once per distinct set of names: (name, field, column)
-        for fields encoded one by one, the plain numeric fields encoded as one block, and the columns."""
+    def _plan(self, names: Sequence[str]) -> _Plan:
+        """Per-part work list, computed once per distinct set of names (see :class:`_Plan`)."""
         key = tuple(names)
         plan = self._plans.get(key)
         if plan is None:
@@ -251,18 +264,32 @@ class FeatureEncoder:
                     dense.append(f)
                 else:
                     single.append((name, f, self.spec.column_of(name)))
-            columns = list(dict.fromkeys(self.spec.column_of(name) for name in names))
-            plan = self._plans[key] = (single, dense, columns)
+            # The plain categorical fields, whose ids can be looked up all at once (no cross reads
+            # their fingerprints, no ``required`` check); none when fewer than two.
+            batchable = [
+                (name, f, column)
+                for name, f, column in single
+                if isinstance(f, CategoricalField) and name not in self._cross_sources and not f.required
+            ]
+            batchable = batchable if len(batchable) >= 2 else []
+            plan = self._plans[key] = _Plan(
+                single=single,
+                dense=dense,
+                columns=list(dict.fromkeys(self.spec.column_of(name) for name in names)),
+                batchable=batchable,
+                id_columns=tuple(column for _, _, column in batchable),
+                num_columns=tuple(f.column for f in dense),
+            )
         return plan
 
     def _encode_part(self, cols: Columns, names: Sequence[str], n: int) -> EncodedPart:
         part = EncodedPart(n=n, ids={}, fps={}, dense={}, multi={})
-        single, dense, columns = self._plan(names)
-        batchable = self._batchable(single)
-        done = self._native_part(part, batchable, dense, cols, n) if self._native is not None else set()
-        cols.prefetch([c for c in columns if c not in done])
+        plan = self._plan(names)
+        single, dense = plan.single, plan.dense
+        done = self._native_part(part, plan, cols, n) if self._native is not None else set()
+        cols.prefetch([c for c in plan.columns if c not in done])
         if not part.ids:
-            batched = self._batch_ids(batchable, cols, n)
+            batched = self._batch_ids(plan.batchable, cols, n)
             if batched is not None:
                 part.ids.update(batched)
         for name, f, column in single:
@@ -299,24 +326,7 @@ class FeatureEncoder:
                     part.dense[f.name] = self._transform(f, x, missing)
         return part
 
-    def _batchable(self, single: list[tuple[str, Any, str]]) -> list[tuple[str, Any, str]]:
-        """The plain categorical fields, whose ids can be looked up all at once (no cross reads their
-        fingerprints, no ``required`` check); none when fewer than two."""
-        fields = [
-            (name, f, column)
-            for name, f, column in single
-            if isinstance(f, CategoricalField) and name not in self._cross_sources and not f.required
-        ]
-        return fields if len(fields) >= 2 else []
-
-    def _native_part(
-        self,
-        part: EncodedPart,
-        batchable: list[tuple[str, Any, str]],
-        dense: list[NumericField],
-        cols: Columns,
-        n: int,
-    ) -> set[str]:
+    def _native_part(self, part: EncodedPart, plan: _Plan, cols: Columns, n: int) -> set[str]:
         """The compiled fast path (:mod:`edge_runtime.native`) for dict records: the batchable ids
         and the plain numeric block, read straight from the dicts. Fills ``part`` with what it
         could do and returns the columns it read; the rest (and anything it gave up on: cache
@@ -325,8 +335,12 @@ class FeatureEncoder:
         if not n:
             return done
         fast = self._native
-        id_columns = tuple(column for _, _, column in batchable)
-        num_columns = tuple(f.column for f in dense)
+        batchable, dense, id_columns, num_columns = (
+            plan.batchable,
+            plan.dense,
+            plan.id_columns,
+            plan.num_columns,
+        )
         records = cols.dict_records(id_columns + num_columns)
         if records is None:
             return done

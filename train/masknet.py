@@ -81,27 +81,23 @@ def build_model(spec: FeatureSpec, config: ModelConfig | None = None) -> keras.M
     if config.model == "sermasknet":
         h = flat_ln
         for i in range(config.num_blocks):
-            h = MaskBlock(
-                config.block_units,
-                config.reduction_ratio,
-                dropout=config.dropout,
-                norm=config.block_norm,
-                name=f"mask_block_{i}",
-            )([flat_emb, h])
+            h = _mask_block(config, i)([flat_emb, h])
         return keras.Model(inputs, _prediction(h), name="sermasknet")
 
-    blocks = [
-        MaskBlock(
-            config.block_units,
-            config.reduction_ratio,
-            dropout=config.dropout,
-            norm=config.block_norm,
-            name=f"mask_block_{i}",
-        )([flat_emb, flat_ln])
-        for i in range(config.num_blocks)
-    ]
+    blocks = [_mask_block(config, i)([flat_emb, flat_ln]) for i in range(config.num_blocks)]
     h = blocks[0] if len(blocks) == 1 else layers.Concatenate(name="blocks")(blocks)
     return keras.Model(inputs, _prediction(_mlp(h, config)), name="paramasknet")
+
+
+def _mask_block(config: ModelConfig, i: int) -> MaskBlock:
+    """The i-th MaskBlock as the config says (both architectures build theirs here)."""
+    return MaskBlock(
+        config.block_units,
+        config.reduction_ratio,
+        dropout=config.dropout,
+        norm=config.block_norm,
+        name=f"mask_block_{i}",
+    )
 
 
 def _mlp(h: keras.KerasTensor, config: ModelConfig) -> keras.KerasTensor:
