@@ -63,14 +63,19 @@ DEFAULT_CACHE_SIZE = 65_536
 class _Plan:
     """How one side's fields are encoded: ``single`` (name, field, column) one by one, ``dense`` the
     plain numeric fields as one block, ``columns`` all columns read, ``batchable`` the plain
-    categorical fields whose ids are looked up all at once, and the columns of those two groups."""
+    categorical fields whose ids are looked up all at once, and what the compiled fast path reads:
+    the two groups' names, columns, missing ids and transform rows."""
 
     single: list[tuple[str, Any, str]]
     dense: list[NumericField]
     columns: list[str]
     batchable: list[tuple[str, Any, str]]
+    id_names: tuple[str, ...]
     id_columns: tuple[str, ...]
+    missing_ids: tuple[int, ...]
+    num_names: tuple[str, ...]
     num_columns: tuple[str, ...]
+    num_rules: tuple[tuple[Any, ...], ...]
 
 
 @dataclass
@@ -158,6 +163,7 @@ class FeatureEncoder:
                 self._ids_cache_of(name)
         self._cross_sources = {s for f in spec.fields if isinstance(f, CrossField) for s in f.fields}
         self._plans: dict[tuple[str, ...], _Plan] = {}
+        self._plan_caches: dict[tuple[str, ...], tuple[dict[str, int], ...]] = {}  # id names -> caches
         self._tables: dict[tuple[str, ...], TransformTable] = {}
         self._bucket_fps = {
             f.name: hashing.fingerprints([str(i) for i in range(len(f.boundaries) + 1)])
@@ -176,6 +182,8 @@ class FeatureEncoder:
         """Encode the context (user/request) fields of one request: a part of one row."""
         if not isinstance(context, Mapping):
             raise EncodeError(f"context must be a mapping of field -> value, got {type(context).__name__}")
+        if not self._side_columns["context"]:
+            return EncodedPart(n=1, ids={}, fps={}, dense={}, multi={})
         cols = Columns([context], "context")
         return self._encode_part(cols, self._side_columns["context"], 1)
 
@@ -277,16 +285,24 @@ class FeatureEncoder:
                 dense=dense,
                 columns=list(dict.fromkeys(self.spec.column_of(name) for name in names)),
                 batchable=batchable,
+                id_names=tuple(name for name, _, _ in batchable),
                 id_columns=tuple(column for _, _, column in batchable),
+                missing_ids=tuple(self._offsets[name] for name, _, _ in batchable),
+                num_names=tuple(f.name for f in dense),
                 num_columns=tuple(f.column for f in dense),
+                num_rules=self._table(dense).rules if dense else (),
             )
         return plan
 
     def _encode_part(self, cols: Columns, names: Sequence[str], n: int) -> EncodedPart:
         part = EncodedPart(n=n, ids={}, fps={}, dense={}, multi={})
         plan = self._plan(names)
+        if not plan.columns:  # e.g. a context side with no fields: nothing to read
+            return part
         single, dense = plan.single, plan.dense
         done = self._native_part(part, plan, cols, n) if self._native is not None else set()
+        if len(part.ids) == len(single) and len(part.dense) == len(dense):
+            return part  # the compiled path did every field (the ids are of single fields only)
         cols.prefetch([c for c in plan.columns if c not in done])
         if not part.ids:
             batched = self._batch_ids(plan.batchable, cols, n)
@@ -335,30 +351,24 @@ class FeatureEncoder:
         if not n:
             return done
         fast = self._native
-        batchable, dense, id_columns, num_columns = (
-            plan.batchable,
-            plan.dense,
-            plan.id_columns,
-            plan.num_columns,
-        )
-        records = cols.dict_records(id_columns + num_columns)
+        records = cols.dict_records(plan.id_columns + plan.num_columns)
         if records is None:
             return done
-        caches = tuple(self._id_cache.get(name) for name, _, _ in batchable)
-        if batchable and None not in caches:
-            for (name, _, _), cache in zip(batchable, caches, strict=True):
-                cache[None] = self._offsets[name]  # type: ignore[index]
-            arr = np.empty((len(batchable), n), dtype=np.int32)
-            if fast.lookup_ids(records, id_columns, caches, arr):
-                part.ids.update(zip([name for name, _, _ in batchable], arr, strict=True))
-                done.update(id_columns)
-        if dense:
-            x = np.empty((len(dense), n), dtype=np.float64)
-            if fast.numbers(records, num_columns, x):
-                block = self._dense_values(dense, x)
-                if block is not None:
-                    part.dense.update(zip([f.name for f in dense], block, strict=True))
-                    done.update(num_columns)
+        caches = self._plan_caches.get(plan.id_names)
+        if caches is None:  # the caches exist once each field has been looked up; then they stay
+            caches = tuple(self._id_cache.get(name) for name in plan.id_names)
+            if None not in caches:
+                self._plan_caches[plan.id_names] = caches
+        if plan.id_names and None not in caches:
+            arr = np.empty((len(caches), n), dtype=np.int32)
+            if fast.lookup_ids(records, plan.id_columns, caches, plan.missing_ids, arr):
+                part.ids.update(zip(plan.id_names, arr, strict=True))
+                done.update(plan.id_columns)
+        if plan.num_names:
+            y = np.empty((len(plan.num_names), n), dtype=np.float32)
+            if fast.numbers(records, plan.num_columns, plan.num_rules, y):
+                part.dense.update(zip(plan.num_names, y, strict=True))
+                done.update(plan.num_columns)
         return done
 
     def _native_multi(

@@ -409,6 +409,8 @@ class Ranker:
 def _materialized(candidates: Any) -> Any:
     """Columns (a mapping or a DataFrame) and sequences as they are; any other iterable (a generator)
     as a list, so that it can be encoded and then returned."""
+    if type(candidates) is list:  # the common case first: no abstract-class check
+        return candidates
     if isinstance(candidates, (Mapping, list, tuple)) or _is_frame(candidates):
         return candidates
     if isinstance(candidates, (str, bytes)) or not hasattr(candidates, "__iter__"):

@@ -155,18 +155,33 @@ def test_the_compiled_functions_check_their_arguments():
     with pytest.raises(TypeError):
         f.lookup_ids((), ("a",), ({},), np.empty((1, 0), np.int32))
     with pytest.raises(ValueError, match="buffer"):
-        f.lookup_ids([{}], ("a",), ({None: 1},), np.empty((1, 1), np.int64))
+        f.lookup_ids([{}], ("a",), ({},), (1,), np.empty((1, 1), np.int64))
+    with pytest.raises(TypeError, match="missing_ids"):
+        f.lookup_ids([{}], ("a",), ({},), (2**40,), np.empty((1, 1), np.int32))
+    out = np.zeros((1, 3), np.int32)
+    assert f.lookup_ids([{"a": "x"}, {}, {"a": None}], ("a",), ({"x": 5},), (1,), out)
+    assert out.tolist() == [[5, 1, 1]]  # None and an absent key: the missing id, no cache entry needed
+    assert not f.lookup_ids([{"a": "y"}], ("a",), ({"x": 5},), (1,), out[:, :1].copy())  # a miss
+    assert not f.lookup_ids([{"a": ["x"]}], ("a",), ({"x": 5},), (1,), out[:, :1].copy())  # unhashable
+    # numbers: (log1p, shift, scale, lo, hi, fill, required) per column, float32 out
+    rule = (False, 1.0, 2.0, -1.0, 1.0, 0.25, False)
     with pytest.raises(ValueError, match="buffer"):
-        f.numbers([{}], ("a",), np.empty((2, 1), np.float64))
-    out = np.zeros((1, 2), np.int32)
-    assert f.lookup_ids([{"a": "x"}, {}], ("a",), ({"x": 5, None: 1},), out) and out.tolist() == [[5, 1]]
-    assert not f.lookup_ids([{"a": "y"}], ("a",), ({"x": 5, None: 1},), out[:, :1].copy())  # a miss
-    assert not f.lookup_ids([{"a": ["x"]}], ("a",), ({"x": 5, None: 1},), out[:, :1].copy())  # unhashable
-    x = np.zeros((1, 3), np.float64)
-    assert f.numbers([{"a": 1}, {"a": None}, {}], ("a",), x)
-    assert x[0, 0] == 1.0 and np.isnan(x[0, 1:]).all()
-    assert not f.numbers([{"a": "1"}], ("a",), x[:, :1].copy())  # texts are parsed by the Python path
-    assert not f.numbers([{"a": 2**2000}], ("a",), x[:, :1].copy())  # too large for a double
+        f.numbers([{}], ("a",), (rule,), np.empty((1, 1), np.float64))
+    with pytest.raises(TypeError, match="rule"):
+        f.numbers([{}], ("a",), (rule[:3],), np.empty((1, 1), np.float32))
+    with pytest.raises(TypeError, match="rules"):
+        f.numbers([{}], ("a",), (), np.empty((1, 1), np.float32))
+    y = np.zeros((1, 5), np.float32)
+    assert f.numbers([{"a": 2}, {"a": None}, {}, {"a": math.nan}, {"a": 99.0}], ("a",), (rule,), y)
+    assert y.tolist() == [[0.5, 0.25, 0.25, 0.25, 1.0]]  # (2 - 1) / 2; fill for missing; clipped
+    logrule = (True, 0.0, 1.0, -9.0, 9.0, 0.0, False)
+    y2 = np.zeros((1, 2), np.float32)
+    assert f.numbers([{"a": -5}, {"a": math.e - 1}], ("a",), (logrule,), y2)
+    assert y2.tolist() == [[0.0, 1.0]]  # log1p(max(x, 0))
+    for bad in ({"a": "1"}, {"a": 2**2000}, {"a": math.inf}, {"a": np.float64(1.0)}):
+        assert not f.numbers([bad], ("a",), (rule,), y[:, :1].copy()), bad  # the Python path decides
+    assert not f.numbers([{}], ("a",), (rule[:-1] + (True,),), y[:, :1].copy())  # required and missing
+    assert not f.numbers([{"a": 1}], ("a",), ((False, 1.0, 0.0, -1.0, 1.0, 0.0, False),), y[:, :1].copy())
 
 
 @needs_native
@@ -186,7 +201,9 @@ def test_records_changed_by_a_values_own_code_are_given_up_not_crashed_on():
 
     records.extend([{"a": Shrinks()}, {"a": "x"}, {"a": "x"}])
     out = np.zeros((1, 3), np.int32)
-    assert not f.lookup_ids(records, ("a",), ({"x": 5, None: 1},), out)  # the list shrank: give up
+    # Every value is read (and held) before any lookup runs a value's code, as the Python path's
+    # map(cache.get, values) does: the lookup sees the records as they were, and nothing crashes.
+    assert f.lookup_ids(records, ("a",), ({"x": 5},), (1,), out) and out.tolist() == [[5, 5, 5]]
     assert records == []
 
     class KeyShrinks(Shrinks):
@@ -200,7 +217,8 @@ def test_records_changed_by_a_values_own_code_are_given_up_not_crashed_on():
             return False
 
     records.extend([{KeyShrinks(): 1.0, "a": 2.0}, {"a": 3.0}])
-    assert not f.numbers(records, ("a",), np.zeros((1, 2), np.float64))
+    rule = (False, 0.0, 1.0, -9.0, 9.0, 0.0, False)
+    assert not f.numbers(records, ("a",), (rule,), np.zeros((1, 2), np.float32))
     records.extend([{"t": "a|b"}, {"t": "c"}])
     assert not f.lookup_rows(records, "t", {"a|b": (1, 2)}, np.zeros((2, 2), np.int32), 2)  # "c": a miss
     out = np.zeros((2, 2), np.int32)
