@@ -189,8 +189,9 @@ class TransformTable:
         self.names = tuple(f.name for f in fields)
         #: The rows as the compiled fast path reads them (``edge_runtime/_fastcols.c`` ``numbers``,
         #: the same formula in C): ``(log1p, shift, scale, lo, hi, fill, required)`` per field.
-        self.rules = tuple((*(float(v) if i else bool(v) for i, v in enumerate(r)), f.required)
-                           for r, f in zip(rows, fields, strict=True))
+        self.rules = tuple(
+            (bool(r[0]), *map(float, r[1:]), bool(f.required)) for r, f in zip(rows, fields, strict=True)
+        )
         self._log_rows = np.array([i for i, r in enumerate(rows) if r[0]], dtype=np.intp)
         columns = np.array([r[1:] for r in rows], dtype=np.float64).reshape(len(rows), 5).T[..., None]
         self._shift, self._scale, self._lo, self._hi, self._fill = columns
