@@ -26,7 +26,7 @@ def _quiet_tf() -> None:
 
 
 #: Options a resumed run accepts: where it is, how long it may run, how it runs and prints.
-RESUME_OPTIONS = {"out", "resume", "epochs", "distribute", "cpu_devices", "as_json"}
+RESUME_OPTIONS = {"out", "resume", "epochs", "distribute", "cpu_devices", "worker_timeout", "as_json"}
 
 
 @click.command()
@@ -237,7 +237,7 @@ def train(
         raise click.UsageError("--resume and --overwrite exclude each other")
     ctx = click.get_current_context()
     if resume:
-        # A resumed run continues as it was configured; only how long it may run can change.
+        # A resumed run continues as it was configured; only how long and how it runs can change.
         changed = [
             p.opts[0]
             for p in ctx.command.params
@@ -307,6 +307,7 @@ def train(
         train_config,  # type: ignore[arg-type]
         resume=resume,
         resume_epochs=epochs if resume and explicit_epochs else None,
+        resume_worker_timeout=worker_timeout if resume else None,
         overwrite=overwrite,
         distribute=distribute,
         cpu_devices=cpu_devices,

@@ -144,6 +144,7 @@ def train_run(
     *,
     resume: bool = False,
     resume_epochs: int | None = None,
+    resume_worker_timeout: float | None = None,
     overwrite: bool = False,
     distribute: str = "none",
     cpu_devices: int = 1,
@@ -154,7 +155,8 @@ def train_run(
     Everything that can be checked before training is checked first (files, columns, labels, run
     directory), so bad input fails fast and leaves the run directory untouched. ``resume`` continues
     the run in ``out`` as it was configured (the other arguments are ignored), for at most
-    ``resume_epochs`` epochs in all when given. What the run needs only while it trains (the
+    ``resume_epochs`` epochs in all when given, and with ``resume_worker_timeout`` (multi-worker
+    collectives) when given. What the run needs only while it trains (the
     encoded cache of a streamed file) is removed when it returns or fails.
     """
     with contextlib.ExitStack() as cleanup:
@@ -167,6 +169,7 @@ def train_run(
             cleanup,
             resume=resume,
             resume_epochs=resume_epochs,
+            resume_worker_timeout=resume_worker_timeout,
             overwrite=overwrite,
             distribute=distribute,
             cpu_devices=cpu_devices,
@@ -184,6 +187,7 @@ def _train(
     *,
     resume: bool,
     resume_epochs: int | None,
+    resume_worker_timeout: float | None,
     overwrite: bool,
     distribute: str,
     cpu_devices: int,
@@ -202,6 +206,8 @@ def _train(
         model_config, train_config, inputs = saved_config(out / "config.json")
         if resume_epochs is not None:
             train_config = dataclasses.replace(train_config, epochs=resume_epochs)
+        if resume_worker_timeout is not None:
+            train_config = dataclasses.replace(train_config, worker_timeout=resume_worker_timeout)
     label = inputs.label or spec.label
     if not label:
         raise DataError("no label column: set 'label' in the spec or pass --label")
@@ -300,7 +306,8 @@ def _train(
         ckpt.mkdir(exist_ok=True)
         if not resume:
             fitted.save(out / "spec.json")
-        if not resume or resume_epochs is not None:  # a resumed run records its new epoch limit
+        # a resumed run records its new epoch limit and worker timeout
+        if not resume or resume_epochs is not None or resume_worker_timeout is not None:
             write_json(
                 out / "config.json",
                 {

@@ -84,45 +84,13 @@ def _args(d: Path, out: Path, *more: str) -> list[str]:
     ]  # fmt: skip
 
 
-def test_two_workers_train_as_one_and_the_chief_alone_writes(sharded, tmp_path):
+def test_two_workers_train_as_one_a_killed_one_stops_the_other_and_resume_finishes(sharded, tmp_path):
+    """One cluster start for the whole story (each start costs two TensorFlow start-ups): a worker
+    killed mid-training stops the other with a clear error; both resume, finish as one model, and
+    the chief alone writes the run."""
     out = tmp_path / "run"
-    t0 = time.monotonic()
-    args = _args(sharded, out, "--epochs", "2", "--distribute", "multiworker", "--worker-timeout", "30")
-    (rc0, out0), (rc1, out1) = _finish(_workers(args, tmp_path, "clean"))
-    seconds = time.monotonic() - t0
-    assert rc0 == 0 and rc1 == 0, (tmp_path / "clean-0.log").read_text()[-2000:]
-    chief, helper = json.loads(out0), json.loads(out1)
-    assert chief["replicas"] == 2 and chief["train_mode"].startswith("multi-worker (2 workers")
-    # every step all-reduced: both hold the same weights, so both score validation identically
-    assert chief["valid"]["auc"] == helper["valid"]["auc"]
-    files = sorted(p.name for p in out.iterdir())
-    assert files == sorted(
-        ["checkpoints", "config.json", "history.json", "metrics.json", "model.keras", "spec.json",
-         "training_curve.png"]
-    )  # fmt: skip
-    assert len(json.loads((out / "history.json").read_text())) == 2  # one writer: each epoch once
-    # the same global batch on one worker: the same model trained on the same rows in another order
-    ((rc, single),) = _finish(
-        [_start(_args(sharded, tmp_path / "single", "--epochs", "2"), None, tmp_path / "s.log")]
-    )
-    assert rc == 0
-    assert abs(json.loads(single)["valid"]["auc"] - chief["valid"]["auc"]) < 0.03  # stated tolerance
-    print(f"two-worker run: {seconds:.1f} s")
-
-
-def test_a_killed_worker_stops_the_other_with_a_clear_error_and_resume_continues(sharded, tmp_path):
-    out = tmp_path / "run"
-    args = _args(
-        sharded,
-        out,
-        "--epochs",
-        "40",
-        "--patience",
-        "40",
-        "--distribute",
-        "multiworker",
-    )  # no --worker-timeout: TensorFlow's health check notices the dead worker
-    procs = _workers(args, tmp_path, "kill")
+    args = _args(sharded, out, "--epochs", "40", "--patience", "40", "--distribute", "multiworker")
+    procs = _workers(args, tmp_path, "kill")  # no --worker-timeout: TensorFlow's health check notices
     try:
         state = out / "checkpoints" / "state.json"
         deadline = time.monotonic() + 120
@@ -140,14 +108,32 @@ def test_a_killed_worker_stops_the_other_with_a_clear_error_and_resume_continues
     assert "Traceback" not in log
     done = json.loads(state.read_text())["epoch"]
     assert 1 <= done < 40
+    # both resume and finish one more epoch, now with a collective timeout (the option's clean path)
+    t0 = time.monotonic()
     resume = ["--distribute", "multiworker", "--resume", "--epochs", str(done + 1), "--out", str(out)]
-    (rc0, out0), (rc1, _) = _finish(_workers(resume, tmp_path, "resume"))
+    (rc0, out0), (rc1, out1) = _finish(_workers([*resume, "--worker-timeout", "30"], tmp_path, "resume"))
+    seconds = time.monotonic() - t0
     assert rc0 == 0 and rc1 == 0, (tmp_path / "resume-0.log").read_text()[-2000:]
+    chief, helper = json.loads(out0), json.loads(out1)
+    assert chief["replicas"] == 2 and chief["train_mode"].startswith("multi-worker (2 workers")
+    assert chief["epochs_trained"] == done + 1
+    # every step all-reduced: both hold the same weights, so both score validation identically
+    assert chief["valid"]["auc"] == helper["valid"]["auc"]
+    files = sorted(p.name for p in out.iterdir())
+    assert files == sorted(
+        ["checkpoints", "config.json", "history.json", "metrics.json", "model.keras", "spec.json",
+         "training_curve.png"]
+    )  # fmt: skip
     history = json.loads((out / "history.json").read_text())
-    assert [h["epoch"] for h in history] == list(range(1, done + 2))  # continued, nothing repeated
-    assert json.loads(out0)["epochs_trained"] == done + 1
+    assert [h["epoch"] for h in history] == list(range(1, done + 2))  # one writer, nothing repeated
     # the killed worker's scratch folder was removed by its successor
     assert not list((tmp_path / "scratch").glob("masknet-worker*")), os.listdir(tmp_path / "scratch")
+    # the same global batch on one worker: the same model trained on the same rows in another order
+    single = _args(sharded, tmp_path / "single", "--epochs", str(done + 1))
+    ((rc, single_out),) = _finish([_start(single, None, tmp_path / "s.log")])
+    assert rc == 0
+    assert abs(json.loads(single_out)["valid"]["auc"] - chief["valid"]["auc"]) < 0.03  # stated tolerance
+    print(f"two-worker resume of one epoch: {seconds:.1f} s")
 
 
 def test_the_cluster_description_is_read_and_checked():
