@@ -2,7 +2,10 @@
 
 :func:`numeric_column` turns a raw column into float64 values and a missing mask (training fits its
 statistics on exactly these); :class:`TransformTable` applies the fields' transforms, one field or
-many at once, from a single table of shift / scale / clip / fill per field, so the rule exists once.
+many at once, from a single table of shift / scale / clip / fill per field, so the rule exists once
+in Python. The compiled fast path (``edge_runtime/_fastcols.c``) applies the same table's rows in C
+for lists of dicts on the device; ``tests/edge_runtime/test_native.py`` proves both give the same
+arrays.
 """
 
 from __future__ import annotations
