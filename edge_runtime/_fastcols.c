@@ -88,55 +88,60 @@ field_of(PyObject *records, Py_ssize_t i, PyObject *column, int *give_up)
     return v;
 }
 
-static void
-release(PyObject **values, Py_ssize_t count)
-{
-    for (Py_ssize_t k = 0; k < count; k++)
-        Py_XDECREF(values[k]);
-    PyMem_Free(values);
-}
-
 #if defined(__GNUC__) || defined(__clang__)
 #define PREFETCH(p) __builtin_prefetch((const void *)(p))
 #else
 #define PREFETCH(p) ((void)0)
 #endif
 
-/* Every records[i].get(columns[j]) as new references, values[j * n + i], read record by record
- * (Py_None where absent). Right after an invoke the records and their values are out of the CPU's
- * caches, and one lookup after another waits for memory each time; so the records' dicts and
- * hash tables, then every value, are prefetched before they are used, and the misses overlap
- * (measured: bench_runtime). Returns NULL with *give_up set like field_of, or with an error set. */
-static PyObject **
-gather(PyObject *records, PyObject *columns, Py_ssize_t n, Py_ssize_t m, int *give_up)
+/* Records are read CHUNK at a time, so the values held at once stay bounded (CHUNK x columns
+ * references) however many candidates come. */
+#define CHUNK 256
+
+/* Drop the references of values[0:count] (and zero them). */
+static void
+drop(PyObject **values, Py_ssize_t count)
 {
-    PyObject **values = PyMem_Calloc((size_t)(n * m ? n * m : 1), sizeof(PyObject *));
-    if (values == NULL) {
-        PyErr_NoMemory();
-        return NULL;
+    for (Py_ssize_t k = 0; k < count; k++)
+        Py_CLEAR(values[k]);
+}
+
+/* Every records[start + i].get(columns[j]) for i < len as new references in values[j * len + i],
+ * read record by record (Py_None where absent). Right after an invoke the records and their values
+ * are out of the CPU's caches, and one lookup after another would wait for memory each time; so
+ * the records' dicts and hash tables, then every value, are prefetched before they are used, and
+ * the misses overlap (measured: benchmarks/bench_runtime.py). Returns -1 with *give_up set like
+ * field_of, or with an error set; nothing is held then. */
+static int
+gather(PyObject *records, PyObject *columns, Py_ssize_t start, Py_ssize_t len, Py_ssize_t m,
+       PyObject **values, int *give_up)
+{
+    if (start + len > PyList_GET_SIZE(records)) { /* the list shrank: a value's code changed it */
+        *give_up = 1;
+        return -1;
     }
-    for (Py_ssize_t i = 0; i < n; i++)
-        PREFETCH(PyList_GET_ITEM(records, i));
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *rec = PyList_GET_ITEM(records, i);
+    for (Py_ssize_t i = 0; i < len; i++)
+        PREFETCH(PyList_GET_ITEM(records, start + i));
+    for (Py_ssize_t i = 0; i < len; i++) {
+        PyObject *rec = PyList_GET_ITEM(records, start + i);
         if (PyDict_CheckExact(rec)) {
             const char *keys = (const char *)((PyDictObject *)rec)->ma_keys;
             for (int line = 0; line < 16; line++) /* a small dict's table: about a kilobyte */
                 PREFETCH(keys + 64 * line);
         }
     }
-    for (Py_ssize_t i = 0; i < n; i++) {
+    for (Py_ssize_t i = 0; i < len; i++) {
         for (Py_ssize_t j = 0; j < m; j++) {
-            PyObject *v = field_of(records, i, PyTuple_GET_ITEM(columns, j), give_up);
+            PyObject *v = field_of(records, start + i, PyTuple_GET_ITEM(columns, j), give_up);
             if (v == NULL) {
-                release(values, n * m);
-                return NULL;
+                drop(values, len * m);
+                return -1;
             }
             PREFETCH(v);
-            values[j * n + i] = v;
+            values[j * len + i] = v;
         }
     }
-    return values;
+    return 0;
 }
 
 /* A cached id as int32; 0 (error cleared) when it is not an exact int that fits. Runs no Python code. */
@@ -179,31 +184,40 @@ lookup_ids(PyObject *self, PyObject *args)
     if (get_out(out, &view, 4, "i", m, n) < 0)
         return NULL;
     int32_t *ids = (int32_t *)view.buf;
+    PyObject **values = PyMem_Calloc((size_t)(CHUNK * (m ? m : 1)), sizeof(PyObject *));
+    if (values == NULL) {
+        PyBuffer_Release(&view);
+        return PyErr_NoMemory();
+    }
     int give_up = 0, ok = 1;
-    PyObject **values = gather(records, columns, n, m, &give_up);
-    if (values == NULL)
-        ok = give_up ? 0 : -1;
-    /* Field by field: one cache stays hot in the CPU's cache while its values are looked up. */
-    for (Py_ssize_t j = 0; j < m && ok > 0; j++) {
-        PyObject *cache = PyTuple_GET_ITEM(caches, j);
-        int32_t *row = ids + j * n, missing_id;
-        as_int32(PyTuple_GET_ITEM(missing_ids, j), &missing_id);
-        for (Py_ssize_t i = 0; i < n; i++) {
-            PyObject *v = values[j * n + i];
-            if (v == Py_None) {
-                row[i] = missing_id;
-                continue;
-            }
-            /* values holds its own references: a value's __hash__/__eq__ may change the records */
-            if (!as_int32(PyDict_GetItemWithError(cache, v), row + i)) {
-                PyErr_Clear(); /* unhashable, or not cached: the Python path resolves it */
-                ok = 0;
-                break;
+    for (Py_ssize_t start = 0; start < n && ok > 0; start += CHUNK) {
+        Py_ssize_t len = n - start < CHUNK ? n - start : CHUNK;
+        if (gather(records, columns, start, len, m, values, &give_up) < 0) {
+            ok = give_up ? 0 : -1;
+            break;
+        }
+        /* Field by field: one cache stays hot in the CPU's cache while its values are looked up. */
+        for (Py_ssize_t j = 0; j < m && ok > 0; j++) {
+            PyObject *cache = PyTuple_GET_ITEM(caches, j);
+            int32_t *row = ids + j * n + start, missing_id;
+            as_int32(PyTuple_GET_ITEM(missing_ids, j), &missing_id);
+            for (Py_ssize_t i = 0; i < len; i++) {
+                PyObject *v = values[j * len + i];
+                if (v == Py_None) {
+                    row[i] = missing_id;
+                    continue;
+                }
+                /* values holds its own references: a value's __hash__/__eq__ may change the records */
+                if (!as_int32(PyDict_GetItemWithError(cache, v), row + i)) {
+                    PyErr_Clear(); /* unhashable, or not cached: the Python path resolves it */
+                    ok = 0;
+                    break;
+                }
             }
         }
+        drop(values, len * m);
     }
-    if (values != NULL)
-        release(values, n * m);
+    PyMem_Free(values);
     PyBuffer_Release(&view);
     if (ok < 0)
         return NULL;
@@ -232,6 +246,45 @@ read_rules(PyObject *rules, Py_ssize_t m, rule_t *out)
     return 0;
 }
 
+/* One value's model input by rule r into *out; 0 (no error set) where the Python path must decide. */
+static int
+transform(PyObject *v, const rule_t *r, float *out)
+{
+    double d, t;
+    if (v == Py_None) {
+        d = NAN;
+    }
+    else if (PyFloat_CheckExact(v)) {
+        d = PyFloat_AS_DOUBLE(v);
+    }
+    else if (PyLong_CheckExact(v) || PyBool_Check(v)) {
+        d = PyLong_AsDouble(v);
+        if (d == -1.0 && PyErr_Occurred()) {
+            PyErr_Clear(); /* too large for a double: the Python path names it */
+            return 0;
+        }
+    }
+    else {
+        return 0; /* texts, numpy scalars, times...: the Python path parses or refuses them */
+    }
+    if (isinf(d) || (isnan(d) && r->required))
+        return 0;
+    if (isnan(d)) {
+        t = r->fill;
+    }
+    else {
+        if (r->log1p) /* np.maximum(x, 0.0): x when x >= 0 (keeps -0.0), else 0 */
+            d = log1p(d >= 0.0 ? d : 0.0);
+        t = (d - r->shift) / r->scale;
+        if (isnan(t)) /* 0/0 or inf - inf: the Python path decides */
+            return 0;
+        t = t >= r->lo ? t : r->lo; /* np.clip = minimum(maximum(t, lo), hi) */
+        t = t <= r->hi ? t : r->hi;
+    }
+    *out = (float)t;
+    return 1;
+}
+
 static PyObject *
 numbers(PyObject *self, PyObject *args)
 {
@@ -250,56 +303,32 @@ numbers(PyObject *self, PyObject *args)
         return NULL;
     }
     float *y = (float *)view.buf;
+    PyObject **values = PyMem_Calloc((size_t)(CHUNK * (m ? m : 1)), sizeof(PyObject *));
+    if (values == NULL) {
+        PyBuffer_Release(&view);
+        PyMem_Free(table);
+        return PyErr_NoMemory();
+    }
     int give_up = 0, ok = 1;
-    PyObject **values = gather(records, columns, n, m, &give_up);
-    if (values == NULL)
-        ok = give_up ? 0 : -1;
-    for (Py_ssize_t j = 0; j < m && ok > 0; j++) {
-        const rule_t *r = table + j;
-        float *row = y + j * n;
-        for (Py_ssize_t i = 0; i < n; i++) {
-            PyObject *v = values[j * n + i];
-            double d;
-            if (v == Py_None) {
-                d = NAN;
-            }
-            else if (PyFloat_CheckExact(v)) {
-                d = PyFloat_AS_DOUBLE(v);
-            }
-            else if (PyLong_CheckExact(v) || PyBool_Check(v)) {
-                d = PyLong_AsDouble(v);
-                if (d == -1.0 && PyErr_Occurred()) {
-                    PyErr_Clear(); /* too large for a double: the Python path names it */
-                    ok = 0;
-                }
-            }
-            else {
-                ok = 0; /* texts, numpy scalars, times...: the Python path parses or refuses them */
-            }
-            if (!ok || isinf(d) || (isnan(d) && r->required)) {
-                ok = 0;
-                break;
-            }
-            double t;
-            if (isnan(d)) {
-                t = r->fill;
-            }
-            else {
-                if (r->log1p) /* np.maximum(x, 0.0): x when x >= 0 (keeps -0.0), else 0 */
-                    d = log1p(d >= 0.0 ? d : 0.0);
-                t = (d - r->shift) / r->scale;
-                if (isnan(t)) { /* 0/0 or inf - inf: the Python path decides */
+    for (Py_ssize_t start = 0; start < n && ok > 0; start += CHUNK) {
+        Py_ssize_t len = n - start < CHUNK ? n - start : CHUNK;
+        if (gather(records, columns, start, len, m, values, &give_up) < 0) {
+            ok = give_up ? 0 : -1;
+            break;
+        }
+        for (Py_ssize_t j = 0; j < m && ok > 0; j++) {
+            const rule_t *r = table + j;
+            float *row = y + j * n + start;
+            for (Py_ssize_t i = 0; i < len; i++) {
+                if (!transform(values[j * len + i], r, row + i)) {
                     ok = 0;
                     break;
                 }
-                t = t >= r->lo ? t : r->lo; /* np.clip = minimum(maximum(t, lo), hi) */
-                t = t <= r->hi ? t : r->hi;
             }
-            row[i] = (float)t;
         }
+        drop(values, len * m);
     }
-    if (values != NULL)
-        release(values, n * m);
+    PyMem_Free(values);
     PyBuffer_Release(&view);
     PyMem_Free(table);
     if (ok < 0)

@@ -181,6 +181,17 @@ def test_the_compiled_functions_check_their_arguments():
     for bad in ({"a": "1"}, {"a": 2**2000}, {"a": math.inf}, {"a": np.float64(1.0)}):
         assert not f.numbers([bad], ("a",), (rule,), y[:, :1].copy()), bad  # the Python path decides
     assert not f.numbers([{}], ("a",), (rule[:-1] + (True,),), y[:, :1].copy())  # required and missing
+    # many records: read in blocks of 256, every block's values land in their own places
+    many = [{"a": str(i % 7), "b": i} for i in range(700)]
+    ids = np.zeros((2, 700), np.int32)
+    cache = {str(k): 10 + k for k in range(7)}
+    assert f.lookup_ids(many, ("a", "a"), (cache, cache), (1, 1), ids)
+    assert ids.tolist() == [[10 + i % 7 for i in range(700)]] * 2
+    big = np.zeros((1, 700), np.float32)
+    assert f.numbers(many, ("b",), ((False, 0.0, 1.0, -1e6, 1e6, 0.0, False),), big)
+    assert big.tolist() == [list(map(float, range(700)))]
+    many[650]["a"] = "unseen"  # a miss in the third block
+    assert not f.lookup_ids(many, ("a",), (cache,), (1,), ids[:1].copy())
     assert not f.numbers([{"a": 1}], ("a",), ((False, 1.0, 0.0, -1.0, 1.0, 0.0, False),), y[:, :1].copy())
 
 
@@ -205,6 +216,10 @@ def test_records_changed_by_a_values_own_code_are_given_up_not_crashed_on():
     # map(cache.get, values) does: the lookup sees the records as they were, and nothing crashes.
     assert f.lookup_ids(records, ("a",), ({"x": 5},), (1,), out) and out.tolist() == [[5, 5, 5]]
     assert records == []
+    # records are read 256 at a time: a list emptied while the first block is looked up ends the
+    # call at the next block
+    records.extend([{"a": Shrinks()}] + [{"a": "x"}] * 299)
+    assert not f.lookup_ids(records, ("a",), ({"x": 5},), (1,), np.zeros((1, 300), np.int32))
 
     class KeyShrinks(Shrinks):
         """A record key that collides with the column "a" and empties the records when compared."""
