@@ -38,10 +38,10 @@ class ModelConfig:
         dropout: after each MaskBlock and each MLP layer, while training. Defaults to 0.
         embeddings_l2: L2 on looked-up embedding rows. Defaults to 0.
         ln_emb: apply LN-EMB (per-field LayerNorm) before the first MaskBlock(s), as the paper does.
+            False feeds the raw embedding instead (an ablation). Defaults to True.
         block_norm: ``layer`` (the paper) or ``batch``: each MaskBlock normalizes with BatchNorm, a
             variant that is not the paper's MaskNet, for full-integer int8 (with ``ln_emb=False`` no
             LayerNorm is left). Defaults to ``layer``.
-            False feeds the raw embedding instead (an ablation). Defaults to True.
     """
 
     model: str = "sermasknet"
