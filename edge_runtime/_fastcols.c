@@ -144,6 +144,36 @@ gather(PyObject *records, PyObject *columns, Py_ssize_t start, Py_ssize_t len, P
     return 0;
 }
 
+/* What a function does with one column of one block: fill its outputs for records
+ * [start, start + len) from values[0:len]; 1, or 0 to give up (no error set). */
+typedef int (*fill_fn)(PyObject **values, Py_ssize_t column, Py_ssize_t start, Py_ssize_t len, void *ctx);
+
+/* Read the records a block at a time (gather) and hand every column of each block to fill.
+ * 1: all filled; 0: gave up; -1: an error is set. */
+static int
+each_block(PyObject *records, PyObject *columns, Py_ssize_t n, Py_ssize_t m, fill_fn fill, void *ctx)
+{
+    PyObject **values = PyMem_Calloc((size_t)(CHUNK * (m ? m : 1)), sizeof(PyObject *));
+    if (values == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    int give_up = 0, ok = 1;
+    for (Py_ssize_t start = 0; start < n && ok > 0; start += CHUNK) {
+        Py_ssize_t len = n - start < CHUNK ? n - start : CHUNK;
+        if (gather(records, columns, start, len, m, values, &give_up) < 0) {
+            ok = give_up ? 0 : -1;
+            break;
+        }
+        /* Column by column: one cache (or rule) stays hot while its values are read. */
+        for (Py_ssize_t j = 0; j < m && ok > 0; j++)
+            ok = fill(values + j * len, j, start, len, ctx);
+        drop(values, len * m);
+    }
+    PyMem_Free(values);
+    return ok;
+}
+
 /* A cached id as int32; 0 (error cleared) when it is not an exact int that fits. Runs no Python code. */
 static int
 as_int32(PyObject *id, int32_t *out)
@@ -156,6 +186,33 @@ as_int32(PyObject *id, int32_t *out)
         return 0;
     }
     *out = (int32_t)x;
+    return 1;
+}
+
+typedef struct {
+    PyObject *caches, *missing_ids;
+    int32_t *ids;
+    Py_ssize_t n;
+} ids_ctx;
+
+static int
+fill_ids(PyObject **values, Py_ssize_t j, Py_ssize_t start, Py_ssize_t len, void *ctx)
+{
+    const ids_ctx *c = ctx;
+    PyObject *cache = PyTuple_GET_ITEM(c->caches, j);
+    int32_t *row = c->ids + j * c->n + start, missing_id;
+    as_int32(PyTuple_GET_ITEM(c->missing_ids, j), &missing_id);
+    for (Py_ssize_t i = 0; i < len; i++) {
+        if (values[i] == Py_None) {
+            row[i] = missing_id;
+            continue;
+        }
+        /* values holds its own references: a value's __hash__/__eq__ may change the records */
+        if (!as_int32(PyDict_GetItemWithError(cache, values[i]), row + i)) {
+            PyErr_Clear(); /* unhashable, or not cached: the Python path resolves it */
+            return 0;
+        }
+    }
     return 1;
 }
 
@@ -183,41 +240,8 @@ lookup_ids(PyObject *self, PyObject *args)
     }
     if (get_out(out, &view, 4, "i", m, n) < 0)
         return NULL;
-    int32_t *ids = (int32_t *)view.buf;
-    PyObject **values = PyMem_Calloc((size_t)(CHUNK * (m ? m : 1)), sizeof(PyObject *));
-    if (values == NULL) {
-        PyBuffer_Release(&view);
-        return PyErr_NoMemory();
-    }
-    int give_up = 0, ok = 1;
-    for (Py_ssize_t start = 0; start < n && ok > 0; start += CHUNK) {
-        Py_ssize_t len = n - start < CHUNK ? n - start : CHUNK;
-        if (gather(records, columns, start, len, m, values, &give_up) < 0) {
-            ok = give_up ? 0 : -1;
-            break;
-        }
-        /* Field by field: one cache stays hot in the CPU's cache while its values are looked up. */
-        for (Py_ssize_t j = 0; j < m && ok > 0; j++) {
-            PyObject *cache = PyTuple_GET_ITEM(caches, j);
-            int32_t *row = ids + j * n + start, missing_id;
-            as_int32(PyTuple_GET_ITEM(missing_ids, j), &missing_id);
-            for (Py_ssize_t i = 0; i < len; i++) {
-                PyObject *v = values[j * len + i];
-                if (v == Py_None) {
-                    row[i] = missing_id;
-                    continue;
-                }
-                /* values holds its own references: a value's __hash__/__eq__ may change the records */
-                if (!as_int32(PyDict_GetItemWithError(cache, v), row + i)) {
-                    PyErr_Clear(); /* unhashable, or not cached: the Python path resolves it */
-                    ok = 0;
-                    break;
-                }
-            }
-        }
-        drop(values, len * m);
-    }
-    PyMem_Free(values);
+    ids_ctx ctx = {caches, missing_ids, (int32_t *)view.buf, n};
+    int ok = each_block(records, columns, n, m, fill_ids, &ctx);
     PyBuffer_Release(&view);
     if (ok < 0)
         return NULL;
@@ -285,6 +309,23 @@ transform(PyObject *v, const rule_t *r, float *out)
     return 1;
 }
 
+typedef struct {
+    const rule_t *rules;
+    float *y;
+    Py_ssize_t n;
+} numbers_ctx;
+
+static int
+fill_numbers(PyObject **values, Py_ssize_t j, Py_ssize_t start, Py_ssize_t len, void *ctx)
+{
+    const numbers_ctx *c = ctx;
+    float *row = c->y + j * c->n + start;
+    for (Py_ssize_t i = 0; i < len; i++)
+        if (!transform(values[i], c->rules + j, row + i))
+            return 0;
+    return 1;
+}
+
 static PyObject *
 numbers(PyObject *self, PyObject *args)
 {
@@ -302,33 +343,8 @@ numbers(PyObject *self, PyObject *args)
         PyMem_Free(table);
         return NULL;
     }
-    float *y = (float *)view.buf;
-    PyObject **values = PyMem_Calloc((size_t)(CHUNK * (m ? m : 1)), sizeof(PyObject *));
-    if (values == NULL) {
-        PyBuffer_Release(&view);
-        PyMem_Free(table);
-        return PyErr_NoMemory();
-    }
-    int give_up = 0, ok = 1;
-    for (Py_ssize_t start = 0; start < n && ok > 0; start += CHUNK) {
-        Py_ssize_t len = n - start < CHUNK ? n - start : CHUNK;
-        if (gather(records, columns, start, len, m, values, &give_up) < 0) {
-            ok = give_up ? 0 : -1;
-            break;
-        }
-        for (Py_ssize_t j = 0; j < m && ok > 0; j++) {
-            const rule_t *r = table + j;
-            float *row = y + j * n + start;
-            for (Py_ssize_t i = 0; i < len; i++) {
-                if (!transform(values[j * len + i], r, row + i)) {
-                    ok = 0;
-                    break;
-                }
-            }
-        }
-        drop(values, len * m);
-    }
-    PyMem_Free(values);
+    numbers_ctx ctx = {table, (float *)view.buf, n};
+    int ok = each_block(records, columns, n, m, fill_numbers, &ctx);
     PyBuffer_Release(&view);
     PyMem_Free(table);
     if (ok < 0)
