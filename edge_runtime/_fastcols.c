@@ -4,8 +4,9 @@
  * the common case, and giving up (returning False, output unspecified) on anything else, so that
  * the Python path takes over and names the problem. Equality of the two paths is tested
  * (tests/edge_runtime/test_native.py). No numpy C API: outputs are writable buffers (int32 and
- * float32), so one build serves numpy 1.x and 2.x. All read field by field (one column of all
- * records, then the next) and assume nothing between two reads: a value's __hash__ or __eq__ may run
+ * float32), so one build serves numpy 1.x and 2.x. lookup_ids and numbers read 256 records at a
+ * time (every value of the block first, with memory prefetches, then column by column); lookup_rows
+ * reads one column. None assumes anything between two reads: a value's __hash__ or __eq__ may run
  * Python code that changes the records, so each read checks again and holds its own references.
  *
  * lookup_ids(records, columns, caches, missing_ids, out) -> bool
