@@ -2,9 +2,10 @@
 measured side by side, and the best bundle within a device budget.
 
 :func:`frontier_run` trains each student of a grid (:func:`train.distill.distill_run`), converts the
-teacher and every student in each mode, then measures all bundles in one process: test AUC, the
+teacher and every student in each mode, then measures all bundles side by side: test AUC, the
 top-10 overlap with the teacher's float bundle per slate of ``candidates`` test rows, single-thread
-invoke and whole-request latency at ``candidates``, and bundle size. It writes ``frontier.json``,
+invoke and whole-request latency at ``candidates`` (timed in a fresh process that holds only the
+runtime, as on a device: :mod:`convert.latency`), and bundle size. It writes ``frontier.json``,
 ``frontier.md`` and ``frontier.png`` (AUC against request latency, marker area = bundle size, the
 Pareto set ringed) into its folder. Finished students and bundles are kept, so a stopped run
 resumes where it was (``resume=True``); the measurements are always taken anew, side by side.
@@ -13,7 +14,6 @@ resumes where it was (``resume=True``); the measurements are always taken anew, 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -100,13 +100,6 @@ def _test_frame(path: Path, spec: Any, rows: int) -> Any:
     return pd.concat(frames, ignore_index=True)
 
 
-def _ms(fn: Callable[[], Any]) -> float:
-    """Milliseconds one call of ``fn`` takes."""
-    t0 = time.perf_counter()
-    fn()
-    return (time.perf_counter() - t0) * 1e3
-
-
 def _records(df: Any) -> list[dict[str, Any]]:
     return [
         {k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}
@@ -134,6 +127,7 @@ def frontier_run(
     (name, architecture changes) per student; defaults to :data:`DEFAULT_GRID`."""
     from convert.conversion import convert_run
     from convert.converter import QUANT_MODES
+    from convert.latency import time_bundles_fresh
     from edge_runtime.ranker import Ranker
     from train import metrics
     from train.config import TrainConfig
@@ -199,16 +193,11 @@ def frontier_run(
     rows = _records(df.head(candidates))
     context = {c: rows[0].get(c) for c in spec.columns_of_side("context")}
     items = [{c: r.get(c) for c in spec.columns_of_side("item")} for r in rows]
-    request_inputs = ref_ranker.encoder.assemble(
-        ref_ranker.encoder.encode_context(context), ref_ranker.encoder.encode_items(items)
-    )
+    # timed as a device runs them: in a fresh process without this one's training state, the
+    # bundles alternated so that every one sees the same machine state
+    names = {key: f"{key[0]}-{key[1]}" for key in rankers}
+    timing = time_bundles_fresh({names[key]: str(bundles[key]) for key in rankers}, context, items, repeats)
     points = []
-    invoke = {key: [] for key in rankers}
-    request = {key: [] for key in rankers}
-    for _ in range(repeats):  # alternated: every bundle sees the same machine state
-        for key, r in rankers.items():
-            invoke[key].append(_ms(lambda r=r: r.score_inputs(request_inputs)))
-            request[key].append(_ms(lambda r=r: r.rank(context, items, k=10)))
     for (name, mode), r in rankers.items():
         scores = r.score_inputs(encoded)
         run_metrics = json.loads((runs[name] / "metrics.json").read_text())
@@ -224,8 +213,8 @@ def frontier_run(
                 topk_overlap=float(
                     np.mean([metrics.topk_overlap(ref_scores[s], scores[s], 10) for s in slates])
                 ),
-                invoke_ms=float(np.median(invoke[name, mode])),
-                request_ms=float(np.median(request[name, mode])),
+                invoke_ms=timing["invoke_ms"][names[name, mode]],
+                request_ms=timing["request_ms"][names[name, mode]],
             )
         )
     for p, flag in zip(points, pareto(points), strict=True):

@@ -91,3 +91,20 @@ def test_hostile_frontiers_are_clear_errors(shop_run, tmp_path):
     res = run(shop_run, "--out", tmp_path / "busy", *base)  # someone's folder: not without --resume
     assert res.exit_code == 2 and "--resume" in res.output
     assert (tmp_path / "busy" / "x").read_text() == "mine"
+
+
+def test_bundles_are_timed_in_a_fresh_process_without_tensorflow(bundles):
+    from convert.latency import time_bundles_fresh
+    from edge_runtime.bundle import read_bundle
+    from edge_runtime.errors import MasknetError
+
+    records = read_bundle(bundles["none"]).golden["records"][:5]
+    paths = {mode: str(path) for mode, path in bundles.items()}
+    timing = time_bundles_fresh(paths, records[0], records, repeats=3)
+    assert set(timing["invoke_ms"]) == set(timing["request_ms"]) == set(paths)
+    assert all(ms > 0 for ms in [*timing["invoke_ms"].values(), *timing["request_ms"].values()])
+    assert timing["tensorflow_loaded"] is False  # the runtime alone, as on a device
+    with pytest.raises(MasknetError, match="not plain JSON"):
+        time_bundles_fresh(paths, {"x": float("nan")}, records, repeats=1)
+    with pytest.raises(MasknetError, match="fresh process failed.*nowhere.mnb"):
+        time_bundles_fresh({"gone": "nowhere.mnb"}, records[0], records, repeats=1)
