@@ -133,8 +133,8 @@ def render(result: Any) -> list[str]:
         f"`masknet frontier` on a MovieLens-100K SerMaskNet teacher (defaults, seed 0; trained in "
         f"{result['teacher_train_seconds']:.0f} s): the default student grid distilled, teacher and students "
         f"converted (float, dynamic), all measured side by side at {result['candidates']:,} candidates, one "
-        "thread, in a fresh process that holds only the runtime (`convert/latency.py`; runs before "
-        "2026-11-30 16:40 timed them in the process that had trained the students) (whole request = one user's dict and the candidates' dicts in, top 10 out; the spec puts the "
+        "thread, in a fresh process that holds only the runtime, as on a device (`convert/latency.py`) "
+        "(whole request = one user's dict and the candidates' dicts in, top 10 out; the spec puts the "
         f"user's columns ({', '.join(USER_COLUMNS)}) on the context side, encoded once per request, as "
         "`masknet spec infer --context` does). Top-10 overlap: with the teacher's float bundle, "
         f"per slate of {result['candidates']:,} test rows.",
