@@ -91,12 +91,9 @@ def _respec(spec_path: Path, train_csv: Path, change: dict[str, Any]) -> None:
 
 #: The other models' own checks: does dropout or a deeper MLP help DNN or ParaMaskNet (whose
 #: defaults are SerMaskNet's)? On the 8k samples, with 5 seeds (their validation sets are small).
-_PARA_CHECKS = (
-    "defaults",
-    "dropout 0.1",
-    "ParaMaskNet blocks of 200 (FuxiCTR's)",
-    "ParaMaskNet blocks of 200, dropout 0.1 (FuxiCTR's)",
-)
+#: Variants only ParaMaskNet's checks run (the main grid trains SerMaskNet and LR).
+PARA_ONLY = ("ParaMaskNet blocks of 200 (FuxiCTR's)", "ParaMaskNet blocks of 200, dropout 0.1 (FuxiCTR's)")
+_PARA_CHECKS = ("defaults", "dropout 0.1", *PARA_ONLY)
 MODEL_CHECKS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("dnn", ("defaults", "dropout 0.1", "MLP 400x3")),
     ("paramasknet", _PARA_CHECKS),
@@ -145,7 +142,7 @@ def run_grid(
             folder = splits[name]
             for model in models:
                 for label, model_kw, train_kw, spec_kw in VARIANTS:
-                    if (label not in variants) if variants else (label in _PARA_CHECKS[2:]):
+                    if (label not in variants) if variants else (label in PARA_ONLY):
                         continue  # ParaMaskNet's own checks run only when asked for (MODEL_CHECKS)
                     spec_path = Path(t) / f"{name}-spec.json"
                     newcomer_spec(folder / "train.csv", spec_path)

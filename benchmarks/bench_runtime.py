@@ -10,7 +10,6 @@ Run: .venv/bin/python -m benchmarks.bench_runtime
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -86,6 +85,7 @@ def measure(bundle: Path, run: Path, data: Path) -> dict[str, Any]:
     """All runtime figures of the issue's goals, side by side."""
     import pandas as pd
 
+    from edge_runtime.interpreter import tensorflow_imported
     from edge_runtime.ranker import Ranker
 
     ranker = Ranker.load(bundle, num_threads=1)
@@ -148,7 +148,7 @@ tf_ms = p50(lambda: f(xt).numpy(), 200)
 print(json.dumps({{"tf_function": tf_ms, "predict": p50(lambda: m.predict(x, verbose=0), 100)}}))
 """)
     load = run_subprocess_json(f"""
-import json, time, sys
+import json, time
 from benchmarks.common import peak_rss_mb
 t = time.perf_counter()
 from edge_runtime.ranker import Ranker
@@ -156,9 +156,10 @@ t_import = time.perf_counter() - t
 r = Ranker.load({str(bundle)!r}, num_threads=1)
 t_all = time.perf_counter() - t
 import csv
+from edge_runtime.interpreter import tensorflow_imported
 print(json.dumps({{"import_s": t_import, "import_load_s": t_all,
                   "rss_mb": peak_rss_mb(),
-                  "tensorflow": any(m.split('.')[0] == 'tensorflow' for m in sys.modules)}}))
+                  "tensorflow": tensorflow_imported()}}))
 """)
     # what one more interpreter costs once it has scored 1,024 candidates (its tensor arena)
     arena = run_subprocess_json(f"""
@@ -211,7 +212,7 @@ print(json.dumps({"s": time.perf_counter() - t, "rss_mb": peak_rss_mb()}))
         "pure_request_ms": request_pure * 1e3,
         "pure_request_over_invoke_rounds": [p / i for i, _, p in rounds],
         "native_fast_path": native.fastcols is not None,
-        "tensorflow_in_request_process": any(m.split(".")[0] == "tensorflow" for m in sys.modules),
+        "tensorflow_in_request_process": tensorflow_imported(),
         "keras_tf_function_ms": keras_ms["tf_function"] * 1e3,
         "keras_predict_ms": keras_ms["predict"] * 1e3,
         "speedup_vs_keras_tf_function": keras_ms["tf_function"] / invoke,

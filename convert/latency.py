@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from edge_runtime.errors import MasknetError
+from edge_runtime.interpreter import tensorflow_imported
 
 __all__ = ["time_bundles", "time_bundles_fresh"]
 
@@ -45,7 +46,7 @@ def time_bundles(
 
     rankers = {name: Ranker.load(path, num_threads=1) for name, path in bundles.items()}
     if not rankers:
-        return {"invoke_ms": {}, "request_ms": {}, "tensorflow_loaded": _tensorflow_loaded()}
+        return {"invoke_ms": {}, "request_ms": {}, "tensorflow_loaded": tensorflow_imported()}
     encoder = next(iter(rankers.values())).encoder
     inputs = encoder.assemble(encoder.encode_context(context), encoder.encode_items(items))
     invoke: dict[str, list[float]] = {name: [] for name in rankers}
@@ -57,7 +58,7 @@ def time_bundles(
     return {
         "invoke_ms": {name: float(np.median(ts)) for name, ts in invoke.items()},
         "request_ms": {name: float(np.median(ts)) for name, ts in request.items()},
-        "tensorflow_loaded": _tensorflow_loaded(),
+        "tensorflow_loaded": tensorflow_imported(),
     }
 
 
@@ -81,10 +82,6 @@ def time_bundles_fresh(
         tail = proc.stderr.strip().splitlines()[-5:]
         raise MasknetError("timing the bundles in a fresh process failed: " + " | ".join(tail))
     return json.loads(proc.stdout)
-
-
-def _tensorflow_loaded() -> bool:
-    return any(m.split(".")[0] == "tensorflow" for m in sys.modules)
 
 
 def main() -> None:

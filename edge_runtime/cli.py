@@ -7,7 +7,6 @@ import io
 import json
 import math
 import resource
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -192,6 +191,7 @@ def _percentiles(xs: list[float]) -> dict[str, float]:
 def bench_bundle(bundle: Path, sizes: list[int], threads: int, requests: int) -> dict[str, Any]:
     """Latency of encoding, invoke and the whole request for each candidate count, as raw dicts."""
     t0 = time.perf_counter()
+    from edge_runtime.interpreter import tensorflow_imported
     from edge_runtime.ranker import Ranker
 
     ranker = Ranker.load(bundle, num_threads=threads)
@@ -237,7 +237,7 @@ def bench_bundle(bundle: Path, sizes: list[int], threads: int, requests: int) ->
         "load_s": load_s,
         "peak_rss_mb": peak_rss_mb(),
         "sizes": results,
-        "tensorflow_imported": any(m.split(".")[0] == "tensorflow" for m in sys.modules),
+        "tensorflow_imported": tensorflow_imported(),
     }
 
 

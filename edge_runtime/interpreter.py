@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,13 +18,18 @@ import numpy as np
 
 from edge_runtime.errors import MissingDependencyError
 
-__all__ = ["BACKENDS", "ModelRunner", "RunnerPool", "load_interpreter_class"]
+__all__ = ["BACKENDS", "ModelRunner", "RunnerPool", "load_interpreter_class", "tensorflow_imported"]
 
 BACKENDS = {
     "litert": "ai_edge_litert.interpreter",
     "tflite_runtime": "tflite_runtime.interpreter",
     "tensorflow": "tensorflow.lite",
 }
+
+
+def tensorflow_imported() -> bool:
+    """Whether TensorFlow is loaded in this process (a device's runtime never loads it)."""
+    return any(m.split(".")[0] == "tensorflow" for m in sys.modules)
 
 
 def load_interpreter_class(backend: str = "auto") -> tuple[str, Any]:
