@@ -57,7 +57,9 @@ def owned_temp_dir(prefix: str, parent: str | os.PathLike[str] | None = None) ->
         pid = Path(stale).name[len(prefix) + 1 :].split(".")[0]
         if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
             shutil.rmtree(stale, ignore_errors=True)
-    return Path(tempfile.mkdtemp(prefix=f"{prefix}.{os.getpid()}.", dir=parent))
+    folder = Path(tempfile.mkdtemp(prefix=f"{prefix}.{os.getpid()}.", dir=parent))
+    _PENDING_DIRS.add(folder)  # removed by discard_pending too, should the process end at once
+    return folder
 
 
 def sweep_stale(path: Path) -> None:
@@ -108,16 +110,21 @@ def apply_umask(path: str | os.PathLike[str], *, directory: bool = False) -> Non
     os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
 
 
-#: Temporary files being written now; :func:`discard_pending` removes them when the process must end
-#: at once (Ctrl-C during a conversion that native code holds).
+#: Temporary files being written now, and the scratch folders of :func:`owned_temp_dir`:
+#: :func:`discard_pending` removes them when the process must end at once (Ctrl-C during a
+#: conversion that native code holds). A folder its owner already removed is skipped.
 _PENDING: set[Path] = set()
+_PENDING_DIRS: set[Path] = set()
 
 
 def discard_pending() -> None:
-    """Delete the temporary files of writes still in progress (before ``os._exit``)."""
+    """Delete the temporary files of writes still in progress and this process's scratch folders
+    (before ``os._exit``)."""
     for tmp in list(_PENDING):
         with contextlib.suppress(OSError):
             tmp.unlink()
+    for folder in list(_PENDING_DIRS):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -11,11 +11,16 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from convert.cli import main
+from edge_runtime.bundle import read_bundle
 from tests.conftest import needs_tf
 
 pytestmark = needs_tf
@@ -40,8 +45,15 @@ def _wait_for_sigint_handler(pid: int, timeout: float = 60.0) -> None:
         time.sleep(0.02)
 
 
-def _interrupt(args: list, sig: signal.Signals, after: float) -> tuple[int, str]:
+def _interrupt(
+    args: list, sig: signal.Signals, after: float | Callable[[], bool], scratch: Path | None = None
+) -> tuple[int, str]:
+    """Run a command, signal it ``after`` seconds past its start-up (or once ``after()`` holds),
+    and return its exit code and stderr. ``scratch`` becomes the child's temporary folder."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    if scratch is not None:
+        scratch.mkdir(exist_ok=True)
+        env["TMPDIR"] = str(scratch)
     proc = subprocess.Popen(
         [sys.executable, "-m", "convert.cli", *map(str, args)],
         env=env,
@@ -52,7 +64,13 @@ def _interrupt(args: list, sig: signal.Signals, after: float) -> tuple[int, str]
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     _wait_for_sigint_handler(proc.pid)
-    time.sleep(after)
+    if callable(after):
+        deadline = time.monotonic() + 180
+        while not after() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert after(), "the command ended (or hung) before the moment to interrupt it came"
+    else:
+        time.sleep(after)
     sent = time.time()
     proc.send_signal(sig)
     try:
@@ -68,46 +86,55 @@ def _leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if ".partial" in p.name or p.name.endswith(".old"))
 
 
+def _savedmodel_scratch(scratch: Path) -> list[Path]:
+    return list(scratch.glob("masknet-savedmodel.*"))
+
+
 @pytest.mark.parametrize(
-    ("mode", "after", "sig", "existing"),
+    ("mode", "when", "sig", "existing"),
     [
-        ("int8", 3.0, signal.SIGINT, True),
-        ("int8", 8.0, signal.SIGINT, True),
-        ("none", 5.0, signal.SIGKILL, False),  # a new bundle: a killed run leaves no file in its place
-        ("int8", 8.0, signal.SIGKILL, True),
+        ("int8", "starting", signal.SIGINT, True),  # 3 s in: TensorFlow is still being imported
+        ("int8", "converting", signal.SIGINT, True),
+        ("none", "converting", signal.SIGKILL, False),  # a new bundle: no file appears in its place
+        ("int8", "converting", signal.SIGKILL, True),
     ],
 )
 def test_interrupted_convert_keeps_the_previous_bundle(
-    shop_run, bundles, tmp_path, mode, after, sig, existing
+    shop_run, bundles, tmp_path, monkeypatch, mode, when, sig, existing
 ):
     target = tmp_path / "shop.mnb"
+    scratch = tmp_path / ".scratch"  # the child's temporary folder: its SavedModel export lands here
     if existing:
         shutil.copy(bundles["dynamic"], target)
     before = _digest(target) if existing else None
     args = ["convert", shop_run, "--quantize", mode, "--calibration-rows", "64", "--out", target]
     args += ["--overwrite"] if existing else []
-    code, err = _interrupt(args, sig, after)
+    converting = lambda: bool(_savedmodel_scratch(scratch))  # noqa: E731
+    code, err = _interrupt(args, sig, 3.0 if when == "starting" else converting, scratch)
     assert "Traceback" not in err
+    if when == "converting":  # the signal landed in the conversion, not before or after it
+        assert code != 0, err
     if code == 0:  # it finished first: the new bundle is whole
         assert _digest(target) != before
     else:
         assert code == (130 if sig == signal.SIGINT else -signal.SIGKILL), err
         if target.exists() and _digest(target) != before:  # stopped after the rename: it is whole
-            from edge_runtime.bundle import read_bundle
-
             assert read_bundle(target).quantization == mode
     # nothing else in sight: a killed run's scratch file is hidden (a dot name) until the next run
     assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")] in ([], ["shop.mnb"])
-    if sig == signal.SIGINT:
-        assert _leftovers(tmp_path) == []
+    if sig == signal.SIGINT:  # Ctrl-C cleans up: no half-written bundle, no export left behind
+        assert _leftovers(tmp_path) == [] and _savedmodel_scratch(scratch) == []
         return  # nothing left to clear (the data_shop and train tests rerun after Ctrl-C too)
     if not existing and target.exists():  # the killed run had finished its bundle
         args.append("--overwrite")
-    rerun = subprocess.run(
-        [sys.executable, "-m", "convert.cli", *map(str, args)], capture_output=True, text=True, timeout=300
-    )
-    assert rerun.returncode == 0, rerun.stderr
+    # the next run (in this process: the pytest worker has TensorFlow loaded already) clears the
+    # killed run's half-written bundle beside the target and its export in the temporary folder
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    rerun = CliRunner().invoke(main, [*map(str, args), "--json"])
+    assert rerun.exit_code == 0, rerun.output
     assert _leftovers(tmp_path) == [], "the next run clears what a killed one left"
+    assert _savedmodel_scratch(scratch) == []
+    assert read_bundle(target).quantization == mode
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
