@@ -192,23 +192,18 @@ def render(result: Any) -> list[str]:
             "",
             table(
                 ["data", "variant", "valid AUC", "test AUC", "seeds", "best epochs"],
-                [
-                    [
-                        x["data"],
-                        x["variant"],
-                        x["valid_auc"],
-                        x["test_auc"],
-                        x["seeds"],
-                        str(x["best_epochs"]),
-                    ]
-                    for x in result
-                ],
+                [_row(x, "data", "variant") for x in result],
             ),
             "",
             *summary(result),
             *model_checks_lines(checks),
         ]
     return out
+
+
+def _row(x: dict[str, Any], *names: str) -> list[Any]:
+    """One table row of a result: the named columns, then its AUCs, seeds and best epochs."""
+    return [*(x[n] for n in names), x["valid_auc"], x["test_auc"], x["seeds"], str(x["best_epochs"])]
 
 
 def model_checks_lines(checks: list[dict[str, Any]]) -> list[str]:
@@ -220,18 +215,7 @@ def model_checks_lines(checks: list[dict[str, Any]]) -> list[str]:
     valid: dict[tuple[str, str], dict[str, float]] = {}
     for x in checks:
         valid.setdefault((x["model"], x["variant"]), {})[x["data"]] = x["valid_auc"]
-    rows = [
-        [
-            x["model"],
-            x["data"],
-            x["variant"],
-            x["valid_auc"],
-            x["test_auc"],
-            x["seeds"],
-            str(x["best_epochs"]),
-        ]
-        for x in checks
-    ]
+    rows = [_row(x, "model", "data", "variant") for x in checks]
     means = []
     for (model, variant), by_data in valid.items():
         base = valid.get((model, "defaults"), {})
