@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import ROOT, machine, table
+from benchmarks.common import ROOT, machine, table, write_marked_section
 
 BEGIN, END = "<!-- behaviour:begin -->", "<!-- behaviour:end -->"
 SEEDS = (0, 1, 2)
@@ -374,12 +374,6 @@ def movielens_section(seconds: float, rows: list[list], lift: dict[str, float]) 
     )
 
 
-def _replace(text: str, begin: str, end: str, section: str, before: str) -> str:
-    if begin in text:
-        return text[: text.index(begin)] + section + text[text.index(end) + len(end) :]
-    return text.replace(before, section + "\n\n" + before)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help="Rewrite the section in BENCHMARKS.md.")
@@ -394,7 +388,7 @@ def main() -> None:
         section = features_section(time.perf_counter() - t0, rows)
         print(section)
         if args.write:
-            path.write_text(_replace(path.read_text(), FT_BEGIN, FT_END, section, "## Reliability"))
+            write_marked_section(path, FT_BEGIN, FT_END, section, "## Reliability")
         return
     if args.movielens:
         with tempfile.TemporaryDirectory() as tmp:
@@ -402,7 +396,7 @@ def main() -> None:
         section = movielens_section(time.perf_counter() - t0, rows, lift)
         print(section)
         if args.write:
-            path.write_text(_replace(path.read_text(), ML_BEGIN, ML_END, section, "## Reliability"))
+            write_marked_section(path, ML_BEGIN, ML_END, section, "## Reliability")
         return
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -436,7 +430,7 @@ def main() -> None:
     print(section)
     if args.write:
         anchor = ML_BEGIN if ML_BEGIN in path.read_text() else "## Reliability"
-        path.write_text(_replace(path.read_text(), BEGIN, END, section, anchor))
+        write_marked_section(path, BEGIN, END, section, anchor)
 
 
 if __name__ == "__main__":
