@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from benchmarks.run_all import render, render_reliability
 
 
@@ -205,12 +209,11 @@ def test_the_runner_keeps_sections_written_by_standalone_benchmarks():
 
 def test_the_runner_discovers_every_benchmark_module():
     """A bench_*.py module with SECTION, run and render is a section of `make bench`: no list to edit."""
-    from pathlib import Path
-
     from benchmarks.run_all import discover
 
     sections = discover()
-    standalone = {"bench_behaviour"}  # runs alone (``--write``) and writes its own marked section
+    # run alone (``--write``) and write their own marked sections
+    standalone = {"bench_behaviour", "bench_suite"}
     folder = Path(__file__).resolve().parents[1] / "benchmarks"
     modules = {p.stem for p in folder.glob("bench_*.py")} - standalone
     assert {m.__name__.rsplit(".", 1)[1] for m in sections.values()} == modules
@@ -219,3 +222,16 @@ def test_the_runner_discovers_every_benchmark_module():
         assert callable(module.run)
         if name != "reliability":  # which renders RELIABILITY.md itself (render_document)
             assert module.render(None) == []  # a section that was not measured renders nothing
+
+
+def test_the_suite_benchmark_runs_each_commits_own_test_command():
+    from benchmarks.bench_suite import pytest_args
+
+    root = Path(__file__).resolve().parents[1]
+    assert pytest_args((root / "Makefile").read_text())[:1] == ["-q"]
+    old = "test: lint\n\t$(PY) -m pytest -q $(PYTEST_ARGS)\n"
+    assert pytest_args(old) == ["-q"]
+    new = "TEST_WORKERS ?= 3\ntest: lint\n\t$(PY) -m pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)\n"
+    assert pytest_args(new) == ["-q", "-n", "3"]
+    with pytest.raises(ValueError, match="no `\\$\\(PY\\) -m pytest` line"):
+        pytest_args("test:\n\tpytest\n")
