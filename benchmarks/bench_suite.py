@@ -31,6 +31,7 @@ ISSUE_13_BASE = "a50eb5a"
 BEGIN, END = "<!-- suite:begin -->", "<!-- suite:end -->"
 _PYTEST = re.compile(r"^\t\$\(PY\) -m pytest (.*)$", re.MULTILINE)
 _WORKERS = re.compile(r"^TEST_WORKERS \?= (\d+)$", re.MULTILINE)
+_FAILED = re.compile(r"^FAILED (\S+)", re.MULTILINE)
 _SUMMARY = re.compile(r"^=*\s*(\d+ (?:passed|failed).*?) in [\d.]+s", re.MULTILINE)
 
 
@@ -75,7 +76,11 @@ def _time_suite(folder: Path, args: list[str]) -> dict[str, Any]:
     )
     seconds = time.perf_counter() - start
     summary = _SUMMARY.findall(out.stdout)
-    return {"seconds": round(seconds, 1), "summary": summary[-1] if summary else out.stdout[-300:]}
+    return {
+        "seconds": round(seconds, 1),
+        "summary": summary[-1] if summary else out.stdout[-300:],
+        "failed": sorted(set(_FAILED.findall(out.stdout))),
+    }
 
 
 def run(base: str = ISSUE_13_BASE, rounds: int = 2) -> dict[str, Any]:
@@ -128,6 +133,12 @@ def render(result: dict[str, Any]) -> list[str]:
         table(["suite", "commit", "command", "round", "wall s", "pytest says"], rows),
         "",
         "Head / base per round: " + ", ".join(f"{x:.2f}" for x in result["ratio_head_to_base"]) + ".",
+        *[
+            f"Failed in {which}: " + ", ".join(f"`{name}`" for name in failed) + "."
+            for which in ("base", "head")
+            for failed in [sorted({n for r in result["runs"][which] for n in r.get("failed", [])})]
+            if failed
+        ],
         END,
     ]
 
