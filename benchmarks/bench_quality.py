@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import ROOT, fixed_splits, met, newcomer_spec, table
+from train.config import MODELS
 
 #: Its section in ``make bench`` (``run_all --only quality``) and the place of its table in BENCHMARKS.md.
 SECTION, ORDER = "quality", 60
 
-MODELS = ("sermasknet", "paramasknet", "dnn", "lr")
 SEEDS = (0, 1, 2)
 DATASETS = ("movielens", "criteo", "avazu")
 PEER = ROOT.parent / "shared" / "eval" / "PEER.md"

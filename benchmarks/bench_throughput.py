@@ -31,12 +31,12 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import ROOT, fixed_splits, newcomer_spec, table, train_examples_per_s
+from train.config import MODELS
 
 #: Its section in ``make bench`` (``run_all --only throughput``) and the place of its table in BENCHMARKS.md.
 SECTION, ORDER = "throughput", 72
 
 BATCHES = (256, 1024)
-MODELS = ("sermasknet", "paramasknet", "dnn", "lr")
 #: The data-path comparison trains a small SerMaskNet with large batches, where reading and encoding
 #: are a large share of an epoch (with the default model they are about 2 %: see the profile).
 SMALL = {"num_blocks": 2, "block_units": 32}
