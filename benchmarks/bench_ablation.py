@@ -43,6 +43,7 @@ VARIANTS: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
     ("hashing, 2x buckets (the previous spec infer)", {}, {}, {"hash_factor": 2}),
     ("hashing, 20x buckets", {}, {}, {"hash_factor": 20}),
     ("a missing count is 0, not the training mean (FuxiCTR's fill)", {}, {}, {"missing_count": 0}),
+    ("L2 1e-3 on the looked-up embedding rows (per example)", {"embeddings_l2": 1e-3}, {}, {}),
     ("ParaMaskNet blocks of 200 (FuxiCTR's)", {"block_units": 200}, {}, {}),
     ("ParaMaskNet blocks of 200, dropout 0.1 (FuxiCTR's)", {"block_units": 200, "dropout": 0.1}, {}, {}),
     ("LR, defaults (learning rate 1e-2)", {"model": "lr"}, {}, {}),
@@ -264,7 +265,8 @@ def summary(ab: list[dict[str, Any]]) -> list[str]:
             "`batch 256` differs from `defaults` on MovieLens only: "
             f"{by['batch 256']['movielens'] - by['defaults']['movielens']:+.4f} validation AUC there. That row "
             "is why the default batch size is now 256 everywhere (the next run of this benchmark compares "
-            "`batch 1024` instead).",
+            "`batch 1024` instead). Rows added since by `run_grid` ran with the batch size of 256: "
+            "compare them with `batch 256`.",
             "",
         ]
     same = by.get("defaults") == by.get("constant learning rate, at most 10 epochs (the first recipe)")
