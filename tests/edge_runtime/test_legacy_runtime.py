@@ -31,6 +31,17 @@ def _legacy_ok() -> bool:
     return r.returncode == 0
 
 
+def _run_legacy(code: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in the legacy venv with this checkout importable."""
+    return subprocess.run(
+        [str(LEGACY), "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
 @pytest.fixture(scope="module")
 def legacy_bundles(bundles, shop_run, tmp_path_factory):
     if not _legacy_ok():
@@ -60,13 +71,7 @@ def test_legacy_interpreter_gives_the_same_scores(legacy_bundles, mode):
         "print(json.dumps({'backend': r.backend, 'numpy': numpy.__version__, 'scores': scores.tolist(),\n"
         "                  'verify': r.verify().ok, 'bad': bad}))\n"
     )
-    out = subprocess.run(
-        [str(LEGACY), "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    out = _run_legacy(code)
     assert out.returncode == 0, out.stderr[-1500:]
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got["backend"] == "tflite_runtime" and got["numpy"].startswith("1.") and not got["bad"]
@@ -91,13 +96,7 @@ def test_per_channel_dynamic_bundle_is_refused_clearly_by_the_legacy_runtime(bun
         "else:\n"
         "    print('loaded')\n"
     )
-    out = subprocess.run(
-        [str(LEGACY), "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    out = _run_legacy(code)
     line = out.stdout.strip().splitlines()[-1]
     # tflite-runtime 2.14 lacks the per-channel dynamic FULLY_CONNECTED version: one clear refusal
     assert "refused:" in line and "cannot load the model" in line, line

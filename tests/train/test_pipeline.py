@@ -23,11 +23,11 @@ from tests.conftest import TINY_MODEL
 pytestmark = pytest.mark.slow
 
 
-def _train_args(d, out, *extra):
+def _train_args(d, out, *extra, train=None):
     return [
         "train",
         "--train",
-        str(d / "train.csv"),
+        str(train or d / "train.csv"),
         "--valid",
         str(d / "valid.csv"),
         "--spec",
@@ -152,21 +152,7 @@ def test_bad_training_file_fails_before_training(shop_data, tmp_path, break_it, 
     bad = tmp_path / "train.csv"
     break_it(pd.read_csv(shop_data / "train.csv")).iloc[1:50].to_csv(bad, index=False)
     out = tmp_path / "run"
-    res = CliRunner().invoke(
-        main,
-        [
-            "train",
-            "--train",
-            str(bad),
-            "--valid",
-            str(shop_data / "valid.csv"),
-            "--spec",
-            str(shop_data / "spec.json"),
-            "--out",
-            str(out),
-            *TINY_MODEL,
-        ],
-    )
+    res = CliRunner().invoke(main, _train_args(shop_data, out, train=bad))
     assert res.exit_code == 2, res.output
     assert len(res.output.strip().splitlines()) == 1
     import re
@@ -304,25 +290,8 @@ def test_streamed_file_with_a_bad_row_fails_before_training(shop_data, tmp_path)
     bad = tmp_path / "train.csv"
     df.to_csv(bad, index=False)
     out = tmp_path / "run"
-    res = CliRunner().invoke(
-        main,
-        [
-            "train",
-            "--train",
-            str(bad),
-            "--valid",
-            str(shop_data / "valid.csv"),
-            "--spec",
-            str(shop_data / "spec.json"),
-            "--out",
-            str(out),
-            "--in-memory-rows",
-            "0",
-            "--chunk-rows",
-            "500",
-            *TINY_MODEL,
-        ],
-    )
+    args = _train_args(shop_data, out, "--in-memory-rows", "0", "--chunk-rows", "500", train=bad)
+    res = CliRunner().invoke(main, args)
     assert res.exit_code == 2, res.output
     assert f"row {len(df) - 2}: label 'click' must be 0 or 1, got 7" in res.output
     assert not out.exists()
