@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -73,6 +74,9 @@ def _time_suite(folder: Path, args: list[str]) -> dict[str, Any]:
         env={**env, "PYTHONPATH": str(folder)},
         capture_output=True,
         text=True,
+        # Ctrl-C tests need SIGINT's default action in their children, also when this benchmark
+        # runs as a background job (which starts with SIGINT ignored, and children inherit that).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     seconds = time.perf_counter() - start
     summary = _SUMMARY.findall(out.stdout)
