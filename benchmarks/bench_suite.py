@@ -32,7 +32,7 @@ ISSUE_13_BASE = "a50eb5a"
 BEGIN, END = "<!-- suite:begin -->", "<!-- suite:end -->"
 _PYTEST = re.compile(r"^\t\$\(PY\) -m pytest (.*)$", re.MULTILINE)
 _WORKERS = re.compile(r"^TEST_WORKERS \?= (\d+)$", re.MULTILINE)
-_FAILED = re.compile(r"^FAILED (\S+)", re.MULTILINE)
+_FAILED = re.compile(r"^FAILED (.+?)(?: - .*)?$", re.MULTILINE)
 _SUMMARY = re.compile(r"^=*\s*(\d+ (?:passed|failed).*?) in [\d.]+s", re.MULTILINE)
 
 

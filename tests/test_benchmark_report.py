@@ -235,3 +235,7 @@ def test_the_suite_benchmark_runs_each_commits_own_test_command():
     assert pytest_args(new) == ["-q", "-n", "3"]
     with pytest.raises(ValueError, match="no `\\$\\(PY\\) -m pytest` line"):
         pytest_args("test:\n\tpytest\n")
+    from benchmarks.bench_suite import _FAILED
+
+    out = "FAILED tests/a.py::t[args3-not an op type] - AssertionError: a - b\nFAILED tests/b.py::u\n"
+    assert _FAILED.findall(out) == ["tests/a.py::t[args3-not an op type]", "tests/b.py::u"]
