@@ -164,12 +164,15 @@ def train_examples_per_s(
 def write_marked_section(path: Path, begin: str, end: str, section: str, before: str) -> None:
     """Put ``section`` (which starts with ``begin`` and ends with ``end``) into the Markdown file at
     ``path``: in place of the text between the markers, or before the line ``before`` the first
-    time. The file is replaced atomically (``make bench`` keeps such standalone sections)."""
+    time (at the end when there is no such line). The file is replaced atomically (``make bench``
+    keeps such standalone sections)."""
     from edge_runtime.atomic import atomic_write_bytes
 
     text = path.read_text()
     if begin in text:
         text = text[: text.index(begin)] + section + text[text.index(end) + len(end) :]
-    else:
-        text = text.replace(before, section + "\n\n" + before)
+    elif before in text:
+        text = text.replace(before, section + "\n\n" + before, 1)
+    else:  # no anchor: the section goes last rather than nowhere
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
     atomic_write_bytes(path, text.encode())

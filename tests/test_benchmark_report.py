@@ -239,3 +239,22 @@ def test_the_suite_benchmark_runs_each_commits_own_test_command():
 
     out = "FAILED tests/a.py::t[args3-not an op type] - AssertionError: a - b\nFAILED tests/b.py::u\n"
     assert _FAILED.findall(out) == ["tests/a.py::t[args3-not an op type]", "tests/b.py::u"]
+
+
+def test_a_standalone_section_replaces_its_old_text_or_goes_before_its_anchor(tmp_path):
+    from benchmarks.common import write_marked_section
+
+    doc = tmp_path / "B.md"
+    doc.write_text("# B\n\n## Reliability\nr\n")
+    write_marked_section(
+        doc, "<!-- s:begin -->", "<!-- s:end -->", "<!-- s:begin -->\none\n<!-- s:end -->", "## Reliability"
+    )
+    assert doc.read_text() == "# B\n\n<!-- s:begin -->\none\n<!-- s:end -->\n\n## Reliability\nr\n"
+    write_marked_section(
+        doc, "<!-- s:begin -->", "<!-- s:end -->", "<!-- s:begin -->\ntwo\n<!-- s:end -->", "## Reliability"
+    )
+    assert doc.read_text().count("s:begin") == 1 and "two" in doc.read_text() and "one" not in doc.read_text()
+    write_marked_section(
+        doc, "<!-- t:begin -->", "<!-- t:end -->", "<!-- t:begin -->\nt\n<!-- t:end -->", "## Nowhere"
+    )
+    assert doc.read_text().endswith("r\n\n<!-- t:begin -->\nt\n<!-- t:end -->\n")
