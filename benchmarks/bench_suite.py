@@ -98,7 +98,6 @@ def run(base: str = ISSUE_13_BASE, rounds: int = 2) -> dict[str, Any]:
             for which in ("base", "head"):
                 runs[which].append(_time_suite(folders[which], args[which]))
                 print(which, runs[which][-1], flush=True)
-    best = {k: min(r["seconds"] for r in v) for k, v in runs.items()}
     return {
         "machine": machine(),
         "revs": revs,
@@ -107,25 +106,20 @@ def run(base: str = ISSUE_13_BASE, rounds: int = 2) -> dict[str, Any]:
         "ratio_head_to_base": [
             round(h["seconds"] / b["seconds"], 3) for b, h in zip(runs["base"], runs["head"], strict=True)
         ],
-        "best_seconds": best,
     }
 
 
 def render(result: dict[str, Any]) -> list[str]:
     """The section: each run's wall time and summary, and the ratio per round."""
-    rows = [
-        [
-            which,
-            f"`{result['revs'][which]}`",
-            f"`pytest {result['pytest_args'][which]}`",
-            i + 1,
-            r["seconds"],
-            r["summary"],
-        ]
-        for i in range(len(result["runs"]["base"]))
-        for which in ("base", "head")
-        for r in [result["runs"][which][i]]
-    ]
+    rows, failed = [], []
+    for i, pair in enumerate(zip(result["runs"]["base"], result["runs"]["head"], strict=True)):
+        for which, r in zip(("base", "head"), pair, strict=True):
+            rev, args = result["revs"][which], result["pytest_args"][which]
+            rows.append([which, f"`{rev}`", f"`pytest {args}`", i + 1, r["seconds"], r["summary"]])
+    for which in ("base", "head"):
+        names = sorted({n for r in result["runs"][which] for n in r.get("failed", [])})
+        if names:
+            failed.append(f"Failed in {which}: " + ", ".join(f"`{n}`" for n in names) + ".")
     return [
         BEGIN,
         "## Test suite time against the goal's base (`benchmarks/bench_suite.py`)",
@@ -137,12 +131,7 @@ def render(result: dict[str, Any]) -> list[str]:
         table(["suite", "commit", "command", "round", "wall s", "pytest says"], rows),
         "",
         "Head / base per round: " + ", ".join(f"{x:.2f}" for x in result["ratio_head_to_base"]) + ".",
-        *[
-            f"Failed in {which}: " + ", ".join(f"`{name}`" for name in failed) + "."
-            for which in ("base", "head")
-            for failed in [sorted({n for r in result["runs"][which] for n in r.get("failed", [])})]
-            if failed
-        ],
+        *failed,
         END,
     ]
 
