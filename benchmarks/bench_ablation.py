@@ -44,6 +44,12 @@ VARIANTS: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
     ("hashing, 20x buckets", {}, {}, {"hash_factor": 20}),
     ("a missing count is 0, not the training mean (FuxiCTR's fill)", {}, {}, {"missing_count": 0}),
     ("L2 1e-3 on the looked-up embedding rows (per example)", {"embeddings_l2": 1e-3}, {}, {}),
+    (
+        "a long tail with negatives standardized, not logged (the previous spec infer)",
+        {},
+        {},
+        {"log_negatives": False},
+    ),
     ("ParaMaskNet blocks of 200 (FuxiCTR's)", {"block_units": 200}, {}, {}),
     ("ParaMaskNet blocks of 200, dropout 0.1 (FuxiCTR's)", {"block_units": 200, "dropout": 0.1}, {}, {}),
     ("LR, defaults (learning rate 1e-2)", {"model": "lr"}, {}, {}),
@@ -53,8 +59,9 @@ VARIANTS: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
 
 def _respec(spec_path: Path, train_csv: Path, change: dict[str, Any]) -> None:
     """Apply a spec change: ``min_count`` (re-infer), ``oov_buckets``, ``hash_factor`` (vocabulary ->
-    hashing into that many buckets per distinct training value) or ``missing_count`` (the value a
-    missing standardized numeric stands for)."""
+    hashing into that many buckets per distinct training value), ``missing_count`` (the value a
+    missing standardized numeric stands for) or ``log_negatives`` (False: a logged column with 1 %
+    or more negative training values is standardized instead, as spec infer did before)."""
     import pandas as pd
 
     from edge_runtime.spec import FeatureSpec
@@ -68,15 +75,19 @@ def _respec(spec_path: Path, train_csv: Path, change: dict[str, Any]) -> None:
     d = spec.to_dict()
     frame = (
         pd.read_csv(train_csv, dtype=str, keep_default_na=False, na_values=[""])
-        if "rare_per_bucket" in change
+        if "rare_per_bucket" in change or "log_negatives" in change
         else None
     )
     for f in d["fields"]:
+        if change.get("log_negatives") is False and f.get("transform") == "log1p_standardize":
+            x = pd.to_numeric(frame[f["name"]]).dropna()
+            if (x < 0).mean() >= 0.01:
+                f["transform"] = "standardize"
         if "missing_count" in change and f.get("transform") in ("standardize", "log1p_standardize"):
             f["default"] = change["missing_count"]
         if "min_count" not in f:
             continue
-        if frame is not None:
+        if "rare_per_bucket" in change:
             column = frame[f["name"]].dropna()
             if f["kind"] == "multi_categorical":
                 column = column.str.split(f["separator"]).explode()

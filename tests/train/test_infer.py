@@ -56,6 +56,25 @@ def test_kinds_follow_value_shape_not_names(log_csv):
     assert f["is_new"].kind == "categorical"
 
 
+def test_a_long_tail_with_small_negatives_is_logged_a_two_sided_one_is_not(tmp_path):
+    """Criteo's I2: 10 % of values in -3..-1 beside a tail in the thousands. log1p(max(x, 0)) reads the
+    negatives as 0, which is harmless for I2 and wrong for a column that is as negative as positive."""
+    rng = np.random.default_rng(1)
+    n = 3000
+    i2 = np.where(rng.random(n) < 0.1, -rng.integers(1, 4, n), np.exp(rng.normal(1, 2, n)).astype(int))
+    balance = np.where(rng.random(n) < 0.5, -1, 1) * np.exp(rng.normal(5, 2, n)).round(2)
+    pd.DataFrame({"i2": i2, "balance": balance, "click": rng.integers(0, 2, n)}).to_csv(
+        tmp_path / "d.csv", index=False
+    )
+    spec, reports = infer_spec_report(tmp_path / "d.csv", "click")
+    f = {x.name: x for x in spec.fields}
+    by = {r.name: r for r in reports}
+    assert f["i2"].transform == "log1p_standardize", by["i2"].reason
+    assert "count as 0" in by["i2"].reason and "down to -3" in by["i2"].reason
+    assert f["balance"].transform == "standardize", by["balance"].reason
+    assert "not logged" in by["balance"].reason
+
+
 def test_label_leaks_are_left_out_and_flagged(log_csv):
     spec, reports = infer_spec_report(log_csv, "click")
     leaks = {r.name for r in reports if r.leak}
