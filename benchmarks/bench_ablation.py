@@ -52,6 +52,7 @@ VARIANTS: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
     ),
     ("ParaMaskNet blocks of 200 (FuxiCTR's)", {"block_units": 200}, {}, {}),
     ("ParaMaskNet blocks of 200, dropout 0.1 (FuxiCTR's)", {"block_units": 200, "dropout": 0.1}, {}, {}),
+    ("MLP 400x3, dropout 0.1 (FuxiCTR's DNN)", {"mlp_units": (400, 400, 400), "dropout": 0.1}, {}, {}),
     ("LR, defaults (learning rate 1e-2)", {"model": "lr"}, {}, {}),
     ("LR, learning rate 1e-3 (the previous default)", {"model": "lr"}, {"learning_rate": 1e-3}, {}),
 ]
@@ -103,16 +104,21 @@ def _respec(spec_path: Path, train_csv: Path, change: dict[str, Any]) -> None:
 
 #: The other models' own checks: does dropout or a deeper MLP help DNN or ParaMaskNet (whose
 #: defaults are SerMaskNet's)? On the 8k samples, with 5 seeds (their validation sets are small).
-#: Variants only ParaMaskNet's checks run (the main grid trains SerMaskNet and LR).
+#: Variants only these checks run (the main grid trains SerMaskNet and LR, which have no MLP).
 PARA_ONLY = ("ParaMaskNet blocks of 200 (FuxiCTR's)", "ParaMaskNet blocks of 200, dropout 0.1 (FuxiCTR's)")
+DNN_ONLY = ("MLP 400x3", "MLP 400x3, dropout 0.1 (FuxiCTR's DNN)")
 _PARA_CHECKS = ("defaults", "dropout 0.1", *PARA_ONLY)
+_DNN_CHECKS = ("defaults", "dropout 0.1", *DNN_ONLY)
 MODEL_CHECKS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("dnn", ("defaults", "dropout 0.1", "MLP 400x3")),
+    ("dnn", _DNN_CHECKS),
     ("paramasknet", _PARA_CHECKS),
 )
 MODEL_CHECK_SEEDS = (0, 1, 2, 3, 4)
 #: MovieLens-100K (80,000 rows) for the checks that the 8k samples leave open, 2 seeds.
-MOVIELENS_CHECKS: tuple[tuple[str, tuple[str, ...]], ...] = (("paramasknet", _PARA_CHECKS),)
+MOVIELENS_CHECKS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("paramasknet", _PARA_CHECKS),
+    ("dnn", ("defaults", *DNN_ONLY)),
+)
 
 
 def run(model_checks: bool = True) -> list[dict[str, Any]] | str:
@@ -154,8 +160,8 @@ def run_grid(
             folder = splits[name]
             for model in models:
                 for label, model_kw, train_kw, spec_kw in VARIANTS:
-                    if (label not in variants) if variants else (label in PARA_ONLY):
-                        continue  # ParaMaskNet's own checks run only when asked for (MODEL_CHECKS)
+                    if (label not in variants) if variants else (label in PARA_ONLY + DNN_ONLY):
+                        continue  # a model's own checks run only when asked for (MODEL_CHECKS)
                     spec_path = Path(t) / f"{name}-spec.json"
                     newcomer_spec(folder / "train.csv", spec_path)
                     if spec_kw:
