@@ -246,8 +246,8 @@ def model_checks_lines(checks: list[dict[str, Any]]) -> list[str]:
         "### The other models (`MODEL_CHECKS`)",
         "",
         "DNN and ParaMaskNet use SerMaskNet's defaults; these rows check whether dropout (the reference's "
-        "0.1), the reference DNN's third layer or the reference ParaMaskNet's blocks of 200 (its MLP is "
-        "already ours, 400x2) would serve them better, with 5 seeds on the 8k samples "
+        "0.1), the reference DNN's third layer, the reference DNN whole (both) or the reference ParaMaskNet's "
+        "blocks of 200 (its MLP is already ours, 400x2) would serve them better, with 5 seeds on the 8k samples "
         "(2 on MovieLens where listed). A variant becomes a model's default only when it beats the "
         "defaults on validation on every data set it ran on.",
         "",
