@@ -211,9 +211,9 @@ def _numeric_transform(x: np.ndarray, kind: str, reason: str) -> tuple[str, str]
     Counts and long-tailed columns get ``log1p_standardize``, which reads a negative value as 0
     (``log1p(max(x, 0))``, as FuxiCTR treats Criteo's counts). That is right only while the negatives
     are small beside the tail (fewer than half the values, none below -5 % of the 99th percentile):
-    Criteo's I2 (10 % of values in -3..-1, 99th percentile ~2,100) is logged, a balance that goes from
-    -1e6 to 1e6 is standardized. Standardizing I2 instead left its
-    tail at ~20 standard deviations and cost ParaMaskNet 0.004 validation AUC (BENCHMARKS.md).
+    Criteo's I2 (10 % of values in -2..-1, 99th percentile ~2,100) is logged, a balance that goes from
+    -1e6 to 1e6 is standardized. Standardizing I2 instead left its tail at ~20 standard deviations
+    and cost ParaMaskNet 0.004 validation AUC (BENCHMARKS.md).
     """
     if not x.size:
         return "standardize", reason

@@ -57,7 +57,7 @@ def test_kinds_follow_value_shape_not_names(log_csv):
 
 
 def test_a_long_tail_with_small_negatives_is_logged_a_two_sided_one_is_not(tmp_path):
-    """Criteo's I2: 10 % of values in -3..-1 beside a tail in the thousands. log1p(max(x, 0)) reads the
+    """Criteo's I2: 10 % of values in -2..-1 beside a tail in the thousands. log1p(max(x, 0)) reads the
     negatives as 0, which is harmless for I2 and wrong for a column that is as negative as positive."""
     rng = np.random.default_rng(1)
     n = 3000
