@@ -23,8 +23,9 @@ import numpy as np
 from benchmarks.common import ROOT, fixed_splits, met, newcomer_spec, table
 from train.config import MODELS
 
-#: Its section in ``make bench`` (``run_all --only quality``) and the place of its table in BENCHMARKS.md.
-SECTION, ORDER = "quality", 60
+#: Its section in ``make bench`` (``run_all --only quality``), the place of its table in BENCHMARKS.md,
+#: and that it takes ``--data`` / ``--models`` (a rerun of some keeps the others' rows).
+SECTION, ORDER, PARTIAL = "quality", 60, True
 
 SEEDS = (0, 1, 2)
 DATASETS = ("movielens", "criteo", "avazu")
@@ -49,14 +50,47 @@ def peer_figures(path: Path = PEER) -> dict[str, dict[str, float]]:
     return out
 
 
+def train_seeds(
+    folder: Path, spec: Any, model: str, seeds: tuple[int, ...], work: Path
+) -> dict[str, list[Any]]:
+    """Train ``model`` with its defaults once per seed on the split in ``folder``; per-seed figures."""
+    from train.config import ModelConfig, TrainConfig
+    from train.pipeline import TrainInputs, train_run
+
+    r: dict[str, list[Any]] = {
+        "auc": [],
+        "valid_auc": [],
+        "logloss": [],
+        "eps": [],
+        "epochs": [],
+        "batch": [],
+    }
+    for seed in seeds:
+        m = train_run(
+            TrainInputs(folder / "train.csv", folder / "valid.csv", folder / "test.csv"),
+            spec,
+            work,
+            ModelConfig(model=model),
+            TrainConfig(seed=seed),
+            overwrite=True,
+            progress=False,
+        )
+        r["auc"].append(m["test"]["auc"])
+        r["valid_auc"].append(m["valid"]["auc"])
+        r["logloss"].append(m["test"]["logloss"])
+        r["eps"].append(m["train_examples_per_s"])
+        r["epochs"].append(m["best_epoch"])
+        r["batch"].append(m.get("batch_size"))
+        print(f"{folder.name} {model} seed {seed}: test AUC {m['test']['auc']:.4f}", flush=True)
+    return r
+
+
 def run(
     datasets: tuple[str, ...] = DATASETS, seeds: tuple[int, ...] = SEEDS, models: tuple[str, ...] = MODELS
 ) -> dict[str, Any]:
     """Train every model on every data set for every seed; returns per ``data/model`` summaries."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from edge_runtime.spec import FeatureSpec
-    from train.config import ModelConfig, TrainConfig
-    from train.pipeline import TrainInputs, train_run
 
     peer = peer_figures()
     results: dict[str, Any] = {}
@@ -68,31 +102,7 @@ def run(
             folder = splits[name]
             spec = FeatureSpec.load(newcomer_spec(folder / "train.csv", Path(tmp) / f"{name}-spec.json"))
             for model in models:
-                r: dict[str, list[Any]] = {
-                    "auc": [],
-                    "valid_auc": [],
-                    "logloss": [],
-                    "eps": [],
-                    "epochs": [],
-                    "batch": [],
-                }
-                for seed in seeds:
-                    m = train_run(
-                        TrainInputs(folder / "train.csv", folder / "valid.csv", folder / "test.csv"),
-                        spec,
-                        Path(tmp) / "run",
-                        ModelConfig(model=model),
-                        TrainConfig(seed=seed),
-                        overwrite=True,
-                        progress=False,
-                    )
-                    r["auc"].append(m["test"]["auc"])
-                    r["valid_auc"].append(m["valid"]["auc"])
-                    r["logloss"].append(m["test"]["logloss"])
-                    r["eps"].append(m["train_examples_per_s"])
-                    r["epochs"].append(m["best_epoch"])
-                    r["batch"].append(m.get("batch_size"))
-                    print(f"{name} {model} seed {seed}: test AUC {m['test']['auc']:.4f}", flush=True)
+                r = train_seeds(folder, spec, model, seeds, Path(tmp) / "run")
                 key = f"{name}/{model}"
                 ref = peer.get(key)
                 mean = float(np.mean(r["auc"]))

@@ -136,10 +136,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", default=",".join(sections), help="comma-separated sections")
     parser.add_argument(
-        "--models", default="", help="quality: rerun only these models (comma-separated), keeping the others"
+        "--models",
+        default="",
+        help="quality, peer: rerun only these models (comma-separated), keeping the others",
     )
     parser.add_argument(
-        "--data", default="", help="quality: rerun only these data sets (comma-separated), keeping the others"
+        "--data",
+        default="",
+        help="quality, peer: rerun only these data sets (comma-separated), keeping the others",
     )
     parser.add_argument(
         "--render", action="store_true", help="measure nothing: rewrite the documents from results.json"
@@ -158,19 +162,22 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown section(s) {unknown}; expected some of {list(sections)}")
     only = ", ".join([*datasets, *models])
-    labels = [f"{s} ({only} only)" if s == "quality" and partial else s for s in chosen]
+    # Sections with ``PARTIAL = True`` (quality, peer) take --data/--models and keep their other rows.
+    in_part = {s for s in chosen if partial and getattr(sections[s], "PARTIAL", False)}
+    labels = [f"{s} ({only} only)" if s in in_part else s for s in chosen]
     results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     previous = results.pop("_meta", {})
     t0 = time.perf_counter()
     for name in chosen:
         print(f"== {name}", flush=True)
         try:
-            if name == "quality" and partial:
-                kept = results.get("quality") if isinstance(results.get("quality"), dict) else {}
+            if name in in_part:
+                kept = results.get(name) if isinstance(results.get(name), dict) else {}
                 chosen_runs = {"models": models} if models else {}
                 if datasets:
                     chosen_runs["datasets"] = datasets
-                results[name] = {**kept, **sections["quality"].run(**chosen_runs)}
+                fresh = sections[name].run(**chosen_runs)
+                results[name] = {**kept, **fresh} if isinstance(fresh, dict) else fresh
             else:
                 results[name] = sections[name].run()
         except Exception:  # one failing section must not lose the others
@@ -179,8 +186,8 @@ def main() -> None:
     seconds = time.perf_counter() - t0
     today = dt.date.today().isoformat()
     # Earlier runs keep the sections this run did not measure (and, after a rerun of some models only,
-    # the quality section, whose other models they measured).
-    replaced = {x for x in chosen if not (x == "quality" and partial)}
+    # the partial sections, whose other models they measured).
+    replaced = set(chosen) - in_part
     runs = [
         {**r, "sections": [x for x in r["sections"] if x not in replaced]}
         for r in previous.get("runs")

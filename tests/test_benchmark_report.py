@@ -258,3 +258,29 @@ def test_a_standalone_section_replaces_its_old_text_or_goes_before_its_anchor(tm
         doc, "<!-- t:begin -->", "<!-- t:end -->", "<!-- t:begin -->\nt\n<!-- t:end -->", "## Nowhere"
     )
     assert doc.read_text().endswith("r\n\n<!-- t:begin -->\nt\n<!-- t:end -->\n")
+
+
+def test_the_peer_comparison_reports_the_difference_with_its_standard_error():
+    from benchmarks.bench_peer import _side, compare, render
+
+    ours = _side([0.72, 0.74], [0.70, 0.70])
+    ref = _side([0.70, 0.71], [0.69, 0.69])
+    row = compare(ours, ref, "sermasknet", {"auc_mean": 0.715, "auc_sd": 0.01})
+    assert row["difference"] == pytest.approx(0.025)
+    # sd 0.01414 and 0.00707 over 2 runs each: sqrt(0.0002/2 + 0.00005/2)
+    assert row["difference_se"] == pytest.approx(0.0125**0.5 / 10, rel=1e-6)
+    assert row["met"] and row["margin"] == 0.002
+    short = compare(_side([0.7015, 0.7015], [0.7, 0.7]), ref, "sermasknet", None)
+    assert not short["met"]  # +0.0010 is short of the MaskNet margin +0.002
+    text = "\n".join(render({"avazu/sermasknet": row, "criteo/sermasknet": short}))
+    assert "| avazu/sermasknet | 0.7300 ± 0.0141 (2) | 0.7050 ± 0.0071 (2) | +0.0250 ± 0.0112 |" in text
+    assert "**not met**" in text
+
+
+def test_the_peer_comparison_without_the_reference_python_says_why(monkeypatch):
+    from benchmarks import bench_peer
+
+    monkeypatch.delenv("MASKNET_FUXICTR_PYTHON", raising=False)
+    result = bench_peer.run()
+    assert result.startswith("skipped:") and "MASKNET_FUXICTR_PYTHON" in result
+    assert result in "\n".join(bench_peer.render(result))
