@@ -9,7 +9,7 @@ EXTRAS ?= train-cpu,dev
 # workers cut its wall time on 2 cores (measured 2026-11-30: pytest 593 s serial, 378 s with -n 2).
 TEST_WORKERS ?= 2
 
-.PHONY: demo test lint bench venv clean legacy jvm
+.PHONY: demo test lint bench bench-peer venv clean legacy jvm
 
 venv: $(STAMP)
 
@@ -31,8 +31,20 @@ test: lint legacy jvm
 bench: $(STAMP)
 	$(PY) -m benchmarks.run_all
 
+# The quality comparison against the reference's recipe rerun (benchmarks/bench_peer.py) needs FuxiCTR
+# 2.3.10 and PyTorch, in a venv of their own (PyPI; the project never imports them). PEER_ARGS: e.g.
+# --data criteo,avazu.
+FUXICTR_VENV ?= .venv-fuxictr
+$(FUXICTR_VENV)/.installed:
+	test -x $(FUXICTR_VENV)/bin/python || $(PYTHON) -m venv $(FUXICTR_VENV)
+	$(FUXICTR_VENV)/bin/python -m pip install --quiet --disable-pip-version-check fuxictr==2.3.10 "polars<2"
+	touch $@
+
+bench-peer: $(STAMP) $(FUXICTR_VENV)/.installed
+	MASKNET_FUXICTR_PYTHON=$(FUXICTR_VENV)/bin/python $(PY) -m benchmarks.run_all --only peer $(PEER_ARGS)
+
 clean:
-	rm -rf $(VENV) $(LEGACY) build .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(LEGACY) $(FUXICTR_VENV) build .pytest_cache .ruff_cache .hypothesis
 
 # A second, small venv as on Raspberry-Pi-class boxes: numpy < 2 and the legacy tflite-runtime.
 # Best effort: where no tflite-runtime wheel exists for this Python, the test that uses it skips.
