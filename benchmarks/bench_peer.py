@@ -77,11 +77,13 @@ def compare(
 
 def run(
     datasets: tuple[str, ...] = DATASETS, seeds: tuple[int, ...] = SEEDS, models: tuple[str, ...] = MODELS
-) -> dict[str, Any] | str:
-    """Both sides on every data set, model and seed; per ``data/model`` rows (or why it was skipped)."""
+) -> dict[str, Any] | None:
+    """Both sides on every data set, model and seed; per ``data/model`` rows, or None (and why, printed)
+    where the reference's Python or the data is missing: the earlier figures then stay."""
     python = os.environ.get("MASKNET_FUXICTR_PYTHON")
     if not python:
-        return "skipped: MASKNET_FUXICTR_PYTHON is not set (a Python with fuxictr==2.3.10, see fuxictr_reference.py)"
+        print("peer: MASKNET_FUXICTR_PYTHON is not set (a Python with fuxictr==2.3.10: `make bench-peer`)")
+        return None
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from edge_runtime.spec import FeatureSpec
 
@@ -90,7 +92,8 @@ def run(
     with tempfile.TemporaryDirectory(prefix="masknet-peer-") as tmp:
         splits = fixed_splits(Path(tmp) / "splits")
         if isinstance(splits, str):
-            return f"skipped: {splits}"
+            print(f"peer: {splits}")
+            return None
         for name in datasets:
             folder = splits[name]
             theirs = reference_runs(python, folder, Path(tmp) / f"reference-{name}", models, seeds)
@@ -113,11 +116,9 @@ def run(
 
 def render(result: Any) -> list[str]:
     """This benchmark's section of BENCHMARKS.md (none when it was not measured)."""
-    if result is None:
+    if not isinstance(result, dict):
         return []
     out = ["## Ours against the reference's recipe rerun, 10 seeds each (`benchmarks/bench_peer.py`)", ""]
-    if isinstance(result, str):
-        return [*out, result, ""]
     rows = []
     for key, v in result.items():
         ours, ref = v["ours"], v["reference"]

@@ -72,6 +72,7 @@ class MemoryBatches:
         self.batch_size, self.shuffle = batch_size, shuffle and split != "test"
 
     def __iter__(self) -> Any:
+        """The epoch's batches: ``{column: tensor}``."""
         order = torch.randperm(self.num_samples) if self.shuffle else torch.arange(self.num_samples)
         for start in range(0, self.num_samples, self.batch_size):
             rows = order[start : start + self.batch_size]
@@ -94,6 +95,7 @@ class MaskBlock(nn.Module):
         )
 
     def forward(self, embedding: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+        """The block's output for the raw embedding (the mask's input) and the hidden input it masks."""
         return self.out(self.mask(embedding) * hidden)
 
 

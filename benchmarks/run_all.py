@@ -130,6 +130,50 @@ def keep_standalone(old: str, new: str) -> str:
     return new.replace("## Reliability", "\n\n".join(kept) + "\n\n## Reliability", 1)
 
 
+def measure(
+    sections: dict[str, ModuleType],
+    chosen: list[str],
+    results: dict[str, Any],
+    models: tuple[str, ...] = (),
+    datasets: tuple[str, ...] = (),
+) -> tuple[list[str], set[str]]:
+    """Run the chosen sections into ``results``; returns this run's labels and the sections it replaced.
+
+    Sections with ``PARTIAL = True`` (quality, peer) take ``models`` / ``datasets`` and keep their other
+    rows. A section whose ``run()`` returns None measured nothing here (an optional tool is missing),
+    and neither did a partial rerun that failed: their earlier figures stay, and this run does not
+    claim them.
+    """
+    partial = bool(models or datasets)
+    only = ", ".join([*datasets, *models])
+    in_part = {s for s in chosen if partial and getattr(sections[s], "PARTIAL", False)}
+    labels, replaced = [], set()
+    for name in chosen:
+        print(f"== {name}", flush=True)
+        kw: dict[str, Any] = {}
+        if name in in_part:
+            kw = {"models": models} if models else {}
+            if datasets:
+                kw["datasets"] = datasets
+        try:
+            fresh = sections[name].run(**kw)
+        except Exception:  # one failing section must not lose the others
+            fresh = "error: " + traceback.format_exc(limit=3)
+            print(fresh, flush=True)
+        if fresh is None or (name in in_part and not isinstance(fresh, dict)):
+            print(f"{name}: not measured here; its earlier figures stay", flush=True)
+            continue
+        if name in in_part:
+            kept = results.get(name) if isinstance(results.get(name), dict) else {}
+            results[name] = {**kept, **fresh}
+            labels.append(f"{name} ({only} only)")
+        else:
+            results[name] = fresh
+            labels.append(name)
+            replaced.add(name)
+    return labels, replaced
+
+
 def main() -> None:
     """Run the chosen sections and rewrite the documents."""
     sections = discover()
@@ -155,39 +199,22 @@ def main() -> None:
         return
     models = tuple(m for m in args.models.split(",") if m)
     datasets = tuple(d for d in args.data.split(",") if d)
-    partial = bool(models or datasets)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     chosen = [s for s in args.only.split(",") if s]
     unknown = [s for s in chosen if s not in sections]
     if unknown:
         parser.error(f"unknown section(s) {unknown}; expected some of {list(sections)}")
-    only = ", ".join([*datasets, *models])
-    # Sections with ``PARTIAL = True`` (quality, peer) take --data/--models and keep their other rows.
-    in_part = {s for s in chosen if partial and getattr(sections[s], "PARTIAL", False)}
-    labels = [f"{s} ({only} only)" if s in in_part else s for s in chosen]
     results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     previous = results.pop("_meta", {})
     t0 = time.perf_counter()
-    for name in chosen:
-        print(f"== {name}", flush=True)
-        try:
-            if name in in_part:
-                kept = results.get(name) if isinstance(results.get(name), dict) else {}
-                chosen_runs = {"models": models} if models else {}
-                if datasets:
-                    chosen_runs["datasets"] = datasets
-                fresh = sections[name].run(**chosen_runs)
-                results[name] = {**kept, **fresh} if isinstance(fresh, dict) else fresh
-            else:
-                results[name] = sections[name].run()
-        except Exception:  # one failing section must not lose the others
-            results[name] = "error: " + traceback.format_exc(limit=3)
-            print(results[name], flush=True)
+    labels, replaced = measure(sections, chosen, results, models, datasets)
+    if not labels:
+        print("nothing was measured: results.json and the documents are unchanged", flush=True)
+        return
     seconds = time.perf_counter() - t0
     today = dt.date.today().isoformat()
     # Earlier runs keep the sections this run did not measure (and, after a rerun of some models only,
     # the partial sections, whose other models they measured).
-    replaced = set(chosen) - in_part
     runs = [
         {**r, "sections": [x for x in r["sections"] if x not in replaced]}
         for r in previous.get("runs")

@@ -277,10 +277,42 @@ def test_the_peer_comparison_reports_the_difference_with_its_standard_error():
     assert "**not met**" in text
 
 
-def test_the_peer_comparison_without_the_reference_python_says_why(monkeypatch):
+def test_the_peer_comparison_without_the_reference_python_says_why_and_keeps_earlier_figures(
+    monkeypatch, capsys
+):
+    from types import SimpleNamespace
+
     from benchmarks import bench_peer
+    from benchmarks.run_all import measure
 
     monkeypatch.delenv("MASKNET_FUXICTR_PYTHON", raising=False)
-    result = bench_peer.run()
-    assert result.startswith("skipped:") and "MASKNET_FUXICTR_PYTHON" in result
-    assert result in "\n".join(bench_peer.render(result))
+    assert bench_peer.run() is None
+    assert "MASKNET_FUXICTR_PYTHON is not set" in capsys.readouterr().out
+    assert bench_peer.render(None) == []
+    earlier = {"avazu/lr": {"difference": 0.002}}
+    results = {"peer": dict(earlier), "encoder": {"old": 1}}
+    sections = {"peer": bench_peer, "encoder": SimpleNamespace(run=lambda: {"new": 2})}
+    labels, replaced = measure(sections, ["peer", "encoder"], results)
+    assert results == {"peer": earlier, "encoder": {"new": 2}}  # the peer rows stay
+    assert labels == ["encoder"] and replaced == {"encoder"}  # and this run does not claim them
+
+
+def test_a_partial_rerun_keeps_the_other_rows_and_a_failed_one_loses_none(capsys):
+    from types import SimpleNamespace
+
+    from benchmarks.run_all import measure
+
+    def rerun(models=(), datasets=()):
+        if "criteo" in datasets:
+            raise RuntimeError("the reference failed")
+        return {f"{d}/{m}": {"auc": 1} for d in datasets for m in models}
+
+    part = SimpleNamespace(PARTIAL=True, run=rerun)
+    whole = SimpleNamespace(run=lambda: {"x": 1})
+    results = {"peer": {"avazu/lr": {"auc": 0}, "avazu/dnn": {"auc": 0}}}
+    labels, replaced = measure({"peer": part, "jvm": whole}, ["peer", "jvm"], results, ("lr",), ("avazu",))
+    assert results["peer"] == {"avazu/lr": {"auc": 1}, "avazu/dnn": {"auc": 0}}
+    assert labels == ["peer (avazu, lr only)", "jvm"] and replaced == {"jvm"}  # jvm takes no --data
+    labels, _ = measure({"peer": part}, ["peer"], results, ("lr",), ("criteo",))
+    assert labels == [] and results["peer"]["avazu/dnn"] == {"auc": 0}
+    assert "the reference failed" in capsys.readouterr().out
