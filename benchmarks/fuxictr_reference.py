@@ -102,7 +102,9 @@ class MaskBlock(nn.Module):
 class ReferenceModel(BaseModel):
     """LR, DNN [400, 400, 400], SerMaskNet 3 x 400 or ParaMaskNet 3 x 200 + MLP [400, 400] (PEER.md)."""
 
-    def __init__(self, feature_map: FeatureMap, kind: str, **kw: Any) -> None:
+    def __init__(
+        self, feature_map: FeatureMap, kind: str, embedding_std: float | None = None, **kw: Any
+    ) -> None:
         learning_rate = 1e-2 if kind == "lr" else 1e-3
         super().__init__(feature_map, model_id=kind, **kw)
         self.kind, fields = kind, feature_map.num_fields
@@ -110,7 +112,12 @@ class ReferenceModel(BaseModel):
         if kind == "lr":
             self.lr = LogisticRegression(feature_map, use_bias=True)
         else:
-            self.embedding = FeatureEmbedding(feature_map, EMBEDDING_DIM)
+            init = (
+                {}
+                if embedding_std is None
+                else {"embedding_initializer": f"partial(nn.init.normal_, std={embedding_std})"}
+            )
+            self.embedding = FeatureEmbedding(feature_map, EMBEDDING_DIM, **init)
         if kind == "dnn":
             self.head = MLP_Block(
                 input_dim=width,
@@ -207,7 +214,9 @@ def _features(split: Path, work: Path) -> tuple[list[dict[str, Any]], int, int, 
     return spec, 2, 256, logged
 
 
-def run(split: Path, work: Path, models: list[str], seeds: list[int]) -> None:
+def run(
+    split: Path, work: Path, models: list[str], seeds: list[int], embedding_std: float | None = None
+) -> None:
     """Train each model with each seed on the split; print one JSON line per run."""
     torch.set_num_threads(1)
     spec, min_count, batch, folder = _features(split, work)
@@ -235,6 +244,7 @@ def run(split: Path, work: Path, models: list[str], seeds: list[int]) -> None:
             model = ReferenceModel(
                 feature_map,
                 kind,
+                embedding_std,
                 optimizer="adam",
                 loss="binary_crossentropy",
                 verbose=0,
@@ -270,10 +280,22 @@ def main() -> None:
     parser.add_argument("work", type=Path, help="an empty folder for FuxiCTR's parquet files and checkpoints")
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument(
+        "--embedding-std",
+        type=float,
+        default=None,
+        help="embedding rows ~ N(0, this) in DNN and MaskNet (an experiment); default FuxiCTR's 1e-4",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("RAY_DISABLE_IMPORT_WARNING", "1")
-    run(args.split, args.work, args.models.split(","), [int(s) for s in args.seeds.split(",")])
+    run(
+        args.split,
+        args.work,
+        args.models.split(","),
+        [int(s) for s in args.seeds.split(",")],
+        args.embedding_std,
+    )
 
 
 if __name__ == "__main__":
