@@ -1,16 +1,17 @@
 """Ours against the reference's recipe rerun side by side, 10 seeds each: is a gap a gap or a draw?
 
 ``../shared/eval/PEER.md`` gives the reference (FuxiCTR 2.3.10) as the mean of 3 seeds. On the 8k
-sets one seed's test AUC moves by 0.005–0.02, so a 3-seed mean moves by up to ±0.01: a goal of
-"reference + 0.002" compares two such draws. Here both sides train on the same fixed splits with the
-same seeds, in one run: ours on the newcomer path (``bench_quality.train_seeds``), the reference's
+sets one seed's test AUC has a spread (sd) of 0.003–0.016 between seeds (measured here, 2026-11-30),
+so a 3-seed mean has a standard error of 0.002–0.009: a goal of "reference + 0.002" compares two
+such draws. Here both sides train on the same fixed splits with the same seeds, in one run: ours on
+the newcomer path (``bench_quality.train_seeds``), the reference's
 recipe with FuxiCTR's own feature processing and trainer (``fuxictr_reference.py``, run by the Python
 named in ``MASKNET_FUXICTR_PYTHON``; without it the section says so and measures nothing). Reported
 per data set and model: test AUC mean ± sd of each side, their difference with its standard error
 (``sqrt(sd1²/n1 + sd2²/n2)``), the goal's margin, and PEER.md's 3-seed figure.
 
-Run: MASKNET_FUXICTR_PYTHON=/opt/fuxictr/bin/python .venv/bin/python -m benchmarks.run_all --only peer
-[--data criteo,avazu] [--models dnn]
+Run: make bench-peer [PEER_ARGS="--data criteo,avazu --models dnn"] (it makes the reference's venv), or
+MASKNET_FUXICTR_PYTHON=PYTHON .venv/bin/python -m benchmarks.run_all --only peer [--data ...] [--models ...]
 """
 
 from __future__ import annotations
@@ -45,7 +46,11 @@ def reference_runs(
     )
     if done.returncode != 0:
         raise RuntimeError(f"{REFERENCE_SCRIPT.name} failed on {folder}:\n{done.stderr[-3000:]}")
-    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    runs = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    missing = {(m, s) for m in models for s in seeds} - {(r["model"], r["seed"]) for r in runs}
+    if missing:
+        raise RuntimeError(f"{REFERENCE_SCRIPT.name} on {folder} reported no result for {sorted(missing)}")
+    return runs
 
 
 def _side(test: list[float], valid: list[float]) -> dict[str, Any]:

@@ -316,3 +316,20 @@ def test_a_partial_rerun_keeps_the_other_rows_and_a_failed_one_loses_none(capsys
     labels, _ = measure({"peer": part}, ["peer"], results, ("lr",), ("criteo",))
     assert labels == [] and results["peer"]["avazu/dnn"] == {"auc": 0}
     assert "the reference failed" in capsys.readouterr().out
+
+
+def test_the_peer_comparison_refuses_a_reference_run_that_lost_results(monkeypatch, tmp_path):
+    import sys
+
+    from benchmarks import bench_peer
+
+    fake = tmp_path / "reference.py"
+    fake.write_text('print(\'{"model": "lr", "seed": 0, "valid_auc": 0.7, "test_auc": 0.7}\')\n')
+    monkeypatch.setattr(bench_peer, "REFERENCE_SCRIPT", fake)
+    runs = bench_peer.reference_runs(sys.executable, tmp_path, tmp_path / "w", ("lr",), (0,))
+    assert runs == [{"model": "lr", "seed": 0, "valid_auc": 0.7, "test_auc": 0.7}]
+    with pytest.raises(RuntimeError, match=r"no result for \[\('lr', 1\)\]"):
+        bench_peer.reference_runs(sys.executable, tmp_path, tmp_path / "w", ("lr",), (0, 1))
+    fake.write_text("import sys; sys.exit('fuxictr is not installed')\n")
+    with pytest.raises(RuntimeError, match="(?s)failed on .*fuxictr is not installed"):
+        bench_peer.reference_runs(sys.executable, tmp_path, tmp_path / "w", ("lr",), (0,))
