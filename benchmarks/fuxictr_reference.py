@@ -19,7 +19,7 @@ What is FuxiCTR's here, and what is not:
   instance-guided mask from the raw embedding, MaskBlock = masked input -> Dense -> LayerNorm -> ReLU),
   in PEER.md's shapes; FuxiCTR's model zoo is not part of its package.
 - Batches come from memory, shuffled by PyTorch's seeded generator: FuxiCTR 2.3.10 reads parquet
-  through Ray Data, about 30x slower on these small files and not seeded by the run's seed.
+  through Ray Data: more than ten times slower on these small files, and not seeded by the run's seed.
 """
 
 from __future__ import annotations
