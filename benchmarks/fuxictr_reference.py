@@ -287,6 +287,9 @@ def main() -> None:
         help="embedding rows ~ N(0, this) in DNN and MaskNet (an experiment); default FuxiCTR's 1e-4",
     )
     args = parser.parse_args()
+    unknown = sorted(set(args.models.split(",")) - set(MODELS))
+    if unknown:
+        parser.error(f"unknown model(s) {unknown}; expected some of {list(MODELS)}")
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("RAY_DISABLE_IMPORT_WARNING", "1")
     run(
