@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.bench_quality import DATASETS, MARGIN, peer_figures, train_seeds
+from benchmarks.bench_quality import DATASETS, MARGIN, auc_summary, peer_figures, train_seeds
 from benchmarks.common import ROOT, fixed_splits, met, newcomer_spec, table
 from train.config import MODELS
 
@@ -55,9 +55,7 @@ def reference_runs(
 
 def _side(test: list[float], valid: list[float]) -> dict[str, Any]:
     return {
-        "auc_mean": float(np.mean(test)),
-        "auc_sd": float(np.std(test, ddof=1)) if len(test) > 1 else 0.0,
-        "valid_auc_mean": float(np.mean(valid)),
+        **auc_summary(test, valid),
         "runs": len(test),
         "auc": [float(x) for x in test],
     }

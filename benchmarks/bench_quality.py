@@ -50,6 +50,15 @@ def peer_figures(path: Path = PEER) -> dict[str, dict[str, float]]:
     return out
 
 
+def auc_summary(test: list[float], valid: list[float]) -> dict[str, float]:
+    """Test AUC mean and sample sd (0 for one seed) and validation AUC mean over the seeds."""
+    return {
+        "auc_mean": float(np.mean(test)),
+        "auc_sd": float(np.std(test, ddof=1)) if len(test) > 1 else 0.0,
+        "valid_auc_mean": float(np.mean(valid)),
+    }
+
+
 def train_seeds(
     folder: Path, spec: Any, model: str, seeds: tuple[int, ...], work: Path
 ) -> dict[str, list[Any]]:
@@ -105,11 +114,10 @@ def run(
                 r = train_seeds(folder, spec, model, seeds, Path(tmp) / "run")
                 key = f"{name}/{model}"
                 ref = peer.get(key)
-                mean = float(np.mean(r["auc"]))
+                aucs = auc_summary(r["auc"], r["valid_auc"])
+                mean = aucs["auc_mean"]
                 results[key] = {
-                    "auc_mean": mean,
-                    "auc_sd": float(np.std(r["auc"], ddof=1)) if len(seeds) > 1 else 0.0,
-                    "valid_auc_mean": float(np.mean(r["valid_auc"])),
+                    **aucs,
                     "logloss_mean": float(np.mean(r["logloss"])),
                     "examples_per_s": float(np.mean(r["eps"])),
                     "best_epochs": r["epochs"],
