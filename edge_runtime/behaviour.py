@@ -10,7 +10,9 @@ training rows and device requests get their behaviour columns from the same code
 
 Event order is the order of :meth:`BehaviourState.add` calls ("the last k" are the last k added);
 time windows compare event timestamps with the request's ``now`` (seconds, any epoch, as long as
-events and requests agree).
+events and requests agree). What is kept is decided by that order alone (each kind's ``keep_last``),
+never by timestamps: a clock that jumps forward or back changes what a request sees (``keep_seconds``,
+``window_seconds``) but deletes nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from itertools import repeat
 from typing import Any, NamedTuple
 
@@ -90,7 +92,6 @@ class BehaviourState:
         self._context = [f for f in self.behaviour.features if f.side == "context"]
         self._item = [f for f in self.behaviour.features if f.side == "item"]
         self._seq = 0
-        self._newest = -math.inf
 
     # ----------------------------------------------------------------- events
     def canonical_values(self, item: Mapping[str, Any]) -> tuple[str | None, ...]:
@@ -120,24 +121,25 @@ class BehaviourState:
             raise ArgumentError(f"unknown event kind {kind!r:.80}; the spec declares {list(self._kinds)}")
         self._seq = self._seq + 1 if seq is None else max(self._seq, seq)
         events.append(Event(self._seq if seq is None else seq, ts, values))
-        self._newest = max(self._newest, ts)
-        return self._trim(kind)
-
-    def _trim(self, kind: str) -> list[Event]:
-        events, spec = self._events[kind], self._kinds[kind]
         dropped = []
-        while len(events) > spec.keep_last:
+        while len(events) > self._kinds[kind].keep_last:
             dropped.append(events.popleft())
-        if spec.keep_seconds is not None:
-            while events and events[0].ts <= self._newest - spec.keep_seconds:
-                dropped.append(events.popleft())
         return dropped
+
+    def discard(self, drop: Callable[[str, Event], bool]) -> list[Event]:
+        """Forget the events for which ``drop(kind, event)`` is true; returns them."""
+        gone = []
+        for kind, events in self._events.items():
+            kept = deque()
+            for e in events:
+                (gone if drop(kind, e) else kept).append(e)
+            self._events[kind] = kept
+        return gone
 
     def clear(self) -> None:
         """Forget every event."""
         for events in self._events.values():
             events.clear()
-        self._newest = -math.inf
 
     def __len__(self) -> int:
         return sum(len(e) for e in self._events.values())
@@ -145,6 +147,11 @@ class BehaviourState:
     def events(self, kind: str) -> list[Event]:
         """The kept events of one kind, oldest first."""
         return list(self._events[kind])
+
+    def all_events(self) -> list[tuple[str, Event]]:
+        """Every kept event with its kind, in order of arrival."""
+        pairs = [(kind, e) for kind, events in self._events.items() for e in events]
+        return sorted(pairs, key=lambda p: p[1].seq)
 
     @property
     def last_seq(self) -> int:

@@ -2,49 +2,75 @@
 
 The app records what the user does (``log.record("click", item)``); the ranker asks the log for the
 behaviour fields of a request. Events stay in one SQLite file on the device (created ``0600``); the
-log never sends anything anywhere. It keeps only what the spec's behaviour section bounds (the last
-``keep_last`` of each kind, within ``keep_seconds``), so the file does not grow with use.
+log never sends anything anywhere, and records only the item columns the spec's features read.
+
+What is kept: the last ``keep_last`` events of each kind, by order of recording, so the file does
+not grow with use. Timestamps never delete anything: ``keep_seconds`` and ``window_seconds`` only
+decide what a request sees, so a clock that jumps (an NTP correction, a user changing the time)
+hides events for a while instead of destroying them. A :class:`Retention` policy deletes more, on
+purpose: at most ``max_events`` events, none older than ``max_age_seconds`` by the log's clock.
 
 Durability: every :meth:`BehaviourLog.record` that returned is committed. With the default
 ``durable=False`` (SQLite WAL, ``synchronous=NORMAL``) a killed process loses nothing that was
 acknowledged; a power cut may lose the last few events. ``durable=True`` (``synchronous=FULL``)
-survives power cuts too, at the price of one fsync per event.
+survives power cuts too, at the price of one fsync per event. A file cut short or damaged is
+opened with what survived (``edge_runtime.behaviour_file``).
 
-Privacy: :meth:`BehaviourLog.clear` deletes every event and overwrites the freed pages
-(``secure_delete``); the write-ahead log is truncated.
+Privacy: :meth:`BehaviourLog.clear` and :meth:`BehaviourLog.forget` delete events for good: freed
+pages are overwritten (``secure_delete``) and the write-ahead log is truncated to zero bytes.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edge_runtime.behaviour import BehaviourState, behaviour_key, check_time
-from edge_runtime.errors import BehaviourLogError
+from edge_runtime import hashing
+from edge_runtime.behaviour import BehaviourState, Event, behaviour_key, check_time
+from edge_runtime.behaviour_file import LOG_FORMAT, LogFile, open_log_file
+from edge_runtime.errors import ArgumentError, BehaviourLogError, EncodeError
 from edge_runtime.spec import FeatureSpec
 
-__all__ = ["LOG_FORMAT", "BehaviourLog"]
+__all__ = ["LOG_FORMAT", "BehaviourLog", "Retention"]
 
-#: Written into the file's ``meta`` table; a file with another format is refused, never rewritten.
-LOG_FORMAT = "masknet-edge behaviour log 1"
 
-#: The write-ahead log is truncated to this size after each checkpoint.
-WAL_BYTES = 1024 * 1024
+@dataclass(frozen=True)
+class Retention:
+    """How much personal history the log may hold, beyond what the spec's features need.
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, ts REAL NOT NULL, item TEXT NOT NULL
-);
-"""
+    Args:
+        max_events: at most this many events of all kinds together; the oldest recorded go first.
+        max_age_seconds: no event whose time is more than this before the log's clock. The clock is
+            read when the log opens and at each :meth:`BehaviourLog.record`; timestamps passed to
+            ``record`` never advance it, so one event from a wrong clock deletes nothing.
+
+    A policy tighter than the spec's ``keep_last`` / ``keep_seconds`` makes the device see less than
+    training replay did.
+    """
+
+    max_events: int | None = None
+    max_age_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        n = self.max_events
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise ArgumentError(f"Expected max_events to be an integer >= 1. Received: max_events={n!r}")
+        age = self.max_age_seconds
+        bad_age = isinstance(age, bool) or not isinstance(age, (int, float)) or not age > 0
+        if age is not None and (bad_age or not math.isfinite(age)):
+            raise ArgumentError(
+                f"Expected max_age_seconds to be a number of seconds > 0. Received: max_age_seconds={age!r}"
+            )
 
 
 class BehaviourLog:
@@ -56,6 +82,10 @@ class BehaviourLog:
         durable: fsync every event (survives power cuts, slower). Defaults to False.
         clock: the time of an event recorded without ``ts`` and of a request without ``now``.
             Defaults to ``time.time``.
+        readonly: read the file without writing or locking it (a tool inspecting an app's log, a
+            log on a read-only file system); :meth:`record` and :meth:`clear` then fail.
+            Defaults to False.
+        retention: what may be kept at most (:class:`Retention`). Defaults to the spec's bounds only.
 
     >>> log = BehaviourLog(None, spec)            # doctest: +SKIP
     >>> log.record("click", {"item_id": "42", "category": "shoes"})   # doctest: +SKIP
@@ -69,81 +99,102 @@ class BehaviourLog:
         *,
         durable: bool = False,
         clock: Callable[[], float] = time.time,
+        readonly: bool = False,
+        retention: Retention | None = None,
     ) -> None:
         self._state = BehaviourState(spec)
         self.spec = spec
         #: What the log's features depend on; a ranker accepts a log whose key equals its spec's.
         self.behaviour_key = behaviour_key(spec)
         self.path = None if path is None else Path(path)
+        self.readonly = bool(readonly)
+        self.retention = retention or Retention()
+        if not isinstance(self.retention, Retention):
+            raise ArgumentError(f"retention must be a Retention. Received: {type(retention).__name__}")
         self._clock = clock
         self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = None
+        self._file: LogFile | None = None
         self._closed = False
+        #: Where a damaged file was moved when it was repaired on opening; None when it was sound.
+        self.damaged_copy: Path | None = None
         if self.path is not None:
-            self._db = self._open(self.path, durable)
-            self._load()
+            self._file = open_log_file(self.path, durable=durable, readonly=self.readonly)
+            self.damaged_copy = self._file.damaged_copy
+            try:
+                self._load()
+            except BaseException:
+                self._file.close()
+                raise
 
     # ------------------------------------------------------------------ file
     def _fail(self, what: str, exc: BaseException | None = None) -> BehaviourLogError:
         detail = f" ({exc})" if exc is not None else ""
         return BehaviourLogError(f"behaviour log {self.path}: {what}{detail}")
 
-    def _open(self, path: Path, durable: bool) -> sqlite3.Connection:
-        if path.is_dir():
-            raise self._fail("is a folder; give the path of a log file")
-        try:
-            if not path.exists():  # private from the start: only the app's user may read it
-                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-            db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
-            raise self._fail("cannot open", exc) from None
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-            db.execute("PRAGMA secure_delete=ON")
-            # A small write-ahead log: checkpoint every 256 pages and truncate it to 1 MiB after, so
-            # the files stay ~1.1 MiB instead of SQLite's default ~4 MiB of WAL.
-            db.execute("PRAGMA wal_autocheckpoint=256")
-            db.execute(f"PRAGMA journal_size_limit={WAL_BYTES}")
-            db.executescript(_SCHEMA)
-            row = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
-            if row is None:
-                db.execute("INSERT INTO meta VALUES ('format', ?)", (LOG_FORMAT,))
-            elif row[0] != LOG_FORMAT:
-                raise self._fail(f"was written as {row[0]!r:.80}, not {LOG_FORMAT!r}; not rewriting it")
-        except sqlite3.DatabaseError as exc:
-            db.close()
-            raise self._fail(
-                "is not a behaviour log (or is damaged); move it away to start a new one", exc
-            ) from None
-        except BehaviourLogError:
-            db.close()
-            raise
-        return db
+    @property
+    def _db(self) -> sqlite3.Connection | None:
+        return None if self._file is None else self._file.db
 
     def _load(self) -> None:
-        """Read the file into memory and delete the events beyond the spec's bounds. Rows of kinds
-        the spec does not declare (another model's), or that cannot be read, are left as they are."""
+        """Read the file into memory, then delete what the spec's bounds and the retention policy
+        no longer keep. Rows of kinds the spec does not declare (another model's), or that cannot be
+        read, are left as they are."""
         assert self._db is not None
         columns = self._state.columns
-        stale = []
+        stale: list[Event] = []
         try:
             rows = self._db.execute("SELECT seq, kind, ts, item FROM events ORDER BY seq").fetchall()
-            for seq, kind, ts, item in rows:
-                try:
-                    values = json.loads(item)
-                    ok = isinstance(values, dict) and kind in self._state.behaviour.event_names
-                    ok = ok and isinstance(ts, float) and np.isfinite(ts)
-                except ValueError:
-                    ok = False
-                if not ok:
-                    continue
-                texts = tuple(v if isinstance(v, str) else None for v in (values.get(c) for c in columns))
-                stale.extend(e.seq for e in self._state.add_canonical(kind, texts, ts, seq=seq))
-            if stale:
-                self._db.executemany("DELETE FROM events WHERE seq = ?", [(s,) for s in stale])
         except sqlite3.Error as exc:
             raise self._fail("cannot read", exc) from None
+        for seq, kind, ts, item in rows:
+            if not (isinstance(item, str) and isinstance(seq, int) and isinstance(ts, float)):
+                continue
+            try:
+                values = json.loads(item)
+            except ValueError:
+                continue
+            if not (isinstance(values, dict) and kind in self._state.behaviour.event_names):
+                continue
+            if not math.isfinite(ts):
+                continue
+            texts = tuple(v if isinstance(v, str) else None for v in (values.get(c) for c in columns))
+            stale.extend(self._state.add_canonical(kind, texts, ts, seq=seq))
+        stale.extend(self._expired())
+        if stale and not self.readonly:
+            self._delete(stale, "cannot apply the log's bounds")
+
+    def _expired(self) -> list[Event]:
+        """Take out of memory the events the retention policy no longer allows (oldest first)."""
+        r = self.retention
+        gone: list[Event] = []
+        if r.max_age_seconds is not None:
+            oldest = float(self._clock()) - r.max_age_seconds
+            gone.extend(self._state.discard(lambda _kind, e: e.ts <= oldest))
+        if r.max_events is not None and len(self._state) > r.max_events:
+            ordered = self._state.all_events()
+            cut = {e.seq for _, e in ordered[: len(ordered) - r.max_events]}
+            gone.extend(self._state.discard(lambda _kind, e: e.seq in cut))
+        return gone
+
+    def _delete(self, events: Sequence[Event], what: str, *, scrub: bool = False) -> None:
+        """Delete ``events`` from the file in one transaction; ``scrub`` also empties the WAL."""
+        assert self._db is not None
+        try:
+            self._db.execute("BEGIN")
+            self._db.executemany("DELETE FROM events WHERE seq = ?", [(e.seq,) for e in events])
+            self._db.execute("COMMIT")
+            if scrub:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise self._fail(what, exc) from None
+
+    def _writable(self, doing: str) -> None:
+        if self._closed:
+            raise self._fail(f"is closed; open it again to {doing}")
+        if self.readonly:
+            raise self._fail(f"was opened with readonly=True; open it writable to {doing}")
 
     # ---------------------------------------------------------------- events
     def record(self, kind: str, item: Mapping[str, Any], ts: float | None = None) -> None:
@@ -152,10 +203,10 @@ class BehaviourLog:
         values = self._state.canonical_values(item)
         t = self._clock() if ts is None else check_time(ts)
         with self._lock:
-            if self._closed:
-                raise self._fail("is closed; open it again to record")
+            self._writable("record")
             seq = self._state.last_seq + 1
             dropped = self._state.add_canonical(kind, values, t, seq=seq)
+            dropped += self._expired()
             if self._db is None:
                 return
             item_json = json.dumps(dict(zip(self._state.columns, values, strict=True)))
@@ -172,11 +223,29 @@ class BehaviourLog:
                 self._load()
                 raise self._fail("cannot record the event", exc) from None
 
+    def forget(self, field: str, value: Any) -> int:
+        """Delete every event whose item had ``value`` in ``field`` (one of the recorded columns), in
+        memory and in the file, freed pages overwritten; returns how many were deleted."""
+        if field not in self._state.columns:
+            raise ArgumentError(
+                f"the log records only {list(self._state.columns)}; it holds nothing under {field!r}"
+            )
+        j = self._state.columns.index(field)
+        try:
+            text = hashing.canonical_text(value, self.spec[field].value_type) or None
+        except (TypeError, ValueError) as exc:
+            raise EncodeError(f"cannot forget: {exc}", field=field) from None
+        with self._lock:
+            self._writable("forget events")
+            gone = self._state.discard(lambda _kind, e: e.values[j] == text)
+            if self._db is not None:
+                self._delete(gone, "cannot forget", scrub=True)
+            return len(gone)
+
     def clear(self) -> None:
         """Delete every event, in memory and in the file (freed pages overwritten)."""
         with self._lock:
-            if self._closed:
-                raise self._fail("is closed; open it again to clear it")
+            self._writable("clear it")
             self._state.clear()
             if self._db is not None:
                 try:
@@ -186,11 +255,11 @@ class BehaviourLog:
                     raise self._fail("cannot clear", exc) from None
 
     def close(self) -> None:
-        """Close the file; later calls to :meth:`record` fail."""
+        """Close the file and release it to other writers; later calls to :meth:`record` fail."""
         with self._lock:
             self._closed = True
-            if self._db is not None:
-                self._db.close()
+            if self._file is not None:
+                self._file.close()
 
     def __enter__(self) -> BehaviourLog:
         return self

@@ -152,7 +152,7 @@ def rank(
     if log_path is None:
         top = ranker.rank(ctx, items, k=k)
     else:
-        with BehaviourLog(log_path, ranker.spec) as log:
+        with BehaviourLog(log_path, ranker.spec, readonly=True) as log:  # reading only: never writes
             top = ranker.rank(ctx, items, k=k, behaviour=log, now=now)
     if as_json:
         emit_json(

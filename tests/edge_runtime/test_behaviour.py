@@ -220,8 +220,10 @@ def test_the_state_stays_within_its_bounds(spec):
         s.add("click", {"item_id": i}, ts=float(i))
     assert len(s.events("expose")) == 50 and len(s.events("click")) == 20
     assert [e.values[1] for e in s.events("click")][-1] == "999"
-    s.add("click", {"item_id": 1}, ts=1e9)  # a day later: the older clicks age out
-    assert len(s.events("click")) == 1
+    s.add("click", {"item_id": 1}, ts=1e9)  # a clock jump deletes nothing: only keep_last bounds
+    assert len(s.events("click")) == 20
+    assert s.context_values(now=1e9)["clicks_1h"] == 1.0  # but what a request sees is by time
+    assert s.context_values(now=1000.0)["clicks_1h"] == 20.0  # the clock back: all 20 again
 
 
 def test_bad_events_and_times_are_named(spec):
