@@ -37,7 +37,13 @@ SPEC = {
     "fields": [
         {"name": "item_id", "kind": "categorical", "side": "item", "num_buckets": 1000},
         {"name": "category", "kind": "categorical", "side": "item", "num_buckets": 20},
-        {"name": "recent", "kind": "multi_categorical", "side": "context", "max_length": 5, "num_buckets": 20},
+        {
+            "name": "recent",
+            "kind": "multi_categorical",
+            "side": "context",
+            "max_length": 5,
+            "num_buckets": 20,
+        },
         {"name": "same_cat", "kind": "numeric", "side": "item", "transform": "none"},
         {"name": "since_item", "kind": "numeric", "side": "item", "transform": "none"},
     ],
@@ -119,8 +125,18 @@ def kill_rounds(kills: int, seed: int = 0) -> dict[str, Any]:
         for r in range(kills):
             target = rng.randint(0, 60)
             proc = subprocess.Popen(
-                [sys.executable, "-c", _CHILD, str(path), json.dumps(SPEC), str(len(acked) and acked[-1] + 1)],
-                stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env,
+                [
+                    sys.executable,
+                    "-c",
+                    _CHILD,
+                    str(path),
+                    json.dumps(SPEC),
+                    str(len(acked) and acked[-1] + 1),
+                ],
+                stdout=subprocess.PIPE,
+                text=True,
+                cwd=ROOT,
+                env=env,
             )
             assert proc.stdout is not None
             first = proc.stdout.readline().strip()

@@ -101,9 +101,7 @@ def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
         return db
     except sqlite3.OperationalError:
         # A WAL file on a read-only file system without its shared-memory file: read it as immutable.
-        return sqlite3.connect(
-            f"{uri}?immutable=1", uri=True, check_same_thread=False, isolation_level=None
-        )
+        return sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False, isolation_level=None)
 
 
 def _check_ours(path: Path, db: sqlite3.Connection) -> None:
@@ -227,7 +225,9 @@ def _repair(path: Path, db: sqlite3.Connection, durable: bool, lock_fd: int | No
     os.replace(fresh, path)
     _log.warning(
         "behaviour log %s was damaged; %d readable events kept, the damaged file moved to %s",
-        path, len(rows), damaged,
+        path,
+        len(rows),
+        damaged,
     )
     if lock_fd is not None:  # the lock was on the damaged file's inode: take it on the new file
         os.close(lock_fd)

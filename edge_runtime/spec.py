@@ -12,7 +12,9 @@ Field kinds:
   ``log1p_standardize`` (for counts), ``minmax``, ``none``, or ``bucketize`` (then the field is
   categorical over ``len(boundaries) + 1`` buckets).
 - ``multi_categorical``: several values ("Action|Sci-Fi" or a list), hashed, truncated/padded to
-  ``max_length`` with a mask, pooled (``mean``/``sum``) by the model.
+  ``max_length`` with a mask, pooled (``mean``/``sum``) by the model. With ``shares`` it uses the id
+  space and embedding rows of a categorical field (a history of item ids is the candidates' own item
+  ids), and ``attention`` pooling weighs each value by its likeness to the candidate's value (DIN).
 - ``cross``: the hashed cross of two or more categorical (or bucketized) fields, as
   ``tf.sparse.cross_hashed``.
 
@@ -61,7 +63,9 @@ MAX_SPEC_BYTES = 8 * 1024 * 1024
 Side = Literal["context", "item"]
 SIDES = ("context", "item")
 NUMERIC_TRANSFORMS = ("standardize", "log1p_standardize", "minmax", "bucketize", "none")
-POOLINGS = ("mean", "sum")
+POOLINGS = ("mean", "sum", "attention")
+#: The id-space keys a ``shares`` field takes from the field it shares.
+SHARED_KEYS = ("num_buckets", "vocabulary", "min_count", "max_vocab", "oov_buckets", "value_type")
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 #: Upper bound on all ids together: they index one int32 embedding table.
 MAX_TOTAL_VOCAB = 2**31 - 1
@@ -387,7 +391,11 @@ class MultiCategoricalField(_IdSpace):
         max_length: values kept per record (the first ones); the rest are dropped. >= 1. Keyword only.
         num_buckets: hash buckets of a hashing field, >= 1. Defaults to None (a vocabulary field).
         separator: splits a string value; a list/tuple value is taken as is. Defaults to ``"|"``.
-        pooling: how the model pools the embeddings, ``mean`` or ``sum``. Defaults to ``mean``.
+        pooling: how the model pools the embeddings: ``mean``, ``sum``, or ``attention`` (weights
+            from the candidate's value of the ``shares`` field; needs ``shares``). Defaults to ``mean``.
+        shares: a categorical field whose id space and embedding rows this field uses: the same
+            value is the same id and the same vector in both. Its id-space keys (``num_buckets``,
+            ``vocabulary`` ...) are then taken from that field and not written. Defaults to None.
         required: when true a missing value is an error. Defaults to False.
         vocabulary, min_count, max_vocab, oov_buckets: a vocabulary of items, as for
             :class:`CategoricalField`. Default to None.
@@ -397,11 +405,25 @@ class MultiCategoricalField(_IdSpace):
     max_length: int = field(kw_only=True)
     separator: str = "|"
     pooling: str = "mean"
+    shares: str | None = None
     kind: ClassVar[str] = "multi_categorical"
     allow_empty_text: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
-        super().__post_init__()
+        if self.pooling == "attention" and self.shares is None:
+            raise _fail(
+                self.name,
+                "attention pooling weighs values by the candidate's value of the same id space: set "
+                "shares to the item field (e.g. shares: item_id)",
+            )
+        if self.shares is None:
+            super().__post_init__()
+        else:  # the id space is the shared field's, checked there and copied by FeatureSpec
+            _check_name(self.name)
+            _check_side(self.name, self.side)
+            _check_bool(self.name, "required", self.required)
+            if not isinstance(self.shares, str) or not self.shares:
+                raise _fail(self.name, f"shares must name a field. Received: shares={self.shares!r}")
         if (
             isinstance(self.max_length, bool)
             or not isinstance(self.max_length, int)
@@ -498,6 +520,7 @@ class FeatureSpec:
                 f"unsupported spec format_version {self.format_version!r}; this version of masknet-edge "
                 f"reads version {FORMAT_VERSION}. Upgrade masknet-edge or re-export the spec."
             )
+        object.__setattr__(self, "fields", self._with_shared_id_spaces(self.fields))
         by_name: dict[str, Field] = {}
         for f in self.fields:
             if not isinstance(f, tuple(_KINDS.values())):
@@ -533,8 +556,32 @@ class FeatureSpec:
         object.__setattr__(self, "_by_name", by_name)
         if self.behaviour is not None:
             self._check_behaviour(self.behaviour, by_name)
-        if self.is_fitted and sum(self.vocab_sizes().values()) > MAX_TOTAL_VOCAB:
+        if self.is_fitted and self.total_vocab > MAX_TOTAL_VOCAB:
             raise SpecError(f"all fields together use more than {MAX_TOTAL_VOCAB} ids; lower num_buckets")
+
+    @staticmethod
+    def _with_shared_id_spaces(fields: tuple[Field, ...]) -> tuple[Field, ...]:
+        """Each ``shares`` field with the id space of the field it names (which must precede it as a
+        categorical field; an ``attention`` one reads a context-side history of an item field)."""
+        by_name = {f.name: f for f in fields if isinstance(f, _IdSpace)}
+        out = []
+        for f in fields:
+            if isinstance(f, MultiCategoricalField) and f.shares is not None:
+                target = by_name.get(f.shares)
+                if not isinstance(target, CategoricalField):
+                    what = target.kind if target is not None else "not a field of the spec"
+                    raise _fail(
+                        f.name, f"shares {f.shares!r}, which is {what}; it must name a categorical field"
+                    )
+                if f.pooling == "attention" and (target.side != "item" or f.side != "context"):
+                    raise _fail(
+                        f.name,
+                        "attention pooling reads a context-side history against an item field: "
+                        f"this field is {f.side}-side and {f.shares!r} is {target.side}-side",
+                    )
+                f = replace(f, **{k: getattr(target, k) for k in SHARED_KEYS})
+            out.append(f)
+        return tuple(out)
 
     @staticmethod
     def _check_behaviour(behaviour: BehaviourSpec, by_name: dict[str, Field]) -> None:
@@ -662,9 +709,14 @@ class FeatureSpec:
         return {f.name: f.vocab_size for f in (*self.id_fields, *self.multi_fields)}
 
     def vocab_offsets(self) -> dict[str, int]:
-        """Offset of each id-bearing field in the shared embedding table."""
+        """Offset of each id-bearing field in the shared embedding table; a ``shares`` field has the
+        offset of the field it shares and no rows of its own."""
         offsets, total = {}, 0
         for name, size in self.vocab_sizes().items():
+            shared = getattr(self[name], "shares", None)
+            if shared is not None:
+                offsets[name] = offsets[shared]
+                continue
             offsets[name] = total
             total += size
         return offsets
@@ -672,7 +724,9 @@ class FeatureSpec:
     @property
     def total_vocab(self) -> int:
         """Rows of the shared embedding table."""
-        return sum(self.vocab_sizes().values())
+        return sum(
+            size for name, size in self.vocab_sizes().items() if getattr(self[name], "shares", None) is None
+        )
 
     def input_signature(self) -> tuple[InputSpec, ...]:
         """The model inputs the encoder produces, without the batch dimension."""
@@ -694,6 +748,11 @@ class FeatureSpec:
             d = {"name": f.name, "kind": f.kind}
             # None means "not set / not fitted": omitted, so specs stay short and readable.
             d.update({k: v for k, v in asdict(f).items() if k != "name" and v is not None})
+            if isinstance(f, MultiCategoricalField) and f.shares is not None:
+                for k in SHARED_KEYS:  # the shared field's, not this one's to state
+                    d.pop(k, None)
+                fields.append(d)
+                continue
             if isinstance(f, CrossField):
                 d["fields"] = list(f.fields)
             if isinstance(f, NumericField) and f.boundaries is not None:
@@ -735,6 +794,12 @@ class FeatureSpec:
             ftype = _KINDS[kind]
             allowed = {f for f in ftype.__dataclass_fields__ if f != "kind"}
             kwargs = {k: v for k, v in raw.items() if k != "kind"}
+            if kwargs.get("shares") is not None and set(kwargs) & set(SHARED_KEYS):
+                raise _fail(
+                    name,
+                    f"takes its id space from {kwargs['shares']!r} (shares); remove "
+                    f"{sorted(set(kwargs) & set(SHARED_KEYS))}",
+                )
             extra = set(kwargs) - allowed
             if extra:
                 raise _fail(

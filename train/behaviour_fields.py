@@ -32,23 +32,30 @@ def read_behaviour(path: str | Path) -> BehaviourSpec:
 def behaviour_field(feature: BehaviourFeature, of_field: dict[str, Any] | None) -> tuple[dict[str, Any], str]:
     """The spec field a behaviour feature fills, and why it has that form.
 
-    ``last_values`` lists values of ``of``: a multi-valued context field with ``of``'s id space
-    (vocabulary or hashing, fitted at training on the replayed column). Counts and seconds are
-    non-negative and long-tailed: ``log1p_standardize``.
+    ``last_values`` lists values of ``of``, most recent first. Of an item field (the usual case:
+    recent item ids, their categories), it becomes a history the candidate attends to: the field
+    shares ``of``'s ids and embedding rows, and DIN's attention weighs each event by its likeness to
+    the candidate (a mean of the last k cannot tell whether the candidate resembles them). Of a
+    context field, a multi-valued field with ``of``'s id space, mean-pooled. Counts and seconds
+    are non-negative and long-tailed: ``log1p_standardize``.
     """
     if feature.type == "last_values":
+        source = of_field or {}
+        what = f"behaviour: the last {feature.k} {feature.of} values of {feature.event!r} events"
         field: dict[str, Any] = {
             "name": feature.name,
             "kind": "multi_categorical",
             "side": "context",
             "max_length": feature.k,
-            "pooling": "mean",
         }
-        source = of_field or {}
+        if source.get("side") == "item":
+            field.update(shares=feature.of, pooling="attention")
+            return field, f"{what}, weighed by their likeness to the candidate's {feature.of} (attention)"
+        field["pooling"] = "mean"
         field.update({k: source[k] for k in _ID_SPACE_KEYS if k in source})
         if "num_buckets" not in field and "min_count" not in field:
             field["min_count"] = 1
-        return field, f"behaviour: the last {feature.k} {feature.of} values of {feature.event!r} events"
+        return field, what
     e, of = feature.event, feature.of
     if feature.type == "count":
         what = f"{e!r} events" + (f" in {feature.window_seconds:g} s" if feature.window_seconds else "")

@@ -260,6 +260,45 @@ def data_replay(
     )
 
 
+@data.command("split")
+@click.argument("events", type=click.Path(path_type=Path))
+@click.option(
+    "--by", type=click.Choice(["time", "user"]), required=True, help="A global time cut, or new users."
+)
+@click.option("--time", "time_col", required=True, help="Column of event times in seconds.")
+@click.option("--user", required=True, help="Column naming the user.")
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Seed of the user split.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="CSV to write.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
+@json_option
+@guarded
+def data_split(
+    events: Path, by: str, time_col: str, user: str, seed: int, out: Path, overwrite: bool, as_json: bool
+) -> None:
+    """Write a timed log in time order with a split column: 80/10/10 by time, or by user.
+
+    \b
+    --by time: the last 10 % of the timeline is test, the 10 % before it valid.
+    --by user: valid and test users (10 % each, seeded) never appear in training.
+    Then: masknet data replay OUT --spec spec.json --user USER --time TIME --split split --out rows/
+
+    \b
+    Example:
+      masknet data split ratings.csv --by time --time timestamp --user user_id --out ratings-by-time.csv
+    """
+    from train.splits import split_file
+
+    result = split_file(events, out, by, time_col, user, seed, overwrite=overwrite)
+    if as_json:
+        emit_json(result)
+        return
+    rows, users = result["rows"], result["users"]
+    click.echo(
+        f"wrote {out}: "
+        + ", ".join(f"{s} {rows[s]:,} rows of {users[s]:,} users" for s in ("train", "valid", "test"))
+    )
+
+
 @data.command("prepare")
 @click.argument("name", type=click.Choice(["movielens", "criteo", "avazu"]))
 @click.argument("source", type=click.Path(path_type=Path))

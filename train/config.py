@@ -7,6 +7,8 @@ from typing import Any
 
 from edge_runtime.errors import MasknetError
 
+#: The package name our Keras layers and optimizer are registered under (saved models name it).
+KERAS_PACKAGE = "masknet_edge"
 MODELS = ("sermasknet", "paramasknet", "dnn", "lr")
 #: A MaskBlock's normalization: the paper's LayerNorm, or BatchNorm (an int8-friendly variant).
 BLOCK_NORMS = ("layer", "batch")

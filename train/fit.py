@@ -155,7 +155,9 @@ def fit_spec(spec: FeatureSpec, chunks: Iterable[Any], seed: int = 0) -> Feature
     vocabs = {
         f.name: _VocabularyCounts(f)
         for f in spec.fields
-        if isinstance(f, (CategoricalField, MultiCategoricalField)) and f.min_count is not None
+        if isinstance(f, (CategoricalField, MultiCategoricalField))
+        and f.min_count is not None
+        and getattr(f, "shares", None) is None  # a shared id space is fitted by its owner
     }
     first = 0
     for chunk in chunks:

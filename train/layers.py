@@ -17,8 +17,8 @@ from keras import ops
 
 from train import optimizers as _optimizers  # noqa: F401 - a saved model.keras also names its optimizer
 from train.config import BLOCK_NORMS
-
-PACKAGE = "masknet_edge"
+from train.config import KERAS_PACKAGE as PACKAGE
+from train.target_attention import TargetAttention
 
 
 def _fresh(identifier: Any, default: Any = None) -> Any:
@@ -62,7 +62,9 @@ class FeatureEmbedding(keras.layers.Layer):
     """Embed every field into a k-vector: ``[batch, fields, k]``.
 
     - scalar id fields (``cat_ids``, offsets from the encoder) look up one shared table;
-    - multi-valued fields look up the table and pool with their mask (``mean`` or ``sum``);
+    - multi-valued fields look up the table and pool with their mask (``mean`` or ``sum``), or by
+      target attention (``attention``, :class:`train.target_attention.TargetAttention`): weighed by
+      their likeness to the row of the id field their query names (the candidate's item);
     - numeric fields, when ``numeric_mode="vector"``, become value-scaled vectors ``e_j = v_j * x_j``
       (the paper); with ``"dense"`` they are left to the caller (concatenated as values).
 
@@ -74,7 +76,11 @@ class FeatureEmbedding(keras.layers.Layer):
         num_id_fields: columns of ``cat_ids``.
         num_numeric: columns of ``num_values``.
         multi_fields: names of the multi-valued fields (inputs ``<name>_ids``/``<name>_mask``).
-        multi_poolings: pooling (``"mean"``/``"sum"``) of each multi-valued field, in the same order.
+        multi_poolings: pooling (``"mean"``/``"sum"``/``"attention"``) of each multi-valued field, in
+            the same order.
+        multi_queries: for each multi-valued field, the ``cat_ids`` column whose row queries its
+            attention (-1 for the other poolings). Defaults to -1 for every field.
+        attention_units: hidden widths of each attention's activation unit. Defaults to ``(64,)``.
         numeric_mode: ``"vector"`` or ``"dense"``. Defaults to ``"vector"``.
         embeddings_initializer: of the table and the numeric vectors (a ``keras.initializers`` name,
             config or object). Defaults to None: ``RandomNormal(stddev=0.01)``.
@@ -106,6 +112,8 @@ class FeatureEmbedding(keras.layers.Layer):
         num_numeric: int = 0,
         multi_fields: tuple[str, ...] | list[str] = (),
         multi_poolings: tuple[str, ...] | list[str] = (),
+        multi_queries: tuple[int, ...] | list[int] | None = None,
+        attention_units: tuple[int, ...] | list[int] = (64,),
         numeric_mode: str = "vector",
         embeddings_initializer: Any = None,
         embeddings_regularizer: Any = None,
@@ -122,9 +130,19 @@ class FeatureEmbedding(keras.layers.Layer):
                 "Expected one pooling per multi-valued field. "
                 f"Received: multi_fields={list(multi_fields)}, multi_poolings={list(multi_poolings)}"
             )
-        for p in multi_poolings:
-            if p not in ("mean", "sum"):
-                raise ValueError(f"Expected poolings in {{'mean', 'sum'}}. Received: multi_poolings={p!r}")
+        queries = [-1] * len(multi_fields) if multi_queries is None else [int(q) for q in multi_queries]
+        if len(queries) != len(multi_fields):
+            raise ValueError(f"Expected one query per multi-valued field. Received: multi_queries={queries}")
+        for p, q in zip(multi_poolings, queries, strict=True):
+            if p not in ("mean", "sum", "attention"):
+                raise ValueError(
+                    f"Expected poolings in {{'mean', 'sum', 'attention'}}. Received: multi_poolings={p!r}"
+                )
+            if (p == "attention") != (0 <= q < num_id_fields):
+                raise ValueError(
+                    "Expected a cat_ids column as the query of each attention pooling, and only there. "
+                    f"Received: multi_poolings={list(multi_poolings)}, multi_queries={queries}"
+                )
         for key, value in (("vocab_size", vocab_size), ("embedding_dim", embedding_dim)):
             if value < 1:
                 raise ValueError(f"Expected {key} >= 1. Received: {key}={value}")
@@ -134,6 +152,13 @@ class FeatureEmbedding(keras.layers.Layer):
         self.num_numeric = int(num_numeric)
         self.multi_fields = tuple(multi_fields)
         self.multi_poolings = tuple(multi_poolings)
+        self.multi_queries = tuple(queries)
+        self.attention_units = tuple(int(u) for u in attention_units)
+        self.attentions = {
+            name: TargetAttention(self.attention_units, name=f"attention_{name}")
+            for name, p in zip(self.multi_fields, self.multi_poolings, strict=True)
+            if p == "attention"
+        }
         self.numeric_mode = numeric_mode
         self.embeddings_initializer = _check_initializer("embeddings_initializer", embeddings_initializer)
         if embeddings_regularizer is None and embeddings_regularizer_l2:
@@ -158,6 +183,8 @@ class FeatureEmbedding(keras.layers.Layer):
                 shape=(self.num_numeric, self.embedding_dim),
                 initializer=_fresh(self.embeddings_initializer, _embedding_default),
             )
+        for attention in self.attentions.values():
+            attention.build((None, self.embedding_dim))
 
     def call(self, inputs: dict[str, Any]) -> Any:
         # One lookup for every id input (scalar ids and the padded multi-valued ids side by side):
@@ -180,12 +207,18 @@ class FeatureEmbedding(keras.layers.Layer):
                 chunks.append(all_rows[:, start : start + w, :])
                 start += w
             if self.num_id_fields:
-                rows = chunks.pop(0)  # [B, F_id, k]
+                rows = id_rows = chunks.pop(0)  # [B, F_id, k]
                 parts.append(rows)
                 if self.embeddings_regularizer is not None:  # per example: the batch mean
                     batch = ops.cast(ops.shape(rows)[0], rows.dtype)
                     self.add_loss(self.embeddings_regularizer(rows) / batch)
-            for name, pooling, rows in zip(self.multi_fields, self.multi_poolings, chunks, strict=True):
+            fields = zip(self.multi_fields, self.multi_poolings, self.multi_queries, chunks, strict=True)
+            for name, pooling, query, rows in fields:
+                if pooling == "attention":
+                    mask = ops.cast(inputs[f"{name}_mask"], rows.dtype)
+                    pooled = self.attentions[name](id_rows[:, query, :], rows, mask)
+                    parts.append(ops.expand_dims(pooled, 1))
+                    continue
                 mask = ops.expand_dims(ops.cast(inputs[f"{name}_mask"], rows.dtype), -1)  # [B, L, 1]
                 pooled = ops.sum(rows * mask, axis=1)
                 if pooling == "mean":
@@ -207,6 +240,8 @@ class FeatureEmbedding(keras.layers.Layer):
             "num_numeric": self.num_numeric,
             "multi_fields": list(self.multi_fields),
             "multi_poolings": list(self.multi_poolings),
+            "multi_queries": list(self.multi_queries),
+            "attention_units": list(self.attention_units),
             "numeric_mode": self.numeric_mode,
             "embeddings_initializer": _serialize_initializer(self.embeddings_initializer),
             "embeddings_regularizer": keras.regularizers.serialize(self.embeddings_regularizer)

@@ -25,6 +25,7 @@ def model_inputs(spec: FeatureSpec) -> dict[str, keras.KerasTensor]:
 
 
 def _embedding(spec: FeatureSpec, k: int, numeric_mode: str, l2: float, name: str) -> FeatureEmbedding:
+    id_names = [f.name for f in spec.id_fields]
     return FeatureEmbedding(
         vocab_size=spec.total_vocab,
         embedding_dim=k,
@@ -32,6 +33,9 @@ def _embedding(spec: FeatureSpec, k: int, numeric_mode: str, l2: float, name: st
         num_numeric=len(spec.dense_fields),
         multi_fields=[f.name for f in spec.multi_fields],
         multi_poolings=[f.pooling for f in spec.multi_fields],
+        multi_queries=[
+            id_names.index(f.shares) if f.pooling == "attention" else -1 for f in spec.multi_fields
+        ],
         numeric_mode=numeric_mode,
         embeddings_regularizer=keras.regularizers.L2(l2) if l2 else None,
         name=name,

@@ -16,7 +16,7 @@ from typing import Any
 
 import keras
 
-PACKAGE = "masknet_edge"
+from train.config import KERAS_PACKAGE as PACKAGE
 
 __all__ = ["EmbeddingAdam"]
 

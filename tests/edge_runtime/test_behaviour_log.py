@@ -81,7 +81,10 @@ def test_processes_killed_at_random_points_and_files_cut_short_lose_nothing_ackn
     """The crash benchmark in small (RELIABILITY.md holds its 200-kill run)."""
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks.bench_log_crash", "--kills", "12", "--cuts", "25", "--json"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     figures = json.loads(out.stdout)
     assert figures["kill"]["failures"] == [] and figures["cut"]["failures"] == [], figures
@@ -102,7 +105,9 @@ def test_a_log_cut_short_opens_with_what_survived_and_keeps_the_damaged_file(spe
     path.write_bytes(whole[: int(len(whole) * 0.9)])
     with BehaviourLog(path, big) as log:
         assert 0 < len(log) < 3000
-        assert log.damaged_copy is not None and log.damaged_copy.read_bytes() == whole[: int(len(whole) * 0.9)]
+        assert (
+            log.damaged_copy is not None and log.damaged_copy.read_bytes() == whole[: int(len(whole) * 0.9)]
+        )
         log.record("click", {"item_id": 1, "category": "new"}, ts=4000.0)
         kept = len(log)
     with BehaviourLog(path, big) as again:  # the repaired file is sound: no second repair
@@ -202,8 +207,10 @@ def test_a_log_on_a_read_only_file_system_is_read_and_not_called_damaged(spec, t
             print("READ:", len(log))
         """
     )
-    cmd = f"mount -t tmpfs tmpfs {mnt} && exec {sys.executable} -c \"$0\""
-    out = subprocess.run(["unshare", "-rm", "sh", "-c", cmd, script], cwd=ROOT, capture_output=True, text=True)
+    cmd = f'mount -t tmpfs tmpfs {mnt} && exec {sys.executable} -c "$0"'
+    out = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", cmd, script], cwd=ROOT, capture_output=True, text=True
+    )
     if out.returncode != 0 and "mount" in out.stderr and "READ:" not in out.stdout:
         pytest.skip(f"cannot mount a read-only file system here: {out.stderr.strip()[:200]}")
     assert "READ: 1" in out.stdout, out.stderr

@@ -1,0 +1,86 @@
+"""Target attention: a history of ids pooled by its likeness to the candidate (DIN, Zhou et al. 2018).
+
+A mean over the user's last k items cannot say whether *this* candidate resembles what the user has
+just been doing; DIN's activation unit can. Each event ``h_i`` of the history gets the weight
+``w_i = MLP([h_i, c, h_i - c, h_i * c])`` from the candidate's embedding ``c``, with no softmax (the
+sum keeps how much of the history speaks for the candidate), and the history is pooled as
+``sum_i w_i * mask_i * h_i``. Padding weighs exactly zero.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+from train.config import KERAS_PACKAGE as PACKAGE
+
+__all__ = ["TargetAttention"]
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class TargetAttention(keras.layers.Layer):
+    """DIN's activation unit: pool a masked sequence of embeddings by a query embedding.
+
+    Args:
+        hidden_units: widths of the activation unit's hidden layers. Defaults to ``(64,)``.
+        activation: of the hidden layers (a ``keras.activations`` name). Defaults to ``"sigmoid"``,
+            the choice of DIN's public implementations.
+
+    Input shape:
+        ``query`` ``[batch, k]`` (the candidate), ``keys`` ``[batch, length, k]`` (the history, most
+        recent first), ``mask`` ``[batch, length]`` (1.0 for events, 0.0 for padding).
+
+    Output shape:
+        ``[batch, k]``; with ``return_weights=True`` also the weights ``[batch, length]`` (0 on
+        padding).
+
+    >>> import numpy as np
+    >>> layer = TargetAttention(hidden_units=(8,))
+    >>> q, h = np.ones((2, 4), "float32"), np.ones((2, 3, 4), "float32")
+    >>> pooled, w = layer(q, h, np.array([[1, 1, 0], [0, 0, 0]], "float32"), return_weights=True)
+    >>> tuple(pooled.shape), np.asarray(w)[:, 2].tolist(), np.asarray(w)[1].tolist()
+    ((2, 4), [0.0, 0.0], [0.0, 0.0, 0.0])
+    """
+
+    def __init__(
+        self, hidden_units: tuple[int, ...] | list[int] = (64,), activation: str = "sigmoid", **kwargs: Any
+    ):
+        super().__init__(**kwargs)
+        units = tuple(int(u) for u in hidden_units)
+        if not units or min(units) < 1:
+            raise ValueError(f"Expected hidden_units of widths >= 1. Received: hidden_units={hidden_units!r}")
+        self.hidden_units = units
+        self.activation = activation
+        self.hidden = [
+            keras.layers.Dense(u, activation=activation, name=f"hidden_{i}") for i, u in enumerate(units)
+        ]
+        self.score = keras.layers.Dense(1, name="score")
+
+    def build(self, query_shape: Any, keys_shape: Any = None, mask_shape: Any = None) -> None:
+        k = int(query_shape[-1])
+        width = 4 * k
+        for dense in self.hidden:
+            dense.build((None, None, width))
+            width = dense.units
+        self.score.build((None, None, width))
+
+    def call(self, query: Any, keys: Any, mask: Any, return_weights: bool = False) -> Any:
+        q = ops.broadcast_to(ops.expand_dims(query, 1), ops.shape(keys))  # [B, L, k]
+        x = ops.concatenate([keys, q, keys - q, keys * q], axis=-1)  # [B, L, 4k]
+        for dense in self.hidden:
+            x = dense(x)
+        weights = ops.squeeze(self.score(x), -1) * ops.cast(mask, x.dtype)  # [B, L], 0 on padding
+        pooled = ops.sum(keys * ops.expand_dims(weights, -1), axis=1)
+        return (pooled, weights) if return_weights else pooled
+
+    def compute_output_shape(self, query_shape: Any, keys_shape: Any = None, mask_shape: Any = None) -> Any:
+        return tuple(query_shape)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "hidden_units": list(self.hidden_units),
+            "activation": self.activation,
+        }
