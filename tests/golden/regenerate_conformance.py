@@ -237,6 +237,25 @@ def build() -> list[dict[str, Any]]:
         spec(multi("m", oov_buckets=2, vocabulary=["a", "b"]), multi("n", num_buckets=3, separator=";")),
         [{"m": "b|zz|a", "n": "x;y"}],
     )
+    shared = spec(
+        cat("user", "context", num_buckets=5),
+        cat("item", oov_buckets=2, vocabulary=["a", "b", "c"]),
+        multi("history", "context", max_length=3, shares="item", pooling="attention", num_buckets=None),
+        multi("tags", num_buckets=4, max_length=2),
+    )
+    del shared["fields"][2]["num_buckets"]
+    encode(
+        "5.4-shared-history",
+        ["5.4", "2.3", "5.1", "5.2"],
+        shared,
+        [
+            {"user": "u", "item": "b", "history": "", "tags": "x"},
+            {"user": "u", "item": "c", "history": "b"},
+            {"user": "u", "item": "a", "history": "c|b|a|zz|b"},
+            {"user": "u", "item": "zz", "history": ["zz", "yy"]},
+            {"item": "b"},
+        ],
+    )
     # §6 crosses ----------------------------------------------------------------------------------
     s6 = spec(
         cat("g", "context", oov_buckets=2, vocabulary=["F", "M"]),

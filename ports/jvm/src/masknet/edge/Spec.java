@@ -19,6 +19,8 @@ public final class Spec {
         public Map<String, Integer> vocabulary = new HashMap<>();
         public int maxLength;
         public String separator = "|";
+        /** §2.3: the categorical field whose id space and table rows a multi-valued field uses. */
+        public String shares;
         // numeric (§7)
         public String transform = "standardize";
         public String column;
@@ -91,6 +93,7 @@ public final class Spec {
             if ("multi_categorical".equals(f.kind)) {
                 f.maxLength = ((Number) d.get("max_length")).intValue();
                 f.separator = (String) d.getOrDefault("separator", "|");
+                f.shares = (String) d.get("shares");
             }
             f.size = (int) (1 + f.hashBuckets + f.vocabulary.size());
         } else if ("numeric".equals(f.kind)) {
@@ -146,6 +149,20 @@ public final class Spec {
         for (Field f : fields) {
             if ("multi_categorical".equals(f.kind)) {
                 multiFields.add(f);
+                if (f.shares != null) { // the shared field's ids: same vocabulary, buckets, offset
+                    Field t = byName.get(f.shares);
+                    if (t == null || !"categorical".equals(t.kind)) {
+                        throw new IllegalArgumentException("field '" + f.name + "': shares " + f.shares
+                                + ", which is not a categorical field");
+                    }
+                    f.valueType = t.valueType;
+                    f.hashBuckets = t.hashBuckets;
+                    f.vocabulary.clear();
+                    f.vocabulary.putAll(t.vocabulary);
+                    f.size = t.size;
+                    f.offset = t.offset;
+                    continue;
+                }
                 f.offset = offset;
                 offset += f.size;
             }
