@@ -109,7 +109,7 @@ def canonical_text(value: Any, value_type: str = "text") -> str | None:
     if value_type == "text":
         return _text(value)
     text = _text(value)
-    if text is None:
+    if not text:  # the empty text is missing in every value type, as an empty CSV cell is (§3.1)
         return None
     if value_type == "integer":
         return _integer_text(value, text)

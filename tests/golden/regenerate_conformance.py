@@ -237,6 +237,22 @@ def build() -> list[dict[str, Any]]:
         spec(multi("m", oov_buckets=2, vocabulary=["a", "b"]), multi("n", num_buckets=3, separator=";")),
         [{"m": "b|zz|a", "n": "x;y"}],
     )
+    encode(
+        "3.1-empty-text-is-missing-in-every-value-type",
+        ["3.1", "5.2"],
+        spec(
+            cat("t", num_buckets=50),
+            cat("i", num_buckets=50, value_type="integer"),
+            cat("b", num_buckets=50, value_type="boolean"),
+            multi("mi", max_length=3, num_buckets=50, value_type="integer"),
+            multi("mb", max_length=3, num_buckets=50, value_type="boolean"),
+        ),
+        [
+            {"t": "", "i": "", "b": "", "mi": "1||2", "mb": "true|"},
+            {"t": b"", "i": b"", "b": b"", "mi": ["", 3, ""], "mb": ["", "false"]},
+            {"t": "x", "i": "7", "b": "0", "mi": "|", "mb": ""},
+        ],
+    )
     shared = spec(
         cat("user", "context", num_buckets=5),
         cat("item", oov_buckets=2, vocabulary=["a", "b", "c"]),
