@@ -21,6 +21,16 @@ from train.distill import STUDENT_DEFAULTS as _S
 _M, _T = ModelConfig(), TrainConfig()
 
 
+def _units(text: str, option: str) -> tuple[int, ...]:
+    """Comma-separated layer widths, or a usage error naming the option."""
+    try:
+        return tuple(int(u) for u in text.split(",") if u.strip())
+    except ValueError:
+        raise click.BadParameter(
+            f"expected comma-separated integers, got {text!r}", param_hint=option
+        ) from None
+
+
 def _quiet_tf() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -103,6 +113,12 @@ RESUME_OPTIONS = {"out", "resume", "epochs", "distribute", "cpu_devices", "worke
     default=",".join(map(str, _M.mlp_units)),
     show_default=True,
     help="ParaMaskNet/DNN MLP widths.",
+)
+@click.option(
+    "--attention-units",
+    default=",".join(map(str, _M.attention_units)),
+    show_default=True,
+    help="Hidden widths of the target attention of attention-pooled history fields.",
 )
 @click.option("--numeric-mode", type=click.Choice(["vector", "dense"]), default="vector", show_default=True)
 @click.option(
@@ -201,6 +217,7 @@ def train(
     block_units: int,
     reduction_ratio: float,
     mlp_units: str,
+    attention_units: str,
     numeric_mode: str,
     ln_emb: bool,
     block_norm: str,
@@ -253,12 +270,7 @@ def train(
         for name, value in (("--train", train_path), ("--valid", valid_path), ("--spec", spec_path)):
             if value is None:
                 raise click.UsageError(f"{name} is required (unless --resume)")
-    try:
-        mlp = tuple(int(u) for u in mlp_units.split(",") if u.strip())
-    except ValueError:
-        raise click.BadParameter(
-            f"expected comma-separated integers, got {mlp_units!r}", param_hint="--mlp"
-        ) from None
+    mlp, attention = _units(mlp_units, "--mlp"), _units(attention_units, "--attention-units")
     model_config = ModelConfig(
         model=model,
         embedding_dim=embedding_dim,
@@ -266,6 +278,7 @@ def train(
         block_units=block_units,
         reduction_ratio=reduction_ratio,
         mlp_units=mlp,
+        attention_units=attention,
         numeric_mode=numeric_mode,
         ln_emb=ln_emb,
         block_norm=block_norm,

@@ -44,6 +44,9 @@ class ModelConfig:
         block_norm: ``layer`` (the paper) or ``batch``: each MaskBlock normalizes with BatchNorm, a
             variant that is not the paper's MaskNet, for full-integer int8 (with ``ln_emb=False`` no
             LayerNorm is left). Defaults to ``layer``.
+        attention_units: hidden widths of the target attention of each ``attention``-pooled history
+            field (DIN's activation unit); on the device each is paid per candidate and event.
+            Defaults to (64,).
     """
 
     model: str = "sermasknet"
@@ -57,6 +60,7 @@ class ModelConfig:
     embeddings_l2: float = 0.0
     ln_emb: bool = True
     block_norm: str = "layer"
+    attention_units: tuple[int, ...] = (64,)
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -74,6 +78,11 @@ class ModelConfig:
         object.__setattr__(self, "mlp_units", tuple(int(u) for u in self.mlp_units))
         for u in self.mlp_units:
             _positive("mlp_units", u)
+        object.__setattr__(self, "attention_units", tuple(int(u) for u in self.attention_units))
+        if not self.attention_units:
+            raise ConfigError("attention_units needs at least one width")
+        for u in self.attention_units:
+            _positive("attention_units", u)
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"dropout must be in [0, 1). Received: dropout={self.dropout!r}")
         if self.embeddings_l2 < 0:
@@ -83,6 +92,7 @@ class ModelConfig:
         """JSON-ready dict."""
         d = asdict(self)
         d["mlp_units"] = list(self.mlp_units)
+        d["attention_units"] = list(self.attention_units)
         return d
 
     @classmethod

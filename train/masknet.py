@@ -24,7 +24,9 @@ def model_inputs(spec: FeatureSpec) -> dict[str, keras.KerasTensor]:
     }
 
 
-def _embedding(spec: FeatureSpec, k: int, numeric_mode: str, l2: float, name: str) -> FeatureEmbedding:
+def _embedding(
+    spec: FeatureSpec, k: int, numeric_mode: str, l2: float, name: str, attention: tuple[int, ...] = (64,)
+) -> FeatureEmbedding:
     id_names = [f.name for f in spec.id_fields]
     return FeatureEmbedding(
         vocab_size=spec.total_vocab,
@@ -36,6 +38,7 @@ def _embedding(spec: FeatureSpec, k: int, numeric_mode: str, l2: float, name: st
         multi_queries=[
             id_names.index(f.shares) if f.pooling == "attention" else -1 for f in spec.multi_fields
         ],
+        attention_units=attention,
         numeric_mode=numeric_mode,
         embeddings_regularizer=keras.regularizers.L2(l2) if l2 else None,
         name=name,
@@ -62,9 +65,14 @@ def build_model(spec: FeatureSpec, config: ModelConfig | None = None) -> keras.M
         out = layers.Activation("sigmoid", name="ctr", dtype="float32")(logit)
         return keras.Model(inputs, out, name="lr")
 
-    emb = _embedding(spec, config.embedding_dim, config.numeric_mode, config.embeddings_l2, "embedding")(
-        inputs
-    )
+    emb = _embedding(
+        spec,
+        config.embedding_dim,
+        config.numeric_mode,
+        config.embeddings_l2,
+        "embedding",
+        config.attention_units,
+    )(inputs)
     fields = emb.shape[1]
     flat_emb = layers.Reshape((fields * config.embedding_dim,), name="v_emb")(emb)
     dense = "num_values" in inputs and config.numeric_mode == "dense"

@@ -5,6 +5,12 @@ just been doing; DIN's activation unit can. Each event ``h_i`` of the history ge
 ``w_i = MLP([h_i, c, h_i - c, h_i * c])`` from the candidate's embedding ``c``, with no softmax (the
 sum keeps how much of the history speaks for the candidate), and the history is pooled as
 ``sum_i w_i * mask_i * h_i``. Padding weighs exactly zero.
+
+The unit's first layer is linear in its input, so the difference term folds into the other two:
+``[h, c, h - c, h * c] W = h W_h + c W_c + (h * c) W_p`` with ``W_h = W_1 + W_3`` and ``W_c = W_2 - W_3``.
+This layer learns ``W_h, W_c, W_p`` directly: the same functions, and on the device, where every
+candidate meets every event, half the multiplications per (candidate, event) pair (``c W_c`` is
+computed once per candidate, not once per pair).
 """
 
 from __future__ import annotations
@@ -46,29 +52,43 @@ class TargetAttention(keras.layers.Layer):
 
     def __init__(
         self, hidden_units: tuple[int, ...] | list[int] = (64,), activation: str = "sigmoid", **kwargs: Any
-    ):
+    ) -> None:
         super().__init__(**kwargs)
         units = tuple(int(u) for u in hidden_units)
         if not units or min(units) < 1:
             raise ValueError(f"Expected hidden_units of widths >= 1. Received: hidden_units={hidden_units!r}")
         self.hidden_units = units
         self.activation = activation
+        self._activation = keras.activations.get(activation)
         self.hidden = [
-            keras.layers.Dense(u, activation=activation, name=f"hidden_{i}") for i, u in enumerate(units)
+            keras.layers.Dense(u, activation=activation, name=f"hidden_{i}")
+            for i, u in enumerate(units[1:], 1)
         ]
         self.score = keras.layers.Dense(1, name="score")
 
     def build(self, query_shape: Any, keys_shape: Any = None, mask_shape: Any = None) -> None:
-        k = int(query_shape[-1])
-        width = 4 * k
+        k, first = int(query_shape[-1]), self.hidden_units[0]
+        # DIN's first layer is Glorot-uniform over 4k inputs: each block has variance 2 / (4k + H), and
+        # W_h, W_c (sums of two blocks) twice that. VarianceScaling(fan_avg) gives scale / ((k + H) / 2).
+        def init(blocks: int) -> Any:
+            scale = blocks * (k + first) / (4 * k + first)
+            return keras.initializers.VarianceScaling(scale, mode="fan_avg", distribution="uniform")
+
+        self.w_keys = self.add_weight(name="w_keys", shape=(k, first), initializer=init(2))
+        self.w_query = self.add_weight(name="w_query", shape=(k, first), initializer=init(2))
+        self.w_product = self.add_weight(name="w_product", shape=(k, first), initializer=init(1))
+        self.bias = self.add_weight(name="bias", shape=(first,), initializer="zeros")
+        width = first
         for dense in self.hidden:
             dense.build((None, None, width))
             width = dense.units
         self.score.build((None, None, width))
 
     def call(self, query: Any, keys: Any, mask: Any, return_weights: bool = False) -> Any:
-        q = ops.broadcast_to(ops.expand_dims(query, 1), ops.shape(keys))  # [B, L, k]
-        x = ops.concatenate([keys, q, keys - q, keys * q], axis=-1)  # [B, L, 4k]
+        per_query = ops.matmul(query, self.w_query) + self.bias  # [B, H]: once per candidate
+        product = keys * ops.expand_dims(query, 1)  # [B, L, k]
+        x = ops.matmul(keys, self.w_keys) + ops.matmul(product, self.w_product)
+        x = self._activation(x + ops.expand_dims(per_query, 1))  # [B, L, H]
         for dense in self.hidden:
             x = dense(x)
         weights = ops.squeeze(self.score(x), -1) * ops.cast(mask, x.dtype)  # [B, L], 0 on padding

@@ -42,10 +42,13 @@ def test_the_activation_unit_is_din_s_with_zero_weight_on_padding():
     h = RNG.normal(size=(3, 4, 5)).astype("float32")
     mask = np.array([[1, 1, 1, 1], [1, 1, 0, 0], [0, 0, 0, 0]], "float32")
     pooled, weights = (np.asarray(t) for t in layer(q, h, mask, return_weights=True))
-    (w1, b1), (w2, b2) = ([np.asarray(v) for v in d.weights] for d in (*layer.hidden, layer.score))
+    wh, wq, wp, b1 = (np.asarray(v) for v in (layer.w_keys, layer.w_query, layer.w_product, layer.bias))
+    w2, b2 = (np.asarray(v) for v in layer.score.weights)
+    # DIN's unit on [h, c, h - c, h * c] with W = [W_h, W_c, 0, W_p]: the same function.
+    w_din = np.concatenate([wh, wq, np.zeros_like(wh), wp])
     qq = np.broadcast_to(q[:, None, :], h.shape)
     x = np.concatenate([h, qq, h - qq, h * qq], -1)
-    expected_w = ((1 / (1 + np.exp(-(x @ w1 + b1)))) @ w2 + b2)[..., 0] * mask
+    expected_w = ((1 / (1 + np.exp(-(x @ w_din + b1)))) @ w2 + b2)[..., 0] * mask
     np.testing.assert_allclose(weights, expected_w, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(pooled, (h * expected_w[..., None]).sum(1), rtol=1e-5, atol=1e-6)
     assert (weights[mask == 0] == 0.0).all()  # exactly zero, not small
@@ -53,6 +56,16 @@ def test_the_activation_unit_is_din_s_with_zero_weight_on_padding():
     h2 = h.copy()
     h2[mask == 0] = 1e3
     np.testing.assert_array_equal(np.asarray(layer(q, h2, mask)), pooled)
+
+
+def test_any_din_first_layer_folds_into_the_three_matrices():
+    """[h, c, h - c, h * c] W = h (W1 + W3) + c (W2 - W3) + (h * c) W4, for any W."""
+    k, units = 5, 7
+    w = RNG.normal(size=(4 * k, units))
+    h, c = RNG.normal(size=(9, k)), RNG.normal(size=(9, k))
+    din = np.concatenate([h, c, h - c, h * c], -1) @ w
+    w1, w2, w3, w4 = np.split(w, 4)
+    np.testing.assert_allclose(din, h @ (w1 + w3) + c @ (w2 - w3) + (h * c) @ w4, rtol=1e-10)
 
 
 def test_the_layer_round_trips_through_its_config():
