@@ -9,7 +9,10 @@ from typing import Any
 from edge_runtime.behaviour_spec import BehaviourFeature, BehaviourSpec
 from edge_runtime.errors import SpecError
 
-__all__ = ["behaviour_field", "read_behaviour"]
+__all__ = ["SEQUENCE_LENGTH", "behaviour_field", "propose_sequences", "read_behaviour"]
+
+#: Events of each kind a proposed history keeps: the length measured on MovieLens-100K (BENCHMARKS.md).
+SEQUENCE_LENGTH = 50
 
 _ID_SPACE_KEYS = ("num_buckets", "min_count", "max_vocab", "oov_buckets", "value_type")
 
@@ -27,6 +30,39 @@ def read_behaviour(path: str | Path) -> BehaviourSpec:
         return BehaviourSpec.from_dict(data)
     except SpecError as exc:
         raise SpecError(f"{p}: {exc}") from None
+
+
+def propose_sequences(item: str, k: int = SEQUENCE_LENGTH) -> BehaviourSpec:
+    """The behaviour section ``spec infer --sequence ITEM`` proposes for an impression log.
+
+    Every impression is recorded as an ``expose``, a clicked one also as a ``click`` (what ``masknet
+    data replay`` does); the model reads the last ``k`` clicked and the last ``k`` shown ``item`` ids,
+    each attended by the candidate (:func:`behaviour_field`), and how many of each the log holds
+    (with both, the user's recent click rate).
+    """
+    return BehaviourSpec.from_dict(
+        {
+            "events": {"click": {"keep_last": k}, "expose": {"keep_last": k}},
+            "features": [
+                {
+                    "name": f"recent_clicked_{item}",
+                    "type": "last_values",
+                    "event": "click",
+                    "of": item,
+                    "k": k,
+                },
+                {
+                    "name": f"recent_shown_{item}",
+                    "type": "last_values",
+                    "event": "expose",
+                    "of": item,
+                    "k": k,
+                },
+                {"name": "recent_clicks", "type": "count", "event": "click"},
+                {"name": "recent_impressions", "type": "count", "event": "expose"},
+            ],
+        }
+    )
 
 
 def behaviour_field(feature: BehaviourFeature, of_field: dict[str, Any] | None) -> tuple[dict[str, Any], str]:

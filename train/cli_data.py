@@ -47,6 +47,15 @@ def spec() -> None:
     type=click.Path(path_type=Path),
     help="JSON of a behaviour section (events, features); its features become fields of the spec.",
 )
+@click.option(
+    "--sequence",
+    "sequence_item",
+    metavar="ITEM",
+    help="An impression log (masknet data replay): propose the user's last clicked and shown ITEM ids "
+    "as histories the candidate attends to, with their counts (instead of --behaviour).",
+)
+@click.option("--user", "user_col", help="With --sequence: the user column (a context field).")
+@click.option("--time", "time_col", help="With --sequence: the time column (not a feature).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
 @json_option
 @guarded
@@ -60,32 +69,51 @@ def spec_infer(
     max_vocab: int,
     ignore_cols: str,
     behaviour_path: Path | None,
+    sequence_item: str | None,
+    user_col: str | None,
+    time_col: str | None,
     overwrite: bool,
     as_json: bool,
 ) -> None:
     """Propose a feature spec from a data file, for a user to edit, and say why for each column.
 
     \b
-    Example:
+    Examples:
       masknet spec infer train.csv --label click --context user_id,age,gender --out spec.json
+      masknet spec infer ratings.csv --label label --sequence item_id --user user_id --time timestamp \\
+          --context age,gender --ignore split --out spec.json
     """
     from edge_runtime.outputs import check_output
     from train.infer import infer_spec_report
 
     check_output(out, [data_file, behaviour_path], overwrite=overwrite)
     behaviour = None
+    if behaviour_path is not None and sequence_item is not None:
+        raise click.UsageError(
+            "give --behaviour (your own section) or --sequence (the proposed one), not both"
+        )
+    if (user_col or time_col) and sequence_item is None:
+        raise click.UsageError("--user and --time go with --sequence")
     if behaviour_path is not None:
         from train.behaviour_fields import read_behaviour
 
         behaviour = read_behaviour(behaviour_path)
+    ignore = [c for c in ignore_cols.split(",") if c]
+    context = [c for c in context_cols.split(",") if c]
+    if sequence_item is not None:
+        from train.behaviour_fields import propose_sequences
+
+        behaviour = propose_sequences(sequence_item)
+        ignore += [time_col] if time_col else []
+        context += [user_col] if user_col else []
     spec, reports = infer_spec_report(
         data_file,
         label,
-        context=[c for c in context_cols.split(",") if c],
+        context=context,
         rows=rows,
         min_count=min_count,
         max_vocab=max_vocab,
-        ignore=[c for c in ignore_cols.split(",") if c],
+        ignore=ignore,
         behaviour=behaviour,
     )
     spec.save(out)

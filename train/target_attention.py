@@ -68,6 +68,7 @@ class TargetAttention(keras.layers.Layer):
 
     def build(self, query_shape: Any, keys_shape: Any = None, mask_shape: Any = None) -> None:
         k, first = int(query_shape[-1]), self.hidden_units[0]
+
         # DIN's first layer is Glorot-uniform over 4k inputs: each block has variance 2 / (4k + H), and
         # W_h, W_c (sums of two blocks) twice that. VarianceScaling(fan_avg) gives scale / ((k + H) / 2).
         def init(blocks: int) -> Any:

@@ -118,3 +118,55 @@ def test_cli_prints_why_for_every_column(log_csv, tmp_path):
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
     assert {c["name"] for c in data["columns"] if c["leak"]} == {"pctr", "rating"}
+
+
+def _ratings(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 400
+    frame = pd.DataFrame(
+        {
+            "user_id": rng.integers(0, 20, n),
+            "item_id": rng.integers(0, 60, n),
+            "genre": rng.choice(["drama", "comedy"], n),
+            "ts": np.sort(rng.integers(0, 10**6, n)),
+            "label": rng.integers(0, 2, n),
+        }
+    )
+    path = tmp_path / "ratings.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_spec_infer_proposes_attended_histories_from_an_impression_log(tmp_path):
+    path, out = _ratings(tmp_path), tmp_path / "spec.json"
+    args = ["spec", "infer", str(path), "--label", "label", "--sequence", "item_id"]
+    res = CliRunner().invoke(main, [*args, "--user", "user_id", "--time", "ts", "--out", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    spec = json.loads(out.read_text())
+    fields = {f["name"]: f for f in spec["fields"]}
+    assert "ts" not in fields and fields["user_id"]["side"] == "context"
+    history = fields["recent_clicked_item_id"]
+    assert (
+        history["shares"] == "item_id" and history["pooling"] == "attention" and history["max_length"] == 50
+    )
+    assert {f["name"] for f in spec["behaviour"]["features"]} >= {"recent_shown_item_id", "recent_clicks"}
+    reasons = {c["name"]: c["reason"] for c in json.loads(res.output)["columns"]}
+    assert "attention" in reasons["recent_clicked_item_id"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--sequence", "item_id", "--behaviour", "b.json"], "not both"),
+        (["--user", "user_id"], "go with --sequence"),
+        (["--sequence", "genre_x"], "genre_x"),
+    ],
+)
+def test_spec_infer_sequence_options_are_checked(tmp_path, extra, message):
+    path, out = _ratings(tmp_path), tmp_path / "spec.json"
+    (tmp_path / "b.json").write_text("{}")
+    extra = [str(tmp_path / e) if e == "b.json" else e for e in extra]
+    res = CliRunner().invoke(
+        main, ["spec", "infer", str(path), "--label", "label", "--out", str(out), *extra]
+    )
+    assert res.exit_code == 2 and message in res.output and not out.exists()
