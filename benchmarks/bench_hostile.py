@@ -26,6 +26,8 @@ SUITES = {
     "tests/test_interrupts.py": "SIGINT / SIGKILL during convert, data shop/prepare and check --plot",
     "tests/test_cli.py": "malformed input and unwritable outputs per command",
     "tests/test_reliability.py": "fuzzed requests and damaged bundles",
+    "tests/edge_runtime/test_behaviour_log.py": "the behaviour log under clock jumps, kills, cut files, foreign "
+    "databases, read-only storage, a second writer; deletion that is real",
 }
 
 

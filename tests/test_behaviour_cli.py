@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -78,9 +79,13 @@ def test_replay_writes_the_behaviour_columns_and_drops_the_split(replayed, sessi
     ("mutate", "message"),
     [
         (lambda rows: rows.reverse(), "time goes back for user"),
-        (lambda rows: rows[3].update(click="maybe"), "record 3: the click label must be 0 or 1"),
-        (lambda rows: rows[2].update(split="../escape"), "cannot name a file"),
-        (lambda rows: rows[1].update(ts="tomorrow"), "'ts', record 1"),
+        (
+            lambda rows: rows[3].update(click="maybe"),
+            "line 5, column 'click': the click label must be 0 or 1",
+        ),
+        (lambda rows: rows[2].update(split="../escape"), "line 4: split value '../escape'"),
+        (lambda rows: rows[2].update(split=""), "line 4: split value '' in column 'split' cannot name"),
+        (lambda rows: rows[1].update(ts="tomorrow"), "line 3, column 'ts'"),
     ],
 )
 def test_replay_names_the_file_and_record_of_bad_input_and_writes_nothing(
@@ -254,3 +259,19 @@ def test_masknet_rank_reads_a_behaviour_log(behaviour_bundle, sessions, tmp_path
     assert code == 2 and "no behaviour log" in text and not (tmp_path / "typo.db").exists()
     code, text = _run(*args, "--behaviour-log", candidates)
     assert code == 2 and "not a behaviour log" in text
+    # Another app's SQLite file: refused, and not a byte or a side file changed (rank only reads).
+    other = tmp_path / "other" / "app.db"
+    other.parent.mkdir()
+    db = sqlite3.connect(other)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("CREATE TABLE notes (body TEXT)")
+    db.commit()
+    db.close()
+    before = {p.name: p.read_bytes() for p in other.parent.iterdir()}
+    code, text = _run(*args, "--behaviour-log", other)
+    assert code == 2 and "another application's SQLite database" in text
+    assert {p.name: p.read_bytes() for p in other.parent.iterdir()} == before
+    # A log that an app is recording into right now is read, not refused.
+    with BehaviourLog(log_path, ranker.spec):
+        code, text = _run(*args, "--behaviour-log", log_path, "--now", "1010")
+    assert code == 0, text

@@ -145,9 +145,9 @@ def test_interrupted_data_shop_leaves_the_old_folder_whole(tmp_path, sig):
     args = ["data", "shop", "--out", out, "--interactions", "400000", "--overwrite"]
     code, err = _interrupt(args, sig, 3.0)
     assert "Traceback" not in err
-    if code == 0:
-        assert (out / "spec.json").is_file()
-    else:
+    replaced = (out / "spec.json").is_file()  # a kill that lands after the rename finds it whole
+    assert replaced or code != 0
+    if not replaced:
         assert sorted(os.listdir(out)) == ["train.csv"] and (out / "train.csv").read_text() == "old\n"
     if sig == signal.SIGINT:
         assert _leftovers(tmp_path) == []

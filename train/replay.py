@@ -31,6 +31,11 @@ def _cell(value: Any) -> Any:
     return value
 
 
+def _split_name(value: Any) -> str:
+    """The file name a split cell gives; an empty cell gives "" (refused), not "nan"."""
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+
+
 def replay_file(
     events: str | Path,
     spec: FeatureSpec,
@@ -78,13 +83,14 @@ def replay_file(
             for chunk in iter_chunks(events, CHUNK_ROWS, text_columns=text):
                 for record in chunk.to_dict("records"):
                     row = replay.row(record)
-                    name = "replayed" if split is None else str(row.pop(split))
+                    line = replay.rows + 1  # the file's line: the header is line 1
+                    name = "replayed" if split is None else _split_name(row.pop(split))
                     writer = writers.get(name)
                     if writer is None:
                         if not _SPLIT_NAME.match(name):
                             raise DataError(
-                                f"{events}: row {replay.rows - 1}: split value {name!r} cannot name a file "
-                                "(letters, digits, _ and -)"
+                                f"{events}: line {line}: split value {name!r} in column {split!r} cannot "
+                                "name a file (letters, digits, _ and -; not empty)"
                             )
                         files[name] = open(staging / f"{name}.csv", "w", newline="", encoding="utf-8")  # noqa: SIM115
                         writer = writers[name] = csv.DictWriter(files[name], header, extrasaction="ignore")
@@ -94,14 +100,16 @@ def replay_file(
                         bad = next((v for v in values if sep in v), None)
                         if bad is not None:
                             raise DataError(
-                                f"{events}: row {replay.rows - 1}: value {bad!r} of {col!r} contains the "
+                                f"{events}: line {line}: value {bad!r} of {col!r} contains the "
                                 f"field's separator {sep!r}; choose another separator in the spec"
                             )
                         row[col] = sep.join(values)
                     writer.writerow({k: _cell(v) for k, v in row.items()})
                     counts[name] = counts.get(name, 0) + 1
-        except EncodeError as exc:
-            raise DataError(f"{events}: {exc}") from None
+        except EncodeError as exc:  # name the file's line, as training does (record i is line i + 2)
+            where = [f"line {exc.record + 2}"] if exc.record is not None else []
+            where += [f"column {exc.field!r}"] if exc.field is not None else []
+            raise DataError(f"{events}: {', '.join(where)}: {exc.detail}") from None
         finally:
             for f in files.values():
                 f.close()
