@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from convert.conversion import LAYERNORM_OPS, convert_run
+from convert.conversion import LAYERNORM_OPS, POOLING_OPS, convert_run
 from convert.converter import QUANT_MODES
 from edge_runtime.clitools import emit_json, guarded, interruptible, json_option, stderr_is_terminal
 
@@ -23,18 +23,21 @@ def tflite_op_types() -> frozenset[str]:
 
 
 def keep_float_ops(text: str) -> tuple[str, ...]:
-    """Parse ``--keep-float``: ``layernorm``, ``none`` or comma-separated TFLite op types."""
+    """Parse ``--keep-float``: ``layernorm``, ``pooling``, ``none`` or comma-separated TFLite op types."""
     ops: list[str] = []
     for item in (o.strip() for o in text.split(",")):
         if not item or item.lower() == "none":
             continue
         if item.lower() == "layernorm":
             ops.extend(LAYERNORM_OPS)
+        elif item.lower() == "pooling":
+            ops.extend(POOLING_OPS)
         elif item.upper() in tflite_op_types():
             ops.append(item.upper())
         else:
             raise click.BadParameter(
-                f"{item!r} is not a TFLite op type (e.g. MEAN, RSQRT, FULLY_CONNECTED; or 'layernorm')",
+                f"{item!r} is not a TFLite op type (e.g. MEAN, RSQRT, FULLY_CONNECTED; or 'layernorm', "
+                "'pooling')",
                 param_hint="--keep-float",
             )
     return tuple(sorted(set(ops)))
@@ -58,10 +61,10 @@ def keep_float_ops(text: str) -> tuple[str, ...]:
 )
 @click.option(
     "--keep-float",
-    default="layernorm",
+    default="layernorm,pooling",
     show_default=True,
     help="int8: TFLite op types kept in float, comma-separated; 'layernorm' = the LayerNorm ops, "
-    "'none' = full integer.",
+    "'pooling' = the division of mean-pooled multi-valued fields, 'none' = full integer.",
 )
 @click.option(
     "--per-tensor",

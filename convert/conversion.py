@@ -9,10 +9,13 @@ from typing import Any
 
 from convert.run import RunError
 
-__all__ = ["LAYERNORM_OPS", "convert_run"]
+__all__ = ["LAYERNORM_OPS", "POOLING_OPS", "convert_run"]
 
 #: The ops of a LayerNorm (and of LN-EMB) in a converted graph: numerically delicate in int8.
 LAYERNORM_OPS = ("ADD", "MEAN", "MUL", "RSQRT", "SQUARED_DIFFERENCE", "SUB")
+#: The division of a mean-pooled multi-valued field by its count: in int8 it lost the most of any op
+#: of a MovieLens model with genres and histories (rmse 13x its quantization step; BENCHMARKS.md).
+POOLING_OPS = ("DIV",)
 
 
 def _sample_rows(path: Path, spec: Any, rows: int, seed: int) -> Any:
