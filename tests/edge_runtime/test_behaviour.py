@@ -409,7 +409,21 @@ def _impressions(n: int, users: int = 40, seed: int = 0) -> list[dict]:
     return rows
 
 
-def test_replay_and_the_device_give_identical_encoded_arrays_over_10000_events(spec, tmp_path):
+def _with_attended_history() -> FeatureSpec:
+    """The test spec with its category history in the form spec infer proposes: the candidate's ids."""
+    d = spec_dict()
+    for f in d["fields"]:
+        if f["name"] == "recent_categories":
+            del f["num_buckets"]
+            f.update(shares="category", pooling="attention")
+    return FeatureSpec.from_dict(d)
+
+
+@pytest.mark.parametrize("history", ["mean-pooled", "attended"])
+def test_replay_and_the_device_give_identical_encoded_arrays_over_10000_events(spec, tmp_path, history):
+    if history == "attended":
+        spec = _with_attended_history()
+        assert spec.vocab_offsets()["recent_categories"] == spec.vocab_offsets()["category"]
     rows = _impressions(10_000)
     encoder = FeatureEncoder(spec)
     replayed = encoder.encode(list(replay_rows(rows, spec, user="user_id", time="ts")))
