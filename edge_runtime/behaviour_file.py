@@ -30,7 +30,7 @@ try:  # POSIX; on other systems a log is not protected against a second writer
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["LOG_FORMAT", "WAL_BYTES", "LogFile", "open_log_file"]
+__all__ = ["LOG_FORMAT", "WAL_BYTES", "LogFile", "erase_log_file", "open_log_file"]
 
 #: Written into the file's ``meta`` table; a file with another format is refused, never rewritten.
 LOG_FORMAT = "masknet-edge behaviour log 1"
@@ -302,3 +302,32 @@ def open_log_file(path: Path, *, durable: bool, readonly: bool) -> LogFile:
     except (sqlite3.DatabaseError, OSError) as exc:
         log_file.close()
         raise _fail(path, "cannot open", exc) from None
+
+
+def erase_log_file(path: Path) -> None:
+    """Overwrite a behaviour log (and its WAL and shared-memory files) with zeros, then delete them.
+
+    Refuses a file that is not a behaviour log, and one that a writer holds open.
+    """
+    log_file = open_log_file(path, durable=False, readonly=False)  # checks the file is ours; locks it
+    try:
+        log_file.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        lock_fd = log_file.lock_fd
+        log_file.lock_fd = None
+        log_file.close()
+    try:
+        for p in (Path(f"{path}-wal"), Path(f"{path}-shm"), path):
+            if not p.exists():
+                continue
+            size = p.stat().st_size
+            with p.open("r+b") as f:
+                f.write(b"\0" * size)
+                f.flush()
+                os.fsync(f.fileno())
+            p.unlink()
+    except OSError as exc:
+        raise _fail(path, "cannot erase", exc) from None
+    finally:
+        if lock_fd is not None:
+            os.close(lock_fd)

@@ -37,7 +37,7 @@ import numpy as np
 
 from edge_runtime import hashing
 from edge_runtime.behaviour import BehaviourState, Event, behaviour_key, check_time
-from edge_runtime.behaviour_file import LOG_FORMAT, LogFile, open_log_file
+from edge_runtime.behaviour_file import LOG_FORMAT, LogFile, erase_log_file, open_log_file
 from edge_runtime.errors import ArgumentError, BehaviourLogError, EncodeError
 from edge_runtime.spec import FeatureSpec
 
@@ -241,6 +241,12 @@ class BehaviourLog:
             if self._db is not None:
                 self._delete(gone, "cannot forget", scrub=True)
             return len(gone)
+
+    @staticmethod
+    def erase(path: str | os.PathLike[str]) -> None:
+        """Forget a user whose history is the log at ``path``: its files are overwritten with zeros,
+        then deleted. Refuses a file that is not a behaviour log, or one a writer holds open."""
+        erase_log_file(Path(path))
 
     def clear(self) -> None:
         """Delete every event, in memory and in the file (freed pages overwritten)."""

@@ -275,3 +275,17 @@ def test_retention_by_count_and_age_really_deletes(spec, tmp_path):
 def test_a_bad_retention_policy_is_named(kwargs, match):
     with pytest.raises(ArgumentError, match=match):
         Retention(**kwargs)
+
+
+def test_erasing_a_user_s_log_leaves_no_byte_of_it(spec, tmp_path):
+    path = tmp_path / "alice.db"
+    with BehaviourLog(path, spec) as log:
+        for i in range(30):
+            log.record("expose", {"item_id": i, "category": "alice_secret_topic"}, ts=float(i))
+        with pytest.raises(BehaviourLogError, match="another process"):
+            BehaviourLog.erase(path)  # not while the app records into it
+    (tmp_path / "notes.txt").write_text("not a log")
+    with pytest.raises(BehaviourLogError, match="not a behaviour log"):
+        BehaviourLog.erase(tmp_path / "notes.txt")
+    BehaviourLog.erase(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
