@@ -6,6 +6,7 @@ import contextlib
 import functools
 import importlib
 import json
+import math
 import os
 import re
 import sys
@@ -197,10 +198,11 @@ def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def emit_json(data: Any) -> None:
-    """Print ``data`` as JSON on stdout (NaN as null)."""
+    """Print ``data`` as JSON on stdout: strict JSON, so NaN and ±infinity (which JSON cannot hold)
+    are null."""
 
     def clean(x: Any) -> Any:
-        if isinstance(x, float) and x != x:
+        if isinstance(x, float) and not math.isfinite(x):
             return None
         if isinstance(x, dict):
             return {str(k): clean(v) for k, v in x.items()}
@@ -210,7 +212,7 @@ def emit_json(data: Any) -> None:
             return clean(x.item())
         return x
 
-    sys.stdout.write(json.dumps(clean(data), indent=2, sort_keys=True) + "\n")
+    sys.stdout.write(json.dumps(clean(data), indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
 class LazyGroup(click.Group):

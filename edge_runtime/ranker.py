@@ -19,7 +19,7 @@ interpreter pool, raw and catalog ranking, batch scoring) with the docstrings an
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -346,7 +346,16 @@ class Ranker:
             rows = None
             n = cat.part.n
         else:
-            missing = [s for s in subset if s not in cat.ids]
+            if isinstance(subset, (str, bytes, Mapping)) or not isinstance(subset, Iterable):
+                raise ArgumentError(
+                    "Expected subset to be a list of catalog ids (a text is one id: wrap it in a list). "
+                    f"Received: subset={subset!r:.80}"
+                )
+            subset = list(subset)
+            try:
+                missing = [s for s in subset if s not in cat.ids]
+            except TypeError:  # an unhashable id (a list, a dict) is no catalog id
+                missing = [s for s in subset if not isinstance(s, Hashable) or s not in cat.ids]
             if missing:
                 raise EncodeError(f"subset names items not in the catalog: {missing[:5]}")
             rows = np.array([cat.ids[s] for s in subset], dtype=np.int64)

@@ -37,3 +37,17 @@ def test_an_interrupt_inside_string_exec_still_exits_130_under_python_m(tmp_path
     )
     assert "Interrupted" in proc.stderr, proc.stderr
     assert proc.returncode == 130, (proc.returncode, proc.stderr)  # not -2 (death by SIGINT)
+
+
+def test_json_output_is_strict_json(capsys):
+    """JSON has no NaN or Infinity: a candidate's infinite price prints as null, not 'Infinity'."""
+    import json
+
+    import numpy as np
+
+    from edge_runtime.clitools import emit_json
+
+    emit_json({"a": float("inf"), "b": [float("-inf"), np.float32("nan"), 1.5], "c": np.float64(2.0)})
+    text = capsys.readouterr().out
+    assert "Infinity" not in text and "NaN" not in text
+    assert json.loads(text) == {"a": None, "b": [None, None, 1.5], "c": 2.0}

@@ -81,6 +81,12 @@ def test_catalog_ranking_equals_plain_ranking(ranker, shop_data):
     assert [c["item_id"] for c, _ in sub] == [c["item_id"] for c, _ in ranker.rank(users[0], items[:10], k=3)]
     with pytest.raises(EncodeError, match="not in the catalog"):
         ranker.rank_catalog(users[0], subset=["nope"])
+    # A text is one id, never its characters; unhashable ids are no catalog ids.
+    for bad in ("12", b"12", {"i1": 1}, 12):
+        with pytest.raises(ArgumentError, match="list of catalog ids"):
+            ranker.rank_catalog(users[0], subset=bad)
+    with pytest.raises(EncodeError, match="not in the catalog"):
+        ranker.rank_catalog(users[0], subset=[["i1"]])
 
 
 def test_shared_ranker_from_8_threads_equals_serial(ranker, shop_data):
