@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edge_runtime.bounded import InputTooLarge, read_bounded
 from edge_runtime.errors import BundleError, SpecError
 from edge_runtime.spec import FeatureSpec
 
@@ -35,6 +36,8 @@ PARTS = ("model.tflite", "spec.json", "golden.json")
 MEMBERS = ("manifest.json", *PARTS)
 #: Size limits (bytes) per member; a bundle beyond them is refused before anything is parsed.
 LIMITS = {"manifest.json": 1 << 20, "model.tflite": 1 << 31, "spec.json": 8 << 20, "golden.json": 64 << 20}
+#: A whole bundle: its members and the ZIP's own headers, checked before a byte is read.
+MAX_BUNDLE_BYTES = sum(LIMITS.values()) + (1 << 20)
 TFLITE_IDENTIFIER = b"TFL3"
 
 
@@ -107,8 +110,12 @@ def read_bundle(path: str | Path) -> Bundle:
     if not isinstance(path, (str, os.PathLike)):
         raise BundleError(f"expected the path of a bundle file. Received: {type(path).__name__} {path!r}")
     path = Path(path)
+    if path.exists() and not path.is_dir() and not path.is_file():
+        raise _fail(path, "is not a regular file (a device or a pipe); a bundle is one file")
     try:
-        raw = path.read_bytes()
+        raw = read_bounded(path, MAX_BUNDLE_BYTES)
+    except InputTooLarge as exc:
+        raise _fail(path, f"{exc}; not a bundle") from None
     except IsADirectoryError:
         raise _fail(path, "is a directory; a bundle is one file written by 'masknet convert'") from None
     except OSError as exc:

@@ -14,6 +14,7 @@ from typing import Any
 import click
 import numpy as np
 
+from edge_runtime.bounded import InputTooLarge, read_bounded
 from edge_runtime.clitools import CliError, emit_json, guarded, json_option
 from edge_runtime.ranker import MAX_THREADS
 
@@ -21,6 +22,8 @@ from edge_runtime.ranker import MAX_THREADS
 MAX_BENCH_CANDIDATES = 100_000
 #: Largest --context / candidates file accepted (bytes), so a stray file cannot exhaust memory.
 MAX_INPUT_BYTES = 256 << 20
+#: Largest --context file: one JSON object of a request's fields.
+MAX_CONTEXT_BYTES = 16 << 20
 
 
 def _json_problem(exc: BaseException) -> str:
@@ -34,8 +37,8 @@ def _read_context(text: str) -> dict[str, Any]:
     if text.startswith("@"):
         path = Path(text[1:])
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+            text = read_bounded(path, MAX_CONTEXT_BYTES).decode("utf-8")
+        except (OSError, UnicodeDecodeError, InputTooLarge) as exc:
             raise CliError(f"cannot read --context file {path}: {exc}") from None
     try:
         ctx = json.loads(text)
@@ -74,13 +77,13 @@ def _csv_records(path: Path, text: str, delimiter: str) -> list[dict[str, Any]]:
 def read_candidates(path: Path) -> list[dict[str, Any]]:
     """Candidates from a JSON Lines (one object per line) or CSV (header row) file."""
     try:
-        size = path.stat().st_size
+        raw = read_bounded(path, MAX_INPUT_BYTES)
+    except InputTooLarge as exc:
+        raise CliError(f"{path}: {exc} for a candidates file") from None
     except OSError as exc:
         raise CliError(f"cannot read candidates file {path}: {exc.strerror}") from None
-    if size > MAX_INPUT_BYTES:
-        raise CliError(f"{path}: {size} bytes is over the {MAX_INPUT_BYTES}-byte limit for a candidates file")
     try:
-        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the first name
+        text = raw.decode("utf-8-sig")  # a byte-order mark is not part of the first name
     except UnicodeDecodeError as exc:
         raise CliError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:

@@ -45,6 +45,32 @@ def test_json_bombs_in_context(bundles, context, tmp_path):
     )
 
 
+# ------------------------------------------------------------------- limits hold while reading
+@pytest.mark.parametrize("where", ["context", "candidates", "candidates-symlink", "verify", "sparse-bundle"])
+def test_limits_hold_for_devices_pipes_symlinks_and_sparse_files(bundles, tmp_path, where):
+    """/dev/zero reports size 0 and never ends: a limit checked before reading would pass it."""
+    if not Path("/dev/zero").exists():
+        pytest.skip("no /dev/zero here")
+    cands = tmp_path / "c.jsonl"
+    cands.write_text('{"item_id": "i1"}\n')
+    rank = ["rank", bundles["none"], "--context"]
+    if where == "context":
+        one_line_error([*rank, "@/dev/zero", "--candidates", cands], "over the limit")
+    elif where.startswith("candidates"):
+        source = Path("/dev/zero")
+        if where.endswith("symlink"):
+            source = tmp_path / "items.csv"
+            source.symlink_to("/dev/zero")
+        one_line_error([*rank, "{}", "--candidates", source], "over the limit")
+    elif where == "verify":
+        one_line_error(["verify", "/dev/zero"], "not a regular file")
+    else:
+        sparse = tmp_path / "big.mnb"
+        with sparse.open("wb") as f:
+            f.truncate(5 << 30)  # 5 GB of nothing, allocated on no disk
+        one_line_error(["verify", sparse], "over the limit")
+
+
 @pytest.mark.parametrize(
     "line", ['{"item_id": ' + BIG_INT + "}", '{"item_id": ' + DEEP + "}"], ids=["int", "deep"]
 )
