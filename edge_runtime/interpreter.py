@@ -71,6 +71,10 @@ class ModelRunner:
                 for name, d in in_details.items()
             }
             self._outputs = {name: d["index"] for name, d in out_details.items()}
+            self.output_shapes = {
+                name: [int(x) for x in d.get("shape_signature", d["shape"])]
+                for name, d in out_details.items()
+            }
             del runner  # it holds a reference that would block allocate_tensors()
         else:  # pragma: no cover - models from the converter always carry a signature
             self._inputs = {d["name"]: d["index"] for d in self._interp.get_input_details()}
@@ -79,6 +83,9 @@ class ModelRunner:
                 for d in self._interp.get_input_details()
             }
             self._outputs = {d["name"]: d["index"] for d in self._interp.get_output_details()}
+            self.output_shapes = {
+                d["name"]: [int(x) for x in d["shape_signature"]] for d in self._interp.get_output_details()
+            }
         self._shapes: dict[str, tuple[int, ...]] = {}
         self._output_index = next(iter(self._outputs.values()))
         self._interp.allocate_tensors()
@@ -98,7 +105,11 @@ class ModelRunner:
         for name, value in inputs.items():
             self._interp.set_tensor(self._inputs[name], value)
         self._interp.invoke()
-        return np.array(self._interp.get_tensor(self._output_index), dtype=np.float32).reshape(-1)
+        out = np.array(self._interp.get_tensor(self._output_index), dtype=np.float32)
+        batch = next(iter(inputs.values())).shape[0] if inputs else 0
+        if out.size != batch:  # one score per row, or the model is not a CTR model
+            raise ValueError(f"the model returned an output of shape {list(out.shape)} for {batch} rows")
+        return out.reshape(-1)
 
 
 class RunnerPool:

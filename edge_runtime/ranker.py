@@ -116,12 +116,37 @@ def _check_table(runner: ModelRunner, bundle: Bundle) -> None:
             "the spec does not belong to this model (reconvert the bundle from its run directory)"
         )
     try:
-        runner(_id_probe(spec, overflow=False))
+        score = runner(_id_probe(spec, overflow=False))
     except (RuntimeError, ValueError) as exc:
         raise BundleError(
             f"{bundle.path}: the spec's ids (vocabularies and buckets, {spec.total_vocab} rows) do not fit "
             f"the model's embedding table ({exc}); reconvert the bundle from its run directory"
         ) from None
+    _check_scores(score, bundle.path)
+
+
+def _check_output(runner: ModelRunner, bundle: Bundle) -> None:
+    """The model has one output, a probability per row (``[batch, 1]``), as the manifest says."""
+    shapes = list(runner.output_shapes.values())
+    if len(shapes) != 1 or len(shapes[0]) not in (1, 2) or shapes[0][1:] not in ([], [1]):
+        raise BundleError(
+            f"{bundle.path}: the model's outputs have shapes {shapes}; a ranking model has one output "
+            "of shape [batch, 1] (a click probability per candidate)"
+        )
+    declared = bundle.manifest.get("outputs")
+    if isinstance(declared, list) and len(declared) != 1:
+        raise BundleError(f"{bundle.path}: the manifest declares {len(declared)} outputs; a bundle has one")
+
+
+def _check_scores(scores: np.ndarray, where: Any) -> None:
+    """Scores are probabilities: finite and in [0, 1] (a model that outputs logits is refused)."""
+    if not np.isfinite(scores).all():
+        raise EncodeError("the model produced non-finite scores; the inputs are out of the trained range")
+    if scores.size and (scores.min() < 0.0 or scores.max() > 1.0):
+        raise BundleError(
+            f"{where}: the model produced scores outside [0, 1] ({scores.min():.4g} .. {scores.max():.4g}): "
+            "it does not end in a sigmoid (logits?); convert a model whose output is a probability"
+        )
 
 
 class Ranker:
@@ -164,6 +189,7 @@ class Ranker:
                     f"{bundle.path}: the model's inputs {first.input_signature} "
                     f"do not match the spec's {expected}"
                 )
+            _check_output(first, bundle)
             _check_table(first, bundle)
 
     @classmethod
@@ -213,8 +239,7 @@ class Ranker:
             for s in range(0, n, self.chunk_size):
                 chunk = {k: np.ascontiguousarray(v[s : s + self.chunk_size]) for k, v in inputs.items()}
                 out[s : s + self.chunk_size] = runner(chunk)
-        if not np.isfinite(out).all():
-            raise EncodeError("the model produced non-finite scores; the inputs are out of the trained range")
+        _check_scores(out, self.bundle.path)
         return out
 
     def score(

@@ -19,6 +19,7 @@ import pytest
 from edge_runtime.bundle import read_bundle
 from edge_runtime.errors import ArgumentError, BundleError, EncodeError
 from edge_runtime.ranker import Ranker
+from tests.conftest import needs_tf
 
 pytestmark = pytest.mark.slow
 
@@ -396,3 +397,35 @@ def test_catalog_with_a_required_context_field(bundles, shop_data, tmp_path):
     assert ranker.rank_catalog(user, k=5) == ranker.rank(user, items, k=5)
     with pytest.raises(EncodeError, match="field 'user_id', record 0: required field is missing"):
         ranker.rank_catalog({"age": 30}, k=5)
+
+
+@needs_tf
+@pytest.mark.parametrize("head", ["logits", "two-columns"])
+def test_a_model_that_does_not_output_one_probability_is_refused(bundles, shop_run, tmp_path, head):
+    """A bundle whose model ends without its sigmoid, or with two columns, would rank with exit 0."""
+    import keras
+
+    from convert.bundle_writer import write_bundle
+    from convert.converter import convert_model
+
+    b = read_bundle(bundles["none"])
+    model = keras.saving.load_model(shop_run / "model.keras", safe_mode=True)
+    if head == "logits":  # the probability turned back into its logit: the sigmoid undone
+        out = keras.layers.Lambda(lambda p: keras.ops.log(p) - keras.ops.log(1.0 - p))(model.output)
+    else:
+        out = keras.layers.Concatenate()([model.output, model.output])
+    tflite = convert_model(keras.Model(model.inputs, out), b.spec, "none", progress=False).tflite
+    path = tmp_path / f"{head}.mnb"
+    write_bundle(
+        path,
+        tflite,
+        b.spec,
+        b.golden,
+        mode="none",
+        model_info={},
+        quantization_info={},
+        tensorflow_version="x",
+    )
+    match = "outside \\[0, 1\\].*logits" if head == "logits" else "one output of shape \\[batch, 1\\]"
+    with pytest.raises(BundleError, match=match):
+        Ranker.load(path)
