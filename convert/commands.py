@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import math
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -20,6 +22,24 @@ def tflite_op_types() -> frozenset[str]:
     from tensorflow.lite.python import schema_py_generated as schema
 
     return frozenset(k for k in vars(schema.BuiltinOperator) if k.isupper())
+
+
+class _FiniteFloat(click.ParamType):
+    """A float that is a number: a gate of ``nan`` would pass everything (every comparison is false)."""
+
+    name = "number"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number; a gate needs a limit", param, ctx)
+        return number
+
+
+FINITE = _FiniteFloat()
 
 
 def keep_float_ops(text: str) -> tuple[str, ...]:
@@ -137,11 +157,11 @@ def convert(
     help="Without context columns: rank fixed-size slates of consecutive rows.",
 )
 @click.option("--max-rows", type=click.IntRange(1), help="Use only the first N rows.")
-@click.option("--max-auc-drop", type=float, default=0.002, show_default=True)
-@click.option("--min-topk-overlap", type=float, default=0.95, show_default=True)
-@click.option("--min-ndcg", type=float, default=0.98, show_default=True)
-@click.option("--min-spearman", type=float, default=0.98, show_default=True)
-@click.option("--max-mean-abs-diff", type=float, help="Limit on the mean |score difference|.")
+@click.option("--max-auc-drop", type=FINITE, default=0.002, show_default=True)
+@click.option("--min-topk-overlap", type=FINITE, default=0.95, show_default=True)
+@click.option("--min-ndcg", type=FINITE, default=0.98, show_default=True)
+@click.option("--min-spearman", type=FINITE, default=0.98, show_default=True)
+@click.option("--max-mean-abs-diff", type=FINITE, help="Limit on the mean |score difference|.")
 @click.option("--plot", type=click.Path(path_type=Path), help="PNG of the score scatter and error histogram.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --plot file.")
 @json_option
