@@ -468,7 +468,9 @@ def test_a_400_digit_number_in_a_training_file_is_one_error(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("gate", ["--max-auc-drop", "--min-topk-overlap", "--min-ndcg", "--max-mean-abs-diff"])
+@pytest.mark.parametrize(
+    "gate", ["--max-auc-drop", "--min-topk-overlap", "--min-ndcg", "--max-mean-abs-diff"]
+)
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
 def test_a_gate_of_nan_or_infinity_is_refused(bundles, tmp_path, gate, value):
     """Every comparison with nan is false: `--max-auc-drop nan` printed PASSED for any bundle."""
