@@ -149,7 +149,7 @@ RESUME_OPTIONS = {"out", "resume", "epochs", "distribute", "cpu_devices", "worke
     show_default=True,
     help="Dropout after each MaskBlock and MLP layer.",
 )
-@click.option("--seed", type=int, default=_T.seed, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=_T.seed, show_default=True)
 @click.option("--chunk-rows", type=click.IntRange(1), default=_T.chunk_rows, show_default=True)
 @click.option(
     "--in-memory-rows",
@@ -365,7 +365,7 @@ def train(
 @click.option("--valid", "valid_path", type=click.Path(path_type=Path), help="Default: the teacher's.")
 @click.option("--test", "test_path", type=click.Path(path_type=Path), help="Default: the teacher's.")
 @click.option("--epochs", type=click.IntRange(1), default=_T.epochs, show_default=True, help="At most.")
-@click.option("--seed", type=int, default=_T.seed, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=_T.seed, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace an existing run directory.")
 @json_option
 @guarded

@@ -86,15 +86,23 @@ def cluster_role(environ: dict[str, str] | None = None) -> ClusterRole:
     text = (environ if environ is not None else os.environ).get("TF_CONFIG")
     if not text:
         raise MasknetError("multi-worker training needs TF_CONFIG describing the cluster on every worker")
+    expected = '{"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", "index": 0}}'
     try:
         config = json.loads(text)
         cluster, task = config["cluster"], config["task"]
+        if not isinstance(cluster, dict) or not isinstance(task, dict):
+            raise TypeError("'cluster' and 'task' must be objects")
+        for role in ("chief", "worker"):
+            hosts = cluster.get(role, [])
+            if not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts):
+                raise TypeError(f"cluster {role!r} must be a list of 'host:port' texts, not {hosts!r:.60}")
         workers = list(cluster.get("chief", [])) + list(cluster.get("worker", []))
-        kind, index = task["type"], int(task["index"])
-    except (ValueError, KeyError, TypeError) as exc:
+        kind, index = task["type"], task["index"]
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise TypeError(f"task 'index' must be an integer, not {index!r:.40}")
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise MasknetError(
-            f"TF_CONFIG is not a cluster description ({type(exc).__name__}: {exc}); expected "
-            '{"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", "index": 0}}'
+            f"TF_CONFIG is not a cluster description ({type(exc).__name__}: {exc}); expected {expected}"
         ) from None
     if kind not in ("chief", "worker"):
         raise MasknetError(f"TF_CONFIG task type {kind!r}: only 'chief' and 'worker' tasks train")

@@ -148,6 +148,9 @@ def test_the_cluster_description_is_read_and_checked():
         ({"TF_CONFIG": "{not json"}, "not a cluster description"),
         ({"TF_CONFIG": json.dumps({**two, "task": {"type": "ps", "index": 0}})}, "only 'chief' and 'worker'"),
         ({"TF_CONFIG": json.dumps({**two, "task": {"type": "worker", "index": 5}})}, "not in the cluster"),
+        ({"TF_CONFIG": json.dumps({"cluster": [], "task": {}})}, "'cluster' and 'task' must be objects"),
+        ({"TF_CONFIG": json.dumps({**two, "cluster": {"worker": "a:1"}})}, "list of 'host:port' texts"),
+        ({"TF_CONFIG": json.dumps({**two, "task": {"type": "worker", "index": True}})}, "must be an integer"),
     ):
         with pytest.raises(MasknetError, match=words):
             cluster_role(bad)
