@@ -296,6 +296,8 @@ class Ranker:
         behaviour columns and the request's time is returned; without one, the request must carry
         the columns itself (the context its own; ``candidates``, when given, theirs)."""
         b = self.spec.behaviour
+        if now is not None:
+            check_time(now, "now")
         if behaviour is None:
             if b is not None and isinstance(context, Mapping):
                 absent = [f.name for f in b.features if f.side == "context" and f.name not in context]
@@ -335,6 +337,8 @@ class Ranker:
         """
         items = _rows(_materialized(items))
         part = self.encoder.encode_items(items)
+        if id_field is not None and not isinstance(id_field, str):
+            raise ArgumentError(f"Expected id_field to be a field name. Received: id_field={id_field!r:.80}")
         if id_field is None:
             id_field = next(
                 (f.name for f in self.spec.id_fields if self.spec.side_of(f.name) == "item"), None

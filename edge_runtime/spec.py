@@ -855,6 +855,8 @@ class FeatureSpec:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> FeatureSpec:
         """Read a spec JSON file; errors name the file."""
+        if not isinstance(path, (str, os.PathLike)):
+            raise SpecError(f"expected the path of a spec file. Received: {type(path).__name__} {path!r:.80}")
         p = Path(path)
         try:
             size = p.stat().st_size

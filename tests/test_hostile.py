@@ -131,6 +131,15 @@ def test_api_argument_errors_are_masknet_errors(bundles):
     for threads in (0, 10_000, 1.5):
         with pytest.raises(ArgumentError, match="num_threads"):
             Ranker.load(bundles["none"], num_threads=threads)  # type: ignore[arg-type]
+    with pytest.raises(ArgumentError, match="id_field"):
+        ranker.index_catalog([record], id_field=["item_id"])  # type: ignore[arg-type]
+    with pytest.raises(ArgumentError, match="now"):
+        ranker.rank(record, [record], now="yesterday")  # type: ignore[arg-type]
+    from edge_runtime.errors import SpecError
+    from edge_runtime.spec import FeatureSpec
+
+    with pytest.raises(SpecError, match="path of a spec file"):
+        FeatureSpec.load(5)  # type: ignore[arg-type]
 
 
 # ----------------------------------------------------------------------------- forged bundles
