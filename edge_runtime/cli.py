@@ -90,7 +90,10 @@ def read_candidates(path: Path) -> list[dict[str, Any]]:
         raise CliError(f"cannot read candidates file {path}: {exc.strerror}") from None
     if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
         out = []
-        for i, line in enumerate(text.splitlines(), start=1):
+        # JSON Lines ends lines at "\n" only: U+2028, U+0085 and the other breaks splitlines() knows
+        # are legal inside JSON strings.
+        for i, line in enumerate(text.split("\n"), start=1):
+            line = line.removesuffix("\r")
             if not line.strip():
                 continue
             try:

@@ -397,6 +397,15 @@ def test_candidate_csv_with_a_byte_order_mark_keeps_its_first_column(tmp_path):
     assert read_candidates(path) == [{"item_id": "i1", "category": "shoes"}]
 
 
+@pytest.mark.parametrize("char", ["\u2028", "\u2029", "\u0085", "\x0b", "\x0c", "\x1c"])
+def test_json_lines_keep_line_breaks_that_json_allows_inside_strings(tmp_path, char):
+    from edge_runtime.cli import read_candidates
+
+    path = tmp_path / "c.jsonl"
+    path.write_text(json.dumps({"item_id": f"a{char}b"}, ensure_ascii=False) + "\r\n" + '{"item_id": "c"}\n')
+    assert read_candidates(path) == [{"item_id": f"a{char}b"}, {"item_id": "c"}]
+
+
 def test_every_api_accepts_every_candidate_container(bundles):
     import pandas as pd
 
