@@ -8,6 +8,7 @@ import json
 import math
 import resource
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,7 @@ def _csv_records(path: Path, text: str, delimiter: str) -> list[dict[str, Any]]:
         header = next(reader, None)
         if not header:
             raise CliError(f"{path}: no header row")
-        repeated = sorted({name for name in header if header.count(name) > 1})
+        repeated = sorted(name for name, n in Counter(header).items() if n > 1)  # linear in the columns
         if repeated:
             raise CliError(f"{path}: line 1: repeated column names {repeated}")
         out = []
