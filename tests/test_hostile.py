@@ -496,3 +496,14 @@ def test_a_gate_of_nan_or_infinity_is_refused(bundles, tmp_path, gate, value):
         ["check", bundles["none"], "--reference", tmp_path, "--data", tmp_path / "d.csv", gate, value],
         "is not a finite number",
     )
+
+
+@pytest.mark.parametrize("value", ["inf", "1e400"])
+def test_an_infinite_learning_rate_is_refused_before_training(tmp_path, value):
+    """It trained to a NaN model with exit 0 (and convert then crashed on it)."""
+    one_line_error(
+        ["train", "--learning-rate", value, "--train", tmp_path / "t.csv", "--valid", tmp_path / "v.csv"]
+        + ["--spec", tmp_path / "s.json", "--out", tmp_path / "run"],
+        "learning_rate must be a finite number > 0",
+    )
+    assert not (tmp_path / "run").exists()
