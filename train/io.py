@@ -6,6 +6,8 @@ name order) or a glob pattern (``data/train-*.parquet``); shards must share thei
 
 from __future__ import annotations
 
+import csv
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -120,9 +122,19 @@ def _file_columns(path: Path) -> list[str]:
     import pandas as pd
 
     try:
-        return list(pd.read_csv(p, sep=_sep(p), nrows=0).columns)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        names = list(pd.read_csv(p, sep=_sep(p), nrows=0).columns)
+        with p.open(newline="", encoding="utf-8-sig") as f:  # the names as written, before pandas
+            written = next(csv.reader(f, delimiter=_sep(p)), [])  # renames 'age' twice to 'age.1'
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"{p}: cannot read the header ({exc})") from None
+    if len(written) == len(names):
+        empty = [i + 1 for i, name in enumerate(written) if not name.strip()]
+        if empty:
+            raise DataError(f"{p}: line 1: column {empty[0]} has no name; name every column")
+        repeated = sorted(name for name, n in Counter(written).items() if n > 1)
+        if repeated:
+            raise DataError(f"{p}: line 1: repeated column names {repeated}; name every column once")
+    return names
 
 
 def iter_chunks(

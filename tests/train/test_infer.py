@@ -170,3 +170,16 @@ def test_spec_infer_sequence_options_are_checked(tmp_path, extra, message):
         main, ["spec", "infer", str(path), "--label", "label", "--out", str(out), *extra]
     )
     assert res.exit_code == 2 and message in res.output and not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [("age,age,label", "repeated column names ['age']"), ("age,,label", "column 2 has no name")],
+)
+def test_a_header_with_repeated_or_empty_names_is_named_as_written(tmp_path, header, message):
+    """pandas would rename them 'age.1' and 'Unnamed: 1', names the user never wrote."""
+    path, out = tmp_path / "d.csv", tmp_path / "spec.json"
+    path.write_text(header + "\n1,2,0\n3,4,1\n")
+    res = CliRunner().invoke(main, ["spec", "infer", str(path), "--label", "label", "--out", str(out)])
+    assert res.exit_code == 2 and message in res.output and "line 1" in res.output, res.output
+    assert not out.exists()
