@@ -20,6 +20,7 @@ import io
 import json
 import os
 import zipfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,7 +128,10 @@ def read_bundle(path: str | Path) -> Bundle:
     with zf:
         infos = zf.infolist()
         names = [i.filename for i in infos]
-        if sorted(names) != sorted(MEMBERS) or len(set(names)) != len(names):
+        twice = sorted((n, c) for n, c in Counter(names).items() if c > 1)
+        if twice:
+            raise _fail(path, f"member {twice[0][0]!r:.80} appears {twice[0][1]} times (a forged archive?)")
+        if sorted(names) != sorted(MEMBERS):
             extra = sorted(set(names) - set(MEMBERS))
             missing = sorted(set(MEMBERS) - set(names))
             raise _fail(

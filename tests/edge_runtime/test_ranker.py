@@ -429,3 +429,20 @@ def test_a_model_that_does_not_output_one_probability_is_refused(bundles, shop_r
     match = "outside \\[0, 1\\].*logits" if head == "logits" else "one output of shape \\[batch, 1\\]"
     with pytest.raises(BundleError, match=match):
         Ranker.load(path)
+
+
+def test_a_member_that_appears_twice_is_named(bundles, tmp_path):
+    """It was reported as 'missing [], unexpected []'."""
+    import warnings
+
+    with zipfile.ZipFile(bundles["none"]) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    out = tmp_path / "twice.mnb"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate name it is told to write
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zf:
+            for name, data in members.items():
+                zf.writestr(name, data)
+            zf.writestr("spec.json", members["spec.json"])
+    with pytest.raises(BundleError, match="member 'spec.json' appears 2 times"):
+        Ranker.load(out)
