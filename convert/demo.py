@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from edge_runtime.clitools import CliError, emit_json, guarded, json_option
+from edge_runtime.clitools import CliError, emit_json, guarded, json_option, stderr_is_terminal
 
 SIZES = {
     # name: (users, items, interactions, epochs, block units)
@@ -213,7 +213,9 @@ def demo(out: Path, size: str, seed: int, as_json: bool) -> None:
     from train.config import ModelConfig, TrainConfig
     from train.pipeline import TrainInputs, train_run
 
-    logging.getLogger("masknet").setLevel(logging.INFO)
+    # Epoch lines and progress bars are for a person watching: into a redirected stderr, warnings only.
+    watching = stderr_is_terminal()
+    logging.getLogger("masknet").setLevel(logging.INFO if watching else logging.WARNING)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notes of a second model
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="  %(message)s")
@@ -224,6 +226,7 @@ def demo(out: Path, size: str, seed: int, as_json: bool) -> None:
         ModelConfig(block_units=units),
         TrainConfig(epochs=epochs, seed=seed),
         overwrite=True,
+        progress=watching,
     )
     t = metrics["test"]
     _say(
@@ -233,12 +236,13 @@ def demo(out: Path, size: str, seed: int, as_json: bool) -> None:
 
     _step(4, "Converting to float, dynamic and int8 bundles, and checking what quantization cost")
     from convert.check import check_bundle, format_report
-    from convert.conversion import LAYERNORM_OPS, convert_run
+    from convert.conversion import LAYERNORM_OPS, POOLING_OPS, convert_run
 
     bundles = {}
     for mode in ("none", "dynamic", "int8"):
         path = out / f"shop-{mode}.mnb"
-        convert_run(run, mode, path, keep_float=LAYERNORM_OPS if mode == "int8" else (), seed=seed)
+        keep = (*LAYERNORM_OPS, *POOLING_OPS) if mode == "int8" else ()  # masknet convert's default
+        convert_run(run, mode, path, keep_float=keep, seed=seed, progress=watching)
         bundles[mode] = path
         _say(f"  {path}: {path.stat().st_size / 1024:.0f} KiB")
     checks = {}

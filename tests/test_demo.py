@@ -28,6 +28,8 @@ def test_quick_demo_end_to_end(tmp_path):
     assert "oracle AUC" in story and "top-10 overlap float vs int8" in story
     assert story.count("verify shop-") == 3 and "FAILED" not in story.split("[5/7]")[1]
     assert "top 10 before and 3 s after" in story.split("[6/7]")[1]
+    # stderr is no terminal here: the story without epoch log lines or progress bars
+    assert "val AUC" not in story.replace("valid AUC", "") and "it/s" not in story and "%|" not in story
     assert {p.name for p in tmp_path.iterdir()} >= {
         "data",
         "run",
