@@ -75,9 +75,11 @@ def write_bundle(
     model_info: dict[str, Any],
     quantization_info: dict[str, Any],
     tensorflow_version: str,
+    replace: bool = True,
 ) -> dict[str, Any]:
     """Write the bundle to ``out`` atomically (temp file in the same folder, fsync, rename).
 
+    With ``replace=False`` a file that appeared at ``out`` meanwhile is kept (``FileExistsError``).
     Returns the manifest.
     """
     out = Path(out)
@@ -102,7 +104,10 @@ def write_bundle(
     }
     data = {"manifest.json": (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8"), **parts}
     out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+    with (
+        atomic_path(out, replace=replace) as tmp,
+        zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf,
+    ):
         for name, payload in data.items():
             zf.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), payload)
     return manifest

@@ -114,4 +114,5 @@ def convert_run(
         model_info=model_info,
         quantization_info=quant_info,
         tensorflow_version=tf.__version__,
+        replace=overwrite,  # without --overwrite, a bundle another process wrote meanwhile is kept
     )

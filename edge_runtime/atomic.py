@@ -8,6 +8,7 @@ torn write; a failed or interrupted write removes its temporary file (a SIGKILL 
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import os
 import shutil
@@ -128,13 +129,16 @@ def discard_pending() -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str], suffix: str = "", replace: bool = True) -> Iterator[Path]:
     """Yield a temporary path in ``path``'s folder; on success fsync it and rename it to ``path``.
 
     Args:
         path: the final file.
         suffix: ending of the temporary name, for writers that insist on one (Keras needs ``.keras``).
             Defaults to no suffix.
+        replace: an existing ``path`` is replaced. With False, a ``path`` that appeared while the
+            file was being written (another process) is kept and ``FileExistsError`` raised: the
+            file is moved in with a hard link, which fails when the name exists. Defaults to True.
 
     >>> with atomic_path("/tmp/example.txt") as tmp:       # doctest: +SKIP
     ...     tmp.write_text("complete or absent")
@@ -150,7 +154,10 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         apply_umask(tmp)
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            _move_without_replacing(tmp, path)
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -160,6 +167,27 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
         raise
     finally:
         _PENDING.discard(tmp)
+
+
+def _move_without_replacing(tmp: Path, path: Path) -> None:
+    """Give ``tmp`` the name ``path`` unless that name exists (then ``FileExistsError``), atomically
+    where the file system has hard links."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise FileExistsError(
+            errno.EEXIST,
+            "was written by another process meanwhile (kept); use --overwrite to replace it",
+            str(path),
+        ) from None
+    except OSError:  # no hard links here (FAT, some network file systems): check, then rename
+        if path.exists():
+            raise FileExistsError(
+                errno.EEXIST, "exists (kept); use --overwrite to replace it", str(path)
+            ) from None
+        os.replace(tmp, path)
+        return
+    tmp.unlink()
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

@@ -58,3 +58,19 @@ def test_owned_temp_dirs_of_killed_processes_are_removed_by_the_next_one(tmp_pat
     finally:
         live.kill()
         live.wait()
+
+
+def test_a_file_that_appears_meanwhile_is_kept_without_replace(tmp_path):
+    """Two writers of one output without --overwrite: the second is told, the first's file stays."""
+    from edge_runtime.atomic import atomic_path
+
+    out = tmp_path / "b.mnb"
+    with pytest.raises(FileExistsError, match="another process") as info:
+        with atomic_path(out, replace=False) as tmp:
+            tmp.write_bytes(b"second")
+            out.write_bytes(b"first")  # the other process finishes first
+    assert info.value.filename == str(out)
+    assert out.read_bytes() == b"first" and [p.name for p in tmp_path.iterdir()] == ["b.mnb"]
+    with atomic_path(out, replace=True) as tmp:
+        tmp.write_bytes(b"third")
+    assert out.read_bytes() == b"third"
