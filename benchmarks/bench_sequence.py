@@ -9,8 +9,9 @@
    so a row's history is what the device had logged before it. Both specs come from ``masknet spec
    infer`` (``--sequence item_id`` for the second), SerMaskNet with its defaults: without behaviour, and with
    the sequences (the last 50 liked and the last 50 rated item ids, attended by the candidate through
-   the item's own embedding rows, plus the two counts). Test AUC per seed; decided on nothing: both
-   variants are fixed in advance.
+   the item's own embedding rows, plus the two counts), with the attention's hidden width 16 and 64.
+   Valid and test AUC per seed; the width is chosen on the mean validation AUC (``ModelConfig``'s
+   default), never on test.
 2. Device cost. The time split's float bundles, static and sequence, ranking 100 candidates for
    one user whose log holds 50 + 50 events (the sequence bundle reads it from a ``BehaviourLog``),
    alternated in one process: the request time ratio.

@@ -25,7 +25,7 @@ def model_inputs(spec: FeatureSpec) -> dict[str, keras.KerasTensor]:
 
 
 def _embedding(
-    spec: FeatureSpec, k: int, numeric_mode: str, l2: float, name: str, attention: tuple[int, ...] = (64,)
+    spec: FeatureSpec, k: int, numeric_mode: str, l2: float, name: str, attention: tuple[int, ...]
 ) -> FeatureEmbedding:
     id_names = [f.name for f in spec.id_fields]
     return FeatureEmbedding(
@@ -60,7 +60,7 @@ def build_model(spec: FeatureSpec, config: ModelConfig | None = None) -> keras.M
     config = config or ModelConfig()
     inputs = model_inputs(spec)
     if config.model == "lr":
-        emb = _embedding(spec, 1, "vector", 0.0, "weights")(inputs)  # [B, F, 1]
+        emb = _embedding(spec, 1, "vector", 0.0, "weights", config.attention_units)(inputs)  # [B, F, 1]
         logit = PooledSum(name="logit")(emb)
         out = layers.Activation("sigmoid", name="ctr", dtype="float32")(logit)
         return keras.Model(inputs, out, name="lr")

@@ -65,10 +65,14 @@ def test_a_file_that_appears_meanwhile_is_kept_without_replace(tmp_path):
     from edge_runtime.atomic import atomic_path
 
     out = tmp_path / "b.mnb"
-    with pytest.raises(FileExistsError, match="another process") as info:
+
+    def second_writer() -> None:
         with atomic_path(out, replace=False) as tmp:
             tmp.write_bytes(b"second")
             out.write_bytes(b"first")  # the other process finishes first
+
+    with pytest.raises(FileExistsError, match="another process") as info:
+        second_writer()
     assert info.value.filename == str(out)
     assert out.read_bytes() == b"first" and [p.name for p in tmp_path.iterdir()] == ["b.mnb"]
     with atomic_path(out, replace=True) as tmp:
