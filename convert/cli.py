@@ -7,6 +7,9 @@ Subcommands are imported lazily, so ``masknet --help`` and the device-side comma
 from __future__ import annotations
 
 import logging
+import signal
+import threading
+from typing import Any
 
 import click
 
@@ -67,6 +70,14 @@ def main(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    if threading.current_thread() is threading.main_thread():  # signal handlers live there only
+        signal.signal(signal.SIGTERM, _stop_as_on_ctrl_c)
+
+
+def _stop_as_on_ctrl_c(signum: int, frame: Any) -> None:
+    """SIGTERM (how a service manager or ``kill`` stops a process) stops a command as Ctrl-C does:
+    outputs stay whole or absent, and temporary files (the encoded training cache) are removed."""
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

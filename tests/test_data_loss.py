@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -151,8 +152,10 @@ def _wait_for(predicate, seconds: float = 120) -> None:
 
 
 @needs_tf
-@pytest.mark.parametrize("sig", ["SIGKILL", "SIGINT"])
+@pytest.mark.parametrize("sig", ["SIGKILL", "SIGINT", "SIGTERM"])
 def test_interrupted_train_overwrite_keeps_the_old_run(shop_run, shop_data, tmp_path, sig):
+    """SIGTERM (a service manager stopping the process) gets the care of Ctrl-C: the staged run and
+    the encoded cache of a streamed file (rows x inputs x 4 bytes) are removed."""
     import json
     import signal
     import subprocess
@@ -167,7 +170,9 @@ def test_interrupted_train_overwrite_keeps_the_old_run(shop_run, shop_data, tmp_
     # Far more epochs than the test waits for: the signal must land mid-training, never after the
     # run has finished and been swapped in (on a loaded machine 30 tiny epochs could end first).
     args = [sys.executable, "-m", "convert.cli", *base, "--epochs", "1000", "--patience", "1000"]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    args += ["--in-memory-rows", "100", "--chunk-rows", "500"]  # streamed: an encoded cache on disk
+    scratch = Path(tempfile.mkdtemp(prefix="masknet-scratch-"))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TMPDIR": str(scratch)}
     # Ctrl-C must reach the child even when the suite itself was started with SIGINT ignored (a
     # background job): Python installs its handler only where SIGINT is not ignored at start-up.
     proc = subprocess.Popen(
@@ -194,10 +199,12 @@ def test_interrupted_train_overwrite_keeps_the_old_run(shop_run, shop_data, tmp_
         proc.wait()
         proc.stderr.close()  # a failed run must not leave its pipe to warn in the next test
     assert snapshot(run) == before  # the old run is whole
-    if sig == "SIGINT":
+    if sig in ("SIGINT", "SIGTERM"):
         assert proc.returncode == 130, err.decode()
         assert b"Traceback" not in err
         assert sorted(os.listdir(tmp_path)) == ["run"]  # the staged run was removed
+        assert [p.name for p in scratch.iterdir()] == []  # and the encoded cache
+    shutil.rmtree(scratch, ignore_errors=True)
     # the next run works and clears what a killed one left
     res = CliRunner().invoke(main, [*base, "--epochs", "1"])
     assert res.exit_code == 0, res.output
