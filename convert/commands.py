@@ -24,8 +24,9 @@ def tflite_op_types() -> frozenset[str]:
     return frozenset(k for k in vars(schema.BuiltinOperator) if k.isupper())
 
 
-class _FiniteFloat(click.ParamType):
-    """A float that is a number: a gate of ``nan`` would pass everything (every comparison is false)."""
+class _GateLimit(click.ParamType):
+    """A gate's limit: a number, or ``inf`` / ``-inf`` to switch the gate off; never ``nan``, which
+    passes every bundle (every comparison with it is false)."""
 
     name = "number"
 
@@ -34,12 +35,12 @@ class _FiniteFloat(click.ParamType):
             number = float(value)
         except (TypeError, ValueError):
             self.fail(f"{value!r} is not a number", param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number; a gate needs a limit", param, ctx)
+        if math.isnan(number):
+            self.fail(f"{value!r} is not a number; a gate needs a limit (inf switches it off)", param, ctx)
         return number
 
 
-FINITE = _FiniteFloat()
+GATE = _GateLimit()
 
 
 def keep_float_ops(text: str) -> tuple[str, ...]:
@@ -157,11 +158,11 @@ def convert(
     help="Without context columns: rank fixed-size slates of consecutive rows.",
 )
 @click.option("--max-rows", type=click.IntRange(1), help="Use only the first N rows.")
-@click.option("--max-auc-drop", type=FINITE, default=0.002, show_default=True)
-@click.option("--min-topk-overlap", type=FINITE, default=0.95, show_default=True)
-@click.option("--min-ndcg", type=FINITE, default=0.98, show_default=True)
-@click.option("--min-spearman", type=FINITE, default=0.98, show_default=True)
-@click.option("--max-mean-abs-diff", type=FINITE, help="Limit on the mean |score difference|.")
+@click.option("--max-auc-drop", type=GATE, default=0.002, show_default=True)
+@click.option("--min-topk-overlap", type=GATE, default=0.95, show_default=True)
+@click.option("--min-ndcg", type=GATE, default=0.98, show_default=True)
+@click.option("--min-spearman", type=GATE, default=0.98, show_default=True)
+@click.option("--max-mean-abs-diff", type=GATE, help="Limit on the mean |score difference|.")
 @click.option("--plot", type=click.Path(path_type=Path), help="PNG of the score scatter and error histogram.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --plot file.")
 @json_option

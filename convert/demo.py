@@ -105,6 +105,7 @@ def _behaviour_story(
         ModelConfig(block_units=units),
         TrainConfig(epochs=epochs, seed=seed),
         overwrite=True,
+        progress=stderr_is_terminal(),
     )
     test = world.events["split"] == "test"
     from train.metrics import auc
@@ -116,7 +117,7 @@ def _behaviour_story(
         f"the truth alone (the best any model without behaviour can do) {static:.4f}"
     )
     bundle = out / "shop-behaviour.mnb"
-    convert_run(out / "run-behaviour", "none", bundle, seed=seed)
+    convert_run(out / "run-behaviour", "none", bundle, seed=seed, progress=stderr_is_terminal())
     ranker = Ranker.load(bundle)
     ranker.index_catalog(catalog)
     log = BehaviourLog(out / "behaviour-log.db", spec)  # the phone's log: SQLite, bounded, local

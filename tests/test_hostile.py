@@ -489,12 +489,13 @@ def test_a_400_digit_number_in_a_training_file_is_one_error(tmp_path):
 @pytest.mark.parametrize(
     "gate", ["--max-auc-drop", "--min-topk-overlap", "--min-ndcg", "--max-mean-abs-diff"]
 )
-@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
-def test_a_gate_of_nan_or_infinity_is_refused(bundles, tmp_path, gate, value):
-    """Every comparison with nan is false: `--max-auc-drop nan` printed PASSED for any bundle."""
+@pytest.mark.parametrize("value", ["nan", "NaN", "-nan"])
+def test_a_gate_of_nan_is_refused(bundles, tmp_path, gate, value):
+    """Every comparison with nan is false: `--max-auc-drop nan` printed PASSED for any bundle.
+    (`inf` stays the way to switch a gate off: test_check_gates_that_cannot_be_evaluated_fail.)"""
     one_line_error(
         ["check", bundles["none"], "--reference", tmp_path, "--data", tmp_path / "d.csv", gate, value],
-        "is not a finite number",
+        "is not a number; a gate needs a limit",
     )
 
 

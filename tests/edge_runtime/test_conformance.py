@@ -25,6 +25,10 @@ BUNDLE_RULES = {
         "test_a_spec_whose_ids_do_not_fit_the_model_is_refused_at_load",
     ),
     "9.4": ("tests.edge_runtime.test_ranker", "test_verify_detects_a_changed_encoding"),
+    "10.0": (
+        "tests.edge_runtime.test_behaviour",
+        "test_a_bad_behaviour_section_is_a_spec_error_naming_the_feature",
+    ),
 }
 
 

@@ -262,7 +262,7 @@ def build() -> list[dict[str, Any]]:
     del shared["fields"][2]["num_buckets"]
     encode(
         "5.4-shared-history",
-        ["5.4", "2.3", "5.1", "5.2"],
+        ["5.4", "2.3", "5.1", "5.2", "1.5"],
         shared,
         [
             {"user": "u", "item": "b", "history": "", "tags": "x"},
