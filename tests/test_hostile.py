@@ -508,3 +508,15 @@ def test_an_infinite_learning_rate_is_refused_before_training(tmp_path, value):
         "learning_rate must be a finite number > 0",
     )
     assert not (tmp_path / "run").exists()
+
+
+@needs_tf
+def test_a_diverging_run_fails_and_leaves_nothing_at_out(shop_data, tmp_path):
+    """A learning rate of 1e30 is finite but blows the weights up: the run exited 0 with a NaN model."""
+    out = tmp_path / "run"
+    args = ["train", "--train", shop_data / "train.csv", "--valid", shop_data / "valid.csv"]
+    args += ["--spec", shop_data / "spec.json", "--out", out, "--learning-rate", "1e30", "--epochs", "2"]
+    one_line_error(
+        [*args, "--embedding-dim", "4", "--blocks", "1", "--block-units", "8"], "training diverged"
+    )
+    assert not out.exists()  # nothing a --resume could use, so nothing that blocks the next run

@@ -16,6 +16,7 @@ import click
 import keras
 import numpy as np
 
+from edge_runtime.errors import MasknetError
 from train import metrics
 from train.config import TrainConfig
 from train.rundir import save_model_atomic, write_json
@@ -23,6 +24,10 @@ from train.rundir import save_model_atomic, write_json
 __all__ = ["EpochCallback"]
 
 log = logging.getLogger("masknet.train")
+
+
+class TrainingDiverged(MasknetError, RuntimeError):
+    """The weights became non-finite: nothing of the run is kept."""
 
 
 class EpochCallback(keras.callbacks.Callback):
@@ -66,6 +71,11 @@ class EpochCallback(keras.callbacks.Callback):
             p = self.predict(self.x_valid)
         else:
             p = self.model.predict(self.x_valid, batch_size=4096, verbose=0).ravel()
+        if not np.isfinite(p).all():  # a diverged model would be saved, converted and shipped
+            raise TrainingDiverged(
+                f"training diverged in epoch {epoch + 1}: the model's validation scores are not finite "
+                f"(learning rate {self.state['learning_rate']:g}); lower --learning-rate and start again"
+            )
         val_auc, val_ll = metrics.auc(self.y_valid, p), metrics.logloss(self.y_valid, p)
         s = self.state
         s["epoch"] = epoch + 1

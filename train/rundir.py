@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,9 +41,21 @@ def run_dir(out: Path, *, resume: bool, replace: bool) -> Iterator[Path]:
         with staged_dir(out, overwrite=True) as staging:
             yield staging
         return
-    if not resume:
-        out.mkdir(parents=True, exist_ok=True)
-    yield out
+    if resume:
+        yield out
+        return
+    existed = out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        yield out
+    except BaseException:
+        # A new run that failed (or was stopped) before its first epoch was checkpointed holds
+        # nothing --resume could use: remove it, so that it does not block the next run at --out.
+        if not (out / "checkpoints" / "state.json").is_file():
+            shutil.rmtree(out, ignore_errors=True)
+            if existed:
+                out.mkdir(exist_ok=True)
+        raise
 
 
 def save_model_atomic(model: Any, path: Path) -> None:
