@@ -14,6 +14,7 @@ resumes where it was (``resume=True``); the measurements are always taken anew, 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -100,6 +101,25 @@ def _test_frame(path: Path, spec: Any, rows: int) -> Any:
     return pd.concat(frames, ignore_index=True)
 
 
+def _check_test_labels(path: Path, label: str | None, rows: int) -> None:
+    """The bundles are compared by test AUC: the first ``rows`` test rows must hold both classes."""
+    from train.io import iter_chunks
+
+    seen: set[float] = set()
+    taken = 0
+    for df in iter_chunks(path, min(rows, 200_000), columns=[label] if label else None):
+        values = df[label].to_numpy(dtype=np.float64)[: rows - taken] if label else np.array([])
+        seen.update(np.unique(values[np.isfinite(values)]).tolist())
+        taken += len(values)
+        if taken >= rows or len(seen) > 1:
+            break
+    if len(seen) < 2:
+        raise ArgumentError(
+            f"{path}: the test rows hold {taken} labels of one class ({sorted(seen)}): no AUC can rank the "
+            "bundles; give the teacher a test file with clicks and non-clicks"
+        )
+
+
 def _records(df: Any) -> list[dict[str, Any]]:
     return [
         {k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}
@@ -145,6 +165,7 @@ def frontier_run(
     _, _, taught = saved_config(teacher_run / "config.json")
     if taught.test is None:
         raise ArgumentError(f"{teacher_run}: the teacher was trained without --test; the frontier needs one")
+    _check_test_labels(Path(taught.test), taught.label, test_rows)
     if out.exists() and any(out.iterdir()) and not resume:
         raise ArgumentError(
             f"{out} exists and is not empty: pass --resume to continue it, or choose a new --out"
@@ -220,7 +241,7 @@ def frontier_run(
     for p, flag in zip(points, pareto(points), strict=True):
         p.pareto = flag
         p.fits = p.request_ms <= budget_ms and p.bundle_kib <= budget_kib
-    fitting = [p for p in points if p.fits]
+    fitting = [p for p in points if p.fits and math.isfinite(p.test_auc)]
     best = max(fitting, key=lambda p: (p.test_auc, -p.request_ms)) if fitting else None
     result = FrontierResult(
         points=points,

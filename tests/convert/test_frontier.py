@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -91,6 +93,18 @@ def test_hostile_frontiers_are_clear_errors(shop_run, tmp_path):
     res = run(shop_run, "--out", tmp_path / "busy", *base)  # someone's folder: not without --resume
     assert res.exit_code == 2 and "--resume" in res.output
     assert (tmp_path / "busy" / "x").read_text() == "mine"
+    # A teacher whose test rows hold one class: no AUC can name a best bundle (it named one, all NaN).
+    teacher = tmp_path / "teacher"
+    shutil.copytree(shop_run, teacher)
+    config = json.loads((teacher / "config.json").read_text())
+    one_row = tmp_path / "one_row.csv"
+    lines = Path(config["data"]["test"]).read_text().splitlines(keepends=True)
+    one_row.write_text(lines[0] + lines[1])
+    config["data"]["test"] = str(one_row)
+    (teacher / "config.json").write_text(json.dumps(config))
+    res = run(teacher, "--out", tmp_path / "f1", *base)
+    assert res.exit_code == 2 and "labels of one class" in res.output, res.output
+    assert not (tmp_path / "f1").exists()
 
 
 def test_bundles_are_timed_in_a_fresh_process_without_tensorflow(bundles):
