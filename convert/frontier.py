@@ -13,6 +13,7 @@ resumes where it was (``resume=True``); the measurements are always taken anew, 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -101,6 +102,28 @@ def _test_frame(path: Path, spec: Any, rows: int) -> Any:
     return pd.concat(frames, ignore_index=True)
 
 
+def _claim(out: Path, teacher_run: Path) -> None:
+    """Record which teacher ``out`` distils (its model's SHA-256); a resumed frontier of another
+    teacher is refused instead of mixing the two teachers' students and bundles."""
+    model = teacher_run / "model.keras"
+    digest = hashlib.sha256(model.read_bytes()).hexdigest() if model.is_file() else ""
+    mine = {"teacher": str(teacher_run.resolve()), "model_sha256": digest}
+    marker = out / "teacher.json"
+    if marker.is_file():
+        try:
+            theirs = json.loads(marker.read_text())
+        except (OSError, ValueError):
+            theirs = {}
+        if theirs.get("model_sha256") != digest:
+            raise ArgumentError(
+                f"{out} holds the frontier of another teacher ({theirs.get('teacher', 'unknown')}); "
+                "resume it with that teacher, or choose a new --out"
+            )
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(marker, (json.dumps(mine, indent=2) + "\n").encode())
+
+
 def _check_test_labels(path: Path, label: str | None, rows: int) -> None:
     """The bundles are compared by test AUC: the first ``rows`` test rows must hold both classes."""
     from train.io import iter_chunks
@@ -170,6 +193,7 @@ def frontier_run(
         raise ArgumentError(
             f"{out} exists and is not empty: pass --resume to continue it, or choose a new --out"
         )
+    _claim(out, teacher_run)
     (out / "students").mkdir(parents=True, exist_ok=True)
     (out / "bundles").mkdir(exist_ok=True)
 

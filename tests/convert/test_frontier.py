@@ -77,6 +77,22 @@ def test_a_budget_nothing_fits_exits_1_and_resume_keeps_finished_work(frontier_d
     assert sorted(p.name for p in (out / "students").iterdir()) == ["tiny"]  # the grid it was given
 
 
+def test_resuming_with_another_teacher_is_refused(frontier_dir, shop_run, tmp_path):
+    """It mixed the two teachers' students and bundles in one frontier."""
+    out, _ = frontier_dir
+    other = tmp_path / "other-teacher"
+    shutil.copytree(shop_run, other)
+    with (other / "model.keras").open("ab") as f:
+        f.write(b"\0")  # another model
+    before = sorted(p.name for p in out.rglob("*"))
+    res = CliRunner().invoke(
+        main,
+        ["frontier", str(other), "--out", str(out), "--resume", "--budget-ms", "5", "--budget-kb", "100"],
+    )
+    assert res.exit_code == 2 and "another teacher" in res.output, res.output
+    assert sorted(p.name for p in out.rglob("*")) == before
+
+
 def test_hostile_frontiers_are_clear_errors(shop_run, tmp_path):
     def run(*args):
         return CliRunner().invoke(main, ["frontier", *map(str, args)])
