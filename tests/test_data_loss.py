@@ -210,3 +210,22 @@ def test_interrupted_train_overwrite_keeps_the_old_run(shop_run, shop_data, tmp_
     assert res.exit_code == 0, res.output
     assert sorted(os.listdir(tmp_path)) == ["run"]
     assert snapshot(run) != before
+
+
+@needs_tf
+def test_a_second_train_into_one_out_is_refused_while_the_first_writes(shop_data, tmp_path):
+    """Two runs into one --out could leave one's config beside the other's metrics, and convert ships it."""
+    import fcntl
+
+    out = tmp_path / "run"
+    out.mkdir()
+    fd = os.open(out, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # what the first run holds while it trains
+    try:
+        args = ["train", "--train", str(shop_data / "train.csv"), "--valid", str(shop_data / "valid.csv")]
+        args += ["--spec", str(shop_data / "spec.json"), "--out", str(out), "--epochs", "1"]
+        res = CliRunner().invoke(main, [*args, "--embedding-dim", "4", "--blocks", "1", "--block-units", "8"])
+    finally:
+        os.close(fd)
+    assert res.exit_code == 2 and "another masknet train is writing this run" in res.output, res.output
+    assert out.is_dir() and list(out.iterdir()) == []  # nothing written, nothing of the first run removed

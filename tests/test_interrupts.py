@@ -192,9 +192,9 @@ def test_interrupted_data_prepare_leaves_nothing_half_written(tmp_path):
     out = tmp_path / "prepared"
     code, err = _interrupt(["data", "prepare", "avazu", src, "--out", out], signal.SIGINT, 2.0)
     assert "Traceback" not in err
-    if code == 0:
+    assert code in (0, 130), err
+    if out.exists():  # finished, or a Ctrl-C that landed after the rename: whole either way
         assert sorted(os.listdir(out)) == ["spec.json", "test.csv", "train.csv", "valid.csv"]
     else:
         assert code == 130, err
-        assert not out.exists()
     assert _leftovers(tmp_path) == []

@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+try:  # POSIX
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 from edge_runtime.atomic import atomic_path, atomic_write_bytes
 from edge_runtime.errors import MasknetError
@@ -42,20 +48,45 @@ def run_dir(out: Path, *, resume: bool, replace: bool) -> Iterator[Path]:
             yield staging
         return
     if resume:
-        yield out
+        with _only_writer(out):
+            yield out
         return
     existed = out.exists()
-    out.mkdir(parents=True, exist_ok=True)
     try:
-        yield out
-    except BaseException:
-        # A new run that failed (or was stopped) before its first epoch was checkpointed holds
-        # nothing --resume could use: remove it, so that it does not block the next run at --out.
-        if not (out / "checkpoints" / "state.json").is_file():
-            shutil.rmtree(out, ignore_errors=True)
-            if existed:
-                out.mkdir(exist_ok=True)
-        raise
+        out.mkdir(parents=True, exist_ok=existed)  # absent: created by this run alone, or refused
+    except FileExistsError:
+        raise RunDirError(f"{out}: another run created it meanwhile; one run per --out") from None
+    with _only_writer(out):  # refused before anything is written or removed when another run holds it
+        try:
+            yield out
+        except BaseException:
+            # A new run that failed (or was stopped) before its first epoch was checkpointed holds
+            # nothing --resume could use: remove it, so that it does not block the next run at --out.
+            if not (out / "checkpoints" / "state.json").is_file():
+                shutil.rmtree(out, ignore_errors=True)
+                if existed:
+                    out.mkdir(exist_ok=True)
+            raise
+
+
+@contextlib.contextmanager
+def _only_writer(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the run directory while training into it: a second ``masknet train``
+    into the same ``--out`` is refused instead of mixing two runs' files."""
+    if fcntl is None:  # pragma: no cover - not POSIX
+        yield
+        return
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise RunDirError(
+                f"{out}: another masknet train is writing this run; one run per --out"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def save_model_atomic(model: Any, path: Path) -> None:
