@@ -520,3 +520,23 @@ def test_a_diverging_run_fails_and_leaves_nothing_at_out(shop_data, tmp_path):
         [*args, "--embedding-dim", "4", "--blocks", "1", "--block-units", "8"], "training diverged"
     )
     assert not out.exists()  # nothing a --resume could use, so nothing that blocks the next run
+
+
+def test_more_cpu_devices_than_rows_in_a_batch_is_refused_before_training(tmp_path):
+    """A replica without rows failed inside TensorFlow with a traceback."""
+    data = tmp_path / "d.csv"
+    data.write_text("x,label\na,1\nb,0\n")
+    spec = tmp_path / "s.json"
+    spec.write_text(
+        json.dumps(
+            {
+                "label": "label",
+                "fields": [{"name": "x", "kind": "categorical", "side": "item", "num_buckets": 5}],
+            }
+        )
+    )
+    args = ["train", "--train", data, "--valid", data, "--spec", spec, "--out", tmp_path / "run"]
+    one_line_error(
+        [*args, "--distribute", "mirrored", "--cpu-devices", "8", "--batch-size", "4"], "--cpu-devices 8"
+    )
+    assert not (tmp_path / "run").exists()

@@ -38,7 +38,7 @@ from edge_runtime.outputs import check_output
 from edge_runtime.spec import FeatureSpec
 from train import distill, metrics
 from train.batches import checked_chunks, in_memory_dataset, load_encoded, streamed_dataset
-from train.config import DEFAULT_BATCH_SIZE, ModelConfig, TrainConfig, default_learning_rate
+from train.config import DEFAULT_BATCH_SIZE, ConfigError, ModelConfig, TrainConfig, default_learning_rate
 from train.fit import fit_spec
 from train.io import DataError, count_rows, file_columns
 from train.rundir import RunDirError, is_run_dir, plot_history, run_dir, save_model_atomic, write_json
@@ -212,6 +212,12 @@ def _train(
     if not label:
         raise DataError("no label column: set 'label' in the spec or pass --label")
     files = [inputs.train, inputs.valid] + ([inputs.test] if inputs.test else [])
+    batch = train_config.batch_size or DEFAULT_BATCH_SIZE
+    if distribute != "none" and cpu_devices > batch:  # a replica without rows fails inside TensorFlow
+        raise ConfigError(
+            f"--cpu-devices {cpu_devices} is more than the batch of {batch} rows: every device needs "
+            "rows of each batch; raise --batch-size or lower --cpu-devices"
+        )
     role = None
     if distribute == "multiworker":
         from train.multiworker import cluster_role
