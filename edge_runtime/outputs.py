@@ -82,6 +82,11 @@ def check_output(
                 f"{option} {out} contains the input {raw}: replacing it would delete the input; "
                 "write to another path"
             )
+    if out.is_symlink() and not out.exists():
+        raise OutputError(
+            f"{option} {out} is a symbolic link to {os.readlink(out)}, which does not exist: remove the "
+            "link or write to another path"
+        )
     if _occupied(out) and not overwrite:
         raise OutputError(f"{option} {out} already exists: pass --overwrite to replace it")
     for parent in out.parents:

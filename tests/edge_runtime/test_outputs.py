@@ -156,3 +156,12 @@ def test_discard_pending_removes_the_temporary_files_of_writes_in_progress(tmp_p
         assert not tmp.exists()
         tmp.write_bytes(b"whole")  # (this test goes on; a real process has ended here)
     assert not _PENDING and (tmp_path / "out.bin").read_bytes() == b"whole"
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_dangling_symlink_as_output_is_named_as_such(tmp_path, overwrite):
+    """It was reported as 'already exists', which a user looking at the folder could not see."""
+    link = tmp_path / "out.mnb"
+    link.symlink_to(tmp_path / "gone" / "x.mnb")
+    with pytest.raises(OutputError, match="symbolic link to .*gone.*which does not exist"):
+        check_output(link, overwrite=overwrite)
