@@ -161,9 +161,10 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "", replace: bool = 
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-        if isinstance(exc, OSError) and exc.filename and Path(exc.filename).name == tmp.name:
-            # name the user's path, not the temporary one
-            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        if isinstance(exc, OSError) and (not exc.filename or Path(exc.filename).name == tmp.name):
+            # name the user's path: not the temporary one, and not nothing (a full disk's write error
+            # names no file)
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
         raise
     finally:
         _PENDING.discard(tmp)

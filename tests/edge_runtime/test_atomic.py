@@ -78,3 +78,16 @@ def test_a_file_that_appears_meanwhile_is_kept_without_replace(tmp_path):
     with atomic_path(out, replace=True) as tmp:
         tmp.write_bytes(b"third")
     assert out.read_bytes() == b"third"
+
+
+def test_a_write_error_without_a_file_name_names_the_output(tmp_path):
+    """A full disk fails a write with ENOSPC and no file name: the error must still say where."""
+    import errno
+
+    from edge_runtime.atomic import atomic_path
+
+    out = tmp_path / "big.bin"
+    with pytest.raises(OSError, match="No space left") as info, atomic_path(out) as _tmp:
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert info.value.filename == str(out) and not out.exists()
+    assert list(tmp_path.iterdir()) == []
