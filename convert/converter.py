@@ -195,7 +195,14 @@ def convert_model(
     with contextlib.ExitStack() as scratch:
         scratch.callback(shutil.rmtree, tmp, True)
         saved = tmp / "saved_model"
-        export_saved_model(model, spec, saved)
+        try:
+            export_saved_model(model, spec, saved)
+        except (OSError, tf.errors.OpError) as exc:  # a full or read-only temporary folder
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            raise ConvertError(
+                f"cannot export the model into the temporary folder {tmp.parent} ({first}); free space "
+                "there, or point TMPDIR at a folder with room"
+            ) from None
         rep = _representative(sample, progress, "calibrating") if calibrated and sample else None
         converter = _converter(saved, mode, rep, per_tensor)
         result = ConversionResult(tflite=b"", mode=mode, calibration_rows=rows)

@@ -229,3 +229,20 @@ def test_int16x8_is_refused_clearly_for_id_inputs(shop_run, tmp_path):
     assert res.exit_code == 2, res.output
     assert "cannot produce mode 'int16x8'" in res.output and "Traceback" not in res.output
     assert not out.exists()
+
+
+def test_a_full_temporary_folder_is_a_named_error_not_a_traceback(shop_run, tmp_path, monkeypatch):
+    """TensorFlow's ResourceExhaustedError from the SavedModel export reached the user as a traceback."""
+    import tensorflow as tf
+
+    import convert.converter as converter
+
+    def full(*args, **kwargs):
+        raise tf.errors.ResourceExhaustedError(None, None, "No space left on device")
+
+    monkeypatch.setattr(converter, "export_saved_model", full)
+    out = tmp_path / "b.mnb"
+    res = CliRunner().invoke(main, ["convert", str(shop_run), "--quantize", "none", "--out", str(out)])
+    assert res.exit_code == 2, res.output
+    assert "temporary folder" in res.output and "No space left" in res.output and "TMPDIR" in res.output
+    assert "Traceback" not in res.output and not out.exists()
