@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -66,6 +67,11 @@ def run_dir(out: Path, *, resume: bool, replace: bool) -> Iterator[Path]:
                 shutil.rmtree(out, ignore_errors=True)
                 if existed:
                     out.mkdir(exist_ok=True)
+            else:  # whole checkpoints of finished epochs: kept on purpose, and said so
+                logging.getLogger("masknet").warning(
+                    "the run's finished epochs are kept in %s: add --resume to the same command to continue",
+                    out,
+                )
             raise
 
 
