@@ -237,13 +237,13 @@ def _repair(path: Path, db: sqlite3.Connection, durable: bool, lock_fd: int | No
     return LogFile(out, lock_fd, damaged)
 
 
-def _remove_empty(side_files: list[Path]) -> None:
-    """Remove the side files a refused open created: an empty WAL and its shared-memory index."""
-    wal, shm = side_files if len(side_files) == 2 else (None, None)
-    if wal is not None and wal.exists() and wal.stat().st_size == 0:
+def _remove_side_files(path: Path) -> None:
+    """Remove the side files an open of a refused file created: an empty WAL and its shared-memory
+    index (a look at another application's WAL database leaves them)."""
+    wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
+    if wal.is_file() and wal.stat().st_size == 0:
         wal.unlink()
-        if shm is not None and shm.exists():
-            shm.unlink()
+        shm.unlink(missing_ok=True)
 
 
 def open_log_file(path: Path, *, durable: bool, readonly: bool) -> LogFile:
@@ -270,8 +270,7 @@ def open_log_file(path: Path, *, durable: bool, readonly: bool) -> LogFile:
     new = head == b""
     if not new and head != _SQLITE_MAGIC:
         raise _fail(path, "is not a behaviour log (not an SQLite file); not touching it")
-    side_files = [Path(f"{path}{suffix}") for suffix in ("-wal", "-shm")]
-    absent = [p for p in side_files if not p.exists()]
+    had_wal = Path(f"{path}-wal").exists()
     lock_fd = None if readonly else _lock(path)
     try:
         db = _connect(path, readonly)
@@ -297,7 +296,8 @@ def open_log_file(path: Path, *, durable: bool, readonly: bool) -> LogFile:
         return log_file
     except BehaviourLogError:
         log_file.close()
-        _remove_empty(absent)  # a read-only look at a WAL database leaves empty side files
+        if not had_wal:
+            _remove_side_files(path)
         raise
     except (sqlite3.DatabaseError, OSError) as exc:
         log_file.close()
