@@ -143,3 +143,18 @@ def test_empty_text_is_missing_everywhere():
     a = enc.encode([{"code": "", "shop": ""}])["cat_ids"][0]
     b = enc.encode([{"code": None, "shop": math.nan}])["cat_ids"][0]
     assert (a == b).all()
+
+
+def test_empty_cells_and_empty_texts_agree_in_every_value_type(tmp_path):
+    """An app that sends "" for an integer or boolean field got an error, while the same empty CSV
+    cell trained as missing (ENCODING §3.1): both are missing now, in every value type and list item."""
+    spec = _small_spec()
+    enc = FeatureEncoder(spec)
+    typed = [{"code": "", "city": "", "flag": "", "shop": "", "tags": "a||b|", "price": 2.0}]
+    missing = [{"code": None, "city": None, "flag": None, "shop": None, "tags": ["a", "b"], "price": 2.0}]
+    path = tmp_path / "rows.csv"
+    path.write_text("code,city,flag,shop,tags,price\n,,,,a||b|,2.0\n")
+    from_csv = next(iter(iter_chunks(path, 10, text_columns=list(spec.text_columns))))
+    arrays = [enc.encode(rows) for rows in (typed, missing, from_csv)]
+    for name in arrays[0]:
+        assert (arrays[0][name] == arrays[1][name]).all() and (arrays[0][name] == arrays[2][name]).all(), name
