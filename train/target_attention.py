@@ -8,9 +8,10 @@ sum keeps how much of the history speaks for the candidate), and the history is 
 
 The unit's first layer is linear in its input, so the difference term folds into the other two:
 ``[h, c, h - c, h * c] W = h W_h + c W_c + (h * c) W_p`` with ``W_h = W_1 + W_3`` and ``W_c = W_2 - W_3``.
-This layer learns ``W_h, W_c, W_p`` directly: the same functions, and on the device, where every
-candidate meets every event, half the multiplications per (candidate, event) pair (``c W_c`` is
-computed once per candidate, not once per pair).
+This layer learns ``W_h, W_c, W_p`` directly: the same functions. On the device every candidate
+meets every event, so the order of the arithmetic matters: ``c W_c`` is computed once per candidate,
+and ``h W_h + (h * c) W_p = h (W_h + diag(c) W_p)`` with one ``[k, H]`` matrix per candidate, so a
+(candidate, event) pair costs one ``k x H`` product where DIN's form costs four.
 """
 
 from __future__ import annotations
@@ -87,9 +88,11 @@ class TargetAttention(keras.layers.Layer):
 
     def call(self, query: Any, keys: Any, mask: Any, return_weights: bool = False) -> Any:
         per_query = ops.matmul(query, self.w_query) + self.bias  # [B, H]: once per candidate
-        product = keys * ops.expand_dims(query, 1)  # [B, L, k]
-        x = ops.matmul(keys, self.w_keys) + ops.matmul(product, self.w_product)
-        x = self._activation(x + ops.expand_dims(per_query, 1))  # [B, L, H]
+        # h W_h + (h * c) W_p = h (W_h + diag(c) W_p): one [k, H] matrix per candidate, then one
+        # product per (candidate, event) pair instead of two.
+        per_candidate = self.w_keys + ops.expand_dims(query, -1) * self.w_product  # [B, k, H]
+        x = ops.matmul(keys, per_candidate)  # [B, L, H]
+        x = self._activation(x + ops.expand_dims(per_query, 1))
         for dense in self.hidden:
             x = dense(x)
         weights = ops.squeeze(self.score(x), -1) * ops.cast(mask, x.dtype)  # [B, L], 0 on padding
