@@ -491,7 +491,7 @@ def test_a_400_digit_number_in_a_training_file_is_one_error(tmp_path):
 )
 @pytest.mark.parametrize("value", ["nan", "NaN", "-nan"])
 def test_a_gate_of_nan_is_refused(bundles, tmp_path, gate, value):
-    """Every comparison with nan is false: `--max-auc-drop nan` printed PASSED for any bundle.
+    """Every comparison with nan is false: a gate of nan would pass any bundle.
     (`inf` stays the way to switch a gate off: test_check_gates_that_cannot_be_evaluated_fail.)"""
     one_line_error(
         ["check", bundles["none"], "--reference", tmp_path, "--data", tmp_path / "d.csv", gate, value],
@@ -501,7 +501,7 @@ def test_a_gate_of_nan_is_refused(bundles, tmp_path, gate, value):
 
 @pytest.mark.parametrize("value", ["inf", "1e400"])
 def test_an_infinite_learning_rate_is_refused_before_training(tmp_path, value):
-    """It trained to a NaN model with exit 0 (and convert then crashed on it)."""
+    """Training with it would end in a NaN model with exit 0 (and convert would crash on it)."""
     one_line_error(
         ["train", "--learning-rate", value, "--train", tmp_path / "t.csv", "--valid", tmp_path / "v.csv"]
         + ["--spec", tmp_path / "s.json", "--out", tmp_path / "run"],
@@ -523,7 +523,7 @@ def test_a_diverging_run_fails_and_leaves_nothing_at_out(shop_data, tmp_path):
 
 
 def test_more_cpu_devices_than_rows_in_a_batch_is_refused_before_training(tmp_path):
-    """A replica without rows failed inside TensorFlow with a traceback."""
+    """A replica without rows would fail inside TensorFlow with a traceback."""
     data = tmp_path / "d.csv"
     data.write_text("x,label\na,1\nb,0\n")
     spec = tmp_path / "s.json"

@@ -232,7 +232,7 @@ def test_int16x8_is_refused_clearly_for_id_inputs(shop_run, tmp_path):
 
 
 def test_a_full_temporary_folder_is_a_named_error_not_a_traceback(shop_run, tmp_path, monkeypatch):
-    """TensorFlow's ResourceExhaustedError from the SavedModel export reached the user as a traceback."""
+    """TensorFlow's ResourceExhaustedError from the SavedModel export must become one Error line."""
     import tensorflow as tf
 
     import convert.converter as converter

@@ -78,7 +78,7 @@ def test_a_budget_nothing_fits_exits_1_and_resume_keeps_finished_work(frontier_d
 
 
 def test_resuming_with_another_teacher_is_refused(frontier_dir, shop_run, tmp_path):
-    """It mixed the two teachers' students and bundles in one frontier."""
+    """One frontier holds one teacher's students and bundles, never two teachers' mixed."""
     out, _ = frontier_dir
     other = tmp_path / "other-teacher"
     shutil.copytree(shop_run, other)
@@ -109,7 +109,7 @@ def test_hostile_frontiers_are_clear_errors(shop_run, tmp_path):
     res = run(shop_run, "--out", tmp_path / "busy", *base)  # someone's folder: not without --resume
     assert res.exit_code == 2 and "--resume" in res.output
     assert (tmp_path / "busy" / "x").read_text() == "mine"
-    # A teacher whose test rows hold one class: no AUC can name a best bundle (it named one, all NaN).
+    # A teacher whose test rows hold one class: no AUC can name a best bundle (all would be NaN).
     teacher = tmp_path / "teacher"
     shutil.copytree(shop_run, teacher)
     config = json.loads((teacher / "config.json").read_text())

@@ -160,7 +160,7 @@ def test_discard_pending_removes_the_temporary_files_of_writes_in_progress(tmp_p
 
 @pytest.mark.parametrize("overwrite", [False, True])
 def test_a_dangling_symlink_as_output_is_named_as_such(tmp_path, overwrite):
-    """It was reported as 'already exists', which a user looking at the folder could not see."""
+    """Not 'already exists': a user looking at the folder sees no file there."""
     link = tmp_path / "out.mnb"
     link.symlink_to(tmp_path / "gone" / "x.mnb")
     with pytest.raises(OutputError, match="symbolic link to .*gone.*which does not exist"):

@@ -402,7 +402,7 @@ def test_catalog_with_a_required_context_field(bundles, shop_data, tmp_path):
 @needs_tf
 @pytest.mark.parametrize("head", ["logits", "two-columns"])
 def test_a_model_that_does_not_output_one_probability_is_refused(bundles, shop_run, tmp_path, head):
-    """A bundle whose model ends without its sigmoid, or with two columns, would rank with exit 0."""
+    """A model without its final sigmoid, or with two output columns, must not rank with exit 0."""
     import keras
 
     from convert.bundle_writer import write_bundle
@@ -432,7 +432,7 @@ def test_a_model_that_does_not_output_one_probability_is_refused(bundles, shop_r
 
 
 def test_a_member_that_appears_twice_is_named(bundles, tmp_path):
-    """It was reported as 'missing [], unexpected []'."""
+    """The message names the repeated member (the sets of missing and unexpected names are empty)."""
     import warnings
 
     with zipfile.ZipFile(bundles["none"]) as zf:

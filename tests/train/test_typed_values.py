@@ -146,8 +146,8 @@ def test_empty_text_is_missing_everywhere():
 
 
 def test_empty_cells_and_empty_texts_agree_in_every_value_type(tmp_path):
-    """An app that sends "" for an integer or boolean field got an error, while the same empty CSV
-    cell trained as missing (ENCODING §3.1): both are missing now, in every value type and list item."""
+    """An app that sends "" for an integer or boolean field gets what the same empty CSV cell trained
+    as: missing (ENCODING §3.1), in every value type and list item."""
     spec = _small_spec()
     enc = FeatureEncoder(spec)
     typed = [{"code": "", "city": "", "flag": "", "shop": "", "tags": "a||b|", "price": 2.0}]
