@@ -176,7 +176,9 @@ def test_interrupted_check_leaves_no_partial_plot(shop_run, bundles, shop_data, 
     ]
     code, err = _interrupt(args, signal.SIGINT, 4.0)
     assert "Traceback" not in err
-    assert code in (0, 1, 130), err  # 0/1: it finished (passed or failed its gates) before the signal
+    # 0/1: it finished (passed or failed its gates) before the signal; -SIGINT: the signal landed
+    # after the command returned, while Python was exiting (the plot is then whole)
+    assert code in (0, 1, 130, -signal.SIGINT), err
     assert plot.is_file() == (code != 130)
     assert _leftovers(tmp_path) == []
 
