@@ -130,10 +130,10 @@ class BehaviourState:
         """Forget the events for which ``drop(kind, event)`` is true; returns them."""
         gone = []
         for kind, events in self._events.items():
-            kept = deque()
-            for e in events:
-                (gone if drop(kind, e) else kept).append(e)
-            self._events[kind] = kept
+            dropped = [e for e in events if drop(kind, e)]
+            if dropped:  # rebuild a kind's queue only when it loses events (record() calls this)
+                gone += dropped
+                self._events[kind] = deque(e for e in events if not drop(kind, e))
         return gone
 
     def clear(self) -> None:

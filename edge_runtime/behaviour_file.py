@@ -194,6 +194,12 @@ def _configure(db: sqlite3.Connection, durable: bool) -> None:
     db.execute(f"PRAGMA journal_size_limit={WAL_BYTES}")
 
 
+def _write_header(db: sqlite3.Connection) -> None:
+    """The tables of a new log and its format mark."""
+    db.executescript(_SCHEMA)
+    db.execute("INSERT INTO meta VALUES ('format', ?)", (LOG_FORMAT,))
+
+
 def _create(path: Path) -> None:
     """Create an empty file readable by its owner only (the log holds personal data)."""
     os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
@@ -211,8 +217,7 @@ def _repair(path: Path, db: sqlite3.Connection, durable: bool, lock_fd: int | No
     _create(fresh)
     new = sqlite3.connect(fresh, isolation_level=None)
     try:
-        new.executescript(_SCHEMA)
-        new.execute("INSERT INTO meta VALUES ('format', ?)", (LOG_FORMAT,))
+        _write_header(new)
         new.execute("BEGIN")
         new.executemany("INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?)", rows)
         new.execute("COMMIT")
@@ -286,8 +291,7 @@ def open_log_file(path: Path, *, durable: bool, readonly: bool) -> LogFile:
             return log_file
         if new:
             _configure(db, durable)
-            db.executescript(_SCHEMA)
-            db.execute("INSERT INTO meta VALUES ('format', ?)", (LOG_FORMAT,))
+            _write_header(db)
             return log_file
         _check_ours(path, db)
         if not _healthy(db):
@@ -307,9 +311,11 @@ def open_log_file(path: Path, *, durable: bool, readonly: bool) -> LogFile:
 def erase_log_file(path: Path) -> None:
     """Overwrite a behaviour log (and its WAL and shared-memory files) with zeros, then delete them.
 
-    Refuses a file that is not a behaviour log, and one that a writer holds open.
+    Refuses a file that is not a behaviour log, and one that a writer holds open. A damaged log is
+    repaired by the open; its damaged original is erased too.
     """
     log_file = open_log_file(path, durable=False, readonly=False)  # checks the file is ours; locks it
+    originals = [path] if log_file.damaged_copy is None else [path, log_file.damaged_copy]
     try:
         log_file.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
@@ -317,12 +323,13 @@ def erase_log_file(path: Path) -> None:
         log_file.lock_fd = None
         log_file.close()
     try:
-        for p in (Path(f"{path}-wal"), Path(f"{path}-shm"), path):
+        for p in (Path(f"{base}{suffix}") for base in originals for suffix in ("-wal", "-shm", "")):
             if not p.exists():
                 continue
-            size = p.stat().st_size
+            left = p.stat().st_size
             with p.open("r+b") as f:
-                f.write(b"\0" * size)
+                while left > 0:  # in blocks: a log of many events need not fit in memory twice
+                    left -= f.write(bytes(min(left, 1 << 20)))
                 f.flush()
                 os.fsync(f.fileno())
             p.unlink()

@@ -19,7 +19,7 @@ interpreter pool, raw and catalog ranking, batch scoring) with the docstrings an
 from __future__ import annotations
 
 import os
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,6 +147,14 @@ def _check_scores(scores: np.ndarray, where: Any) -> None:
             f"{where}: the model produced scores outside [0, 1] ({scores.min():.4g} .. {scores.max():.4g}): "
             "it does not end in a sigmoid (logits?); convert a model whose output is a probability"
         )
+
+
+def _in_catalog(item_id: Any, ids: Mapping[Any, int]) -> bool:
+    """Whether ``item_id`` is a catalog id; an unhashable value (a list, a dict) is none."""
+    try:
+        return item_id in ids
+    except TypeError:
+        return False
 
 
 class Ranker:
@@ -296,8 +304,7 @@ class Ranker:
         behaviour columns and the request's time is returned; without one, the request must carry
         the columns itself (the context its own; ``candidates``, when given, theirs)."""
         b = self.spec.behaviour
-        if now is not None:
-            check_time(now, "now")
+        now = None if now is None else check_time(now, "now")
         if behaviour is None:
             if b is not None and isinstance(context, Mapping):
                 absent = [f.name for f in b.features if f.side == "context" and f.name not in context]
@@ -323,7 +330,7 @@ class Ranker:
             )
         if not isinstance(context, Mapping):
             return context, None  # the encoder names the problem
-        t = behaviour.now() if now is None else check_time(now, "now")
+        t = behaviour.now() if now is None else now
         return {**context, **behaviour.context_values(t)}, t
 
     # ------------------------------------------------------------------ catalog
@@ -335,10 +342,10 @@ class Ranker:
             id_field: field that identifies an item (for ``subset=``). Defaults to the first
                 item-side categorical field.
         """
+        if id_field is not None and not isinstance(id_field, str):  # before encoding a whole catalog
+            raise ArgumentError(f"Expected id_field to be a field name. Received: id_field={id_field!r:.80}")
         items = _rows(_materialized(items))
         part = self.encoder.encode_items(items)
-        if id_field is not None and not isinstance(id_field, str):
-            raise ArgumentError(f"Expected id_field to be a field name. Received: id_field={id_field!r:.80}")
         if id_field is None:
             id_field = next(
                 (f.name for f in self.spec.id_fields if self.spec.side_of(f.name) == "item"), None
@@ -381,10 +388,7 @@ class Ranker:
                     f"Received: subset={subset!r:.80}"
                 )
             subset = list(subset)
-            try:
-                missing = [s for s in subset if s not in cat.ids]
-            except TypeError:  # an unhashable id (a list, a dict) is no catalog id
-                missing = [s for s in subset if not isinstance(s, Hashable) or s not in cat.ids]
+            missing = [s for s in subset if not _in_catalog(s, cat.ids)]
             if missing:
                 raise EncodeError(f"subset names items not in the catalog: {missing[:5]}")
             rows = np.array([cat.ids[s] for s in subset], dtype=np.int64)

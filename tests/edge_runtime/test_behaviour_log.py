@@ -289,3 +289,15 @@ def test_erasing_a_user_s_log_leaves_no_byte_of_it(spec, tmp_path):
         BehaviourLog.erase(tmp_path / "notes.txt")
     BehaviourLog.erase(path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_erasing_a_damaged_log_erases_its_damaged_original_too(spec, tmp_path):
+    path = tmp_path / "bob.db"
+    with BehaviourLog(path, spec) as log:
+        for i in range(40):
+            log.record("expose", {"item_id": i, "category": "bob_topic"}, ts=float(i))
+        log._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) * 3 // 4])
+    BehaviourLog.erase(path)  # repairs on opening, then erases both
+    assert list(tmp_path.iterdir()) == []
