@@ -561,8 +561,8 @@ class FeatureSpec:
 
     @staticmethod
     def _with_shared_id_spaces(fields: tuple[Field, ...]) -> tuple[Field, ...]:
-        """Each ``shares`` field with the id space of the field it names (which must precede it as a
-        categorical field; an ``attention`` one reads a context-side history of an item field)."""
+        """Each ``shares`` field with the id space of the field it names (a categorical field; an
+        ``attention`` one reads a context-side history of an item field)."""
         by_name = {f.name: f for f in fields if isinstance(f, _IdSpace)}
         out = []
         for f in fields:

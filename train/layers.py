@@ -15,6 +15,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from edge_runtime.spec import POOLINGS
 from train import optimizers as _optimizers  # noqa: F401 - a saved model.keras also names its optimizer
 from train.config import BLOCK_NORMS
 from train.config import KERAS_PACKAGE as PACKAGE
@@ -134,10 +135,8 @@ class FeatureEmbedding(keras.layers.Layer):
         if len(queries) != len(multi_fields):
             raise ValueError(f"Expected one query per multi-valued field. Received: multi_queries={queries}")
         for p, q in zip(multi_poolings, queries, strict=True):
-            if p not in ("mean", "sum", "attention"):
-                raise ValueError(
-                    f"Expected poolings in {{'mean', 'sum', 'attention'}}. Received: multi_poolings={p!r}"
-                )
+            if p not in POOLINGS:
+                raise ValueError(f"Expected poolings in {POOLINGS}. Received: multi_poolings={p!r}")
             if (p == "attention") != (0 <= q < num_id_fields):
                 raise ValueError(
                     "Expected a cat_ids column as the query of each attention pooling, and only there. "

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from train.io import DataError, read_table
+from train.io import DataError, file_columns, read_table
 
 __all__ = ["SPLIT_BY", "split_log"]
 
@@ -56,11 +56,11 @@ def split_log(
             raise DataError(f"no column {column!r}; the file has {list(frame.columns)[:20]}")
     if "split" in frame.columns:
         raise DataError("the file already has a 'split' column; rename or drop it first")
-    t = pd.to_numeric(frame[time], errors="coerce")
-    bad = np.flatnonzero(~np.isfinite(t.to_numpy(dtype=np.float64)))
+    t = pd.to_numeric(frame[time], errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(t))
     if len(bad):
         raise DataError(f"column {time!r}, data row {bad[0] + 1}: {frame[time].iloc[bad[0]]!r} is not a time")
-    order = np.argsort(t.to_numpy(dtype=np.float64), kind="stable")
+    order = np.argsort(t, kind="stable")
     out = frame.iloc[order].reset_index(drop=True)
     n = len(out)
     if by == "time":
@@ -89,7 +89,7 @@ def split_file(
     from edge_runtime.outputs import check_output
 
     out = check_output(out, [events], overwrite=overwrite)
-    frame = read_table(events)
+    frame = read_table(events, text_columns=file_columns(events))  # cells as written: "01234" stays
     result = split_log(frame, by, time, user, seed)
     with atomic_path(out) as tmp:
         result.to_csv(tmp, index=False)
