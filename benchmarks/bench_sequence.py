@@ -1,21 +1,21 @@
-"""The user's recent sequence on real data: MovieLens-100K split by time and by user (issue #28).
+"""The user's recent behaviour on real data: MovieLens-100K split by time and by user (issue #28).
 
-    python -m benchmarks.bench_sequence [--seeds 0,1,2,3,4] [--write]   (~20 minutes; needs ../shared/data)
+    python -m benchmarks.bench_sequence [--seeds 0,1,2,3,4] [--write]   (~25 minutes; needs ../shared/data)
 
 1. Quality. MovieLens-100K (all ratings of the fixed splits joined; rating >= 4 is the label) is
    split with ``masknet data split``: ``--by time`` (the last 10 % of the timeline is test, the 10 %
    before it valid) and ``--by user`` (valid and test users never appear in training). Each is
    replayed with ``masknet data replay`` (every rating an ``expose``, a liked one also a ``click``),
-   so a row's history is what the device had logged before it. Both specs come from ``masknet spec
-   infer`` (``--sequence item_id`` for the second), SerMaskNet with its defaults: without behaviour, and with
-   the sequences (the last 50 liked and the last 50 rated item ids, attended by the candidate through
-   the item's own embedding rows, plus the two counts), with the attention's hidden width 16 and 64.
-   Valid and test AUC per seed; the width is chosen on the mean validation AUC (``ModelConfig``'s
-   default), never on test.
-2. Device cost. The time split's float bundles, static and sequence, ranking 100 candidates for
-   one user whose log holds 50 + 50 events (the sequence bundle reads it from a ``BehaviourLog``),
-   alternated in one process: the request time ratio.
-3. int8. The sequence model converted to int8 and to float: per-user top-10 overlap of the test
+   so a row's history is what the device had logged before it. The specs come from ``masknet spec
+   infer``: without behaviour (``static``), and with ``--sequence item_id`` (``proposed``: the last 50
+   liked and the last 50 rated item ids attended by the candidate through the item's own embedding
+   rows, the two counts, and the click rates over the last 10 and 50 exposures). Two ablations of
+   the proposed spec tell the parts apart: ``histories`` (without the rates) and ``rates`` (the static
+   spec plus the rates). SerMaskNet with its defaults; valid and test AUC per seed.
+2. Device cost. The time split's float bundles, static and proposed, ranking 100 candidates for
+   one user whose log holds 50 + 50 events (read from a ``BehaviourLog``), alternated in one
+   process: the request time ratio.
+3. int8. The proposed model converted to int8 and to float: per-user top-10 overlap of the test
    users' candidates (their test items) between the two.
 
 ``--write`` replaces the section of BENCHMARKS.md between its markers.
@@ -78,20 +78,34 @@ def prepare(work: Path) -> dict[str, dict[str, Path]]:
             str(work / f"static-{by}.json"),
         )
         sequence = ["--sequence", "item_id", "--user", "user_id", "--time", "timestamp", "--ignore", "split"]
-        _masknet(*infer, *sequence, "--out", str(work / f"sequence-{by}.json"))
+        _masknet(*infer, *sequence, "--out", str(work / f"proposed-{by}.json"))
+        _ablations(work, by)
         rep = work / f"replayed-{by}"
         replay = ["--user", "user_id", "--time", "timestamp", "--split", "split", "--out", str(rep)]
-        _masknet("data", "replay", str(log), "--spec", str(work / f"sequence-{by}.json"), *replay)
-        made[by] = {
-            "rows": rep,
-            "static": work / f"static-{by}.json",
-            "sequence": work / f"sequence-{by}.json",
-        }
+        _masknet("data", "replay", str(log), "--spec", str(work / f"proposed-{by}.json"), *replay)
+        made[by] = {"rows": rep, **{v: work / f"{v}-{by}.json" for v in VARIANTS}}
     return made
 
 
-#: The variants: the spec without behaviour, and the proposed sequences with two attention widths.
-VARIANTS = {"static": ("static", ()), "att16": ("sequence", ("16",)), "att64": ("sequence", ("64",))}
+#: The variants, each a spec file per split.
+VARIANTS = ("static", "histories", "rates", "proposed")
+
+
+def _ablations(work: Path, by: str) -> None:
+    """``histories``: the proposed spec without its rate fields; ``rates``: the static spec plus them."""
+    proposed = json.loads((work / f"proposed-{by}.json").read_text())
+    static = json.loads((work / f"static-{by}.json").read_text())
+    rates = {f["name"] for f in proposed["behaviour"]["features"] if f["type"] == "rate"}
+    histories = dict(proposed)
+    histories["behaviour"] = {
+        **proposed["behaviour"],
+        "features": [f for f in proposed["behaviour"]["features"] if f["name"] not in rates],
+    }
+    histories["fields"] = [f for f in proposed["fields"] if f["name"] not in rates]
+    with_rates = dict(static)
+    with_rates["fields"] = static["fields"] + [f for f in proposed["fields"] if f["name"] in rates]
+    (work / f"histories-{by}.json").write_text(json.dumps(histories, indent=2))
+    (work / f"rates-{by}.json").write_text(json.dumps(with_rates, indent=2))
 
 
 def quality(work: Path, made: dict[str, dict[str, Path]], seeds: list[int]) -> dict[str, Any]:
@@ -101,11 +115,10 @@ def quality(work: Path, made: dict[str, dict[str, Path]], seeds: list[int]) -> d
         rows = []
         for seed in seeds:
             row: dict[str, Any] = {"seed": seed}
-            for variant, (spec, units) in VARIANTS.items():
+            for variant in VARIANTS:
                 files = [f"--{s}={m['rows'] / (s + '.csv')}" for s in ("train", "valid", "test")]
                 run = ["--seed", str(seed), "--out", str(work / f"run-{by}-{variant}-{seed}")]
-                width = ["--attention-units", units[0]] if units else []
-                got = _masknet("train", "--spec", str(m[spec]), *files, *width, *run)
+                got = _masknet("train", "--spec", str(m[variant]), *files, *run)
                 row[variant] = {"valid": got["valid"]["auc"], "test": got["test"]["auc"]}
             rows.append(row)
         summary = {}
@@ -121,15 +134,19 @@ def quality(work: Path, made: dict[str, dict[str, Path]], seeds: list[int]) -> d
     return out
 
 
+#: The bundles whose request time is compared.
+COSTED = ("static", "proposed")
+
+
 def device_cost(work: Path, seed: int, rounds: int = 300) -> dict[str, Any]:
-    """Request time of each sequence bundle (log of 50 + 50 events) over the static bundle's."""
+    """Request time of the proposed bundle (log of 50 + 50 events) over the static bundle's."""
     import pandas as pd
 
     from edge_runtime.behaviour_log import BehaviourLog
     from edge_runtime.ranker import Ranker
 
     rankers = {}
-    for variant in VARIANTS:
+    for variant in COSTED:
         bundle = work / f"{variant}-float.mnb"
         _masknet(
             "convert", str(work / f"run-time-{variant}-{seed}"), "--quantize", "none", "--out", str(bundle)
@@ -140,7 +157,7 @@ def device_cost(work: Path, seed: int, rounds: int = 300) -> dict[str, Any]:
     context = {c: user[c] for c in ("user_id", "age", "gender", "occupation", "zip_code")}
     items = test.drop_duplicates("item_id").head(100)
     candidates = [{c: r[c] for c in ("item_id", "release_year", "genres")} for _, r in items.iterrows()]
-    log = BehaviourLog(None, rankers["att16"].spec)
+    log = BehaviourLog(None, rankers["proposed"].spec)
     for i, item in enumerate(test["item_id"].head(50)):
         log.record("expose", {"item_id": item}, ts=float(i))
         log.record("click", {"item_id": item}, ts=float(i))
@@ -150,21 +167,21 @@ def device_cost(work: Path, seed: int, rounds: int = 300) -> dict[str, Any]:
             return rankers[variant].rank(context, candidates, k=10)
         return rankers[variant].rank(context, candidates, k=10, behaviour=log, now=100.0)
 
-    times: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    times: dict[str, list[float]] = {v: [] for v in COSTED}
     for _ in range(20):
-        for v in VARIANTS:
+        for v in COSTED:
             call(v)
     for _ in range(rounds):
-        for v in VARIANTS:
+        for v in COSTED:
             t0 = time.perf_counter()
             call(v)
             times[v].append(time.perf_counter() - t0)
     med = {v: float(np.median(t)) * 1000 for v, t in times.items()}
-    return {"ms": med, "ratio": {v: med[v] / med["static"] for v in VARIANTS}}
+    return {"ms": med, "ratio": {v: med[v] / med["static"] for v in COSTED}}
 
 
 def int8_overlap(work: Path, seed: int) -> dict[str, Any]:
-    """Per-user top-10 overlap between each sequence model's int8 and float bundles on the time split's test."""
+    """Per-user top-10 overlap between the proposed model's int8 and float bundles on the time split's test."""
     import pandas as pd
 
     from edge_runtime.encoder import FeatureEncoder
@@ -172,7 +189,7 @@ def int8_overlap(work: Path, seed: int) -> dict[str, Any]:
 
     test = pd.read_csv(work / "replayed-time" / "test.csv", dtype=str, keep_default_na=False)
     out = {}
-    for variant in ("att16", "att64"):
+    for variant in ("proposed",):
         int8 = work / f"{variant}-int8.mnb"
         _masknet(
             "convert", str(work / f"run-time-{variant}-{seed}"), "--quantize", "int8", "--out", str(int8)
@@ -202,40 +219,35 @@ def section(
     """The Markdown section."""
     lines = [
         BEGIN,
-        "### The user's recent sequence on MovieLens-100K, split by time and by user",
+        "### The user's recent behaviour on MovieLens-100K, split by time and by user",
         "",
         f"`python -m benchmarks.bench_sequence --seeds {','.join(map(str, seeds))} --write`, {seconds:.0f} s; {machine()}.",
         "",
         "All ratings of the fixed splits, split again with `masknet data split --by time` (the last 10 % of the "
         "timeline is test, the 10 % before it valid) and `--by user` (10 % of the users each for valid and test, "
         "never seen in training), replayed with `masknet data replay` (every rating an `expose`, a liked one also a "
-        "`click`). Specs from `masknet spec infer`, no hand-written JSON: `--ignore split,timestamp --context user_id` "
-        "without behaviour; `--sequence item_id --user user_id --time timestamp --ignore split` with it (the last 50 "
-        "liked and the last 50 rated item ids, `shares: item_id`, `pooling: attention`, and the two counts). "
-        "SerMaskNet with its defaults; the attention's hidden width 16 (`att16`) or 64 (`att64`, DIN's usual).",
+        "`click`). Specs from `masknet spec infer`, no hand-written JSON: `static` is `--ignore split,timestamp "
+        "--context user_id`, without behaviour; `proposed` is `--sequence item_id --user user_id --time timestamp "
+        "--ignore split` (the last 50 liked and the last 50 rated item ids, `shares: item_id`, `pooling: attention`, "
+        "the two counts, and `rate` over the last 10 and 50 exposures). Ablations of `proposed`: `histories` "
+        "(without the rates) and `rates` (the static spec plus the rates). SerMaskNet with its defaults.",
         "",
     ]
+    behaviour = [v for v in VARIANTS if v != "static"]
     for by in SPLITS:
         rows = [
             [r["seed"]]
             + [f"{r[v]['valid']:.4f} / {r[v]['test']:.4f}" for v in VARIANTS]
-            + [f"{r[v]['test'] - r['static']['test']:+.4f}" for v in ("att16", "att64")]
+            + [f"{r[v]['test'] - r['static']['test']:+.4f}" for v in behaviour]
             for r in q[by]["rows"]
         ]
         s = q[by]["summary"]
         rows.append(
             ["mean"]
             + [f"{s[v]['valid']:.4f} / {s[v]['test']:.4f}" for v in VARIANTS]
-            + [f"{s[v]['lift']:+.4f} ± {s[v]['lift_sd']:.4f}" for v in ("att16", "att64")]
+            + [f"{s[v]['lift']:+.4f} ± {s[v]['lift_sd']:.4f}" for v in behaviour]
         )
-        headers = [
-            "seed",
-            "static valid / test",
-            "att16 valid / test",
-            "att64 valid / test",
-            "att16 lift",
-            "att64 lift",
-        ]
+        headers = ["seed", *(f"{v} valid / test" for v in VARIANTS), *(f"{v} lift" for v in behaviour)]
         lines += [
             f"Split by {by} (AUC; lift = test AUC over static, mean ± sd over seeds):",
             "",
@@ -243,17 +255,14 @@ def section(
             "",
         ]
     ms, ratio = cost["ms"], cost["ratio"]
+    p = i8["proposed"]
     lines += [
         f"Request of 100 candidates for one user (float bundles of the time split, seed {seeds[0]}, one thread, "
-        f"medians of alternated calls), the sequence bundles reading a log of 50 + 50 events: static "
-        f"{ms['static']:.2f} ms, att16 {ms['att16']:.2f} ms (**{ratio['att16']:.2f}×**), att64 {ms['att64']:.2f} ms "
-        f"(**{ratio['att64']:.2f}×**).",
+        f"medians of alternated calls), the proposed bundle reading a log of 50 + 50 events: static "
+        f"{ms['static']:.2f} ms, proposed {ms['proposed']:.2f} ms (**{ratio['proposed']:.2f}×**).",
         "",
-        "int8 against float, per-user top-10 overlap over the time split's test users with at least 20 test ratings: "
-        + ", ".join(
-            f"{v} mean {i8[v]['mean']:.3f} (lowest {i8[v]['min']:.2f}, {i8[v]['users']} users)" for v in i8
-        )
-        + ".",
+        "int8 against float, per-user top-10 overlap over the time split's test users with at least 20 test "
+        f"ratings: proposed mean **{p['mean']:.3f}** (lowest {p['min']:.2f}, {p['users']} users).",
         "",
         END,
     ]

@@ -180,6 +180,9 @@ class BehaviourState:
         now = check_time(now, "now")
         out: dict[str, Any] = {}
         for f in self._context:
+            if f.type == "rate":
+                out[f.name] = self._rate(f, now)
+                continue
             events = self._selected(f, now)
             if f.type == "last_values":
                 j = self._column_index[f.of]
@@ -189,6 +192,15 @@ class BehaviourState:
             else:  # seconds_since the latest event of the kind
                 out[f.name] = min(max(now - events[-1].ts, 0.0), f.cap) if events else f.cap
         return out
+
+    def _rate(self, f: BehaviourFeature, now: float) -> float | None:
+        """``rate``: ``event``s that arrived after the oldest of the last ``k`` visible ``per`` events,
+        over their number; None (missing) when no ``per`` event is visible."""
+        shown = self._visible(f.per, now)[-f.k :]
+        if not shown:
+            return None
+        first = shown[0].seq
+        return sum(1 for e in self._visible(f.event, now) if e.seq > first) / len(shown)
 
     def candidate_texts(self, columns: Mapping[str, Sequence[Any]], n: int) -> dict[str, list[str | None]]:
         """Canonical texts of the candidates' ``of`` columns (an absent column is all missing)."""

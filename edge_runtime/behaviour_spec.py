@@ -27,6 +27,10 @@ Feature types (``of`` names a categorical field of the spec whose value events r
   ``0.5 ** (age / half_life_seconds)``: a recent interest that fades (Σ over kept events).
 - ``unclicked_exposures`` (item, numeric): events of kind ``event`` (exposures) with the candidate's
   ``of`` value since the latest ``reset_by`` event (click) with that value.
+- ``rate`` (context, numeric): of the last ``k`` events of kind ``per`` (exposures), the share
+  followed by an ``event`` (clicks that arrived after the oldest of them, over their number): the
+  user's recent click rate. Missing when the log holds no ``per`` event. Counts cannot stand in
+  for it: both saturate at the kinds' ``keep_last``.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ FEATURE_TYPES = {
     "match_count": "item",
     "decayed_match": "item",
     "unclicked_exposures": "item",
+    "rate": "context",
 }
 #: What ``seconds_since`` reports when no such event is kept: 30 days.
 DEFAULT_CAP_SECONDS = 30 * 24 * 3600.0
@@ -116,6 +121,7 @@ class BehaviourFeature:
         cap_seconds: ``seconds_since``: the value when there is no event, and the largest value.
             Defaults to None (:data:`DEFAULT_CAP_SECONDS`).
         half_life_seconds: ``decayed_match``: the age at which an event weighs one half.
+        per: ``rate``: the event kind whose last ``k`` events the rate is taken over (exposures).
     """
 
     name: str
@@ -127,6 +133,7 @@ class BehaviourFeature:
     reset_by: str | None = None
     cap_seconds: float | None = None
     half_life_seconds: float | None = None
+    per: str | None = None
 
     def __post_init__(self) -> None:
         where = f"feature {self.name!r}"
@@ -143,11 +150,11 @@ class BehaviourFeature:
             raise _fail(where, "type 'count' counts events of a kind; it takes no 'of'")
         if self.of is not None and (not isinstance(self.of, str) or not self.of):
             raise _fail(where, f"of must be a field name. Received: of={self.of!r}")
-        if self.type == "last_values" and self.k is None:
-            raise _fail(where, "type 'last_values' needs k: how many of the last events it lists")
+        if self.type in ("last_values", "rate") and self.k is None:
+            raise _fail(where, f"type {self.type!r} needs k: how many of the last events it reads")
         if self.k is not None:
-            if self.type not in ("last_values", "match_count"):
-                raise _fail(where, f"k applies to last_values and match_count, not {self.type!r}")
+            if self.type not in ("last_values", "match_count", "rate"):
+                raise _fail(where, f"k applies to last_values, match_count and rate, not {self.type!r}")
             _positive_int(where, "k", self.k, MAX_KEEP_LAST)
         if self.window_seconds is not None:
             if self.type not in ("count", "match_count"):
@@ -159,6 +166,12 @@ class BehaviourFeature:
             )
         if self.reset_by is not None and self.reset_by == self.event:
             raise _fail(where, "reset_by must be another event kind than event")
+        if (self.type == "rate") != (self.per is not None):
+            raise _fail(where, "per (the event kind a rate is taken over) belongs to rate, and rate needs it")
+        if self.per is not None and self.per == self.event:
+            raise _fail(where, "per must be another event kind than event")
+        if self.type == "rate" and self.of is not None:
+            raise _fail(where, "type 'rate' compares event kinds; it takes no 'of'")
         if (self.type == "decayed_match") != (self.half_life_seconds is not None):
             raise _fail(where, "half_life_seconds belongs to decayed_match, and decayed_match needs it")
         if self.half_life_seconds is not None:
@@ -203,15 +216,17 @@ class BehaviourSpec:
             if f.name in names:
                 raise _fail(where, "declared twice")
             names.add(f.name)
-            for key in ("event", "reset_by"):
+            for key in ("event", "reset_by", "per"):
                 kind = getattr(f, key)
                 if kind is not None and kind not in kinds:
                     raise _fail(where, f"{key} {kind!r} is not a declared event; declared: {sorted(kinds)}")
+            # A rate reads the last k `per` events and the `event`s after them: the log must keep k of both.
+            for e in (kinds[f.event], kinds[f.per] if f.per else None):
+                if e is not None and f.k is not None and f.k > e.keep_last:
+                    raise _fail(
+                        where, f"k={f.k} is more than the log keeps of {e.name!r} (keep_last={e.keep_last})"
+                    )
             e = kinds[f.event]
-            if f.k is not None and f.k > e.keep_last:
-                raise _fail(
-                    where, f"k={f.k} is more than the log keeps of {e.name!r} (keep_last={e.keep_last})"
-                )
             if (
                 f.window_seconds is not None
                 and e.keep_seconds is not None

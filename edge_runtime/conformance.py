@@ -124,7 +124,9 @@ def _same(got: dict[str, np.ndarray], expected: dict[str, Any]) -> str | None:
 
 
 def _same_values(got: Any, want: Any, where: str) -> str | None:
-    """Behaviour values: lists of texts exactly, numbers within 1e-12 relative."""
+    """Behaviour values: lists of texts exactly, numbers within 1e-12 relative, null as missing."""
+    if want is None or got is None:
+        return None if want is got else f"{where}: got {got!r}, expected {want!r}"
     if isinstance(want, list) and want and isinstance(want[0], str) or want == []:
         return None if list(got) == want else f"{where}: got {list(got)}, expected {want}"
     got_list = np.atleast_1d(np.asarray(got, dtype=np.float64)).tolist()

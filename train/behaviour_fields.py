@@ -9,10 +9,13 @@ from typing import Any
 from edge_runtime.behaviour_spec import BehaviourFeature, BehaviourSpec
 from edge_runtime.errors import SpecError
 
-__all__ = ["SEQUENCE_LENGTH", "behaviour_field", "propose_sequences", "read_behaviour"]
+__all__ = ["RATE_WINDOWS", "SEQUENCE_LENGTH", "behaviour_field", "propose_sequences", "read_behaviour"]
 
 #: Events of each kind a proposed history keeps: the length measured on MovieLens-100K (BENCHMARKS.md).
 SEQUENCE_LENGTH = 50
+#: The exposures a proposed click rate is taken over: a short and a long one, both better than
+#: either alone on MovieLens-100K's validation splits (BENCHMARKS.md).
+RATE_WINDOWS = (10, 50)
 
 _ID_SPACE_KEYS = ("num_buckets", "min_count", "max_vocab", "oov_buckets", "value_type")
 
@@ -37,9 +40,16 @@ def propose_sequences(item: str, k: int = SEQUENCE_LENGTH) -> BehaviourSpec:
 
     Every impression is recorded as an ``expose``, a clicked one also as a ``click`` (what ``masknet
     data replay`` does); the model reads the last ``k`` clicked and the last ``k`` shown ``item`` ids,
-    each attended by the candidate (:func:`behaviour_field`), and how many of each the log holds
-    (with both, the user's recent click rate).
+    each attended by the candidate (:func:`behaviour_field`), how many of each the log holds, and
+    the user's click rate over the last :data:`RATE_WINDOWS` exposures. The rates carry most of
+    the lift on MovieLens-100K (BENCHMARKS.md): the two counts cannot stand in for them, as both
+    stop at ``k`` once the log is full.
     """
+    rates = [
+        {"name": f"click_rate_{n}", "type": "rate", "event": "click", "per": "expose", "k": n}
+        for n in RATE_WINDOWS
+        if n <= k
+    ]
     return BehaviourSpec.from_dict(
         {
             "events": {"click": {"keep_last": k}, "expose": {"keep_last": k}},
@@ -60,6 +70,7 @@ def propose_sequences(item: str, k: int = SEQUENCE_LENGTH) -> BehaviourSpec:
                 },
                 {"name": "recent_clicks", "type": "count", "event": "click"},
                 {"name": "recent_impressions", "type": "count", "event": "expose"},
+                *rates,
             ],
         }
     )
@@ -93,6 +104,10 @@ def behaviour_field(feature: BehaviourFeature, of_field: dict[str, Any] | None) 
             field["min_count"] = 1
         return field, what
     e, of = feature.event, feature.of
+    if feature.type == "rate":
+        field = {"name": feature.name, "kind": "numeric", "side": "context", "transform": "standardize"}
+        why = f"behaviour: the share of the last {feature.k} {feature.per!r} events followed by {e!r}"
+        return field, f"{why} (the user's recent rate; a share in [0, 1], standardized)"
     if feature.type == "count":
         what = f"{e!r} events" + (f" in {feature.window_seconds:g} s" if feature.window_seconds else "")
     elif feature.type == "seconds_since":

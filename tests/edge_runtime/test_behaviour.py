@@ -67,6 +67,7 @@ def spec_dict(**changes) -> dict:
             },
             {"name": "since_click", "kind": "numeric", "side": "context", "transform": "none"},
             {"name": "unclicked", "kind": "numeric", "side": "item", "transform": "none"},
+            {"name": "like_rate", "kind": "numeric", "side": "context", "transform": "none"},
         ],
         "behaviour": {
             "events": {"click": {"keep_last": 20, "keep_seconds": 86400}, "expose": {"keep_last": 50}},
@@ -95,6 +96,7 @@ def spec_dict(**changes) -> dict:
                     "reset_by": "click",
                     "of": "item_id",
                 },
+                {"name": "like_rate", "type": "rate", "event": "click", "per": "expose", "k": 3},
             ],
         },
     }
@@ -131,6 +133,7 @@ def test_spec_round_trips_with_its_behaviour_section(spec):
         "since_item",
         "since_click",
         "unclicked",
+        "like_rate",
     )
     assert FeatureSpec.from_dict({**spec_dict(), "behaviour": None}).behaviour is None
 
@@ -157,6 +160,13 @@ def test_spec_round_trips_with_its_behaviour_section(spec):
         (_feature(1, of="category"), ["clicks_1h", "no 'of'"]),
         (_feature(1, k=3), ["clicks_1h", "k applies"]),
         (_feature(0, colour="red"), ["features[0]", "unknown keys", "colour"]),
+        (_feature(6, per=None), ["like_rate", "per", "rate needs it"]),
+        (_feature(6, per="click"), ["like_rate", "per must be another event kind"]),
+        (_feature(6, per="purchase"), ["like_rate", "'purchase'", "not a declared event"]),
+        (_feature(6, k=None), ["like_rate", "needs k"]),
+        (_feature(6, k=21), ["like_rate", "k=21", "'click'", "keep_last=20"]),
+        (_feature(6, of="category"), ["like_rate", "no 'of'"]),
+        (_feature(1, per="expose"), ["clicks_1h", "per", "belongs to rate"]),
         (_with_behaviour(events={}), ["declare at least one event"]),
         (_with_behaviour(events={"click": {"keep_last": 0}}), ["click", "keep_last"]),
         (_with_behaviour(events={"bad name": {}}), ["event name"]),
@@ -211,6 +221,25 @@ def test_each_feature_type_means_what_the_docs_say(spec):
     # keep_seconds: a click older than a day is not seen, even before the log trims it
     assert s.context_values(now=10.0 + 86400.0 + 1)["recent_categories"] == ["b", "b"]
     assert BehaviourState(spec).context_values(now=0.0)["since_click"] == 600.0
+
+
+def test_rate_is_the_share_of_the_last_k_exposures_followed_by_a_click(spec):
+    s = BehaviourState(spec)
+    assert s.context_values(now=0.0)["like_rate"] is None  # no exposure: missing, not 0
+    s.add("expose", {"item_id": 1}, ts=1.0)
+    assert s.context_values(now=1.0)["like_rate"] == 0.0
+    s.add("click", {"item_id": 1}, ts=1.0)  # a tie in time: arrival order decides
+    assert s.context_values(now=1.0)["like_rate"] == 1.0
+    for i, clicked in [(2, False), (3, True), (4, False)]:
+        s.add("expose", {"item_id": i}, ts=float(i))
+        if clicked:
+            s.add("click", {"item_id": i}, ts=float(i))
+    # the last k=3 exposures are items 2, 3, 4; only item 3's click came after the oldest of them
+    assert s.context_values(now=5.0)["like_rate"] == pytest.approx(1 / 3)
+    s.add("click", {"item_id": 99}, ts=1e9)  # a click from a clock far ahead: arrival decides
+    assert s.context_values(now=5.0)["like_rate"] == pytest.approx(2 / 3)
+    # keep_seconds hides item 3's click (a day old) from a request, as for every other feature
+    assert s.context_values(now=3.0 + 86400.0)["like_rate"] == pytest.approx(1 / 3)
 
 
 def test_the_state_stays_within_its_bounds(spec):

@@ -152,6 +152,13 @@ def test_spec_infer_proposes_attended_histories_from_an_impression_log(tmp_path)
     assert {f["name"] for f in spec["behaviour"]["features"]} >= {"recent_shown_item_id", "recent_clicks"}
     reasons = {c["name"]: c["reason"] for c in json.loads(res.output)["columns"]}
     assert "attention" in reasons["recent_clicked_item_id"]
+    rates = [f for f in spec["behaviour"]["features"] if f["type"] == "rate"]
+    assert [(f["name"], f["event"], f["per"], f["k"]) for f in rates] == [
+        ("click_rate_10", "click", "expose", 10),
+        ("click_rate_50", "click", "expose", 50),
+    ]
+    assert fields["click_rate_10"]["kind"] == "numeric" and fields["click_rate_10"]["side"] == "context"
+    assert "rate" in reasons["click_rate_50"]
 
 
 @pytest.mark.parametrize(
