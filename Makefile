@@ -37,7 +37,7 @@ bench: $(STAMP)
 FUXICTR_VENV ?= .venv-fuxictr
 $(FUXICTR_VENV)/.installed:
 	test -x $(FUXICTR_VENV)/bin/python || $(PYTHON) -m venv $(FUXICTR_VENV)
-	$(FUXICTR_VENV)/bin/python -m pip install --quiet --disable-pip-version-check fuxictr==2.3.10 "polars<2"
+	$(FUXICTR_VENV)/bin/python -m pip install --quiet --disable-pip-version-check fuxictr==2.3.10 "polars<2" torch
 	touch $@
 
 bench-peer: $(STAMP) $(FUXICTR_VENV)/.installed

@@ -11,7 +11,9 @@
    liked and the last 50 rated item ids attended by the candidate through the item's own embedding
    rows, the two counts, and the click rates over the last 10 and 50 exposures). Two ablations of
    the proposed spec tell the parts apart: ``histories`` (without the rates) and ``rates`` (the static
-   spec plus the rates). SerMaskNet with its defaults; valid and test AUC per seed.
+   spec plus the rates); the static and proposed specs are also trained with ``--unknown-rate 0.1``.
+   SerMaskNet with its defaults; valid and test AUC per seed. With ``MASKNET_FUXICTR_PYTHON`` set,
+   FuxiCTR's DIN runs on the same replayed files beside ours.
 2. Device cost. The time split's float bundles, static and proposed, ranking 100 candidates for
    one user whose log holds 50 + 50 events (read from a ``BehaviourLog``), alternated in one
    process: the request time ratio.
@@ -25,7 +27,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -83,12 +87,22 @@ def prepare(work: Path) -> dict[str, dict[str, Path]]:
         rep = work / f"replayed-{by}"
         replay = ["--user", "user_id", "--time", "timestamp", "--split", "split", "--out", str(rep)]
         _masknet("data", "replay", str(log), "--spec", str(work / f"proposed-{by}.json"), *replay)
-        made[by] = {"rows": rep, **{v: work / f"{v}-{by}.json" for v in VARIANTS}}
+        made[by] = {"rows": rep, **{v: work / f"{v}-{by}.json" for v in SPECS}}
     return made
 
 
-#: The variants, each a spec file per split.
-VARIANTS = ("static", "histories", "rates", "proposed")
+#: The variants: name -> (spec file per split, extra ``masknet train`` options).
+VARIANTS = {
+    "static": ("static", ()),
+    "static_unknown": ("static", ("--unknown-rate", "0.1")),
+    "histories": ("histories", ()),
+    "rates": ("rates", ()),
+    "proposed": ("proposed", ()),
+    "proposed_unknown": ("proposed", ("--unknown-rate", "0.1")),
+}
+SPECS = ("static", "histories", "rates", "proposed")
+#: The model that ships: the proposed spec, trained with unknown ids hidden at 10 %.
+SHIPPED = "proposed_unknown"
 
 
 def _ablations(work: Path, by: str) -> None:
@@ -115,10 +129,10 @@ def quality(work: Path, made: dict[str, dict[str, Path]], seeds: list[int]) -> d
         rows = []
         for seed in seeds:
             row: dict[str, Any] = {"seed": seed}
-            for variant in VARIANTS:
+            for variant, (spec, options) in VARIANTS.items():
                 files = [f"--{s}={m['rows'] / (s + '.csv')}" for s in ("train", "valid", "test")]
-                run = ["--seed", str(seed), "--out", str(work / f"run-{by}-{variant}-{seed}")]
-                got = _masknet("train", "--spec", str(m[variant]), *files, *run)
+                run = ["--seed", str(seed), "--out", str(work / f"run-{by}-{variant}-{seed}"), *options]
+                got = _masknet("train", "--spec", str(m[spec]), *files, *run)
                 row[variant] = {"valid": got["valid"]["auc"], "test": got["test"]["auc"]}
             rows.append(row)
         summary = {}
@@ -134,8 +148,41 @@ def quality(work: Path, made: dict[str, dict[str, Path]], seeds: list[int]) -> d
     return out
 
 
+def start_din(work: Path, made: dict[str, dict[str, Path]], seeds: list[int]) -> dict[str, Any]:
+    """Start FuxiCTR's DIN on each split's replayed files (``benchmarks/fuxictr_reference.py``, the
+    Python in ``MASKNET_FUXICTR_PYTHON``, one thread) beside our runs; {} when that is not set."""
+    python = os.environ.get("MASKNET_FUXICTR_PYTHON")
+    if not python:
+        print("sequence: MASKNET_FUXICTR_PYTHON is not set (`make bench-peer` builds one); no DIN")
+        return {}
+    script = ROOT / "benchmarks" / "fuxictr_reference.py"
+    started = {}
+    for by, m in made.items():
+        (work / f"din-{by}").mkdir()
+        command = [python, str(script), str(m["rows"]), str(work / f"din-{by}"), "--models", "din"]
+        command += ["--seeds", ",".join(map(str, seeds))]
+        started[by] = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return started
+
+
+def finish_din(started: dict[str, Any]) -> dict[str, Any]:
+    """Each split's DIN runs: per seed valid and test AUC, and their means."""
+    out = {}
+    for by, proc in started.items():
+        stdout, stderr = proc.communicate()
+        if proc.returncode:
+            raise SystemExit(f"DIN on {by} failed:\n{stderr[-3000:]}")
+        runs = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+        out[by] = {
+            "rows": {r["seed"]: {"valid": r["valid_auc"], "test": r["test_auc"]} for r in runs},
+            "valid": statistics.mean(r["valid_auc"] for r in runs),
+            "test": statistics.mean(r["test_auc"] for r in runs),
+        }
+    return out
+
+
 #: The bundles whose request time is compared.
-COSTED = ("static", "proposed")
+COSTED = ("static", SHIPPED)
 
 
 def device_cost(work: Path, seed: int, rounds: int = 300) -> dict[str, Any]:
@@ -157,7 +204,7 @@ def device_cost(work: Path, seed: int, rounds: int = 300) -> dict[str, Any]:
     context = {c: user[c] for c in ("user_id", "age", "gender", "occupation", "zip_code")}
     items = test.drop_duplicates("item_id").head(100)
     candidates = [{c: r[c] for c in ("item_id", "release_year", "genres")} for _, r in items.iterrows()]
-    log = BehaviourLog(None, rankers["proposed"].spec)
+    log = BehaviourLog(None, rankers[SHIPPED].spec)
     for i, item in enumerate(test["item_id"].head(50)):
         log.record("expose", {"item_id": item}, ts=float(i))
         log.record("click", {"item_id": item}, ts=float(i))
@@ -189,7 +236,7 @@ def int8_overlap(work: Path, seed: int) -> dict[str, Any]:
 
     test = pd.read_csv(work / "replayed-time" / "test.csv", dtype=str, keep_default_na=False)
     out = {}
-    for variant in ("proposed",):
+    for variant in (SHIPPED,):
         int8 = work / f"{variant}-int8.mnb"
         _masknet(
             "convert", str(work / f"run-time-{variant}-{seed}"), "--quantize", "int8", "--out", str(int8)
@@ -213,15 +260,32 @@ def int8_overlap(work: Path, seed: int) -> dict[str, Any]:
     return out
 
 
+#: How the section names each variant.
+LABELS = {
+    "static": "static (no behaviour)",
+    "static_unknown": "static, `--unknown-rate 0.1`",
+    "histories": "histories only",
+    "rates": "static + rates",
+    "proposed": "proposed",
+    "proposed_unknown": "**proposed, `--unknown-rate 0.1`**",
+}
+
+
 def section(
-    seconds: float, seeds: list[int], q: dict[str, Any], cost: dict[str, Any], i8: dict[str, Any]
+    seconds: float,
+    seeds: list[int],
+    q: dict[str, Any],
+    din: dict[str, Any],
+    cost: dict[str, Any],
+    i8: dict[str, Any],
 ) -> str:
     """The Markdown section."""
     lines = [
         BEGIN,
         "### The user's recent behaviour on MovieLens-100K, split by time and by user",
         "",
-        f"`python -m benchmarks.bench_sequence --seeds {','.join(map(str, seeds))} --write`, {seconds:.0f} s; {machine()}.",
+        f"`MASKNET_FUXICTR_PYTHON=.venv-fuxictr/bin/python python -m benchmarks.bench_sequence --seeds "
+        f"{','.join(map(str, seeds))} --write`, {seconds:.0f} s; {machine()}.",
         "",
         "All ratings of the fixed splits, split again with `masknet data split --by time` (the last 10 % of the "
         "timeline is test, the 10 % before it valid) and `--by user` (10 % of the users each for valid and test, "
@@ -229,37 +293,46 @@ def section(
         "`click`). Specs from `masknet spec infer`, no hand-written JSON: `static` is `--ignore split,timestamp "
         "--context user_id`, without behaviour; `proposed` is `--sequence item_id --user user_id --time timestamp "
         "--ignore split` (the last 50 liked and the last 50 rated item ids, `shares: item_id`, `pooling: attention`, "
-        "the two counts, and `rate` over the last 10 and 50 exposures). Ablations of `proposed`: `histories` "
-        "(without the rates) and `rates` (the static spec plus the rates). SerMaskNet with its defaults.",
+        "the two counts, and `rate` over the last 10 and 50 exposures). Ablations of `proposed`: `histories only` "
+        "(without the rates) and `static + rates`. `--unknown-rate 0.1` hides 10 % of the vocabulary fields' "
+        "values behind their out-of-vocabulary id while training, so the model learns what an unknown user means. "
+        "SerMaskNet with its defaults otherwise. FuxiCTR DIN: `benchmarks/fuxictr_reference.py --models din` on "
+        "the same replayed files (FuxiCTR 2.3.10's feature processing, layers and trainer; embedding 10, the "
+        "histories share `item_id`'s rows, attention units 64 with Dice, MLP 400-400-400, batch 1024), same seeds.",
         "",
     ]
-    behaviour = [v for v in VARIANTS if v != "static"]
     for by in SPLITS:
-        rows = [
-            [r["seed"]]
-            + [f"{r[v]['valid']:.4f} / {r[v]['test']:.4f}" for v in VARIANTS]
-            + [f"{r[v]['test'] - r['static']['test']:+.4f}" for v in behaviour]
-            for r in q[by]["rows"]
-        ]
         s = q[by]["summary"]
-        rows.append(
-            ["mean"]
-            + [f"{s[v]['valid']:.4f} / {s[v]['test']:.4f}" for v in VARIANTS]
-            + [f"{s[v]['lift']:+.4f} ± {s[v]['lift_sd']:.4f}" for v in behaviour]
-        )
-        headers = ["seed", *(f"{v} valid / test" for v in VARIANTS), *(f"{v} lift" for v in behaviour)]
+        rows = []
+        for v in VARIANTS:
+            lift = f"{s[v]['lift']:+.4f} ± {s[v]['lift_sd']:.4f}" if v != "static" else ""
+            per_seed = " ".join(f"{r[v]['test']:.4f}" for r in q[by]["rows"])
+            rows.append([LABELS[v], f"{s[v]['valid']:.4f}", f"{s[v]['test']:.4f}", lift, per_seed])
+        if by in din:
+            d = din[by]
+            per_seed = " ".join(f"{d['rows'][r['seed']]['test']:.4f}" for r in q[by]["rows"])
+            rows.append(["FuxiCTR DIN", f"{d['valid']:.4f}", f"{d['test']:.4f}", "", per_seed])
+        headers = ["variant", "valid AUC", "test AUC", "test lift over static", "test AUC per seed"]
         lines += [
-            f"Split by {by} (AUC; lift = test AUC over static, mean ± sd over seeds):",
+            f"Split by {by} (means over seeds {', '.join(map(str, seeds))}):",
             "",
             table(headers, rows),
             "",
         ]
+        if by in din:
+            gaps = [r[SHIPPED]["test"] - din[by]["rows"][r["seed"]]["test"] for r in q[by]["rows"]]
+            sd = statistics.stdev(gaps) if len(gaps) > 1 else 0.0
+            lines += [
+                f"Ours (proposed, `--unknown-rate 0.1`) − DIN, test AUC per seed: "
+                f"**{statistics.mean(gaps):+.4f} ± {sd:.4f}**.",
+                "",
+            ]
     ms, ratio = cost["ms"], cost["ratio"]
-    p = i8["proposed"]
+    p = i8[SHIPPED]
     lines += [
         f"Request of 100 candidates for one user (float bundles of the time split, seed {seeds[0]}, one thread, "
         f"medians of alternated calls), the proposed bundle reading a log of 50 + 50 events: static "
-        f"{ms['static']:.2f} ms, proposed {ms['proposed']:.2f} ms (**{ratio['proposed']:.2f}×**).",
+        f"{ms['static']:.2f} ms, proposed {ms[SHIPPED]:.2f} ms (**{ratio[SHIPPED]:.2f}×**).",
         "",
         "int8 against float, per-user top-10 overlap over the time split's test users with at least 20 test "
         f"ratings: proposed mean **{p['mean']:.3f}** (lowest {p['min']:.2f}, {p['users']} users).",
@@ -280,12 +353,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         made = prepare(work)
+        din = start_din(work, made, seeds)
         q = quality(work, made, seeds)
+        d = finish_din(din)
         cost = device_cost(work, seeds[0])
         i8 = int8_overlap(work, seeds[0])
-    text = section(time.perf_counter() - t0, seeds, q, cost, i8)
+    text = section(time.perf_counter() - t0, seeds, q, d, cost, i8)
     print(text)
-    print(json.dumps({"quality": q, "cost": cost, "int8": i8}))
+    print(json.dumps({"quality": q, "din": d, "cost": cost, "int8": i8}))
     if args.write:
         write_marked_section(
             ROOT / "BENCHMARKS.md", BEGIN, END, text, before="<!-- behaviour-movielens:begin -->"

@@ -18,6 +18,10 @@ What is FuxiCTR's here, and what is not:
 - The MaskNet modules are written here from the paper (per-field LayerNorm of the embeddings, an
   instance-guided mask from the raw embedding, MaskBlock = masked input -> Dense -> LayerNorm -> ReLU),
   in PEER.md's shapes; FuxiCTR's model zoo is not part of its package.
+- DIN (Zhou et al., KDD 2018) as FuxiCTR's ``model_zoo/DIN`` builds it, from FuxiCTR's own layers
+  (``FeatureEmbeddingDict``, ``DIN_Attention`` with Dice, 64 units, no softmax; an MLP), for replayed
+  files with histories (``recent_*_item_id``): each history shares ``item_id``'s embedding rows and
+  is attended by the candidate's ``item_id``; the MLP is PEER.md's DNN [400, 400, 400].
 - Batches come from memory, shuffled by PyTorch's seeded generator: FuxiCTR 2.3.10 reads parquet
   through Ray Data: more than ten times slower on these small files, and not seeded by the run's seed.
 """
@@ -38,12 +42,18 @@ import torch
 from fuxictr.features import FeatureMap
 from fuxictr.preprocess import FeatureProcessor, build_dataset
 from fuxictr.pytorch.dataloaders import RankDataLoader
-from fuxictr.pytorch.layers import FeatureEmbedding, LogisticRegression, MLP_Block
+from fuxictr.pytorch.layers import (
+    DIN_Attention,
+    FeatureEmbedding,
+    FeatureEmbeddingDict,
+    LogisticRegression,
+    MLP_Block,
+)
 from fuxictr.pytorch.models import BaseModel
 from fuxictr.pytorch.torch_utils import seed_everything
 from torch import nn
 
-MODELS = ("sermasknet", "paramasknet", "dnn", "lr")
+MODELS = ("sermasknet", "paramasknet", "dnn", "lr", "din")
 EMBEDDING_DIM = 10
 DROPOUT = 0.1
 
@@ -167,9 +177,79 @@ class ReferenceModel(BaseModel):
         return {"y_pred": self.output_activation(self.head(hidden))}
 
 
+class DINReference(BaseModel):
+    """DIN: each history attended by the candidate's ``item_id`` (padding masked), then an MLP."""
+
+    def __init__(self, feature_map: FeatureMap, histories: list[str], **kw: Any) -> None:
+        super().__init__(feature_map, model_id="din", **kw)
+        self.histories = histories
+        self.embedding = FeatureEmbeddingDict(feature_map, EMBEDDING_DIM)
+        self.attention = nn.ModuleList(
+            DIN_Attention(EMBEDDING_DIM, attention_units=[64], hidden_activations="Dice") for _ in histories
+        )
+        self.head = MLP_Block(
+            input_dim=feature_map.sum_emb_out_dim(),
+            output_dim=1,
+            hidden_units=[400, 400, 400],
+            hidden_activations="ReLU",
+            output_activation=None,
+            dropout_rates=DROPOUT,
+        )
+        self.compile(kw["optimizer"], kw["loss"], 1e-3)
+        self.reset_parameters()
+        self.model_to_device()
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``{"y_pred": probability}`` for a batch."""
+        x = self.get_inputs(inputs)
+        emb = self.embedding(x)
+        for history, attention in zip(self.histories, self.attention, strict=True):
+            emb[history] = attention(emb["item_id"], emb[history], x[history].long() != 0)
+        flat = self.embedding.dict2tensor(emb, flatten_emb=True)
+        return {"y_pred": self.output_activation(self.head(flat))}
+
+
+def _replayed_features(split: Path, work: Path, columns: list[str]) -> list[dict[str, Any]]:
+    """Replayed MovieLens rows: histories share ``item_id``'s rows; counts log1p'd, rates with a missing
+    value (no exposure yet) filled by the training mean, both standardized on train (as our encoder)."""
+    histories = [c for c in columns if c.startswith("recent_") and c.endswith("_item_id")]
+    numeric = [c for c in columns if c.startswith(("recent_clicks", "recent_impressions", "click_rate_"))]
+    cats = [c for c in columns if c not in (*histories, *numeric, "timestamp", "genres")]
+    prepared = work / "prepared"
+    prepared.mkdir(parents=True, exist_ok=True)
+    means: dict[str, float] = {}
+    for part in ("train", "valid", "test"):
+        frame = pd.read_csv(split / f"{part}.csv", dtype={c: str for c in (*cats, *histories, "genres")})
+        for c in numeric:
+            x = frame[c].astype(float)
+            if c.startswith("recent_"):
+                x = np.log1p(np.maximum(x.fillna(0), 0))
+            means.setdefault(c, float(x.mean()))
+            frame[c] = x.fillna(means[c])
+        frame.to_csv(prepared / f"{part}.csv", index=False)
+    sequence = {"active": True, "dtype": "str", "type": "sequence", "splitter": "|"}
+    return [
+        {"name": cats, "active": True, "dtype": "str", "type": "categorical"},
+        {"name": "genres", **sequence, "feature_encoder": "layers.MaskedAveragePooling()"},
+        *(
+            {"name": h, **sequence, "max_len": 50, "share_embedding": "item_id", "feature_encoder": None}
+            for h in histories
+        ),
+        {
+            "name": numeric,
+            "active": True,
+            "dtype": "float",
+            "type": "numeric",
+            "normalizer": "StandardScaler",
+        },
+    ]
+
+
 def _features(split: Path, work: Path) -> tuple[list[dict[str, Any]], int, int, Path]:
     """PEER.md's feature recipe for the split's data set: columns, min_count, batch size, CSV folder."""
     columns = [c for c in (split / "train.csv").open().readline().strip().split(",") if c != "label"]
+    if "recent_shown_item_id" in columns:  # MovieLens-100K replayed with histories
+        return _replayed_features(split, work, columns), 1, 1024, work / "prepared"
     # MovieLens-100K: timestamp dropped, age categorical, genres a mean-pooled sequence
     if "genres" in columns:
         cats = [c for c in columns if c not in ("timestamp", "genres")]
@@ -241,16 +321,22 @@ def run(
         for seed in seeds:
             seed_everything(seed)
             started = time.perf_counter()
-            model = ReferenceModel(
-                feature_map,
-                kind,
-                embedding_std,
-                optimizer="adam",
-                loss="binary_crossentropy",
-                verbose=0,
-                model_root=str(work / "checkpoints"),
-                metrics=["AUC", "logloss"],
-            )
+            settings = {
+                "optimizer": "adam",
+                "loss": "binary_crossentropy",
+                "verbose": 0,
+                "model_root": str(work / "checkpoints"),
+                "metrics": ["AUC", "logloss"],
+            }
+            if kind == "din":
+                histories = [
+                    f for f, s in feature_map.features.items() if s.get("share_embedding") == "item_id"
+                ]
+                if not histories:
+                    raise SystemExit(f"din needs histories sharing item_id's rows; {split} has none")
+                model: BaseModel = DINReference(feature_map, histories, **settings)
+            else:
+                model = ReferenceModel(feature_map, kind, embedding_std, **settings)
             batches = {"batch_size": batch, "data_format": "parquet", "data_loader": MemoryBatches}
             train_gen, valid_gen = RankDataLoader(
                 feature_map, stage="train", train_data=train, valid_data=valid, shuffle=True, **batches

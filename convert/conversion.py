@@ -18,6 +18,15 @@ LAYERNORM_OPS = ("ADD", "MEAN", "MUL", "RSQRT", "SQUARED_DIFFERENCE", "SUB")
 POOLING_OPS = ("DIV",)
 
 
+def _without_paths(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Training metrics as a bundle ships them: a teacher run named by its folder, not its path."""
+    out = dict(metrics)
+    teacher = out.get("teacher")
+    if isinstance(teacher, dict) and isinstance(teacher.get("run"), str):
+        out["teacher"] = {**teacher, "run": Path(teacher["run"]).name}
+    return out
+
+
 def _sample_rows(path: Path, spec: Any, rows: int, seed: int) -> Any:
     """A seeded uniform sample of ``rows`` rows from the first 200,000 of a file."""
     from train.io import iter_chunks
@@ -96,15 +105,16 @@ def convert_run(
     }
     if result.layer_errors:
         quant_info["layer_errors"] = result.layer_errors
+    # The manifest travels to every device: the run's folder name, never the workstation's paths.
     model_info = {
         "architecture": run.config.get("model", {}),
-        "run": str(Path(run_dir).resolve()),
+        "run": Path(run_dir).resolve().name,
         "float_params": int(run.model.count_params()),
     }
     if "data" in run.config:
         model_info["label"] = run.config["data"].get("label")
     if run.metrics is not None:
-        model_info["training_metrics"] = run.metrics
+        model_info["training_metrics"] = _without_paths(run.metrics)
     return write_bundle(
         out,
         result.tflite,

@@ -120,6 +120,14 @@ RESUME_OPTIONS = {"out", "resume", "epochs", "distribute", "cpu_devices", "worke
     show_default=True,
     help="Hidden widths of the target attention of attention-pooled history fields.",
 )
+@click.option(
+    "--unknown-rate",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=_M.unknown_rate,
+    show_default=True,
+    help="While training, hide this share of the values of vocabulary fields behind their "
+    "out-of-vocabulary id, so the model learns what a new user or item means.",
+)
 @click.option("--numeric-mode", type=click.Choice(["vector", "dense"]), default="vector", show_default=True)
 @click.option(
     "--ln-emb/--no-ln-emb",
@@ -218,6 +226,7 @@ def train(
     reduction_ratio: float,
     mlp_units: str,
     attention_units: str,
+    unknown_rate: float,
     numeric_mode: str,
     ln_emb: bool,
     block_norm: str,
@@ -279,6 +288,7 @@ def train(
         reduction_ratio=reduction_ratio,
         mlp_units=mlp,
         attention_units=attention,
+        unknown_rate=unknown_rate,
         numeric_mode=numeric_mode,
         ln_emb=ln_emb,
         block_norm=block_norm,

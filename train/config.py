@@ -45,6 +45,10 @@ class ModelConfig:
         block_norm: ``layer`` (the paper) or ``batch``: each MaskBlock normalizes with BatchNorm, a
             variant that is not the paper's MaskNet, for full-integer int8 (with ``ln_emb=False`` no
             LayerNorm is left). Defaults to ``layer``.
+        unknown_rate: while training, the share of the values of vocabulary fields hidden behind
+            their out-of-vocabulary id, so that the model learns what a value never seen in training
+            (a new user, a new item) means; 0 leaves the out-of-vocabulary rows as initialized.
+            Defaults to 0.
         attention_units: hidden widths of the target attention of each ``attention``-pooled history
             field (DIN's activation unit); on the device each is paid per candidate and event.
             Defaults to (16,): on MovieLens-100K split by time and by user (5 seeds each) it had the
@@ -64,6 +68,7 @@ class ModelConfig:
     ln_emb: bool = True
     block_norm: str = "layer"
     attention_units: tuple[int, ...] = (16,)
+    unknown_rate: float = 0.0
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -88,6 +93,8 @@ class ModelConfig:
             _positive("attention_units", u)
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"dropout must be in [0, 1). Received: dropout={self.dropout!r}")
+        if not 0 <= self.unknown_rate < 1:
+            raise ConfigError(f"unknown_rate must be in [0, 1). Received: unknown_rate={self.unknown_rate!r}")
         if self.embeddings_l2 < 0:
             raise ConfigError(f"embeddings_l2 must be >= 0. Received: {self.embeddings_l2!r}")
 

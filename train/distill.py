@@ -12,19 +12,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from train.config import ModelConfig, TrainConfig
 
-__all__ = [
-    "STUDENT_DEFAULTS",
-    "Target",
-    "distill_run",
-    "load_teacher",
-    "student_config",
-    "teacher_report",
-    "teacher_spec",
-]
+__all__ = ["STUDENT_DEFAULTS", "distill_run", "student_config"]
 
 #: What a student changes of its teacher's architecture unless told otherwise: one narrow block.
 STUDENT_DEFAULTS: dict[str, Any] = {"num_blocks": 1, "block_units": 128, "mlp_units": (128,)}
@@ -82,52 +72,3 @@ def distill_run(
         overwrite=overwrite,
         progress=progress,
     )
-
-
-def teacher_spec(run: Path) -> Any:
-    """The fitted spec of a teacher run (a RunDirError when ``run`` is not a finished run)."""
-    from edge_runtime.spec import FeatureSpec
-    from train.rundir import RunDirError
-
-    run = Path(run)
-    if not (run / "model.keras").is_file() or not (run / "spec.json").is_file():
-        raise RunDirError(f"{run}: not a finished run directory (model.keras and spec.json); train it first")
-    return FeatureSpec.load(run / "spec.json")
-
-
-def load_teacher(run: Path) -> Any:
-    """The teacher's model (Keras, ``safe_mode=True``)."""
-    import keras
-
-    import train.layers  # noqa: F401  (registers the custom layers for loading)
-
-    return keras.saving.load_model(Path(run) / "model.keras", safe_mode=True)
-
-
-class Target:
-    """Training targets: the labels, mixed with a teacher's scores when one is given."""
-
-    def __init__(self, teacher: Any, weight: float) -> None:
-        self.teacher, self.weight = teacher, float(weight)
-
-    def __call__(self, x: dict[str, np.ndarray], y: np.ndarray) -> np.ndarray:
-        if self.teacher is None or self.weight == 0:
-            return y
-        scores = self.teacher.predict(x, batch_size=4096, verbose=0).ravel().astype(np.float32)
-        return ((1 - self.weight) * y + self.weight * scores).astype(np.float32)
-
-
-def teacher_report(
-    teacher: Any, inputs: Any, x: dict[str, np.ndarray], y: np.ndarray, student: np.ndarray
-) -> dict[str, Any]:
-    """The teacher's test AUC next to the student's, and how alike their scores rank."""
-    from train import metrics
-
-    scores = teacher.predict(x, batch_size=4096, verbose=0).ravel()
-    return {
-        "run": str(Path(inputs.teacher).resolve()),
-        "weight": inputs.teacher_weight,
-        "test_auc": metrics.auc(y, scores),
-        "test_spearman_with_student": metrics.spearman(scores, student),
-        "params": int(teacher.count_params()),
-    }

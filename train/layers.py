@@ -89,6 +89,12 @@ class FeatureEmbedding(keras.layers.Layer):
             large to regularize whole at every step). Defaults to None.
         embeddings_regularizer_l2: shorthand for ``embeddings_regularizer=L2(value)`` (and how runs
             saved before that argument existed name it). Defaults to 0.
+        unknown_rate: while training, each present value of an ``unknown_buckets`` column is replaced
+            by one of its field's out-of-vocabulary ids with this probability, so those rows learn
+            what a value never seen in training (a new user, a new item) should mean. Defaults to 0.
+        unknown_buckets: per ``cat_ids`` column, ``[first_id, count]`` of its out-of-vocabulary ids,
+            or ``[-1, 0]`` for a column never hidden. Defaults to None (none hidden).
+        seed: of the hiding draws. Defaults to None.
 
     Input shape:
         A dict: ``cat_ids`` ``[batch, num_id_fields]`` int32 offset ids; for each multi-valued field
@@ -119,9 +125,23 @@ class FeatureEmbedding(keras.layers.Layer):
         embeddings_initializer: Any = None,
         embeddings_regularizer: Any = None,
         embeddings_regularizer_l2: float = 0.0,
+        unknown_rate: float = 0.0,
+        unknown_buckets: list[list[int]] | None = None,
+        seed: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if not 0.0 <= unknown_rate < 1.0:
+            raise ValueError(f"Expected unknown_rate in [0, 1). Received: unknown_rate={unknown_rate}")
+        buckets = [[int(a), int(b)] for a, b in (unknown_buckets or [])]
+        if buckets and len(buckets) != num_id_fields:
+            raise ValueError(f"Expected one [first_id, count] per cat_ids column. Received: {buckets}")
+        self.unknown_rate = float(unknown_rate)
+        self.unknown_buckets = buckets
+        self.seed = seed
+        self._hides = self.unknown_rate > 0 and any(n > 0 for _, n in buckets)
+        if self._hides:
+            self.seed_generator = keras.random.SeedGenerator(seed)
         if numeric_mode not in ("vector", "dense"):
             raise ValueError(
                 f"Expected numeric_mode in {{'vector', 'dense'}}. Received: numeric_mode={numeric_mode!r}"
@@ -185,13 +205,25 @@ class FeatureEmbedding(keras.layers.Layer):
         for attention in self.attentions.values():
             attention.build((None, self.embedding_dim))
 
-    def call(self, inputs: dict[str, Any]) -> Any:
+    def _hide(self, ids: Any) -> Any:
+        """``ids`` with each present value of a hidden column replaced by an out-of-vocabulary id at
+        ``unknown_rate`` (training only)."""
+        first = ops.convert_to_tensor([max(a, 0) for a, _ in self.unknown_buckets], dtype=ids.dtype)
+        count = ops.convert_to_tensor([n for _, n in self.unknown_buckets], dtype="float32")
+        draw = keras.random.uniform(ops.shape(ids), seed=self.seed_generator)
+        bucket = ops.cast(keras.random.uniform(ops.shape(ids), seed=self.seed_generator) * count, ids.dtype)
+        present = ops.not_equal(ids, first - 1)  # local id 0 (missing) stays missing
+        hide = ops.logical_and(ops.logical_and(draw < self.unknown_rate, count > 0), present)
+        return ops.where(hide, first + ops.minimum(bucket, ops.cast(count, ids.dtype) - 1), ids)
+
+    def call(self, inputs: dict[str, Any], training: bool | None = None) -> Any:
         # One lookup for every id input (scalar ids and the padded multi-valued ids side by side):
         # a single GATHER keeps a single copy of the table in the converted model.
         widths = []
         id_inputs = []
         if self.num_id_fields:
-            id_inputs.append(inputs["cat_ids"])
+            cat_ids = inputs["cat_ids"]
+            id_inputs.append(self._hide(cat_ids) if training and self._hides else cat_ids)
             widths.append(self.num_id_fields)
         for name in self.multi_fields:
             id_inputs.append(inputs[f"{name}_ids"])
@@ -247,6 +279,10 @@ class FeatureEmbedding(keras.layers.Layer):
             if self.embeddings_regularizer is not None
             else None,
         }
+        if self.unknown_rate:
+            config.update(
+                unknown_rate=self.unknown_rate, unknown_buckets=self.unknown_buckets, seed=self.seed
+            )
         return {**super().get_config(), **config}
 
 

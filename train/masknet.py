@@ -24,10 +24,30 @@ def model_inputs(spec: FeatureSpec) -> dict[str, keras.KerasTensor]:
     }
 
 
+def unknown_buckets(spec: FeatureSpec) -> list[list[int]]:
+    """Per ``cat_ids`` column, ``[first_id, count]`` of its out-of-vocabulary ids: for a categorical
+    field with a vocabulary, ``offset + 1 .. offset + oov_buckets``; ``[-1, 0]`` for the others (a
+    hashing field, a bucketized numeric or a cross have no "never seen" value)."""
+    offsets = spec.vocab_offsets()
+    out = []
+    for f in spec.id_fields:
+        vocab = getattr(f, "vocabulary", None) is not None or getattr(f, "min_count", None) is not None
+        is_vocab_field = f.kind == "categorical" and vocab
+        out.append([offsets[f.name] + 1, f.oov_buckets] if is_vocab_field else [-1, 0])
+    return out
+
+
 def _embedding(
-    spec: FeatureSpec, k: int, numeric_mode: str, l2: float, name: str, attention: tuple[int, ...]
+    spec: FeatureSpec,
+    k: int,
+    numeric_mode: str,
+    l2: float,
+    name: str,
+    attention: tuple[int, ...],
+    unknown_rate: float = 0.0,
 ) -> FeatureEmbedding:
     id_names = [f.name for f in spec.id_fields]
+    hide = {"unknown_rate": unknown_rate, "unknown_buckets": unknown_buckets(spec)} if unknown_rate else {}
     return FeatureEmbedding(
         vocab_size=spec.total_vocab,
         embedding_dim=k,
@@ -42,6 +62,7 @@ def _embedding(
         numeric_mode=numeric_mode,
         embeddings_regularizer=keras.regularizers.L2(l2) if l2 else None,
         name=name,
+        **hide,
     )
 
 
@@ -72,6 +93,7 @@ def build_model(spec: FeatureSpec, config: ModelConfig | None = None) -> keras.M
         config.embeddings_l2,
         "embedding",
         config.attention_units,
+        config.unknown_rate,
     )(inputs)
     fields = emb.shape[1]
     flat_emb = layers.Reshape((fields * config.embedding_dim,), name="v_emb")(emb)

@@ -36,12 +36,13 @@ from edge_runtime.encoder import FeatureEncoder
 from edge_runtime.errors import MasknetError
 from edge_runtime.outputs import check_output
 from edge_runtime.spec import FeatureSpec
-from train import distill, metrics
+from train import metrics
 from train.batches import checked_chunks, in_memory_dataset, load_encoded, streamed_dataset
 from train.config import DEFAULT_BATCH_SIZE, ConfigError, ModelConfig, TrainConfig, default_learning_rate
 from train.fit import fit_spec
 from train.io import DataError, count_rows, file_columns
 from train.rundir import RunDirError, is_run_dir, plot_history, run_dir, save_model_atomic, write_json
+from train.teacher import Target, load_teacher, teacher_report, teacher_spec
 
 log = logging.getLogger("masknet.train")
 
@@ -238,9 +239,9 @@ def _train(
             f"{out} is not a run directory (no config.json and model.keras or checkpoints/): "
             "--overwrite replaces only runs; choose a new --out"
         )
-    teacher_spec = distill.teacher_spec(inputs.teacher) if inputs.teacher else None
-    if teacher_spec is not None and not resume:
-        spec = teacher_spec  # the student reads exactly the teacher's inputs
+    spec_of_teacher = teacher_spec(inputs.teacher) if inputs.teacher else None
+    if spec_of_teacher is not None and not resume:
+        spec = spec_of_teacher  # the student reads exactly the teacher's inputs
     for path in files:
         _check_columns(path, spec, label)
 
@@ -262,15 +263,15 @@ def _train(
         keras.mixed_precision.set_global_policy("mixed_float16")
     log.info("training on %s", _device_summary())
 
-    if not resume and teacher_spec is None:
+    if not resume and spec_of_teacher is None:
         counted = [0]
         chunks = checked_chunks(inputs.train, spec, label, train_config.chunk_rows, counted)
         fitted = fit_spec(spec, chunks, seed=train_config.seed)  # reads every chunk
         n_train = counted[0]
     else:  # a resumed run, or a student: the spec is fitted already
         fitted, n_train = spec, count_rows(inputs.train)
-    teacher = distill.load_teacher(inputs.teacher) if inputs.teacher else None
-    target = distill.Target(teacher, inputs.teacher_weight)
+    teacher = load_teacher(inputs.teacher) if inputs.teacher else None
+    target = Target(teacher, inputs.teacher_weight)
     encoder = FeatureEncoder(fitted, cache_size=1 << 20)  # training files repeat many distinct ids
     t0 = time.perf_counter()
     x_valid, y_valid, _ = load_encoded(inputs.valid, encoder, label, train_config.chunk_rows)
@@ -420,7 +421,7 @@ def _train(
             )
             result["test"], p_test = _evaluate(best, x_test, y_test)
             if teacher is not None:
-                result["teacher"] = distill.teacher_report(teacher, inputs, x_test, y_test, p_test)
+                result["teacher"] = teacher_report(teacher, inputs, x_test, y_test, p_test)
             if oracle is not None:
                 result["test"]["oracle_auc"] = metrics.auc(y_test, oracle)
                 result["test"]["oracle_logloss"] = metrics.logloss(y_test, oracle)

@@ -39,6 +39,19 @@ def test_bundle_manifest_and_parts(bundles):
         assert all(i.compress_type == zipfile.ZIP_STORED for i in zf.infolist())
 
 
+def test_the_manifest_names_no_path_of_the_workstation(bundles, shop_run):
+    from convert.conversion import _without_paths
+
+    for path in bundles.values():
+        with zipfile.ZipFile(path) as zf:
+            text = zf.read("manifest.json").decode()
+        assert str(shop_run.resolve()) not in text and str(shop_run.parent.resolve()) not in text
+        assert read_bundle(path).manifest["model"]["run"] == shop_run.resolve().name
+    teacher = {"teacher": {"run": "/home/me/runs/big", "test_auc": 0.8}, "test": {"auc": 0.7}}
+    assert _without_paths(teacher) == {"teacher": {"run": "big", "test_auc": 0.8}, "test": {"auc": 0.7}}
+    assert teacher["teacher"]["run"] == "/home/me/runs/big"  # the run's own metrics are left as they are
+
+
 def test_quantized_bundles_are_smaller(bundles):
     size = {m: read_bundle(p).manifest["parts"]["model.tflite"]["size"] for m, p in bundles.items()}
     assert size["dynamic"] < 0.6 * size["none"]

@@ -37,7 +37,7 @@ def test_the_student_reads_the_teachers_inputs_and_reports_both(shop_run, studen
 
 
 def test_the_target_mixes_labels_and_teacher_scores():
-    from train.distill import Target
+    from train.teacher import Target
 
     class Teacher:
         def predict(self, x, batch_size, verbose):

@@ -105,7 +105,7 @@ SPEC = FeatureSpec.from_dict(shop_dict())
 SMALL = {"block_units": 16, "mlp_units": (8,), "embedding_dim": 4}
 
 
-def _batch(n=32):
+def _batch(n=32, spec=SPEC):
     rng = np.random.default_rng(1)
     recs = [
         {
@@ -120,7 +120,7 @@ def _batch(n=32):
         }
         for i in range(n)
     ]
-    return FeatureEncoder(SPEC).encode(recs)
+    return FeatureEncoder(spec).encode(recs)
 
 
 @pytest.mark.parametrize(
@@ -238,3 +238,52 @@ def test_the_batch_norm_variant_normalizes_per_batch_in_training_and_is_fixed_af
         MaskBlock(units=4, norm="group")
     with pytest.raises(ConfigError, match="block_norm"):
         ModelConfig(block_norm="group")
+
+
+def test_unknown_rate_hides_present_vocabulary_values_behind_their_oov_ids_in_training_only(tmp_path):
+    layer = FeatureEmbedding(
+        vocab_size=40,
+        embedding_dim=4,
+        num_id_fields=3,
+        unknown_rate=0.25,
+        unknown_buckets=[[11, 2], [-1, 0], [31, 1]],  # field 0: ids 11-12; field 1 never; field 2: id 31
+        seed=3,
+    )
+    n = 4000
+    ids = np.stack([np.full(n, 15), np.full(n, 25), np.where(np.arange(n) % 2 == 0, 30, 35)], 1)
+    hidden = np.asarray(layer._hide(keras.ops.convert_to_tensor(ids.astype("int32"))))
+    share = (hidden[:, 0] != 15).mean()
+    assert 0.22 < share < 0.28 and set(np.unique(hidden[:, 0])) == {11, 12, 15}
+    assert (hidden[:, 1] == 25).all()  # a column without out-of-vocabulary ids is never hidden
+    missing = ids[:, 2] == 30  # local id 0 (offset 30): a missing value stays missing
+    assert (hidden[missing, 2] == 30).all() and set(np.unique(hidden[~missing, 2])) == {31, 35}
+    x = {"cat_ids": ids.astype("int32")}
+    plain = np.asarray(layer(x))
+    table = np.asarray(layer.table)
+    np.testing.assert_array_equal(plain, table[ids])  # inference: the ids as they are
+    assert not np.allclose(np.asarray(layer(x, training=True)), table[ids])
+
+
+def test_unknown_rate_reaches_the_vocabulary_fields_of_a_model_and_round_trips(tmp_path):
+    from train.masknet import unknown_buckets
+
+    d = shop_dict()
+    d["fields"][0] = {"name": "user_id", "kind": "categorical", "side": "context", "oov_buckets": 3}
+    d["fields"][0]["vocabulary"] = [str(i) for i in range(20)]
+    spec = FeatureSpec.from_dict(d)
+    offsets = spec.vocab_offsets()
+    got = dict(zip([f.name for f in spec.id_fields], unknown_buckets(spec), strict=True))
+    for f in spec.id_fields:
+        vocabulary = f.kind == "categorical" and (f.vocabulary is not None or f.min_count is not None)
+        assert got[f.name] == ([offsets[f.name] + 1, f.oov_buckets] if vocabulary else [-1, 0]), f.name
+    assert got["user_id"] == [offsets["user_id"] + 1, 3] and got["item_id"] == [-1, 0]
+    m = build_model(spec, ModelConfig(unknown_rate=0.5, **SMALL))
+    assert m.get_layer("embedding").get_config()["unknown_rate"] == 0.5
+    x = _batch(spec=spec)
+    p = m.predict(x, verbose=0)
+    m.save(tmp_path / "m.keras")
+    np.testing.assert_array_equal(
+        keras.saving.load_model(tmp_path / "m.keras", safe_mode=True).predict(x, verbose=0), p
+    )
+    with pytest.raises(ConfigError, match="unknown_rate"):
+        ModelConfig(unknown_rate=1.0)
