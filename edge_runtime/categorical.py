@@ -41,9 +41,12 @@ def multi_value_texts(f: MultiCategoricalField, value: Any, record: int = 0) -> 
     else:
         items = [value]
     texts: list[str] = []
-    plain = f.value_type == "text"
+    plain, integer = f.value_type == "text", f.value_type == "integer"
     for item in items:
-        text = item if plain and type(item) is str else categorical_text(f, item, record)
+        if type(item) is str and (plain or (integer and hashing.is_canonical_integer(item))):
+            text = item  # already canonical (a behaviour log's history holds canonical texts)
+        else:
+            text = categorical_text(f, item, record)
         if text:
             texts.append(text)
             if len(texts) == f.max_length:

@@ -108,6 +108,8 @@ def canonical_text(value: Any, value_type: str = "text") -> str | None:
     """
     if value_type == "text":
         return _text(value)
+    if value_type == "integer" and type(value) is str and is_canonical_integer(value):
+        return value  # a log's or a vocabulary's own text: nothing to parse
     text = _text(value)
     if not text:  # the empty text is missing in every value type, as an empty CSV cell is (§3.1)
         return None
@@ -116,6 +118,17 @@ def canonical_text(value: Any, value_type: str = "text") -> str | None:
     if value_type == "boolean":
         return _boolean_text(value, text)
     raise ValueError(f"Expected value_type in {VALUE_TYPES}. Received: value_type={value_type!r}")
+
+
+def is_canonical_integer(text: str) -> bool:
+    """Whether ``text`` is already the canonical text of an integer: ASCII digits, no sign, no
+    leading zero (``"0"`` itself is), at most :data:`_MAX_INT_DIGITS` of them."""
+    return (
+        text.isascii()
+        and text.isdigit()
+        and (text[0] != "0" or len(text) == 1)
+        and len(text) <= _MAX_INT_DIGITS
+    )
 
 
 def _integer_text(value: Any, text: str) -> str:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from edge_runtime.hashing import canonical_text, cross_hash_bucket, fingerprint64, hash_bucket
 from tests.conftest import needs_tf
@@ -105,3 +107,11 @@ def test_differential_against_live_tensorflow_100k_random_strings():
     ]
     expected = tf.sparse.to_dense(tf.sparse.cross_hashed(sparse, num_buckets=100_003)).numpy().ravel()
     np.testing.assert_array_equal(cross_hash_bucket(cols, 100_003), expected)
+
+
+@given(st.one_of(st.text(alphabet="0123456789+-. ٢²", max_size=12), st.integers().map(str)))
+def test_the_canonical_integer_shortcut_agrees_with_the_full_rule(text):
+    from edge_runtime.hashing import _integer_text, is_canonical_integer
+
+    if text and is_canonical_integer(text):
+        assert _integer_text(text, text) == text  # what the full rule would have returned
