@@ -120,14 +120,23 @@ def render_reliability(
 STANDALONE = re.compile(r"<!-- ([a-z-]+):begin -->.*?<!-- \1:end -->", re.DOTALL)
 
 
+#: The hand-kept table of goals that opens BENCHMARKS.md (each row points to the section it comes from).
+GOALS = "goals"
+
+
 def keep_standalone(old: str, new: str) -> str:
     """Keep the sections that standalone benchmarks wrote between their markers (for example
     ``bench_behaviour --write``) when the runner rewrites the file: they go before the reliability
-    section, in their old order."""
-    kept = [m.group(0) for m in STANDALONE.finditer(old) if m.group(0) not in new]
-    if not kept:
-        return new
-    return new.replace("## Reliability", "\n\n".join(kept) + "\n\n## Reliability", 1)
+    section, in their old order; the goals table stays first, after the header."""
+    found = [m for m in STANDALONE.finditer(old) if m.group(0) not in new]
+    goals = [m.group(0) for m in found if m.group(1) == GOALS]
+    kept = [m.group(0) for m in found if m.group(1) != GOALS]
+    if kept:
+        new = new.replace("## Reliability", "\n\n".join(kept) + "\n\n## Reliability", 1)
+    if goals:
+        header, _, rest = new.partition("\n## ")
+        new = f"{header.rstrip()}\n\n{goals[0]}\n\n## {rest}" if rest else f"{new}\n\n{goals[0]}"
+    return new
 
 
 def measure(

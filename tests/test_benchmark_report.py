@@ -207,6 +207,16 @@ def test_the_runner_keeps_sections_written_by_standalone_benchmarks():
     assert keep_standalone("", new) == new
 
 
+def test_the_goals_table_stays_first_when_the_runner_rewrites_the_file():
+    from benchmarks.run_all import keep_standalone
+
+    old = "# B\n\nhead\n\n<!-- goals:begin -->\nG\n<!-- goals:end -->\n\n## Encoder\ne\n\n## Reliability\nr\n"
+    new = "# B\n\nfresh head\n\n## Encoder\nE\n\n## Reliability\nr\n"
+    kept = keep_standalone(old, new)
+    assert kept.index("fresh head") < kept.index("<!-- goals:begin -->\nG\n") < kept.index("## Encoder\nE")
+    assert keep_standalone(kept, kept) == kept
+
+
 def test_the_runner_discovers_every_benchmark_module():
     """A bench_*.py module with SECTION, run and render is a section of `make bench`: no list to edit."""
     from benchmarks.run_all import discover
