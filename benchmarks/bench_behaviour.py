@@ -22,9 +22,6 @@
    SerMaskNet with and without behaviour fields, seeds 0-2, test AUC.
 
 ``--write`` replaces the section of BENCHMARKS.md between its markers.
-
-Why this module is over 350 lines: five measurements of one feature that share one replayed world
-(trained models, logs, bundles) so that they are side by side in one run.
 """
 
 from __future__ import annotations

@@ -5,9 +5,6 @@ reduction ratio 2, trained briefly on criteo-8k (or synthetic Criteo-shaped rows
 absent), converted with ``--quantize dynamic``. Single thread, measured side by side in one run.
 
 Run: .venv/bin/python -m benchmarks.bench_runtime
-
-Why this module is over 350 lines: its measurements share one reference bundle and one fresh
-request process (:func:`measure` runs there), and the section it renders explains each figure.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 import edge_runtime
+from convert.modes import QuantMode
 from edge_runtime.atomic import atomic_path
 from edge_runtime.bundle import BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, input_signature_of
 from edge_runtime.encoder import FeatureEncoder
@@ -21,14 +22,8 @@ from edge_runtime.spec import FeatureSpec
 
 __all__ = ["GOLDEN_TOLERANCE", "json_safe_records", "make_golden", "write_bundle"]
 
-#: Allowed |score difference| of a port against the golden scores, per mode: float kernels agree to
-#: rounding; quantized kernels may round differently between implementations. int8 scores come out
-#: in steps of 1/256; LiteRT 2.3 and tflite-runtime 2.14 were seen up to 4 steps apart (one golden
-#: record of 146 of the shop model; 2 steps on an earlier model), so int8 allows 5 steps. Dynamic
-#: range quantization (activations quantized per batch at run time): the two runtimes were 2.06e-3
-#: apart on one record of 146 (shop model, per-tensor weights) on an Intel Xeon with AVX-512 VNNI,
-#: within 2e-3 on an AMD EPYC with AVX2, so dynamic allows 5e-3.
-GOLDEN_TOLERANCE = {"none": 1e-5, "float16": 1e-4, "dynamic": 5e-3, "int8": 5 / 256, "int16x8": 5e-3}
+#: Allowed |score difference| of a port against the golden scores, per mode (reasons: convert.modes).
+GOLDEN_TOLERANCE = {m.value: m.golden_tolerance for m in QuantMode}
 
 
 def _safe(v: Any) -> Any:

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from convert.conversion import LAYERNORM_OPS, POOLING_OPS, convert_run
-from convert.converter import QUANT_MODES
+from convert.modes import QUANT_MODES
 from edge_runtime.clitools import emit_json, guarded, interruptible, json_option, stderr_is_terminal
 
 

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from convert.modes import QuantMode
 from convert.run import RunError
 
 __all__ = ["LAYERNORM_OPS", "POOLING_OPS", "convert_run"]
@@ -78,7 +79,7 @@ def convert_run(
         )
     spec = run.spec
     encoder = FeatureEncoder(spec)
-    need = mode in ("int8", "int16x8")
+    need = QuantMode(mode).calibrated
     if need:  # calibrating on defaults for absent columns would be silently wrong
         from train.io import file_columns
 

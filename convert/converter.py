@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from convert.modes import QUANT_MODES, QuantMode
 from edge_runtime.atomic import owned_temp_dir
 from edge_runtime.errors import MasknetError
 from edge_runtime.spec import FeatureSpec
@@ -36,7 +37,6 @@ log = logging.getLogger("masknet.convert")
 
 __all__ = ["QUANT_MODES", "ConversionResult", "ConvertError", "convert_model", "export_saved_model"]
 
-QUANT_MODES = ("none", "float16", "dynamic", "int8", "int16x8")
 CALIBRATION_BATCH = 16
 
 
@@ -182,7 +182,7 @@ def convert_model(
     """
     if mode not in QUANT_MODES:
         raise ConvertError(f"Expected a quantization mode in {QUANT_MODES}. Received: {mode!r}")
-    calibrated = mode in ("int8", "int16x8")
+    calibrated = QuantMode(mode).calibrated
     if calibrated and not sample:
         raise ConvertError(f"mode {mode!r} needs a representative sample of training rows to calibrate")
     if keep_float and mode != "int8":
@@ -234,6 +234,6 @@ def convert_model(
             raise ConvertError(
                 f"the TFLite converter cannot produce mode {mode!r} for this model: {first}"
             ) from None
-    if mode in ("dynamic", "float16"):
+    if QuantMode(mode).weights_only:
         result.float_ops = ["activations (float math, quantized weights)"]
     return result

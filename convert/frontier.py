@@ -169,8 +169,8 @@ def frontier_run(
     own (students/, bundles/, frontier.*); an existing one is refused unless ``resume``. ``grid``:
     (name, architecture changes) per student; defaults to :data:`DEFAULT_GRID`."""
     from convert.conversion import convert_run
-    from convert.converter import QUANT_MODES
     from convert.latency import time_bundles_fresh
+    from convert.modes import QUANT_MODES
     from edge_runtime.ranker import Ranker
     from train import metrics
     from train.config import TrainConfig

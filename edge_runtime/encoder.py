@@ -22,10 +22,6 @@ the record index):
 
 For ranking, :meth:`FeatureEncoder.encode_context` encodes the user/request once and
 :meth:`FeatureEncoder.encode_items` the candidates; :meth:`FeatureEncoder.assemble` joins them.
-
-Why this module is over 350 lines: what is left after the split is one encode call (lookups,
-buckets, crosses, multi-valued padding and their fast paths) that shares the per-field text -> id
-caches; cutting it further would pass those caches between modules.
 """
 
 from __future__ import annotations

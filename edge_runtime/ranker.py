@@ -11,9 +11,6 @@ each interpreter holds its own tensor arena and packed weights (measured: 12.9 M
 Criteo-shaped reference MaskNet after 1,024 candidates, ``benchmarks/bench_runtime.py``). The
 encoder is stateless apart from a fingerprint cache whose updates are atomic, and the catalog is
 read-only after :meth:`Ranker.index_catalog`.
-
-Why this module is over 350 lines: it is the runtime's one public class (load and verify, the
-interpreter pool, raw and catalog ranking, batch scoring) with the docstrings an app developer reads.
 """
 
 from __future__ import annotations

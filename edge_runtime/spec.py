@@ -760,7 +760,7 @@ class FeatureSpec:
             if isinstance(f, (CategoricalField, MultiCategoricalField)):
                 if f.vocabulary is not None:
                     d["vocabulary"] = list(f.vocabulary)
-                if f.value_type == "text":  # the default; omitted so text specs read as before
+                if f.value_type == "text":  # the default, omitted: a spec lists only what differs
                     del d["value_type"]
             fields.append(d)
         out = {"format_version": self.format_version, "label": self.label, "fields": fields}

@@ -1,8 +1,7 @@
 """``masknet train`` and ``masknet distill``: the training commands.
 
 ``spec`` and ``data`` are in :mod:`train.cli_data`. TensorFlow is imported inside the command bodies
-only. This module is over 350 lines because ``train`` has one option per field of ``ModelConfig``
-and ``TrainConfig`` (each with its help text); the command bodies are short.
+only.
 """
 
 from __future__ import annotations

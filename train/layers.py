@@ -3,9 +3,6 @@
 Each layer is one concept: :class:`FeatureEmbedding` (field embeddings from encoder ids and numerics),
 :class:`FieldLayerNorm` (LN-EMB, Eq. 8), :class:`InstanceGuidedMask` (Eq. 1-2), :class:`MaskBlock`
 (Eq. 9-11). All are serializable, so models save and load as ``.keras`` with ``safe_mode=True``.
-
-Why this module is over 350 lines: four layers of one paper, each with the documentation Keras layers
-carry (input and output shapes, an example, the equations) and its ``get_config``.
 """
 
 from __future__ import annotations

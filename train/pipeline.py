@@ -13,9 +13,9 @@ A run directory holds::
 
 Every file is written to a temporary name and renamed, so a killed run never leaves a torn file.
 
-Why this module is over 350 lines: :func:`train_run` is one transaction (every check before anything
-is written, resume, the swap of a replaced run); its parts live elsewhere (:mod:`train.batches` the
-data, :mod:`train.epochs` the per-epoch work, :mod:`train.rundir` the directory, :mod:`train.multiworker`).
+:func:`train_run` is one transaction (every check before anything is written, resume, the swap of a
+replaced run); its parts live elsewhere (:mod:`train.batches` the data, :mod:`train.epochs` the
+per-epoch work, :mod:`train.rundir` the directory, :mod:`train.multiworker`).
 """
 
 from __future__ import annotations
@@ -359,7 +359,7 @@ def _train(
                     "train_seconds": 0.0,
                     "learning_rate": learning_rate,
                 }
-            # The decayed learning rate of the last finished epoch (runs of older versions lack it).
+            # The decayed learning rate of the last finished epoch (a run's history may lack it).
             model.optimizer.learning_rate = state.setdefault("learning_rate", learning_rate)
 
         steps = steps_per_epoch or math.ceil(n_train / batch_size)

@@ -1,8 +1,8 @@
 """The embedded default data set: a synthetic shop whose clicks follow a known, planted model.
 
-The tutorial this project started from had users (age, gender, occupation, city, device), items
-(category, brand, price) and click labels that were pure noise. Here the clicks carry a documented
-signal, so the best achievable AUC is known and a trained model can be judged against it.
+Users (age, gender, occupation, city, device), items (category, brand, price) and clicks drawn
+from a documented click model, so the best achievable AUC is known and a trained model can be judged
+against it.
 
 The planted model (all tables drawn once from ``seed``)::
 
