@@ -22,6 +22,7 @@ __all__ = [
     "atomic_write_bytes",
     "current_umask",
     "discard_pending",
+    "naming",
     "owned_temp_dir",
     "sweep_stale",
     "temp_prefix",
@@ -128,6 +129,12 @@ def discard_pending() -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def naming(exc: OSError, path: Path) -> OSError:
+    """The error ``exc`` (raised on a hidden temporary name beside ``path``) naming ``path`` itself:
+    the user's output, which they can act on (a read-only or full file system, a missing folder)."""
+    return OSError(exc.errno, exc.strerror or str(exc), str(path))
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], suffix: str = "", replace: bool = True) -> Iterator[Path]:
     """Yield a temporary path in ``path``'s folder; on success fsync it and rename it to ``path``.
@@ -145,7 +152,10 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "", replace: bool = 
     """
     path = Path(path)
     sweep_stale(path)
-    fd, name = tempfile.mkstemp(prefix=temp_prefix(path), suffix=f".partial{suffix}", dir=path.parent)
+    try:
+        fd, name = tempfile.mkstemp(prefix=temp_prefix(path), suffix=f".partial{suffix}", dir=path.parent)
+    except OSError as exc:
+        raise naming(exc, path) from None
     os.close(fd)
     tmp = Path(name)
     _PENDING.add(tmp)
@@ -164,7 +174,7 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "", replace: bool = 
         if isinstance(exc, OSError) and (not exc.filename or Path(exc.filename).name == tmp.name):
             # name the user's path: not the temporary one, and not nothing (a full disk's write error
             # names no file)
-            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+            raise naming(exc, path) from None
         raise
     finally:
         _PENDING.discard(tmp)

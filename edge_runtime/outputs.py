@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from edge_runtime.atomic import apply_umask, sweep_stale, temp_prefix
+from edge_runtime.atomic import apply_umask, naming, sweep_stale, temp_prefix
 from edge_runtime.errors import MasknetError
 
 __all__ = ["OutputError", "check_output", "staged_dir"]
@@ -106,7 +106,10 @@ def staged_dir(out: str | os.PathLike[str], *, overwrite: bool = False) -> Itera
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     sweep_stale(out)  # what a killed writer of this folder left
-    staging = Path(tempfile.mkdtemp(prefix=temp_prefix(out), suffix=".partial", dir=out.parent))
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=temp_prefix(out), suffix=".partial", dir=out.parent))
+    except OSError as exc:
+        raise naming(exc, out) from None
     try:
         yield staging
         apply_umask(staging, directory=True)

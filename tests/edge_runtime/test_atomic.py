@@ -91,3 +91,22 @@ def test_a_write_error_without_a_file_name_names_the_output(tmp_path):
         raise OSError(errno.ENOSPC, "No space left on device")
     assert info.value.filename == str(out) and not out.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_that_cannot_be_written_is_named_by_the_output_not_the_hidden_temp(tmp_path, monkeypatch):
+    import errno
+    import tempfile
+
+    from edge_runtime.outputs import staged_dir
+
+    def refuse(*args, prefix="", dir=None, **kwargs):  # what a read-only file system answers
+        raise OSError(errno.EROFS, "Read-only file system", f"{dir}/{prefix}abc.partial")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(tempfile, "mkdtemp", refuse)
+    with pytest.raises(OSError, match="Read-only") as err, atomic_path(tmp_path / "model.mnb"):
+        pass
+    assert err.value.filename == str(tmp_path / "model.mnb") and err.value.errno == errno.EROFS
+    with pytest.raises(OSError, match="Read-only") as err, staged_dir(tmp_path / "shop"):
+        pass
+    assert err.value.filename == str(tmp_path / "shop") and "partial" not in str(err.value)
