@@ -540,3 +540,37 @@ def test_more_cpu_devices_than_rows_in_a_batch_is_refused_before_training(tmp_pa
         [*args, "--distribute", "mirrored", "--cpu-devices", "8", "--batch-size", "4"], "--cpu-devices 8"
     )
     assert not (tmp_path / "run").exists()
+
+
+# ---------------------------------------------------------------------- read-only outputs
+def test_outputs_on_a_read_only_file_system_are_named_in_one_line(shop_data, tmp_path):
+    """Each writing command pointed into a read-only folder: exit 2 and one line naming the output,
+    never the hidden temporary file it would have written first."""
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare (util-linux) to mount a read-only file system")
+    mnt = tmp_path / "ro"
+    mnt.mkdir()
+    train = shop_data / "train.csv"
+    commands = {
+        "x.json": ["spec", "infer", str(train), "--label", "click", "--out", str(mnt / "x.json")],
+        "shop": ["data", "shop", "--interactions", "50", "--out", str(mnt / "shop")],
+    }
+    script = "; ".join(
+        f"{sys.executable} -m convert.cli {' '.join(args)} 2>>{tmp_path / name}.err; "
+        f"echo $? >> {tmp_path / name}.rc"
+        for name, args in commands.items()
+    )
+    cmd = f"mount -t tmpfs -o ro tmpfs {mnt} && {script}"
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(["unshare", "-rm", "sh", "-c", cmd], cwd=root, capture_output=True, text=True)
+    if not (tmp_path / "shop.rc").exists():
+        pytest.skip(f"cannot mount a read-only file system here: {out.stderr.strip()[:200]}")
+    for name in commands:
+        err = (tmp_path / f"{name}.err").read_text()
+        assert (tmp_path / f"{name}.rc").read_text().strip() == "2", err
+        lines = [line for line in err.splitlines() if line.startswith("Error:")]
+        assert lines == [f"Error: Read-only file system: {mnt / name}"], err
