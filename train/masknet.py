@@ -81,7 +81,8 @@ def build_model(spec: FeatureSpec, config: ModelConfig | None = None) -> keras.M
     config = config or ModelConfig()
     inputs = model_inputs(spec)
     if config.model == "lr":
-        emb = _embedding(spec, 1, "vector", 0.0, "weights", config.attention_units)(inputs)  # [B, F, 1]
+        weights = _embedding(spec, 1, "vector", 0.0, "weights", config.attention_units, config.unknown_rate)
+        emb = weights(inputs)  # [B, F, 1]
         logit = PooledSum(name="logit")(emb)
         out = layers.Activation("sigmoid", name="ctr", dtype="float32")(logit)
         return keras.Model(inputs, out, name="lr")
