@@ -53,22 +53,24 @@ def _masknet(*args: str) -> dict:
     return json.loads(out.stdout)
 
 
+def replayed_world(work: Path, spec: Path | None = None) -> Path:
+    """The shop world with sessions in ``work/world``, replayed by ``masknet data replay`` with
+    ``spec`` (the world's own when None) into ``work/replayed``; returns that folder."""
+    _masknet("data", "shop", "--sessions", "--out", str(work / "world"))
+    rep = work / "replayed"
+    _masknet(
+        "data", "replay", str(work / "world" / "events.csv"), "--spec", str(spec or work / "world" / "spec.json"),
+        "--user", "user_id", "--time", "ts", "--split", "split", "--out", str(rep),
+    )  # fmt: skip
+    return rep
+
+
 def quality(work: Path) -> tuple[list[list], dict[str, Path], Path]:
     from edge_runtime.spec import FeatureSpec
     from train.shopsessions import session_spec_dict
 
-    _masknet("data", "shop", "--sessions", "--out", str(work / "world"))
+    rep = replayed_world(work)
     FeatureSpec.from_dict(session_spec_dict(behaviour=False)).save(work / "static.json")
-    rep = work / "replayed"
-    args = ["--user", "user_id", "--time", "ts", "--split", "split", "--out", str(rep)]
-    _masknet(
-        "data",
-        "replay",
-        str(work / "world" / "events.csv"),
-        "--spec",
-        str(work / "world" / "spec.json"),
-        *args,
-    )
     rows, runs = [], {}
     for seed in SEEDS:
         result = {}
@@ -232,13 +234,8 @@ def feature_ablation(work: Path) -> list[list]:
     from edge_runtime.spec import FeatureSpec
     from train.shopsessions import ALL_FEATURES, session_spec_dict
 
-    _masknet("data", "shop", "--sessions", "--out", str(work / "world"))
     FeatureSpec.from_dict(session_spec_dict(features=ALL_FEATURES)).save(work / "all.json")  # every column
-    rep = work / "replayed"
-    _masknet(
-        "data", "replay", str(work / "world" / "events.csv"), "--spec", str(work / "all.json"),
-        "--user", "user_id", "--time", "ts", "--split", "split", "--out", str(rep),
-    )  # fmt: skip
+    rep = replayed_world(work, work / "all.json")
     files = [f"--{split}={rep / (split + '.csv')}" for split in ("train", "valid", "test")]
     names = list(ALL_FEATURES)
     specs = {"static": session_spec_dict(behaviour=False)}

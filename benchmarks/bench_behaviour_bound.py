@@ -23,23 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.bench_behaviour import _masknet
+from benchmarks.bench_behaviour import _masknet, replayed_world
 from benchmarks.common import ROOT, machine, table, write_marked_section
 
 BEGIN, END = "<!-- behaviour-bound:begin -->", "<!-- behaviour-bound:end -->"
-
-
-def _auc(y: np.ndarray, score: np.ndarray) -> float:
-    """Area under the ROC curve (ties get the mean rank)."""
-    order = np.argsort(score, kind="mergesort")
-    ranks = np.empty(len(score))
-    sorted_scores = score[order]
-    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
-    mean_rank = first + (counts + 1) / 2.0
-    ranks[order] = np.repeat(mean_rank, counts)
-    pos = y == 1
-    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -55,20 +42,11 @@ def bound(work: Path, seeds: list[int]) -> list[dict[str, Any]]:
     import train.layers  # noqa: F401  (registers the layers for loading)
     from edge_runtime.encoder import FeatureEncoder
     from edge_runtime.spec import FeatureSpec
+    from train.metrics import auc
     from train.shopsessions import session_spec_dict
 
-    _masknet("data", "shop", "--sessions", "--out", str(work / "world"))
+    rep = replayed_world(work)
     FeatureSpec.from_dict(session_spec_dict(behaviour=False)).save(work / "static.json")
-    rep = work / "replayed"
-    replay = ["--user", "user_id", "--time", "ts", "--split", "split", "--out", str(rep)]
-    _masknet(
-        "data",
-        "replay",
-        str(work / "world" / "events.csv"),
-        "--spec",
-        str(work / "world" / "spec.json"),
-        *replay,
-    )
     test = pd.read_csv(rep / "test.csv", dtype=str, keep_default_na=False)
     y = test["click"].astype(int).to_numpy()
     static_ctr, true_ctr = (test[c].astype(float).to_numpy() for c in ("static_ctr", "true_ctr"))
@@ -83,15 +61,15 @@ def bound(work: Path, seeds: list[int]) -> list[dict[str, Any]]:
         model = keras.saving.load_model(run / "model.keras", safe_mode=True)
         inputs = FeatureEncoder(FeatureSpec.load(run / "spec.json")).encode(test.to_dict("records"))
         pred = np.asarray(model.predict(inputs, batch_size=4096, verbose=0)).ravel()
-        static, oracle = _auc(y, pred), _auc(y, true_ctr)
-        ceiling = _auc(y, _logit(pred) + planted)
+        static, oracle = auc(y, pred), auc(y, true_ctr)
+        ceiling = auc(y, _logit(pred) + planted)
         rows.append(
             {
                 "seed": seed,
                 "static": static,
                 "reported": got["test"]["auc"],
                 "ceiling": ceiling,
-                "ideal_static": _auc(y, static_ctr),
+                "ideal_static": auc(y, static_ctr),
                 "oracle": oracle,
                 "share": (ceiling - static) / (oracle - static),
             }
