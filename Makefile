@@ -53,7 +53,7 @@ legacy: $(LEGACY)/.installed
 
 $(LEGACY)/.installed:
 	-( test -x $(LEGACY)/bin/python || $(PYTHON) -m venv $(LEGACY) ) && \
-	  $(LEGACY)/bin/python -m pip install --quiet --disable-pip-version-check "numpy<2" tflite-runtime pyfarmhash click && \
+	  $(LEGACY)/bin/python -m pip install --quiet --disable-pip-version-check "numpy<2" tflite-runtime pyfarmhash && \
 	  touch $@
 
 # The reference JVM encoder (ports/jvm): Java 17 and Guava from Debian's packages, installed where they

@@ -65,8 +65,8 @@ def _respec(spec_path: Path, train_csv: Path, change: dict[str, Any]) -> None:
     or more negative training values is standardized instead, as spec infer did before)."""
     import pandas as pd
 
-    from edge_runtime.spec import FeatureSpec
-    from train.infer import infer_spec_report, vocabulary_keys
+    from masknet_edge.edge_runtime.spec import FeatureSpec
+    from masknet_edge.train.infer import infer_spec_report, vocabulary_keys
 
     if "min_count" in change:
         newcomer_spec(train_csv, spec_path, min_count=change["min_count"])
@@ -147,9 +147,9 @@ def run_grid(
     8k samples (their ~800-row validation sets move it by ~0.01).
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from edge_runtime.spec import FeatureSpec
-    from train.config import ModelConfig, TrainConfig
-    from train.pipeline import TrainInputs, train_run
+    from masknet_edge.edge_runtime.spec import FeatureSpec
+    from masknet_edge.train.config import ModelConfig, TrainConfig
+    from masknet_edge.train.pipeline import TrainInputs, train_run
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="masknet-ablation-") as t:

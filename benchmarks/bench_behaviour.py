@@ -44,7 +44,7 @@ SEEDS = (0, 1, 2)
 
 def _masknet(*args: str) -> dict:
     out = subprocess.run(
-        [sys.executable, "-m", "convert.cli", *args, "--json"],
+        [sys.executable, "-m", "masknet_edge", *args, "--json"],
         check=True,
         capture_output=True,
         text=True,
@@ -66,8 +66,8 @@ def replayed_world(work: Path, spec: Path | None = None) -> Path:
 
 
 def quality(work: Path) -> tuple[list[list], dict[str, Path], Path]:
-    from edge_runtime.spec import FeatureSpec
-    from train.shopsessions import session_spec_dict
+    from masknet_edge.edge_runtime.spec import FeatureSpec
+    from masknet_edge.train.shopsessions import session_spec_dict
 
     rep = replayed_world(work)
     FeatureSpec.from_dict(session_spec_dict(behaviour=False)).save(work / "static.json")
@@ -91,10 +91,10 @@ def equality(world: Path, fitted_spec_path: Path) -> tuple[int, int, int]:
     (events recorded, rows, differing encoded values)."""
     import pandas as pd
 
-    from edge_runtime.behaviour_log import BehaviourLog
-    from edge_runtime.encoder import FeatureEncoder
-    from edge_runtime.replay import replay_rows
-    from edge_runtime.spec import FeatureSpec
+    from masknet_edge.edge_runtime.behaviour_log import BehaviourLog
+    from masknet_edge.edge_runtime.encoder import FeatureEncoder
+    from masknet_edge.edge_runtime.replay import replay_rows
+    from masknet_edge.edge_runtime.spec import FeatureSpec
 
     spec = FeatureSpec.load(fitted_spec_path)  # the trained run's spec: vocabularies and statistics
     events = pd.read_csv(world / "events.csv", dtype={"user_id": str, "item_id": str})
@@ -128,9 +128,9 @@ def equality(world: Path, fitted_spec_path: Path) -> tuple[int, int, int]:
 def device_cost(work: Path, runs: dict[str, Path]) -> list[list]:
     import csv
 
-    from convert.conversion import convert_run
-    from edge_runtime.behaviour_log import BehaviourLog
-    from edge_runtime.ranker import Ranker
+    from masknet_edge.convert.conversion import convert_run
+    from masknet_edge.edge_runtime.behaviour_log import BehaviourLog
+    from masknet_edge.edge_runtime.ranker import Ranker
 
     bundles = {}
     for name in ("static", "behaviour"):
@@ -218,7 +218,7 @@ def _variants(names: list[str]) -> dict[str, list[str]]:
 
 def _spec_with(features: list[str]) -> dict:
     """The shop-sessions spec with only these behaviour features (and their fields)."""
-    from train.shopsessions import session_spec_dict
+    from masknet_edge.train.shopsessions import session_spec_dict
 
     return session_spec_dict(features=tuple(features))
 
@@ -228,11 +228,11 @@ def feature_ablation(work: Path) -> list[list]:
     cost over the static bundle's (p50 of 100 candidates, all variants alternated in one process)."""
     import csv
 
-    from convert.conversion import convert_run
-    from edge_runtime.behaviour_log import BehaviourLog
-    from edge_runtime.ranker import Ranker
-    from edge_runtime.spec import FeatureSpec
-    from train.shopsessions import ALL_FEATURES, session_spec_dict
+    from masknet_edge.convert.conversion import convert_run
+    from masknet_edge.edge_runtime.behaviour_log import BehaviourLog
+    from masknet_edge.edge_runtime.ranker import Ranker
+    from masknet_edge.edge_runtime.spec import FeatureSpec
+    from masknet_edge.train.shopsessions import ALL_FEATURES, session_spec_dict
 
     FeatureSpec.from_dict(session_spec_dict(features=ALL_FEATURES)).save(work / "all.json")  # every column
     rep = replayed_world(work, work / "all.json")

@@ -39,11 +39,11 @@ def bound(work: Path, seeds: list[int]) -> list[dict[str, Any]]:
     import keras
     import pandas as pd
 
-    import train.layers  # noqa: F401  (registers the layers for loading)
-    from edge_runtime.encoder import FeatureEncoder
-    from edge_runtime.spec import FeatureSpec
-    from train.metrics import auc
-    from train.shopsessions import session_spec_dict
+    import masknet_edge.train.layers  # noqa: F401  (registers the layers for loading)
+    from masknet_edge.edge_runtime.encoder import FeatureEncoder
+    from masknet_edge.edge_runtime.spec import FeatureSpec
+    from masknet_edge.train.metrics import auc
+    from masknet_edge.train.shopsessions import session_spec_dict
 
     rep = replayed_world(work)
     FeatureSpec.from_dict(session_spec_dict(behaviour=False)).save(work / "static.json")

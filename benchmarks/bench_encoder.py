@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import met, table
-from edge_runtime.encoder import FeatureEncoder
-from edge_runtime.spec import FeatureSpec
+from masknet_edge.edge_runtime.encoder import FeatureEncoder
+from masknet_edge.edge_runtime.spec import FeatureSpec
 
 #: Its section in ``make bench`` (``run_all --only encoder``) and the place of its table in BENCHMARKS.md.
 SECTION, ORDER = "encoder", 10

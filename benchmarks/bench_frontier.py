@@ -38,7 +38,7 @@ BUDGET_KIB = 2048.0
 def run() -> dict[str, Any] | str:
     """Train the teacher, run the frontier, return its points, the wall time and the goals' figures."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from convert.frontier import frontier_run
+    from masknet_edge.convert.frontier import frontier_run
 
     got = teacher_run()
     if isinstance(got, str):
@@ -66,7 +66,7 @@ def run() -> dict[str, Any] | str:
 def teacher_run() -> tuple[Path, dict[str, float]] | str:
     """The MovieLens teacher's run directory (trained once, kept in ``WORK``) and the recorded
     timings; a string saying why when the data is absent."""
-    from train.config import ModelConfig
+    from masknet_edge.train.config import ModelConfig
 
     WORK.mkdir(parents=True, exist_ok=True)
     splits = fixed_splits(WORK / "splits")
@@ -88,9 +88,9 @@ def teacher_run() -> tuple[Path, dict[str, float]] | str:
 
 def train_movielens(folder: Path, out: Path, spec_path: Path, model_config: Any) -> None:
     """Train ``model_config`` on the MovieLens split in ``folder`` (defaults, seed 0) into ``out``."""
-    from edge_runtime.spec import FeatureSpec
-    from train.config import TrainConfig
-    from train.pipeline import TrainInputs, train_run
+    from masknet_edge.edge_runtime.spec import FeatureSpec
+    from masknet_edge.train.config import TrainConfig
+    from masknet_edge.train.pipeline import TrainInputs, train_run
 
     train_run(
         TrainInputs(folder / "train.csv", folder / "valid.csv", folder / "test.csv"),

@@ -65,7 +65,7 @@ def _census(model: bytes) -> dict[str, Any]:
 def _variant_run(spec_path: Path) -> Path:
     """The same SerMaskNet with BatchNorm blocks and no LN-EMB (no LayerNorm left), trained once."""
     from benchmarks.bench_frontier import WORK, train_movielens
-    from train.config import ModelConfig
+    from masknet_edge.train.config import ModelConfig
 
     run = WORK / "int8-variant"
     if not (run / "metrics.json").is_file():
@@ -83,11 +83,11 @@ def run() -> dict[str, Any] | str:
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     from benchmarks.bench_frontier import WORK, teacher_run
-    from convert.conversion import LAYERNORM_OPS, convert_run
-    from edge_runtime.bundle import read_bundle
-    from edge_runtime.encoder import FeatureEncoder
-    from edge_runtime.spec import FeatureSpec
-    from train.metrics import auc, topk_overlap
+    from masknet_edge.convert.conversion import LAYERNORM_OPS, convert_run
+    from masknet_edge.edge_runtime.bundle import read_bundle
+    from masknet_edge.edge_runtime.encoder import FeatureEncoder
+    from masknet_edge.edge_runtime.spec import FeatureSpec
+    from masknet_edge.train.metrics import auc, topk_overlap
 
     got = teacher_run()
     if isinstance(got, str):

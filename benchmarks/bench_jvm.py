@@ -32,10 +32,10 @@ def run() -> dict[str, Any] | str:
         return "skipped: no javac / Guava (apt-get install default-jdk-headless libguava-java)"
     from click.testing import CliRunner
 
-    from convert.cli import main
-    from edge_runtime.bundle import read_bundle
-    from edge_runtime.encoder import FeatureEncoder
-    from edge_runtime.spec import CrossField
+    from masknet_edge.cli.main import main
+    from masknet_edge.edge_runtime.bundle import read_bundle
+    from masknet_edge.edge_runtime.encoder import FeatureEncoder
+    from masknet_edge.edge_runtime.spec import CrossField
 
     with tempfile.TemporaryDirectory(prefix="masknet-jvm-") as t:
         t = Path(t)

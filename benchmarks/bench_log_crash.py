@@ -60,8 +60,8 @@ SPEC = {
 _CHILD = textwrap.dedent(
     """
     import json, sys
-    from edge_runtime.behaviour_log import BehaviourLog
-    from edge_runtime.spec import FeatureSpec
+    from masknet_edge.edge_runtime.behaviour_log import BehaviourLog
+    from masknet_edge.edge_runtime.spec import FeatureSpec
     log = BehaviourLog(sys.argv[1], FeatureSpec.from_dict(json.loads(sys.argv[2])))
     i = int(sys.argv[3])
     print("open", flush=True)
@@ -86,8 +86,8 @@ def _features(source: Any, now: float) -> str:
 
 def _check(path: Path, acked: list[int], spec: Any) -> tuple[bool, str, list[int]]:
     """Open the log after a kill: (ok, why not, the event numbers it holds)."""
-    from edge_runtime.behaviour import BehaviourState
-    from edge_runtime.behaviour_log import BehaviourLog
+    from masknet_edge.edge_runtime.behaviour import BehaviourState
+    from masknet_edge.edge_runtime.behaviour_log import BehaviourLog
 
     try:
         log = BehaviourLog(path, spec)
@@ -112,7 +112,7 @@ def _check(path: Path, acked: list[int], spec: Any) -> tuple[bool, str, list[int
 
 def kill_rounds(kills: int, seed: int = 0) -> dict[str, Any]:
     """``kills`` rounds of record-then-SIGKILL on one file; counts of logs that failed to open or lost data."""
-    from edge_runtime.spec import FeatureSpec
+    from masknet_edge.edge_runtime.spec import FeatureSpec
 
     spec = FeatureSpec.from_dict(SPEC)
     rng = random.Random(seed)
@@ -167,8 +167,8 @@ def kill_rounds(kills: int, seed: int = 0) -> dict[str, Any]:
 
 def cut_files(cuts: int, seed: int = 0) -> dict[str, Any]:
     """``cuts`` copies of a log truncated at random lengths; each must open with a subset of its events."""
-    from edge_runtime.behaviour_log import BehaviourLog
-    from edge_runtime.spec import FeatureSpec
+    from masknet_edge.edge_runtime.behaviour_log import BehaviourLog
+    from masknet_edge.edge_runtime.spec import FeatureSpec
 
     spec = FeatureSpec.from_dict(SPEC)
     rng = random.Random(seed)

@@ -36,7 +36,7 @@ _WORKER = (
     "import atexit, json, resource, sys\n"
     "atexit.register(lambda: print(json.dumps({'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF)"
     ".ru_maxrss / 1024}), file=sys.stderr))\n"
-    "from convert.cli import main\n"
+    "from masknet_edge.cli.main import main\n"
     "main(sys.argv[1:])\n"
 )
 
@@ -45,7 +45,7 @@ def _world(folder: Path, impressions: int) -> float:
     """Write the world; returns the seconds it took."""
     t = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "convert.cli", "data", "shop", "--users", "20000", "--items", "2000",
+        [sys.executable, "-m", "masknet_edge", "data", "shop", "--users", "20000", "--items", "2000",
          "--interactions", str(impressions), "--shards", str(max(2, impressions // SHARD_IMPRESSIONS)),
          "--format", "parquet", "--seed", "7", "--out", str(folder)],
         check=True, cwd=ROOT, capture_output=True,
@@ -55,7 +55,7 @@ def _world(folder: Path, impressions: int) -> float:
 
 def _train(world: Path, valid: Path, out: Path, workers: int, log: Path) -> dict[str, Any]:
     """One streamed epoch with ``workers`` processes; the chief's metrics and each one's peak RSS."""
-    from train.multiworker import local_cluster
+    from masknet_edge.train.multiworker import local_cluster
 
     args = ["train", "--train", str(world / "train"), "--valid", str(valid),
             "--spec", str(world / "spec.json"), "--in-memory-rows", "0", *MODEL, "--out", str(out), "--json"]  # fmt: skip

@@ -27,7 +27,7 @@ import numpy as np
 
 from benchmarks.bench_quality import DATASETS, MARGIN, auc_summary, peer_figures, train_seeds
 from benchmarks.common import ROOT, fixed_splits, met, newcomer_spec, table
-from train.config import MODELS
+from masknet_edge.train.config import MODELS
 
 #: Its section in ``make bench`` (``run_all --only peer``); it accepts ``--data`` / ``--models``.
 SECTION, ORDER, PARTIAL = "peer", 61, True
@@ -88,7 +88,7 @@ def run(
         print("peer: MASKNET_FUXICTR_PYTHON is not set (a Python with fuxictr==2.3.10: `make bench-peer`)")
         return None
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from edge_runtime.spec import FeatureSpec
+    from masknet_edge.edge_runtime.spec import FeatureSpec
 
     peer = peer_figures()
     results: dict[str, Any] = {}

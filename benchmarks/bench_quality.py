@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import ROOT, fixed_splits, met, newcomer_spec, table
-from train.config import MODELS
+from masknet_edge.train.config import MODELS
 
 #: Its section in ``make bench`` (``run_all --only quality``), the place of its table in BENCHMARKS.md,
 #: and that it takes ``--data`` / ``--models`` (a rerun of some keeps the others' rows).
@@ -63,8 +63,8 @@ def train_seeds(
     folder: Path, spec: Any, model: str, seeds: tuple[int, ...], work: Path
 ) -> dict[str, list[Any]]:
     """Train ``model`` with its defaults once per seed on the split in ``folder``; per-seed figures."""
-    from train.config import ModelConfig, TrainConfig
-    from train.pipeline import TrainInputs, train_run
+    from masknet_edge.train.config import ModelConfig, TrainConfig
+    from masknet_edge.train.pipeline import TrainInputs, train_run
 
     r: dict[str, list[Any]] = {
         "auc": [],
@@ -99,7 +99,7 @@ def run(
 ) -> dict[str, Any]:
     """Train every model on every data set for every seed; returns per ``data/model`` summaries."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from edge_runtime.spec import FeatureSpec
+    from masknet_edge.edge_runtime.spec import FeatureSpec
 
     peer = peer_figures()
     results: dict[str, Any] = {}

@@ -35,11 +35,11 @@ MODES: list[tuple[str, str, dict[str, Any]]] = [
 
 
 def _movielens_run(tmp: Path) -> tuple[Path, Path, list[dict], list[list[dict]]]:
-    from edge_runtime.spec import FeatureSpec
-    from train.config import ModelConfig, TrainConfig
-    from train.datasets import prepare
-    from train.io import read_table
-    from train.pipeline import TrainInputs, train_run
+    from masknet_edge.edge_runtime.spec import FeatureSpec
+    from masknet_edge.train.config import ModelConfig, TrainConfig
+    from masknet_edge.train.datasets import prepare
+    from masknet_edge.train.io import read_table
+    from masknet_edge.train.pipeline import TrainInputs, train_run
 
     paths = prepare("movielens", SHARED / "movielens-100k", tmp / "ml", seed=0)
     spec = FeatureSpec.load(paths["spec"])
@@ -65,10 +65,10 @@ def _movielens_run(tmp: Path) -> tuple[Path, Path, list[dict], list[list[dict]]]
 
 def _criteo_run(tmp: Path) -> tuple[Path, Path, list[dict], list[list[dict]]]:
     from benchmarks.bench_runtime import build_reference
-    from train.io import read_table
+    from masknet_edge.train.io import read_table
 
     _, run, data = build_reference(tmp / "criteo", mode="none")
-    from edge_runtime.spec import FeatureSpec
+    from masknet_edge.edge_runtime.spec import FeatureSpec
 
     spec = FeatureSpec.load(run / "spec.json")
     df = read_table(data, text_columns=list(spec.text_columns))
@@ -80,15 +80,15 @@ def _criteo_run(tmp: Path) -> tuple[Path, Path, list[dict], list[list[dict]]]:
 def _measure(name: str, run: Path, data: Path, slates: list[list[dict]], tmp: Path) -> list[dict[str, Any]]:
     import keras
 
-    from convert.check import check_bundle
-    from convert.commands import keep_float_ops
-    from convert.conversion import convert_run
-    from edge_runtime.ranker import Ranker
-    from train import metrics
+    from masknet_edge.cli.conversion import keep_float_ops
+    from masknet_edge.convert.check import check_bundle
+    from masknet_edge.convert.conversion import convert_run
+    from masknet_edge.edge_runtime.ranker import Ranker
+    from masknet_edge.train import metrics
 
     model = keras.saving.load_model(run / "model.keras", safe_mode=True)
-    from edge_runtime.encoder import FeatureEncoder
-    from edge_runtime.spec import FeatureSpec
+    from masknet_edge.edge_runtime.encoder import FeatureEncoder
+    from masknet_edge.edge_runtime.spec import FeatureSpec
 
     encoder = FeatureEncoder(FeatureSpec.load(run / "spec.json"))
     encoded = [encoder.encode(slate) for slate in slates]

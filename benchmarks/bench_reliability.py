@@ -65,11 +65,11 @@ def _record(rng: random.Random) -> dict[str, Any]:
 def make_bundle(tmp: Path) -> tuple[Path, Path]:
     """A small trained shop model and its int8 bundle."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from convert.conversion import convert_run
-    from edge_runtime.spec import FeatureSpec
-    from train.config import ModelConfig, TrainConfig
-    from train.pipeline import TrainInputs, train_run
-    from train.shopworld import ShopWorldConfig, generate, shop_spec_dict, write_csvs
+    from masknet_edge.convert.conversion import convert_run
+    from masknet_edge.edge_runtime.spec import FeatureSpec
+    from masknet_edge.train.config import ModelConfig, TrainConfig
+    from masknet_edge.train.pipeline import TrainInputs, train_run
+    from masknet_edge.train.shopworld import ShopWorldConfig, generate, shop_spec_dict, write_csvs
 
     paths = write_csvs(
         generate(ShopWorldConfig(num_users=300, num_items=80, num_interactions=6000)), tmp / "d"
@@ -90,8 +90,8 @@ def make_bundle(tmp: Path) -> tuple[Path, Path]:
 
 def fuzz(bundle: Path, cases: int, seed: int = 0) -> dict[str, int]:
     """Hostile requests into Ranker.score; counts outcomes; raises on anything undocumented."""
-    from edge_runtime.errors import EncodeError
-    from edge_runtime.ranker import Ranker
+    from masknet_edge.edge_runtime.errors import EncodeError
+    from masknet_edge.edge_runtime.ranker import Ranker
 
     ranker = Ranker.load(bundle)
     rng = random.Random(seed)
@@ -116,8 +116,8 @@ def fuzz(bundle: Path, cases: int, seed: int = 0) -> dict[str, int]:
 
 def damage(bundle: Path, tmp: Path, trials: int, seed: int = 0) -> dict[str, int]:
     """Truncations and bit flips: rejected before the interpreter, or loaded and still verified."""
-    from edge_runtime.errors import BundleError
-    from edge_runtime.ranker import Ranker
+    from masknet_edge.edge_runtime.errors import BundleError
+    from masknet_edge.edge_runtime.ranker import Ranker
 
     data = bundle.read_bytes()
     rng = np.random.default_rng(seed)
@@ -153,7 +153,7 @@ def damage(bundle: Path, tmp: Path, trials: int, seed: int = 0) -> dict[str, int
 
 def soak(bundle: Path, items_csv: Path, threads: int = 8, requests: int = 1000) -> dict[str, Any]:
     """One Ranker shared by threads; results vs serial; RSS before/after 10,000 more requests."""
-    from edge_runtime.ranker import Ranker
+    from masknet_edge.edge_runtime.ranker import Ranker
 
     ranker = Ranker.load(bundle)
     with items_csv.open() as fh:

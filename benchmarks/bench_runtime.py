@@ -38,16 +38,16 @@ REQUEST_GOAL = 1.15
 def build_reference(workdir: Path, mode: str = "dynamic") -> tuple[Path, Path, Path]:
     """Train the reference model for one epoch and convert it; returns (bundle, run dir, data file)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from convert.conversion import convert_run
-    from edge_runtime.spec import FeatureSpec
-    from train.config import ModelConfig, TrainConfig
-    from train.pipeline import TrainInputs, train_run
+    from masknet_edge.convert.conversion import convert_run
+    from masknet_edge.edge_runtime.spec import FeatureSpec
+    from masknet_edge.train.config import ModelConfig, TrainConfig
+    from masknet_edge.train.pipeline import TrainInputs, train_run
 
     src = SHARED / "criteo-8k"
     data = workdir / "criteo"
     data.mkdir(parents=True, exist_ok=True)
     if src.is_dir():
-        from train.datasets import load_criteo
+        from masknet_edge.train.datasets import load_criteo
 
         (tr, va, te), _ = load_criteo(src)
         for name, df in (("train", tr), ("valid", va), ("test", te)):
@@ -85,8 +85,8 @@ def measure(bundle: Path, run: Path, data: Path) -> dict[str, Any]:
     """All runtime figures of the issue's goals, side by side."""
     import pandas as pd
 
-    from edge_runtime.interpreter import tensorflow_imported
-    from edge_runtime.ranker import Ranker
+    from masknet_edge.edge_runtime.interpreter import tensorflow_imported
+    from masknet_edge.edge_runtime.ranker import Ranker
 
     ranker = Ranker.load(bundle, num_threads=1)
     spec = ranker.spec
@@ -99,8 +99,8 @@ def measure(bundle: Path, run: Path, data: Path) -> dict[str, Any]:
     cands = [rows[i % len(rows)] for i in range(100)]
     ctx: dict[str, Any] = {}
     inputs = ranker.encoder.assemble(ranker.encoder.encode_context(ctx), ranker.encoder.encode_items(cands))
-    from edge_runtime import native
-    from edge_runtime.encoder import FeatureEncoder
+    from masknet_edge.edge_runtime import native
+    from masknet_edge.edge_runtime.encoder import FeatureEncoder
 
     pure = Ranker.load(bundle, num_threads=1)  # the same model, the encoder's pure-Python path
     pure.encoder = FeatureEncoder(pure.spec, native=False)
@@ -130,7 +130,7 @@ import json, time, numpy as np, tensorflow as tf
 tf.config.threading.set_intra_op_parallelism_threads(1)
 tf.config.threading.set_inter_op_parallelism_threads(1)
 import keras, train.layers
-from edge_runtime.ranker import Ranker
+from masknet_edge.edge_runtime.ranker import Ranker
 r = Ranker.load({str(bundle)!r})
 import pandas as pd
 df = pd.read_csv({str(data)!r}, dtype={{c: str for c in r.spec.text_columns}})
@@ -151,12 +151,12 @@ print(json.dumps({{"tf_function": tf_ms, "predict": p50(lambda: m.predict(x, ver
 import json, time
 from benchmarks.common import peak_rss_mb
 t = time.perf_counter()
-from edge_runtime.ranker import Ranker
+from masknet_edge.edge_runtime.ranker import Ranker
 t_import = time.perf_counter() - t
 r = Ranker.load({str(bundle)!r}, num_threads=1)
 t_all = time.perf_counter() - t
 import csv
-from edge_runtime.interpreter import tensorflow_imported
+from masknet_edge.edge_runtime.interpreter import tensorflow_imported
 print(json.dumps({{"import_s": t_import, "import_load_s": t_all,
                   "rss_mb": peak_rss_mb(),
                   "tensorflow": tensorflow_imported()}}))
@@ -164,8 +164,8 @@ print(json.dumps({{"import_s": t_import, "import_load_s": t_all,
     # what one more interpreter costs once it has scored 1,024 candidates (its tensor arena)
     arena = run_subprocess_json(f"""
 import json, numpy as np
-from edge_runtime.interpreter import ModelRunner
-from edge_runtime.ranker import Ranker
+from masknet_edge.edge_runtime.interpreter import ModelRunner
+from masknet_edge.edge_runtime.ranker import Ranker
 def rss_mb():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * 4096 / 2**20

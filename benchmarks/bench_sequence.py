@@ -189,8 +189,8 @@ def device_cost(work: Path, seed: int, rounds: int = 300) -> dict[str, Any]:
     """Request time of the proposed bundle (log of 50 + 50 events) over the static bundle's."""
     import pandas as pd
 
-    from edge_runtime.behaviour_log import BehaviourLog
-    from edge_runtime.ranker import Ranker
+    from masknet_edge.edge_runtime.behaviour_log import BehaviourLog
+    from masknet_edge.edge_runtime.ranker import Ranker
 
     rankers = {}
     for variant in COSTED:
@@ -231,8 +231,8 @@ def int8_overlap(work: Path, seed: int) -> dict[str, Any]:
     """Per-user top-10 overlap between the proposed model's int8 and float bundles on the time split's test."""
     import pandas as pd
 
-    from edge_runtime.encoder import FeatureEncoder
-    from edge_runtime.ranker import Ranker
+    from masknet_edge.edge_runtime.encoder import FeatureEncoder
+    from masknet_edge.edge_runtime.ranker import Ranker
 
     test = pd.read_csv(work / "replayed-time" / "test.csv", dtype=str, keep_default_na=False)
     out = {}

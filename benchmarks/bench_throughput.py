@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import ROOT, fixed_splits, newcomer_spec, table, train_examples_per_s
-from train.config import MODELS
+from masknet_edge.train.config import MODELS
 
 #: Its section in ``make bench`` (``run_all --only throughput``) and the place of its table in BENCHMARKS.md.
 SECTION, ORDER = "throughput", 72
@@ -59,8 +59,8 @@ def _best(f: Any, repeats: int = 3, n: int = 20) -> float:
 def _fit_epoch_seconds(fitted: Any, ds: Any, steps_per_execution: int, epochs: int = 3) -> float:
     import keras
 
-    from train.masknet import build_model
-    from train.optimizers import EmbeddingAdam
+    from masknet_edge.train.masknet import build_model
+    from masknet_edge.train.optimizers import EmbeddingAdam
 
     keras.utils.set_random_seed(0)
     model = build_model(fitted)
@@ -88,14 +88,14 @@ def _profile(train_csv: Path, spec_path: Path, batch: int) -> dict[str, float]:
     import keras
     import tensorflow as tf
 
-    from edge_runtime.encoder import FeatureEncoder
-    from edge_runtime.spec import FeatureSpec
-    from train.batches import in_memory_dataset, load_encoded
-    from train.fit import fit_spec
-    from train.io import iter_chunks
-    from train.masknet import build_model
-    from train.optimizers import EmbeddingAdam
-    from train.pipeline import STEPS_PER_EXECUTION
+    from masknet_edge.edge_runtime.encoder import FeatureEncoder
+    from masknet_edge.edge_runtime.spec import FeatureSpec
+    from masknet_edge.train.batches import in_memory_dataset, load_encoded
+    from masknet_edge.train.fit import fit_spec
+    from masknet_edge.train.io import iter_chunks
+    from masknet_edge.train.masknet import build_model
+    from masknet_edge.train.optimizers import EmbeddingAdam
+    from masknet_edge.train.pipeline import STEPS_PER_EXECUTION
 
     spec = FeatureSpec.load(spec_path)
     text = list(spec.text_columns)
@@ -167,7 +167,7 @@ def _train_eps(
     folder: Path, spec_path: Path, out: Path, model: str, model_kw: dict | None = None, **train_kw: Any
 ) -> float:
     """Examples/s of ``train_run`` (rows / median seconds of epochs 2-3)."""
-    from train.config import ModelConfig
+    from masknet_edge.train.config import ModelConfig
 
     return train_examples_per_s(
         folder, spec_path, out, ModelConfig(model=model, **(model_kw or {})), **train_kw

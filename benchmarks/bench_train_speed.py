@@ -30,7 +30,7 @@ def run(rounds: int = 4) -> dict[str, Any] | str:
     """Examples/s of each configuration (median over rounds) and the ratios to ``before``."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from benchmarks.bench_ablation import _respec
-    from train.config import DEFAULT_BATCH_SIZE, ModelConfig, TrainConfig
+    from masknet_edge.train.config import DEFAULT_BATCH_SIZE, ModelConfig, TrainConfig
 
     with tempfile.TemporaryDirectory(prefix="masknet-speed-") as t:
         splits = fixed_splits(Path(t) / "splits")

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.cli import peak_rss_mb  # noqa: F401 - re-exported for the benchmarks
+from masknet_edge.cli.device import peak_rss_mb  # noqa: F401 - re-exported for the benchmarks
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -131,7 +131,7 @@ def fixed_splits(out: Path) -> dict[str, Path] | str:
 
 def newcomer_spec(train_csv: Path, out: Path, **infer_kw: Any) -> Path:
     """The spec a new user gets: ``masknet spec infer`` with its defaults (label column ``label``)."""
-    from train.infer import infer_spec_report
+    from masknet_edge.train.infer import infer_spec_report
 
     spec, _ = infer_spec_report(train_csv, "label", **infer_kw)
     spec.save(out)
@@ -144,9 +144,9 @@ def train_examples_per_s(
     """Train ``folder``'s train.csv (valid.csv for early stopping) with ``train_run`` for 3 epochs;
     returns examples/s (rows / median seconds of epochs 2-3: epoch 1 also traces the graph) and the
     run's metrics."""
-    from edge_runtime.spec import FeatureSpec
-    from train.config import TrainConfig
-    from train.pipeline import TrainInputs, train_run
+    from masknet_edge.edge_runtime.spec import FeatureSpec
+    from masknet_edge.train.config import TrainConfig
+    from masknet_edge.train.pipeline import TrainInputs, train_run
 
     m = train_run(
         TrainInputs(folder / "train.csv", folder / "valid.csv"),
@@ -166,7 +166,7 @@ def write_marked_section(path: Path, begin: str, end: str, section: str, before:
     ``path``: in place of the text between the markers, or before the line ``before`` the first
     time (at the end when there is no such line). The file is replaced atomically (``make bench``
     keeps such standalone sections)."""
-    from edge_runtime.atomic import atomic_write_bytes
+    from masknet_edge.edge_runtime.atomic import atomic_write_bytes
 
     text = path.read_text()
     if begin in text:

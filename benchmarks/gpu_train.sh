@@ -18,10 +18,10 @@ trap 'rm -rf "$work"' EXIT
 
 "$PYTHON" -c "import tensorflow as tf, sys; g = tf.config.list_physical_devices('GPU'); print('GPUs:', g); sys.exit(0 if g else 3)" \
   || { echo "TensorFlow sees no GPU here: nothing to check" >&2; exit 3; }
-"$PYTHON" -m convert.cli data shop --users 20000 --items 2000 --interactions 1000000 --out "$work/shop"
+"$PYTHON" -m masknet_edge data shop --users 20000 --items 2000 --interactions 1000000 --out "$work/shop"
 for mode in mixed float32; do
   flag=$([ "$mode" = mixed ] && echo --mixed-precision || true)
-  timeout 120 "$PYTHON" -m convert.cli train --train "$work/shop/train.csv" --valid "$work/shop/valid.csv" \
+  timeout 120 "$PYTHON" -m masknet_edge train --train "$work/shop/train.csv" --valid "$work/shop/valid.csv" \
     --spec "$work/shop/spec.json" --epochs 2 --batch-size 4096 $flag --out "$work/run-$mode" --json \
     > "$work/$mode.json"
 done

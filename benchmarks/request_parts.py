@@ -36,8 +36,8 @@ def _request(rows: list[dict[str, str]]) -> tuple[dict[str, str], list[dict[str,
 
 def measure(static: Path, behaviour: Path, test_csv: Path, rounds: int = 400) -> dict[str, list[float]]:
     """Per bundle: median ms of [behaviour columns, encoding, invoke]."""
-    from edge_runtime.behaviour_log import BehaviourLog
-    from edge_runtime.ranker import Ranker
+    from masknet_edge.edge_runtime.behaviour_log import BehaviourLog
+    from masknet_edge.edge_runtime.ranker import Ranker
 
     with test_csv.open(newline="") as f:
         rows = list(csv.DictReader(f))

@@ -26,7 +26,7 @@ from typing import Any
 
 import benchmarks
 from benchmarks.common import ROOT, machine
-from edge_runtime.atomic import atomic_write_bytes
+from masknet_edge.edge_runtime.atomic import atomic_write_bytes
 
 RESULTS = ROOT / "benchmarks" / "results.json"
 MAIN_DOCUMENT = "BENCHMARKS.md"

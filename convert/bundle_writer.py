@@ -12,13 +12,13 @@ from typing import Any
 
 import numpy as np
 
-import edge_runtime
-from convert.modes import QuantMode
-from edge_runtime.atomic import atomic_path
-from edge_runtime.bundle import BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, input_signature_of
-from edge_runtime.encoder import FeatureEncoder
-from edge_runtime.interpreter import ModelRunner
-from edge_runtime.spec import FeatureSpec
+import masknet_edge
+from masknet_edge.convert.modes import QuantMode
+from masknet_edge.edge_runtime.atomic import atomic_path
+from masknet_edge.edge_runtime.bundle import BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, input_signature_of
+from masknet_edge.edge_runtime.encoder import FeatureEncoder
+from masknet_edge.edge_runtime.interpreter import ModelRunner
+from masknet_edge.edge_runtime.spec import FeatureSpec
 
 __all__ = ["GOLDEN_TOLERANCE", "json_safe_records", "make_golden", "write_bundle"]
 
@@ -90,7 +90,7 @@ def write_bundle(
         "format": BUNDLE_FORMAT,
         "format_version": BUNDLE_FORMAT_VERSION,
         "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
-        "toolkit_version": edge_runtime.__version__,
+        "toolkit_version": masknet_edge.__version__,
         "tensorflow_version": tensorflow_version,
         "model": model_info,
         "quantization": {"mode": mode, **quantization_info},

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.atomic import atomic_path
-from edge_runtime.ranker import Ranker
-from train import metrics
-from train.io import DataError, file_columns, read_table
+from masknet_edge.edge_runtime.atomic import atomic_path
+from masknet_edge.edge_runtime.ranker import Ranker
+from masknet_edge.train import metrics
+from masknet_edge.train.io import DataError, file_columns, read_table
 
 __all__ = ["CheckResult", "Thresholds", "check_bundle", "format_report", "plot_report"]
 
@@ -85,7 +85,7 @@ def check_bundle(
     thresholds: Thresholds | None = None,
 ) -> CheckResult:
     """Compare a bundle against its float reference model on ``data``."""
-    from convert.run import load_run
+    from masknet_edge.convert.run import load_run
 
     thresholds = thresholds or Thresholds()
     ranker = Ranker.load(bundle)

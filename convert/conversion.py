@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from convert.modes import QuantMode
-from convert.run import RunError
+from masknet_edge.convert.modes import QuantMode
+from masknet_edge.convert.run import RunError
 
 __all__ = ["LAYERNORM_OPS", "POOLING_OPS", "convert_run"]
 
@@ -30,7 +30,7 @@ def _without_paths(metrics: dict[str, Any]) -> dict[str, Any]:
 
 def _sample_rows(path: Path, spec: Any, rows: int, seed: int) -> Any:
     """A seeded uniform sample of ``rows`` rows from the first 200,000 of a file."""
-    from train.io import iter_chunks
+    from masknet_edge.train.io import iter_chunks
 
     df = next(iter(iter_chunks(path, 200_000, text_columns=list(spec.text_columns))), None)
     if df is None or not len(df):
@@ -59,12 +59,12 @@ def convert_run(
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
-    from convert.bundle_writer import json_safe_records, make_golden, write_bundle
-    from convert.converter import convert_model
-    from convert.run import load_run
-    from edge_runtime.conformance import edge_case_records
-    from edge_runtime.encoder import FeatureEncoder
-    from edge_runtime.outputs import check_output
+    from masknet_edge.convert.bundle_writer import json_safe_records, make_golden, write_bundle
+    from masknet_edge.convert.converter import convert_model
+    from masknet_edge.convert.run import load_run
+    from masknet_edge.edge_runtime.conformance import edge_case_records
+    from masknet_edge.edge_runtime.encoder import FeatureEncoder
+    from masknet_edge.edge_runtime.outputs import check_output
 
     out = Path(out)
     if out.is_dir():
@@ -81,7 +81,7 @@ def convert_run(
     encoder = FeatureEncoder(spec)
     need = QuantMode(mode).calibrated
     if need:  # calibrating on defaults for absent columns would be silently wrong
-        from train.io import file_columns
+        from masknet_edge.train.io import file_columns
 
         absent = [c for c in spec.input_columns if c not in file_columns(source)]
         if absent:

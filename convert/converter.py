@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from convert.modes import QUANT_MODES, QuantMode
-from edge_runtime.atomic import owned_temp_dir
-from edge_runtime.errors import MasknetError
-from edge_runtime.spec import FeatureSpec
+from masknet_edge.convert.modes import QUANT_MODES, QuantMode
+from masknet_edge.edge_runtime.atomic import owned_temp_dir
+from masknet_edge.edge_runtime.errors import MasknetError
+from masknet_edge.edge_runtime.spec import FeatureSpec
 
 log = logging.getLogger("masknet.convert")
 
@@ -94,7 +94,7 @@ def _representative(
 
 def _input_order(tflite: bytes) -> list[str]:
     """Input names in the interpreter's positional order (``serving_default_<name>:0``)."""
-    from edge_runtime.interpreter import load_interpreter_class
+    from masknet_edge.edge_runtime.interpreter import load_interpreter_class
 
     _, cls = load_interpreter_class()
     details = cls(model_content=tflite).get_input_details()

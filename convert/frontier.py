@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.atomic import atomic_path, atomic_write_bytes
-from edge_runtime.errors import ArgumentError
+from masknet_edge.edge_runtime.atomic import atomic_path, atomic_write_bytes
+from masknet_edge.edge_runtime.errors import ArgumentError
 
 __all__ = ["DEFAULT_GRID", "FrontierPoint", "FrontierResult", "frontier_run", "pareto"]
 
@@ -88,7 +88,7 @@ def pareto(points: Sequence[FrontierPoint]) -> list[bool]:
 
 
 def _test_frame(path: Path, spec: Any, rows: int) -> Any:
-    from train.io import iter_chunks
+    from masknet_edge.train.io import iter_chunks
 
     frames = []
     taken = 0
@@ -126,7 +126,7 @@ def _claim(out: Path, teacher_run: Path) -> None:
 
 def _check_test_labels(path: Path, label: str | None, rows: int) -> None:
     """The bundles are compared by test AUC: the first ``rows`` test rows must hold both classes."""
-    from train.io import iter_chunks
+    from masknet_edge.train.io import iter_chunks
 
     seen: set[float] = set()
     taken = 0
@@ -168,14 +168,14 @@ def frontier_run(
     """Distil, convert and measure; see the module docstring. ``out`` is a folder of this command's
     own (students/, bundles/, frontier.*); an existing one is refused unless ``resume``. ``grid``:
     (name, architecture changes) per student; defaults to :data:`DEFAULT_GRID`."""
-    from convert.conversion import convert_run
-    from convert.latency import time_bundles_fresh
-    from convert.modes import QUANT_MODES
-    from edge_runtime.ranker import Ranker
-    from train import metrics
-    from train.config import TrainConfig
-    from train.distill import distill_run, student_config
-    from train.pipeline import saved_config
+    from masknet_edge.convert.conversion import convert_run
+    from masknet_edge.convert.latency import time_bundles_fresh
+    from masknet_edge.convert.modes import QUANT_MODES
+    from masknet_edge.edge_runtime.ranker import Ranker
+    from masknet_edge.train import metrics
+    from masknet_edge.train.config import TrainConfig
+    from masknet_edge.train.distill import distill_run, student_config
+    from masknet_edge.train.pipeline import saved_config
 
     teacher_run, out = Path(teacher_run), Path(out)
     grid = DEFAULT_GRID if grid is None else grid

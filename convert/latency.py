@@ -4,7 +4,7 @@ A process that has just trained or distilled a model carries TensorFlow's state 
 and a request timed there costs more than on a device. Measured on the Criteo-shaped reference
 model (``benchmarks/bench_runtime.py``, same bundle, side by side): whole request / invoke
 1.17-1.19 in the training process, 1.07-1.10 in a fresh one. So :func:`time_bundles_fresh` runs
-:func:`time_bundles` in a new Python process (``python -m convert.latency``, a JSON job on stdin,
+:func:`time_bundles` in a new Python process (``python -m masknet_edge.convert.latency``, a JSON job on stdin,
 JSON medians on stdout) that imports the runtime alone.
 """
 
@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.errors import MasknetError
-from edge_runtime.interpreter import tensorflow_imported
+from masknet_edge.edge_runtime.errors import MasknetError
+from masknet_edge.edge_runtime.interpreter import tensorflow_imported
 
 __all__ = ["time_bundles", "time_bundles_fresh"]
 
@@ -42,7 +42,7 @@ def time_bundles(
     sees the same machine state. The bundles share one spec (the first one's encodes the invoke's
     inputs). Returns ``{"invoke_ms": {name: ms}, "request_ms": {name: ms}, "tensorflow_loaded": bool}``.
     """
-    from edge_runtime.ranker import Ranker
+    from masknet_edge.edge_runtime.ranker import Ranker
 
     rankers = {name: Ranker.load(path, num_threads=1) for name, path in bundles.items()}
     if not rankers:
@@ -76,7 +76,7 @@ def time_bundles_fresh(
     except (TypeError, ValueError) as exc:
         raise MasknetError(f"the request to time is not plain JSON ({exc})") from None
     proc = subprocess.run(
-        [sys.executable, "-m", "convert.latency"], input=payload, capture_output=True, text=True
+        [sys.executable, "-m", "masknet_edge.convert.latency"], input=payload, capture_output=True, text=True
     )
     if proc.returncode != 0:
         tail = proc.stderr.strip().splitlines()[-5:]
@@ -85,7 +85,8 @@ def time_bundles_fresh(
 
 
 def main() -> None:
-    """``python -m convert.latency``: a job of :func:`time_bundles_fresh` on stdin, its result on stdout."""
+    """``python -m masknet_edge.convert.latency``: a job of :func:`time_bundles_fresh` on stdin; its result
+    on stdout."""
     job = json.load(sys.stdin)
     result = time_bundles(job["bundles"], job["context"], job["items"], int(job["repeats"]))
     sys.stdout.write(json.dumps(result) + "\n")

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge_runtime.errors import MasknetError, SpecError
-from edge_runtime.spec import FeatureSpec
+from masknet_edge.edge_runtime.errors import MasknetError, SpecError
+from masknet_edge.edge_runtime.spec import FeatureSpec
 
 __all__ = ["RunArtifacts", "RunError", "load_run"]
 
@@ -56,7 +56,7 @@ def load_run(run_dir: str | Path) -> RunArtifacts:
     metrics = _json_object(run / "metrics.json")
     import keras
 
-    import train.layers  # noqa: F401 - registers the custom layers for deserialization
+    import masknet_edge.train.layers  # noqa: F401 - registers the custom layers for deserialization
 
     try:
         model = keras.saving.load_model(model_path, safe_mode=True)

@@ -26,10 +26,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from edge_runtime import hashing
-from edge_runtime.behaviour_spec import BehaviourFeature, BehaviourSpec
-from edge_runtime.errors import ArgumentError, EncodeError
-from edge_runtime.spec import FeatureSpec
+from masknet_edge.edge_runtime import hashing
+from masknet_edge.edge_runtime.behaviour_spec import BehaviourFeature, BehaviourSpec
+from masknet_edge.edge_runtime.errors import ArgumentError, EncodeError
+from masknet_edge.edge_runtime.spec import FeatureSpec
 
 __all__ = ["BehaviourState", "Event", "behaviour_key", "check_time"]
 

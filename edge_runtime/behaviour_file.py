@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_runtime.errors import BehaviourLogError
+from masknet_edge.edge_runtime.errors import BehaviourLogError
 
 try:  # POSIX; on other systems a log is not protected against a second writer
     import fcntl

@@ -14,7 +14,7 @@ Durability: every :meth:`BehaviourLog.record` that returned is committed. With t
 ``durable=False`` (SQLite WAL, ``synchronous=NORMAL``) a killed process loses nothing that was
 acknowledged; a power cut may lose the last few events. ``durable=True`` (``synchronous=FULL``)
 survives power cuts too, at the price of one fsync per event. A file cut short or damaged is
-opened with what survived (``edge_runtime.behaviour_file``).
+opened with what survived (``masknet_edge.edge_runtime.behaviour_file``).
 
 Privacy: :meth:`BehaviourLog.clear` and :meth:`BehaviourLog.forget` delete events for good: freed
 pages are overwritten (``secure_delete``) and the write-ahead log is truncated to zero bytes.
@@ -35,11 +35,11 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime import hashing
-from edge_runtime.behaviour import BehaviourState, Event, behaviour_key, check_time
-from edge_runtime.behaviour_file import LOG_FORMAT, LogFile, erase_log_file, open_log_file
-from edge_runtime.errors import ArgumentError, BehaviourLogError, EncodeError
-from edge_runtime.spec import FeatureSpec
+from masknet_edge.edge_runtime import hashing
+from masknet_edge.edge_runtime.behaviour import BehaviourState, Event, behaviour_key, check_time
+from masknet_edge.edge_runtime.behaviour_file import LOG_FORMAT, LogFile, erase_log_file, open_log_file
+from masknet_edge.edge_runtime.errors import ArgumentError, BehaviourLogError, EncodeError
+from masknet_edge.edge_runtime.spec import FeatureSpec
 
 __all__ = ["LOG_FORMAT", "BehaviourLog", "Retention"]
 

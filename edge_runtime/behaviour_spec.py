@@ -41,7 +41,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from edge_runtime.errors import SpecError
+from masknet_edge.edge_runtime.errors import SpecError
 
 __all__ = ["DEFAULT_CAP_SECONDS", "FEATURE_TYPES", "BehaviourFeature", "BehaviourSpec", "EventKind"]
 

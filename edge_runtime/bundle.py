@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge_runtime.bounded import InputTooLarge, read_bounded
-from edge_runtime.errors import BundleError, SpecError
-from edge_runtime.spec import FeatureSpec
+from masknet_edge.edge_runtime.bounded import InputTooLarge, read_bounded
+from masknet_edge.edge_runtime.errors import BundleError, SpecError
+from masknet_edge.edge_runtime.spec import FeatureSpec
 
 __all__ = ["BUNDLE_FORMAT", "BUNDLE_FORMAT_VERSION", "PARTS", "Bundle", "read_bundle"]
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime import hashing
-from edge_runtime.errors import EncodeError
-from edge_runtime.spec import CategoricalField, MultiCategoricalField
+from masknet_edge.edge_runtime import hashing
+from masknet_edge.edge_runtime.errors import EncodeError
+from masknet_edge.edge_runtime.spec import CategoricalField, MultiCategoricalField
 
 __all__ = ["categorical_text", "multi_value_texts"]
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.errors import EncodeError
+from masknet_edge.edge_runtime.errors import EncodeError
 
 __all__ = ["Columns", "columns_of"]
 

@@ -40,9 +40,9 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.encoder import FeatureEncoder
-from edge_runtime.errors import EncodeError, MasknetError
-from edge_runtime.spec import (
+from masknet_edge.edge_runtime.encoder import FeatureEncoder
+from masknet_edge.edge_runtime.errors import EncodeError, MasknetError
+from masknet_edge.edge_runtime.spec import (
     CategoricalField,
     CrossField,
     FeatureSpec,
@@ -138,8 +138,8 @@ def _same_values(got: Any, want: Any, where: str) -> str | None:
 
 
 def _run_behaviour(case: dict[str, Any]) -> str | None:
-    from edge_runtime.behaviour import BehaviourState
-    from edge_runtime.replay import replay_rows
+    from masknet_edge.edge_runtime.behaviour import BehaviourState
+    from masknet_edge.edge_runtime.replay import replay_rows
 
     spec = FeatureSpec.from_dict(case["spec"])
     if case["kind"] == "replay":
@@ -176,7 +176,7 @@ def _run_case(case: dict[str, Any]) -> str | None:
         got = list(fit_vocabulary(case["counts"], case["min_count"], case.get("max_vocab")))
         return None if got == case["expected"] else f"vocabulary {got} != {case['expected']}"
     if kind == "rank":
-        from edge_runtime.ranker import _top
+        from masknet_edge.edge_runtime.ranker import _top
 
         got = _top(np.asarray(case["scores"], dtype=np.float32), case["k"]).tolist()
         return None if got == case["expected"] else f"top-k {got} != {case['expected']}"

@@ -33,13 +33,13 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime import hashing
-from edge_runtime.categorical import categorical_text, multi_value_texts
-from edge_runtime.columns import Columns
-from edge_runtime.errors import ArgumentError, EncodeError
-from edge_runtime.native import fastcols as native_fast_path
-from edge_runtime.numeric import TransformTable, numeric_column, plain_numbers
-from edge_runtime.spec import (
+from masknet_edge.edge_runtime import hashing
+from masknet_edge.edge_runtime.categorical import categorical_text, multi_value_texts
+from masknet_edge.edge_runtime.columns import Columns
+from masknet_edge.edge_runtime.errors import ArgumentError, EncodeError
+from masknet_edge.edge_runtime.native import fastcols as native_fast_path
+from masknet_edge.edge_runtime.numeric import TransformTable, numeric_column, plain_numbers
+from masknet_edge.edge_runtime.spec import (
     CategoricalField,
     CrossField,
     FeatureSpec,

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.errors import MissingDependencyError
+from masknet_edge.edge_runtime.errors import MissingDependencyError
 
 try:
     from farmhash import fingerprint64 as _fingerprint64

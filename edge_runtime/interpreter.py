@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.errors import MissingDependencyError
+from masknet_edge.edge_runtime.errors import MissingDependencyError
 
 __all__ = ["BACKENDS", "ModelRunner", "RunnerPool", "load_interpreter_class", "tensorflow_imported"]
 

@@ -19,7 +19,7 @@ def _load() -> ModuleType | None:
     if os.environ.get("MASKNET_PURE_PYTHON", "") not in ("", "0"):
         return None
     try:
-        from edge_runtime import _fastcols
+        from masknet_edge.edge_runtime import _fastcols
     except ImportError:
         return None
     return _fastcols

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime import hashing
-from edge_runtime.errors import EncodeError
-from edge_runtime.spec import NumericField
+from masknet_edge.edge_runtime import hashing
+from masknet_edge.edge_runtime.errors import EncodeError
+from masknet_edge.edge_runtime.spec import NumericField
 
 __all__ = ["NUMERIC_MISSING_TEXTS", "TransformTable", "numeric_column", "parse_number_text", "plain_numbers"]
 
@@ -180,7 +180,7 @@ class TransformTable:
     hi)`` with ``g(x) = log1p(max(x, 0))`` for ``log1p_standardize`` and ``x`` otherwise; a missing
     value gets the row's ``fill``. One field or many at once run the same code.
 
-    >>> from edge_runtime.spec import FeatureSpec
+    >>> from masknet_edge.edge_runtime.spec import FeatureSpec
     >>> f = FeatureSpec.from_dict({"fields": [{"name": "p", "kind": "numeric", "side": "item",
     ...     "transform": "standardize", "mean": 10.0, "std": 2.0}]})["p"]
     >>> TransformTable([f]).apply(np.array([[14.0, np.nan]]), np.array([[False, True]])).tolist()

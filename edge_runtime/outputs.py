@@ -21,8 +21,8 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from edge_runtime.atomic import apply_umask, naming, sweep_stale, temp_prefix
-from edge_runtime.errors import MasknetError
+from masknet_edge.edge_runtime.atomic import apply_umask, naming, sweep_stale, temp_prefix
+from masknet_edge.edge_runtime.errors import MasknetError
 
 __all__ = ["OutputError", "check_output", "staged_dir"]
 

@@ -23,14 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.behaviour import BehaviourState, behaviour_key, check_time
-from edge_runtime.behaviour_log import BehaviourLog
-from edge_runtime.bundle import Bundle, read_bundle
-from edge_runtime.columns import columns_of
-from edge_runtime.encoder import EncodedPart, FeatureEncoder
-from edge_runtime.errors import ArgumentError, BundleError, EncodeError
-from edge_runtime.interpreter import ModelRunner, RunnerPool
-from edge_runtime.spec import FeatureSpec
+from masknet_edge.edge_runtime.behaviour import BehaviourState, behaviour_key, check_time
+from masknet_edge.edge_runtime.behaviour_log import BehaviourLog
+from masknet_edge.edge_runtime.bundle import Bundle, read_bundle
+from masknet_edge.edge_runtime.columns import columns_of
+from masknet_edge.edge_runtime.encoder import EncodedPart, FeatureEncoder
+from masknet_edge.edge_runtime.errors import ArgumentError, BundleError, EncodeError
+from masknet_edge.edge_runtime.interpreter import ModelRunner, RunnerPool
+from masknet_edge.edge_runtime.spec import FeatureSpec
 
 __all__ = ["Catalog", "Ranker", "VerifyReport"]
 

@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime import hashing
-from edge_runtime.behaviour import BehaviourState
-from edge_runtime.errors import ArgumentError, EncodeError
-from edge_runtime.numeric import parse_number_text
-from edge_runtime.spec import FeatureSpec
+from masknet_edge.edge_runtime import hashing
+from masknet_edge.edge_runtime.behaviour import BehaviourState
+from masknet_edge.edge_runtime.errors import ArgumentError, EncodeError
+from masknet_edge.edge_runtime.numeric import parse_number_text
+from masknet_edge.edge_runtime.spec import FeatureSpec
 
 __all__ = ["Replay", "replay_rows"]
 

@@ -39,10 +39,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from edge_runtime.atomic import atomic_write_bytes
-from edge_runtime.behaviour_spec import BehaviourSpec
-from edge_runtime.errors import SpecError
-from edge_runtime.hashing import VALUE_TYPES, canonical_text
+from masknet_edge.edge_runtime.atomic import atomic_write_bytes
+from masknet_edge.edge_runtime.behaviour_spec import BehaviourSpec
+from masknet_edge.edge_runtime.errors import SpecError
+from masknet_edge.edge_runtime.hashing import VALUE_TYPES, canonical_text
 
 __all__ = [
     "FORMAT_VERSION",
@@ -296,7 +296,7 @@ class NumericField:
         boundaries: bucket boundaries for ``bucketize``, strictly increasing; fitted as quantiles
             when None.
         num_bins: bins to fit when ``boundaries`` is None. Defaults to 10.
-        mean, std, min, max: fitted statistics (set by fitting; see ``train.fit``).
+        mean, std, min, max: fitted statistics (set by fitting; see ``masknet_edge.train.fit``).
         clip: transformed values are clipped to ``[-clip, clip]`` so float32 stays finite.
             Defaults to 1e6.
         source: the raw column to read, when it differs from ``name`` (e.g. ``age_bucket`` bucketizes

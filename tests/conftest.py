@@ -50,7 +50,7 @@ def shop_data(tmp_path_factory) -> Path:
     pytest.importorskip("pandas")
     from click.testing import CliRunner
 
-    from convert.cli import main
+    from masknet_edge.cli.main import main
 
     out = tmp_path_factory.mktemp("shop")
     res = CliRunner().invoke(
@@ -81,7 +81,7 @@ def shop_run(shop_data, tmp_path_factory) -> Path:
         pytest.skip("TensorFlow is not installed")
     from click.testing import CliRunner
 
-    from convert.cli import main
+    from masknet_edge.cli.main import main
 
     run = tmp_path_factory.mktemp("runs") / "shop"
     d = shop_data
@@ -114,7 +114,7 @@ def bundles(shop_run, tmp_path_factory) -> dict[str, Path]:
     """Bundles of the tiny run in the float, dynamic and int8 modes."""
     from click.testing import CliRunner
 
-    from convert.cli import main
+    from masknet_edge.cli.main import main
 
     out = tmp_path_factory.mktemp("bundles")
     paths = {}

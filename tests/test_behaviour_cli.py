@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from convert.cli import main
-from edge_runtime.errors import ArgumentError
+from masknet_edge.cli.main import main
+from masknet_edge.edge_runtime.errors import ArgumentError
 from tests.conftest import TINY_MODEL, needs_tf
 
 
@@ -174,9 +174,9 @@ def behaviour_bundle(sessions, replayed, tmp_path_factory) -> Path:
 def test_the_ranker_scores_from_its_log_exactly_as_the_replayed_rows(behaviour_bundle, sessions, tmp_path):
     import pandas as pd
 
-    from edge_runtime.behaviour_log import BehaviourLog
-    from edge_runtime.ranker import Ranker
-    from edge_runtime.replay import replay_rows
+    from masknet_edge.edge_runtime.behaviour_log import BehaviourLog
+    from masknet_edge.edge_runtime.ranker import Ranker
+    from masknet_edge.edge_runtime.replay import replay_rows
 
     ranker = Ranker.load(behaviour_bundle)
     spec = ranker.spec
@@ -229,8 +229,8 @@ def test_the_ranker_scores_from_its_log_exactly_as_the_replayed_rows(behaviour_b
 
 @needs_tf
 def test_masknet_rank_reads_a_behaviour_log(behaviour_bundle, sessions, tmp_path):
-    from edge_runtime.behaviour_log import BehaviourLog
-    from edge_runtime.ranker import Ranker
+    from masknet_edge.edge_runtime.behaviour_log import BehaviourLog
+    from masknet_edge.edge_runtime.ranker import Ranker
 
     ranker = Ranker.load(behaviour_bundle)
     candidates = tmp_path / "items.csv"

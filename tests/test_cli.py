@@ -8,14 +8,14 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from convert.cli import COMMANDS, main
+from masknet_edge.cli.main import COMMANDS, main
 
 
 def test_help_imports_no_tensorflow():
     code = (
         "import sys\n"
         "from click.testing import CliRunner\n"
-        "from convert.cli import main\n"
+        "from masknet_edge.cli.main import main\n"
         "r = CliRunner().invoke(main, ['--help'])\n"
         "assert r.exit_code == 0 and 'convert' in r.output, r.output\n"
         "for c in ['rank', 'verify', 'bench', 'train', 'convert', 'check']:\n"
@@ -92,9 +92,10 @@ def test_the_command_line_starts_without_numpy_or_tensorflow():
     import sys
 
     code = (
-        "import sys, convert.cli\n"
+        "import sys\n"
         "from click.testing import CliRunner\n"
-        "assert CliRunner().invoke(convert.cli.main, ['--help']).exit_code == 0\n"
+        "from masknet_edge.cli.main import main\n"
+        "assert CliRunner().invoke(main, ['--help']).exit_code == 0\n"
         "print(sorted(m for m in ('numpy', 'tensorflow', 'keras', 'sqlite3') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -104,7 +105,7 @@ def test_the_command_line_starts_without_numpy_or_tensorflow():
 def test_the_listed_summaries_are_the_commands_own_first_lines():
     import importlib
 
-    from convert.cli import COMMANDS, SUMMARIES
+    from masknet_edge.cli.main import COMMANDS, SUMMARIES
 
     assert set(SUMMARIES) == set(COMMANDS)
     for name, target in COMMANDS.items():

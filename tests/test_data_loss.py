@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from convert.cli import main
+from masknet_edge.cli.main import main
 from tests.conftest import needs_tf
 
 
@@ -169,7 +169,7 @@ def test_interrupted_train_overwrite_keeps_the_old_run(shop_run, shop_data, tmp_
     base += ["--embedding-dim", "4", "--blocks", "1", "--block-units", "8", "--batch-size", "64"]
     # Far more epochs than the test waits for: the signal must land mid-training, never after the
     # run has finished and been swapped in (on a loaded machine 30 tiny epochs could end first).
-    args = [sys.executable, "-m", "convert.cli", *base, "--epochs", "1000", "--patience", "1000"]
+    args = [sys.executable, "-m", "masknet_edge", *base, "--epochs", "1000", "--patience", "1000"]
     args += ["--in-memory-rows", "100", "--chunk-rows", "500"]  # streamed: an encoded cache on disk
     scratch = Path(tempfile.mkdtemp(prefix="masknet-scratch-"))
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TMPDIR": str(scratch)}

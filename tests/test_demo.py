@@ -14,8 +14,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(not HAS_TF, reason="TensorFlo
 
 
 def test_quick_demo_end_to_end(tmp_path):
-    from convert.cli import main
-    from convert.demo import DEMO_MARKER
+    from masknet_edge.cli.demo import DEMO_MARKER
+    from masknet_edge.cli.main import main
 
     # the folder holds an earlier demo's output: the demo replaces it (and only its own output)
     (tmp_path / DEMO_MARKER).write_text("written by `masknet demo`\n")

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from convert.cli import main
-from edge_runtime.bundle import read_bundle
-from edge_runtime.errors import ArgumentError, BundleError, MasknetError
+from masknet_edge.cli.main import main
+from masknet_edge.edge_runtime.bundle import read_bundle
+from masknet_edge.edge_runtime.errors import ArgumentError, BundleError, MasknetError
 from tests.conftest import needs_tf
 
 
@@ -93,7 +93,7 @@ def test_json_bombs_in_candidates(bundles, line, tmp_path):
     ids=["int", "deep", "kind-list", "name-list"],
 )
 def test_hostile_specs(text, tmp_path):
-    from edge_runtime.spec import FeatureSpec, SpecError
+    from masknet_edge.edge_runtime.spec import FeatureSpec, SpecError
 
     path = tmp_path / "spec.json"
     path.write_text(text)
@@ -119,7 +119,7 @@ def test_option_bounds(bundles, tmp_path):
 
 
 def test_api_argument_errors_are_masknet_errors(bundles):
-    from edge_runtime.ranker import Ranker
+    from masknet_edge.edge_runtime.ranker import Ranker
 
     with pytest.raises(BundleError, match="expected the path of a bundle"):
         Ranker.load(None)  # type: ignore[arg-type]
@@ -135,8 +135,8 @@ def test_api_argument_errors_are_masknet_errors(bundles):
         ranker.index_catalog([record], id_field=["item_id"])  # type: ignore[arg-type]
     with pytest.raises(ArgumentError, match="now"):
         ranker.rank(record, [record], now="yesterday")  # type: ignore[arg-type]
-    from edge_runtime.errors import SpecError
-    from edge_runtime.spec import FeatureSpec
+    from masknet_edge.edge_runtime.errors import SpecError
+    from masknet_edge.edge_runtime.spec import FeatureSpec
 
     with pytest.raises(SpecError, match="path of a spec file"):
         FeatureSpec.load(5)  # type: ignore[arg-type]
@@ -202,7 +202,7 @@ def test_forged_manifest_without_a_quantization_mode_is_refused(bundles, tmp_pat
 # ----------------------------------------------------------------------------- data files
 @needs_tf
 def test_garbage_parquet_and_counting_rows(tmp_path):
-    from train.io import DataError, count_rows
+    from masknet_edge.train.io import DataError, count_rows
 
     bad = tmp_path / "x.parquet"
     bad.write_bytes(b"PAR1 not really" * 10)
@@ -264,7 +264,7 @@ def test_check_gates_that_cannot_be_evaluated_fail(shop_run, bundles, shop_data,
 
 
 def test_every_error_type_is_a_masknet_error():
-    from edge_runtime import errors
+    from masknet_edge.edge_runtime import errors
 
     for name in dir(errors):
         obj = getattr(errors, name)
@@ -276,7 +276,7 @@ def test_every_error_type_is_a_masknet_error():
 def test_native_noise_is_filtered_and_real_messages_pass(capfd):
     import os
 
-    from edge_runtime.clitools import quiet_native_logs
+    from masknet_edge.cli.tools import quiet_native_logs
 
     with quiet_native_logs():
         os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\nreal problem\n")
@@ -300,7 +300,7 @@ def test_commands_print_their_result_and_nothing_else(shop_run, shop_data, bundl
     ]
     for args in commands:
         res = subprocess.run(
-            [sys.executable, "-m", "convert.cli", *map(str, args)], env=env, capture_output=True, text=True
+            [sys.executable, "-m", "masknet_edge", *map(str, args)], env=env, capture_output=True, text=True
         )
         assert res.returncode == 0, res.stderr
         assert res.stderr == "", f"{args[0]} wrote to stderr: {res.stderr[:500]}"
@@ -314,9 +314,9 @@ def test_pandas_missing_markers_are_missing_and_times_are_errors(bundles):
     import numpy as np
     import pandas as pd
 
-    from edge_runtime.encoder import FeatureEncoder
-    from edge_runtime.errors import EncodeError
-    from edge_runtime.spec import FeatureSpec
+    from masknet_edge.edge_runtime.encoder import FeatureEncoder
+    from masknet_edge.edge_runtime.errors import EncodeError
+    from masknet_edge.edge_runtime.spec import FeatureSpec
 
     spec = FeatureSpec.from_dict(
         {
@@ -346,10 +346,10 @@ def test_pandas_missing_markers_are_missing_and_times_are_errors(bundles):
 
 # ----------------------------------------------------------------------------- missing dependencies
 def test_missing_farmhash_is_reported_at_construction(monkeypatch):
-    from edge_runtime import hashing
-    from edge_runtime.encoder import FeatureEncoder
-    from edge_runtime.errors import MissingDependencyError
-    from edge_runtime.spec import FeatureSpec
+    from masknet_edge.edge_runtime import hashing
+    from masknet_edge.edge_runtime.encoder import FeatureEncoder
+    from masknet_edge.edge_runtime.errors import MissingDependencyError
+    from masknet_edge.edge_runtime.spec import FeatureSpec
 
     monkeypatch.setattr(hashing, "_fingerprint64", None)
     spec = FeatureSpec.from_dict(
@@ -390,7 +390,7 @@ def test_malformed_candidate_csv(bundles, tmp_path, text, message):
 
 
 def test_candidate_csv_with_a_byte_order_mark_keeps_its_first_column(tmp_path):
-    from edge_runtime.cli import read_candidates
+    from masknet_edge.cli.device import read_candidates
 
     path = tmp_path / "c.csv"
     path.write_bytes(b"\xef\xbb\xbfitem_id,category\ni1,shoes\n")
@@ -399,7 +399,7 @@ def test_candidate_csv_with_a_byte_order_mark_keeps_its_first_column(tmp_path):
 
 @pytest.mark.parametrize("char", ["\u2028", "\u2029", "\u0085", "\x0b", "\x0c", "\x1c"])
 def test_json_lines_keep_line_breaks_that_json_allows_inside_strings(tmp_path, char):
-    from edge_runtime.cli import read_candidates
+    from masknet_edge.cli.device import read_candidates
 
     path = tmp_path / "c.jsonl"
     path.write_text(json.dumps({"item_id": f"a{char}b"}, ensure_ascii=False) + "\r\n" + '{"item_id": "c"}\n')
@@ -409,7 +409,7 @@ def test_json_lines_keep_line_breaks_that_json_allows_inside_strings(tmp_path, c
 def test_every_api_accepts_every_candidate_container(bundles):
     import pandas as pd
 
-    from edge_runtime.ranker import Ranker
+    from masknet_edge.edge_runtime.ranker import Ranker
 
     ranker = Ranker.load(bundles["none"])
     records = ranker.bundle.golden["records"][:5]
@@ -560,7 +560,7 @@ def test_outputs_on_a_read_only_file_system_are_named_in_one_line(shop_data, tmp
         "shop": ["data", "shop", "--interactions", "50", "--out", str(mnt / "shop")],
     }
     script = "; ".join(
-        f"{sys.executable} -m convert.cli {' '.join(args)} 2>>{tmp_path / name}.err; "
+        f"{sys.executable} -m masknet_edge {' '.join(args)} 2>>{tmp_path / name}.err; "
         f"echo $? >> {tmp_path / name}.rc"
         for name, args in commands.items()
     )

@@ -1,4 +1,5 @@
-"""The packages' imports run one way: no module reaches, at any depth, back to itself."""
+"""The packages' imports run one way: no module reaches, at any depth, back to itself, and the floors
+are kept: the runtime imports nothing above it, and only the command line imports click."""
 
 from __future__ import annotations
 
@@ -6,22 +7,43 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("edge_runtime", "train", "convert")
+#: Installed package -> its folder in the repository (pyproject.toml's package-dir).
+PACKAGES = {
+    "masknet_edge": "masknet_edge",
+    "masknet_edge.cli": "masknet_edge/cli",
+    "masknet_edge.edge_runtime": "edge_runtime",
+    "masknet_edge.train": "train",
+    "masknet_edge.convert": "convert",
+}
+RUNTIME = "masknet_edge.edge_runtime."
+
+
+def _modules() -> dict[str, Path]:
+    return {
+        f"{p}.{f.stem}": f
+        for p, d in PACKAGES.items()
+        for f in (ROOT / d).glob("*.py")
+        if f.stem != "__init__"
+    }
+
+
+def _imported(path: Path) -> set[str]:
+    """Every module name that ``path`` imports, at the top or inside a function."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+    return found
 
 
 def _imports() -> dict[str, set[str]]:
-    """Module -> the project modules it imports, at the top or inside a function."""
-    modules = {f"{p}.{f.stem}": f for p in PACKAGES for f in (ROOT / p).glob("*.py") if f.stem != "__init__"}
-    graph = {}
-    for name, path in modules.items():
-        found = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Import):
-                found |= {a.name for a in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                found |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
-        graph[name] = {m for m in found if m in modules and m != name}
-    return graph
+    """Module -> the project modules it imports."""
+    modules = _modules()
+    return {
+        name: {m for m in _imported(path) if m in modules and m != name} for name, path in modules.items()
+    }
 
 
 def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -46,7 +68,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_no_import_cycles_between_the_project_modules():
     graph = _imports()
-    assert len(graph) > 40 and graph["train.pipeline"], "the import graph was not read"
+    assert len(graph) > 40 and graph["masknet_edge.train.pipeline"], "the import graph was not read"
     cycle = _cycle(graph)
     assert cycle is None, " -> ".join(cycle or [])
 
@@ -58,7 +80,18 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_the_runtime_imports_nothing_from_training_or_conversion():
     graph = _imports()
-    reaching_up = {
-        m: sorted(d for d in deps if not d.startswith("edge_runtime.")) for m, deps in graph.items()
+    reaching_up = {m: sorted(d for d in deps if not d.startswith(RUNTIME)) for m, deps in graph.items()}
+    assert not {m: d for m, d in reaching_up.items() if m.startswith(RUNTIME) and d}
+
+
+def test_only_the_command_line_imports_click_and_no_stage_imports_it():
+    """Every click line is in masknet_edge/cli; the stages' APIs work without it."""
+    uses_click = sorted(
+        name for name, path in _modules().items() if {"click"} & {m.split(".")[0] for m in _imported(path)}
+    )
+    assert uses_click and all(name.startswith("masknet_edge.cli.") for name in uses_click), uses_click
+    calls_cli = {
+        m: sorted(d for d in deps if d.startswith("masknet_edge.cli.")) for m, deps in _imports().items()
     }
-    assert not {m: d for m, d in reaching_up.items() if m.startswith("edge_runtime.") and d}
+    entry_points = ("masknet_edge.cli.", "masknet_edge.__main__")
+    assert not {m: d for m, d in calls_cli.items() if not m.startswith(entry_points) and d}

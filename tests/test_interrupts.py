@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from convert.cli import main
-from edge_runtime.bundle import read_bundle
+from masknet_edge.cli.main import main
+from masknet_edge.edge_runtime.bundle import read_bundle
 from tests.conftest import needs_tf
 
 pytestmark = needs_tf
@@ -55,7 +55,7 @@ def _interrupt(
         scratch.mkdir(exist_ok=True)
         env["TMPDIR"] = str(scratch)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "convert.cli", *map(str, args)],
+        [sys.executable, "-m", "masknet_edge", *map(str, args)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -152,7 +152,7 @@ def test_interrupted_data_shop_leaves_the_old_folder_whole(tmp_path, sig):
     if sig == signal.SIGINT:
         assert _leftovers(tmp_path) == []
     rerun = subprocess.run(
-        [sys.executable, "-m", "convert.cli", "data", "shop", "--out", str(out), "--interactions", "500"]
+        [sys.executable, "-m", "masknet_edge", "data", "shop", "--out", str(out), "--interactions", "500"]
         + ["--overwrite"],
         capture_output=True,
         text=True,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_runtime.conformance import CONFORMANCE_FILE
+from masknet_edge.edge_runtime.conformance import CONFORMANCE_FILE
 from tests.conftest import ROOT
 
 GUAVA = Path("/usr/share/java/guava.jar")

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge_runtime.errors import EncodeError
-from edge_runtime.ranker import Ranker
+from masknet_edge.edge_runtime.errors import EncodeError
+from masknet_edge.edge_runtime.ranker import Ranker
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -136,7 +136,7 @@ def test_loading_a_bundle_executes_nothing_but_the_interpreter(bundles, monkeypa
     import marshal
     import pickle
 
-    import edge_runtime.interpreter as interp
+    import masknet_edge.edge_runtime.interpreter as interp
 
     interp.load_interpreter_class()  # the interpreter module itself may be imported first
 
@@ -162,7 +162,9 @@ def test_loading_a_bundle_executes_nothing_but_the_interpreter(bundles, monkeypa
 
 def test_no_pickle_and_keras_loads_are_safe():
     sources = [
-        p for d in ("edge_runtime", "train", "convert", "benchmarks") for p in (ROOT / d).rglob("*.py")
+        p
+        for d in ("masknet_edge", "edge_runtime", "train", "convert", "benchmarks")
+        for p in (ROOT / d).rglob("*.py")
     ]
     for path in sources:
         text = path.read_text()

@@ -21,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.atomic import owned_temp_dir
-from edge_runtime.encoder import FeatureEncoder
-from edge_runtime.errors import EncodeError
-from edge_runtime.spec import FeatureSpec
-from train.config import TrainConfig
-from train.io import DataError, iter_chunks
+from masknet_edge.edge_runtime.atomic import owned_temp_dir
+from masknet_edge.edge_runtime.encoder import FeatureEncoder
+from masknet_edge.edge_runtime.errors import EncodeError
+from masknet_edge.edge_runtime.spec import FeatureSpec
+from masknet_edge.train.config import TrainConfig
+from masknet_edge.train.io import DataError, iter_chunks
 
 log = logging.getLogger("masknet.train")
 

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from edge_runtime.behaviour_spec import BehaviourFeature, BehaviourSpec
-from edge_runtime.errors import SpecError
+from masknet_edge.edge_runtime.behaviour_spec import BehaviourFeature, BehaviourSpec
+from masknet_edge.edge_runtime.errors import SpecError
 
 __all__ = ["RATE_WINDOWS", "SEQUENCE_LENGTH", "behaviour_field", "propose_sequences", "read_behaviour"]
 

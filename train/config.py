@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from edge_runtime.errors import MasknetError
+from masknet_edge.edge_runtime.errors import MasknetError
 
 #: The package name our Keras layers and optimizer are registered under (saved models name it).
 KERAS_PACKAGE = "masknet_edge"

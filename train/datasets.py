@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.atomic import atomic_path
-from edge_runtime.outputs import check_output, staged_dir
-from edge_runtime.spec import FeatureSpec
-from train.io import DataError
+from masknet_edge.edge_runtime.atomic import atomic_path
+from masknet_edge.edge_runtime.outputs import check_output, staged_dir
+from masknet_edge.edge_runtime.spec import FeatureSpec
+from masknet_edge.train.io import DataError
 
 __all__ = ["DATASETS", "load_avazu", "load_criteo", "load_movielens", "prepare"]
 
@@ -47,7 +47,7 @@ def _find(src: Path, *patterns: str) -> Path | None:
 
 def _vocab(train_column: Any) -> dict[str, int]:
     """Vocabulary keys for a categorical column (exact ids for values seen twice in training)."""
-    from train.infer import vocabulary_keys
+    from masknet_edge.train.infer import vocabulary_keys
 
     return vocabulary_keys(train_column.value_counts(), min_count=2)
 

@@ -12,7 +12,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from train.config import ModelConfig, TrainConfig
+from masknet_edge.train.config import ModelConfig, TrainConfig
 
 __all__ = ["STUDENT_DEFAULTS", "distill_run", "student_config"]
 
@@ -23,7 +23,7 @@ STUDENT_DEFAULTS: dict[str, Any] = {"num_blocks": 1, "block_units": 128, "mlp_un
 def student_config(teacher_run: str | Path, **changes: Any) -> ModelConfig:
     """The teacher's model configuration with :data:`STUDENT_DEFAULTS` and ``changes`` applied
     (``None`` values keep the teacher's). Regularisation and ablation switches are the defaults'."""
-    from train.pipeline import saved_config
+    from masknet_edge.train.pipeline import saved_config
 
     teacher, _, _ = saved_config(Path(teacher_run) / "config.json")
     chosen = {**STUDENT_DEFAULTS, **{k: v for k, v in changes.items() if v is not None}}
@@ -51,7 +51,7 @@ def distill_run(
 ) -> dict[str, Any]:
     """Train a student of ``teacher_run`` into the run directory ``out``; returns its metrics (with
     a ``teacher`` entry when there is a test file). Data files default to the teacher's."""
-    from train.pipeline import TrainInputs, saved_config, train_run
+    from masknet_edge.train.pipeline import TrainInputs, saved_config, train_run
 
     teacher_run = Path(teacher_run)
     _, _, taught = saved_config(teacher_run / "config.json")

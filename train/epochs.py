@@ -7,19 +7,19 @@ Imported only when training starts (it imports Keras).
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import click
 import keras
 import numpy as np
 
-from edge_runtime.errors import MasknetError
-from train import metrics
-from train.config import TrainConfig
-from train.rundir import save_model_atomic, write_json
+from masknet_edge.edge_runtime.errors import MasknetError
+from masknet_edge.train import metrics
+from masknet_edge.train.config import TrainConfig
+from masknet_edge.train.rundir import save_model_atomic, write_json
 
 __all__ = ["EpochCallback"]
 
@@ -108,6 +108,6 @@ class EpochCallback(keras.callbacks.Callback):
             self._bar.close()
             self._bar = None
             best = " (best)" if s["best_epoch"] == epoch + 1 else ""
-            click.echo(f"epoch {epoch + 1}: valid AUC {val_auc:.4f}, logloss {val_ll:.4f}{best}", err=True)
+            print(f"epoch {epoch + 1}: valid AUC {val_auc:.4f}, logloss {val_ll:.4f}{best}", file=sys.stderr)
         if s["wait"] >= self.cfg.patience:
             self.model.stop_training = True

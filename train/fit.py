@@ -18,17 +18,17 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.categorical import categorical_text, multi_value_texts
-from edge_runtime.errors import EncodeError
-from edge_runtime.numeric import numeric_column
-from edge_runtime.spec import (
+from masknet_edge.edge_runtime.categorical import categorical_text, multi_value_texts
+from masknet_edge.edge_runtime.errors import EncodeError
+from masknet_edge.edge_runtime.numeric import numeric_column
+from masknet_edge.edge_runtime.spec import (
     CategoricalField,
     FeatureSpec,
     MultiCategoricalField,
     NumericField,
     fit_vocabulary,
 )
-from train.io import DataError
+from masknet_edge.train.io import DataError
 
 __all__ = ["RunningMoments", "UniformSample", "fit_spec", "fit_vocabulary"]
 

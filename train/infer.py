@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.behaviour_spec import BehaviourSpec
-from edge_runtime.spec import FeatureSpec
-from train.behaviour_fields import behaviour_field
-from train.io import DataError, file_columns, iter_chunks
+from masknet_edge.edge_runtime.behaviour_spec import BehaviourSpec
+from masknet_edge.edge_runtime.spec import FeatureSpec
+from masknet_edge.train.behaviour_fields import behaviour_field
+from masknet_edge.train.io import DataError, file_columns, iter_chunks
 
 __all__ = ["ColumnReport", "collision_share", "infer_spec", "infer_spec_report", "vocabulary_keys"]
 
@@ -78,7 +78,7 @@ def _has_id_token(name: str) -> bool:
 
 
 def _auc(y: np.ndarray, score: np.ndarray) -> float:
-    from train.metrics import auc
+    from masknet_edge.train.metrics import auc
 
     return float(auc(y, score))
 

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from edge_runtime.errors import MasknetError
-from edge_runtime.numeric import NUMERIC_MISSING_TEXTS
+from masknet_edge.edge_runtime.errors import MasknetError
+from masknet_edge.edge_runtime.numeric import NUMERIC_MISSING_TEXTS
 
 __all__ = [
     "DataError",

@@ -12,11 +12,11 @@ from typing import Any
 import keras
 from keras import ops
 
-from edge_runtime.spec import POOLINGS
-from train import optimizers as _optimizers  # noqa: F401 - a saved model.keras also names its optimizer
-from train.config import BLOCK_NORMS
-from train.config import KERAS_PACKAGE as PACKAGE
-from train.target_attention import TargetAttention
+from masknet_edge.edge_runtime.spec import POOLINGS
+from masknet_edge.train import optimizers as _optimizers  # noqa: F401 - a saved model.keras also names its optimizer
+from masknet_edge.train.config import BLOCK_NORMS
+from masknet_edge.train.config import KERAS_PACKAGE as PACKAGE
+from masknet_edge.train.target_attention import TargetAttention
 
 
 def _fresh(identifier: Any, default: Any = None) -> Any:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from edge_runtime.spec import FeatureSpec
-from train.config import ModelConfig
-from train.layers import FeatureEmbedding, FieldLayerNorm, MaskBlock, PooledSum
+from masknet_edge.edge_runtime.spec import FeatureSpec
+from masknet_edge.train.config import ModelConfig
+from masknet_edge.train.layers import FeatureEmbedding, FieldLayerNorm, MaskBlock, PooledSum
 
 __all__ = ["build_model", "model_inputs"]
 

@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from edge_runtime.atomic import owned_temp_dir
-from edge_runtime.errors import MasknetError
+from masknet_edge.edge_runtime.atomic import owned_temp_dir
+from masknet_edge.edge_runtime.errors import MasknetError
 
 __all__ = [
     "ClusterRole",
@@ -243,8 +243,8 @@ def worker_batches(
 ) -> WorkerData:
     """This worker's shards as endless batches of ``batch_size / workers`` rows, and the steps every
     worker can take per epoch. Its shards are read once first, so a bad value stops it before training."""
-    from train.batches import encode_chunk, labels
-    from train.io import DataError, count_rows, data_files, iter_chunks, worker_shards
+    from masknet_edge.train.batches import encode_chunk, labels
+    from masknet_edge.train.io import DataError, count_rows, data_files, iter_chunks, worker_shards
 
     if batch_size % role.count:
         raise DataError(

@@ -16,7 +16,7 @@ from typing import Any
 
 import keras
 
-from train.config import KERAS_PACKAGE as PACKAGE
+from masknet_edge.train.config import KERAS_PACKAGE as PACKAGE
 
 __all__ = ["EmbeddingAdam"]
 

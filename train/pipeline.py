@@ -32,17 +32,30 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.encoder import FeatureEncoder
-from edge_runtime.errors import MasknetError
-from edge_runtime.outputs import check_output
-from edge_runtime.spec import FeatureSpec
-from train import metrics
-from train.batches import checked_chunks, in_memory_dataset, load_encoded, streamed_dataset
-from train.config import DEFAULT_BATCH_SIZE, ConfigError, ModelConfig, TrainConfig, default_learning_rate
-from train.fit import fit_spec
-from train.io import DataError, count_rows, file_columns
-from train.rundir import RunDirError, is_run_dir, plot_history, run_dir, save_model_atomic, write_json
-from train.teacher import Target, load_teacher, teacher_report, teacher_spec
+from masknet_edge.edge_runtime.encoder import FeatureEncoder
+from masknet_edge.edge_runtime.errors import MasknetError
+from masknet_edge.edge_runtime.outputs import check_output
+from masknet_edge.edge_runtime.spec import FeatureSpec
+from masknet_edge.train import metrics
+from masknet_edge.train.batches import checked_chunks, in_memory_dataset, load_encoded, streamed_dataset
+from masknet_edge.train.config import (
+    DEFAULT_BATCH_SIZE,
+    ConfigError,
+    ModelConfig,
+    TrainConfig,
+    default_learning_rate,
+)
+from masknet_edge.train.fit import fit_spec
+from masknet_edge.train.io import DataError, count_rows, file_columns
+from masknet_edge.train.rundir import (
+    RunDirError,
+    is_run_dir,
+    plot_history,
+    run_dir,
+    save_model_atomic,
+    write_json,
+)
+from masknet_edge.train.teacher import Target, load_teacher, teacher_report, teacher_spec
 
 log = logging.getLogger("masknet.train")
 
@@ -221,7 +234,7 @@ def _train(
         )
     role = None
     if distribute == "multiworker":
-        from train.multiworker import cluster_role
+        from masknet_edge.train.multiworker import cluster_role
 
         role = cluster_role()
     helper = role is not None and not role.chief  # writes nothing into out: the chief does
@@ -247,12 +260,12 @@ def _train(
 
     import keras
 
-    from train.epochs import EpochCallback
-    from train.masknet import build_model
-    from train.optimizers import EmbeddingAdam
+    from masknet_edge.train.epochs import EpochCallback
+    from masknet_edge.train.masknet import build_model
+    from masknet_edge.train.optimizers import EmbeddingAdam
 
     if role is not None:  # before any other TensorFlow work of this process
-        from train.multiworker import make_strategy
+        from masknet_edge.train.multiworker import make_strategy
 
         worker_strategy = make_strategy(train_config.worker_timeout)
     if distribute != "none" and cpu_devices > 1:
@@ -280,7 +293,7 @@ def _train(
     batch_size = train_config.batch_size or DEFAULT_BATCH_SIZE
     cache_mib = None  # the encoded cache of a streamed file, when one is made
     if role is not None:
-        from train.multiworker import worker_batches
+        from masknet_edge.train.multiworker import worker_batches
 
         workers = worker_batches(inputs.train, role, fitted, encoder, label, target, train_config, batch_size)
         mode = f"multi-worker ({role.count} workers, {len(workers.shards)} shard(s) here)"
@@ -307,7 +320,7 @@ def _train(
     # The run directory is created only now that the input is known to be good. A run it replaces
     # stays whole until the new one has finished (trained beside it, then swapped in).
     if helper:
-        from train.multiworker import worker_dir
+        from masknet_edge.train.multiworker import worker_dir
     with worker_dir(out, resume) if helper else run_dir(out, resume=resume, replace=replacing) as out:
         ckpt = out / "checkpoints"
         ckpt.mkdir(exist_ok=True)
@@ -365,7 +378,7 @@ def _train(
         steps = steps_per_epoch or math.ceil(n_train / batch_size)
         predict = None
         if role is not None:
-            from train.multiworker import predict_in_batches
+            from masknet_edge.train.multiworker import predict_in_batches
 
             def predict(x: dict[str, np.ndarray]) -> np.ndarray:
                 return predict_in_batches(model, x)
@@ -378,7 +391,7 @@ def _train(
             and state["epoch"] < train_config.epochs
             and state["wait"] < train_config.patience
         ):
-            from train.multiworker import train_epochs
+            from masknet_edge.train.multiworker import train_epochs
 
             train_epochs(
                 model,
@@ -437,7 +450,7 @@ def _train(
         write_json(out / "history.json", state["history"])
         plot_history(state["history"], out / "training_curve.png")
     if role is not None:  # after the chief's run directory is in place
-        from train.multiworker import leave_together
+        from masknet_edge.train.multiworker import leave_together
 
         leave_together(strategy)
     return result

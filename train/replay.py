@@ -13,11 +13,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from edge_runtime.errors import EncodeError
-from edge_runtime.outputs import check_output, staged_dir
-from edge_runtime.replay import Replay
-from edge_runtime.spec import FeatureSpec
-from train.io import DataError, file_columns, iter_chunks
+from masknet_edge.edge_runtime.errors import EncodeError
+from masknet_edge.edge_runtime.outputs import check_output, staged_dir
+from masknet_edge.edge_runtime.replay import Replay
+from masknet_edge.edge_runtime.spec import FeatureSpec
+from masknet_edge.train.io import DataError, file_columns, iter_chunks
 
 __all__ = ["replay_file"]
 

@@ -17,9 +17,9 @@ try:  # POSIX
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-from edge_runtime.atomic import atomic_path, atomic_write_bytes
-from edge_runtime.errors import MasknetError
-from edge_runtime.outputs import staged_dir
+from masknet_edge.edge_runtime.atomic import atomic_path, atomic_write_bytes
+from masknet_edge.edge_runtime.errors import MasknetError
+from masknet_edge.edge_runtime.outputs import staged_dir
 
 __all__ = ["RunDirError", "is_run_dir", "plot_history", "run_dir", "save_model_atomic", "write_json"]
 

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.atomic import atomic_path
-from train.shopworld import ShopWorldConfig, generate, shop_spec_dict
+from masknet_edge.edge_runtime.atomic import atomic_path
+from masknet_edge.train.shopworld import ShopWorldConfig, generate, shop_spec_dict
 
 __all__ = [
     "BOOST",

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.atomic import atomic_path
+from masknet_edge.edge_runtime.atomic import atomic_path
 
 __all__ = ["ShopWorld", "ShopWorldConfig", "generate", "shop_spec_dict", "write_csvs", "write_sharded"]
 

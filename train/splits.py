@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from train.io import DataError, file_columns, read_table
+from masknet_edge.train.io import DataError, file_columns, read_table
 
 __all__ = ["SPLIT_BY", "split_log"]
 
@@ -85,8 +85,8 @@ def split_file(
     events: str | Path, out: str | Path, by: str, time: str, user: str, seed: int = 0, overwrite: bool = False
 ) -> dict[str, Any]:
     """Read ``events``, write it in time order with a ``split`` column to ``out`` (CSV, atomically)."""
-    from edge_runtime.atomic import atomic_path
-    from edge_runtime.outputs import check_output
+    from masknet_edge.edge_runtime.atomic import atomic_path
+    from masknet_edge.edge_runtime.outputs import check_output
 
     out = check_output(out, [events], overwrite=overwrite)
     frame = read_table(events, text_columns=file_columns(events))  # cells as written: "01234" stays

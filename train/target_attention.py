@@ -21,7 +21,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from train.config import KERAS_PACKAGE as PACKAGE
+from masknet_edge.train.config import KERAS_PACKAGE as PACKAGE
 
 __all__ = ["TargetAttention"]
 

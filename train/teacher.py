@@ -16,8 +16,8 @@ __all__ = ["Target", "load_teacher", "teacher_report", "teacher_spec"]
 
 def teacher_spec(run: Path) -> Any:
     """The fitted spec of a teacher run (a RunDirError when ``run`` is not a finished run)."""
-    from edge_runtime.spec import FeatureSpec
-    from train.rundir import RunDirError
+    from masknet_edge.edge_runtime.spec import FeatureSpec
+    from masknet_edge.train.rundir import RunDirError
 
     run = Path(run)
     if not (run / "model.keras").is_file() or not (run / "spec.json").is_file():
@@ -29,7 +29,7 @@ def load_teacher(run: Path) -> Any:
     """The teacher's model (Keras, ``safe_mode=True``)."""
     import keras
 
-    import train.layers  # noqa: F401  (registers the custom layers for loading)
+    import masknet_edge.train.layers  # noqa: F401  (registers the custom layers for loading)
 
     return keras.saving.load_model(Path(run) / "model.keras", safe_mode=True)
 
@@ -51,7 +51,7 @@ def teacher_report(
     teacher: Any, inputs: Any, x: dict[str, np.ndarray], y: np.ndarray, student: np.ndarray
 ) -> dict[str, Any]:
     """The teacher's test AUC next to the student's, and how alike their scores rank."""
-    from train import metrics
+    from masknet_edge.train import metrics
 
     scores = teacher.predict(x, batch_size=4096, verbose=0).ravel()
     return {

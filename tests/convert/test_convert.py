@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from convert.cli import main
-from edge_runtime.bundle import read_bundle
+from masknet_edge.cli.main import main
+from masknet_edge.edge_runtime.bundle import read_bundle
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +29,7 @@ def test_bundle_manifest_and_parts(bundles):
     assert m["outputs"] == [{"name": "ctr", "dtype": "float32", "shape": [-1, 1]}]
     assert set(m["parts"]) == {"model.tflite", "spec.json", "golden.json"}
     assert {"tensorflow_version", "toolkit_version", "created", "spec_sha256"} <= set(m)
-    from edge_runtime.conformance import edge_case_records
+    from masknet_edge.edge_runtime.conformance import edge_case_records
 
     records = b.golden["records"]
     # 32 training rows, then the edge cases of every field of the spec (missing, typed, boundary, ...)
@@ -40,7 +40,7 @@ def test_bundle_manifest_and_parts(bundles):
 
 
 def test_the_manifest_names_no_path_of_the_workstation(bundles, shop_run):
-    from convert.conversion import _without_paths
+    from masknet_edge.convert.conversion import _without_paths
 
     for path in bundles.values():
         with zipfile.ZipFile(path) as zf:
@@ -195,7 +195,7 @@ def test_spec_that_does_not_match_the_model_is_refused(shop_run, tmp_path):
 
 
 def test_interrupted_write_leaves_no_partial_bundle(bundles, tmp_path, monkeypatch):
-    from convert import bundle_writer
+    from masknet_edge.convert import bundle_writer
 
     b = read_bundle(bundles["none"])
     out = tmp_path / "b.mnb"
@@ -219,7 +219,7 @@ def test_interrupted_write_leaves_no_partial_bundle(bundles, tmp_path, monkeypat
 
 
 def test_dynamic_batch_dimension(bundles):
-    from edge_runtime.interpreter import ModelRunner
+    from masknet_edge.edge_runtime.interpreter import ModelRunner
 
     b = read_bundle(bundles["dynamic"])
     runner = ModelRunner(b.model)
@@ -248,7 +248,7 @@ def test_a_full_temporary_folder_is_a_named_error_not_a_traceback(shop_run, tmp_
     """TensorFlow's ResourceExhaustedError from the SavedModel export must become one Error line."""
     import tensorflow as tf
 
-    import convert.converter as converter
+    import masknet_edge.convert.converter as converter
 
     def full(*args, **kwargs):
         raise tf.errors.ResourceExhaustedError(None, None, "No space left on device")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from convert.cli import main
-from convert.frontier import FrontierPoint, pareto
+from masknet_edge.cli.main import main
+from masknet_edge.convert.frontier import FrontierPoint, pareto
 
 GRID = (("tiny", {"num_blocks": 1, "block_units": 8}),)
 
@@ -27,11 +27,11 @@ def test_pareto_keeps_what_nothing_beats():
 
 @pytest.fixture(scope="module")
 def frontier_dir(shop_run, tmp_path_factory, monkeypatch_module):
-    import convert.frontier
+    from masknet_edge.convert import frontier
 
-    monkeypatch_module.setattr(convert.frontier, "DEFAULT_GRID", GRID)
+    monkeypatch_module.setattr(frontier, "DEFAULT_GRID", GRID)
     out = tmp_path_factory.mktemp("frontier") / "f"
-    from convert.frontier import frontier_run
+    from masknet_edge.convert.frontier import frontier_run
 
     result = frontier_run(
         shop_run, out, budget_ms=1e6, budget_kib=1e6, candidates=20, modes=("none",), epochs=1, repeats=3,
@@ -124,9 +124,9 @@ def test_hostile_frontiers_are_clear_errors(shop_run, tmp_path):
 
 
 def test_bundles_are_timed_in_a_fresh_process_without_tensorflow(bundles):
-    from convert.latency import time_bundles_fresh
-    from edge_runtime.bundle import read_bundle
-    from edge_runtime.errors import MasknetError
+    from masknet_edge.convert.latency import time_bundles_fresh
+    from masknet_edge.edge_runtime.bundle import read_bundle
+    from masknet_edge.edge_runtime.errors import MasknetError
 
     records = read_bundle(bundles["none"]).golden["records"][:5]
     paths = {mode: str(path) for mode, path in bundles.items()}

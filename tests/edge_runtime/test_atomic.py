@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge_runtime.atomic import atomic_path, atomic_write_bytes
+from masknet_edge.edge_runtime.atomic import atomic_path, atomic_write_bytes
 
 
 def test_success_replaces_the_file(tmp_path):
@@ -38,7 +38,7 @@ def test_owned_temp_dirs_of_killed_processes_are_removed_by_the_next_one(tmp_pat
     import subprocess
     import sys
 
-    from edge_runtime.atomic import owned_temp_dir
+    from masknet_edge.edge_runtime.atomic import owned_temp_dir
 
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
@@ -62,7 +62,7 @@ def test_owned_temp_dirs_of_killed_processes_are_removed_by_the_next_one(tmp_pat
 
 def test_a_file_that_appears_meanwhile_is_kept_without_replace(tmp_path):
     """Two writers of one output without --overwrite: the second is told, the first's file stays."""
-    from edge_runtime.atomic import atomic_path
+    from masknet_edge.edge_runtime.atomic import atomic_path
 
     out = tmp_path / "b.mnb"
 
@@ -84,7 +84,7 @@ def test_a_write_error_without_a_file_name_names_the_output(tmp_path):
     """A full disk fails a write with ENOSPC and no file name: the error must still say where."""
     import errno
 
-    from edge_runtime.atomic import atomic_path
+    from masknet_edge.edge_runtime.atomic import atomic_path
 
     out = tmp_path / "big.bin"
     with pytest.raises(OSError, match="No space left") as info, atomic_path(out) as _tmp:
@@ -97,7 +97,7 @@ def test_a_folder_that_cannot_be_written_is_named_by_the_output_not_the_hidden_t
     import errno
     import tempfile
 
-    from edge_runtime.outputs import staged_dir
+    from masknet_edge.edge_runtime.outputs import staged_dir
 
     def refuse(*args, prefix="", dir=None, **kwargs):  # what a read-only file system answers
         raise OSError(errno.EROFS, "Read-only file system", f"{dir}/{prefix}abc.partial")

@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_runtime.behaviour import BehaviourState
-from edge_runtime.behaviour_log import BehaviourLog
-from edge_runtime.encoder import FeatureEncoder
-from edge_runtime.errors import ArgumentError, BehaviourLogError, EncodeError, SpecError
-from edge_runtime.replay import Replay, replay_rows
-from edge_runtime.spec import FeatureSpec
+from masknet_edge.edge_runtime.behaviour import BehaviourState
+from masknet_edge.edge_runtime.behaviour_log import BehaviourLog
+from masknet_edge.edge_runtime.encoder import FeatureEncoder
+from masknet_edge.edge_runtime.errors import ArgumentError, BehaviourLogError, EncodeError, SpecError
+from masknet_edge.edge_runtime.replay import Replay, replay_rows
+from masknet_edge.edge_runtime.spec import FeatureSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -386,8 +386,8 @@ def test_a_killed_process_leaves_every_acknowledged_event(spec, tmp_path):
     script = textwrap.dedent(
         f"""
         import sys
-        from edge_runtime.behaviour_log import BehaviourLog
-        from edge_runtime.spec import FeatureSpec
+        from masknet_edge.edge_runtime.behaviour_log import BehaviourLog
+        from masknet_edge.edge_runtime.spec import FeatureSpec
         log = BehaviourLog({str(tmp_path / "log.db")!r}, FeatureSpec.load({str(spec_path)!r}))
         i = 0
         while True:
@@ -508,10 +508,9 @@ def test_replay_refuses_what_it_cannot_replay_naming_the_record(spec):
 def test_the_docstring_examples_run():
     import doctest
 
-    import edge_runtime.behaviour
-    import edge_runtime.behaviour_spec
+    from masknet_edge.edge_runtime import behaviour, behaviour_spec
 
-    for module in (edge_runtime.behaviour, edge_runtime.behaviour_spec):
+    for module in (behaviour, behaviour_spec):
         result = doctest.testmod(module)
         assert result.attempted >= 1 and result.failed == 0, module.__name__
 

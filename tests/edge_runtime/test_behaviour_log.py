@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from edge_runtime.behaviour_log import BehaviourLog, Retention
-from edge_runtime.errors import ArgumentError, BehaviourLogError
-from edge_runtime.spec import FeatureSpec
+from masknet_edge.edge_runtime.behaviour_log import BehaviourLog, Retention
+from masknet_edge.edge_runtime.errors import ArgumentError, BehaviourLogError
+from masknet_edge.edge_runtime.spec import FeatureSpec
 from tests.edge_runtime.test_behaviour import spec_dict
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -165,9 +165,9 @@ def test_a_second_writer_is_refused_with_a_hint_in_this_process_and_in_another(s
             BehaviourLog(path, spec)
         script = textwrap.dedent(
             f"""
-            from edge_runtime.behaviour_log import BehaviourLog
-            from edge_runtime.errors import BehaviourLogError
-            from edge_runtime.spec import FeatureSpec
+            from masknet_edge.edge_runtime.behaviour_log import BehaviourLog
+            from masknet_edge.edge_runtime.errors import BehaviourLogError
+            from masknet_edge.edge_runtime.spec import FeatureSpec
             try:
                 BehaviourLog({str(path)!r}, FeatureSpec.load({str(spec_path)!r}))
             except BehaviourLogError as exc:
@@ -191,9 +191,9 @@ def test_a_log_on_a_read_only_file_system_is_read_and_not_called_damaged(spec, t
     script = textwrap.dedent(
         f"""
         import subprocess
-        from edge_runtime.behaviour_log import BehaviourLog
-        from edge_runtime.errors import BehaviourLogError
-        from edge_runtime.spec import FeatureSpec
+        from masknet_edge.edge_runtime.behaviour_log import BehaviourLog
+        from masknet_edge.edge_runtime.errors import BehaviourLogError
+        from masknet_edge.edge_runtime.spec import FeatureSpec
         spec = FeatureSpec.load({str(spec_path)!r})
         path = {str(mnt / "log.db")!r}
         with BehaviourLog(path, spec) as log:

@@ -8,7 +8,7 @@ import json
 import re
 import sys
 
-from edge_runtime.conformance import (
+from masknet_edge.edge_runtime.conformance import (
     BEHAVIOUR_FILE,
     CONFORMANCE_FILE,
     decode_value,

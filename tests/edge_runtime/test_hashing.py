@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_runtime.hashing import canonical_text, cross_hash_bucket, fingerprint64, hash_bucket
+from masknet_edge.edge_runtime.hashing import canonical_text, cross_hash_bucket, fingerprint64, hash_bucket
 from tests.conftest import needs_tf
 
 GOLDEN = json.loads((Path(__file__).parents[1] / "golden" / "hash_vectors.json").read_text(encoding="utf-8"))
@@ -111,7 +111,7 @@ def test_differential_against_live_tensorflow_100k_random_strings():
 
 @given(st.one_of(st.text(alphabet="0123456789+-. ٢²", max_size=12), st.integers().map(str)))
 def test_the_canonical_integer_shortcut_agrees_with_the_full_rule(text):
-    from edge_runtime.hashing import _integer_text, is_canonical_integer
+    from masknet_edge.edge_runtime.hashing import _integer_text, is_canonical_integer
 
     if text and is_canonical_integer(text):
         assert _integer_text(text, text) == text  # what the full rule would have returned

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from edge_runtime.ranker import Ranker
+from masknet_edge.edge_runtime.ranker import Ranker
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -31,14 +33,25 @@ def _legacy_ok() -> bool:
     return r.returncode == 0
 
 
-def _run_legacy(code: str) -> subprocess.CompletedProcess:
-    """Run ``code`` in the legacy venv with this checkout importable."""
+def _device_tree(folder: Path) -> Path:
+    """What a device installs, and nothing more: the ``masknet_edge`` root and its runtime package."""
+    package = folder / "masknet_edge"
+    if not package.exists():
+        package.mkdir(parents=True)
+        shutil.copy(ROOT / "masknet_edge" / "__init__.py", package / "__init__.py")
+        (package / "edge_runtime").symlink_to(ROOT / "edge_runtime", target_is_directory=True)
+    return folder
+
+
+def _run_legacy(code: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    """Run ``code`` in the legacy venv with only the runtime importable (no install of ours there)."""
+    tree = _device_tree(tmp_path / "device")
     return subprocess.run(
         [str(LEGACY), "-c", code],
         capture_output=True,
         text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=tree,
+        env={**os.environ, "PYTHONPATH": str(tree)},
     )
 
 
@@ -48,7 +61,7 @@ def legacy_bundles(bundles, shop_run, tmp_path_factory):
         pytest.skip(
             "no legacy venv with tflite-runtime and numpy<2 (run `make legacy`; needs a tflite-runtime wheel)"
         )
-    from convert.cli import main
+    from masknet_edge.cli.main import main
 
     out = tmp_path_factory.mktemp("legacy") / "shop-dynamic-per-tensor.mnb"
     res = CliRunner().invoke(
@@ -59,19 +72,19 @@ def legacy_bundles(bundles, shop_run, tmp_path_factory):
 
 
 @pytest.mark.parametrize("mode", ["none", "int8", "dynamic-per-tensor"])
-def test_legacy_interpreter_gives_the_same_scores(legacy_bundles, mode):
+def test_legacy_interpreter_gives_the_same_scores(legacy_bundles, mode, tmp_path):
     path = legacy_bundles[mode]
     code = (
         "import json, sys\n"
         "import numpy\n"
-        "from edge_runtime.ranker import Ranker\n"
+        "from masknet_edge.edge_runtime.ranker import Ranker\n"
         f"r = Ranker.load({str(path)!r}, backend='tflite_runtime')\n"
         "scores = r.score_inputs(r.encoder.encode(r.bundle.golden['records']))\n"
-        "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'ai_edge_litert')]\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'ai_edge_litert', 'click')]\n"
         "print(json.dumps({'backend': r.backend, 'numpy': numpy.__version__, 'scores': scores.tolist(),\n"
         "                  'verify': r.verify().ok, 'bad': bad}))\n"
     )
-    out = _run_legacy(code)
+    out = _run_legacy(code, tmp_path)
     assert out.returncode == 0, out.stderr[-1500:]
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got["backend"] == "tflite_runtime" and got["numpy"].startswith("1.") and not got["bad"]
@@ -83,12 +96,12 @@ def test_legacy_interpreter_gives_the_same_scores(legacy_bundles, mode):
     assert got["verify"]
 
 
-def test_per_channel_dynamic_bundle_is_refused_clearly_by_the_legacy_runtime(bundles):
+def test_per_channel_dynamic_bundle_is_refused_clearly_by_the_legacy_runtime(bundles, tmp_path):
     if not _legacy_ok():
         pytest.skip("no legacy venv with tflite-runtime")
     code = (
-        "from edge_runtime.ranker import Ranker\n"
-        "from edge_runtime.errors import BundleError\n"
+        "from masknet_edge.edge_runtime.ranker import Ranker\n"
+        "from masknet_edge.edge_runtime.errors import BundleError\n"
         "try:\n"
         f"    Ranker.load({str(bundles['dynamic'])!r}, backend='tflite_runtime')\n"
         "except BundleError as e:\n"
@@ -96,7 +109,7 @@ def test_per_channel_dynamic_bundle_is_refused_clearly_by_the_legacy_runtime(bun
         "else:\n"
         "    print('loaded')\n"
     )
-    out = _run_legacy(code)
+    out = _run_legacy(code, tmp_path)
     line = out.stdout.strip().splitlines()[-1]
     # tflite-runtime 2.14 lacks the per-channel dynamic FULLY_CONNECTED version: one clear refusal
     assert "refused:" in line and "cannot load the model" in line, line

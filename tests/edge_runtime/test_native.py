@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge_runtime import native
-from edge_runtime.encoder import FeatureEncoder
-from edge_runtime.errors import EncodeError
-from edge_runtime.spec import FeatureSpec
+from masknet_edge.edge_runtime import native
+from masknet_edge.edge_runtime.encoder import FeatureEncoder
+from masknet_edge.edge_runtime.errors import EncodeError
+from masknet_edge.edge_runtime.spec import FeatureSpec
 
 SPEC = FeatureSpec.from_dict(
     {

@@ -7,8 +7,8 @@ import stat
 
 import pytest
 
-from edge_runtime.atomic import atomic_write_bytes, current_umask
-from edge_runtime.outputs import OutputError, check_output, staged_dir
+from masknet_edge.edge_runtime.atomic import atomic_write_bytes, current_umask
+from masknet_edge.edge_runtime.outputs import OutputError, check_output, staged_dir
 
 
 @pytest.fixture
@@ -147,7 +147,7 @@ def test_leftovers_of_a_killed_writer_are_cleared_and_a_half_swapped_folder_rest
 
 
 def test_discard_pending_removes_the_temporary_files_of_writes_in_progress(tmp_path):
-    from edge_runtime.atomic import _PENDING, atomic_path, discard_pending
+    from masknet_edge.edge_runtime.atomic import _PENDING, atomic_path, discard_pending
 
     with atomic_path(tmp_path / "out.bin") as tmp:
         tmp.write_bytes(b"half")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from edge_runtime.errors import SpecError
-from edge_runtime.spec import CategoricalField, FeatureSpec, NumericField
+from masknet_edge.edge_runtime.errors import SpecError
+from masknet_edge.edge_runtime.spec import CategoricalField, FeatureSpec, NumericField
 
 GOLDEN_SPEC = Path(__file__).parents[1] / "golden" / "shop_spec.json"
 

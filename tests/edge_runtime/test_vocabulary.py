@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from edge_runtime.categorical import multi_value_texts
-from edge_runtime.encoder import FeatureEncoder
-from edge_runtime.errors import SpecError
-from edge_runtime.hashing import cross_hash_bucket, hash_bucket
-from edge_runtime.spec import FeatureSpec
+from masknet_edge.edge_runtime.categorical import multi_value_texts
+from masknet_edge.edge_runtime.encoder import FeatureEncoder
+from masknet_edge.edge_runtime.errors import SpecError
+from masknet_edge.edge_runtime.hashing import cross_hash_bucket, hash_bucket
+from masknet_edge.edge_runtime.spec import FeatureSpec
 
 VOCAB = ["paris", "lyon", "nice"]
 

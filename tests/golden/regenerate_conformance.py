@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.atomic import atomic_write_bytes
-from edge_runtime.conformance import CONFORMANCE_FILE, FORMAT, encode_value
-from edge_runtime.encoder import FeatureEncoder
-from edge_runtime.errors import EncodeError
-from edge_runtime.ranker import _top
-from edge_runtime.spec import FeatureSpec, fit_vocabulary
+from masknet_edge.edge_runtime.atomic import atomic_write_bytes
+from masknet_edge.edge_runtime.conformance import CONFORMANCE_FILE, FORMAT, encode_value
+from masknet_edge.edge_runtime.encoder import FeatureEncoder
+from masknet_edge.edge_runtime.errors import EncodeError
+from masknet_edge.edge_runtime.ranker import _top
+from masknet_edge.edge_runtime.spec import FeatureSpec, fit_vocabulary
 
 NAN, INF = math.nan, math.inf
 

@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from edge_runtime.encoder import FeatureEncoder
-from edge_runtime.spec import FeatureSpec
-from train.batches import EncodedCache, load_encoded
-from train.fit import fit_spec
-from train.io import DataError, count_rows, iter_chunks
+from masknet_edge.edge_runtime.encoder import FeatureEncoder
+from masknet_edge.edge_runtime.spec import FeatureSpec
+from masknet_edge.train.batches import EncodedCache, load_encoded
+from masknet_edge.train.fit import fit_spec
+from masknet_edge.train.io import DataError, count_rows, iter_chunks
 
 
 @pytest.fixture(scope="module")

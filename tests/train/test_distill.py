@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from convert.cli import main
+from masknet_edge.cli.main import main
 
 
 def _distill(*args):
@@ -37,7 +37,7 @@ def test_the_student_reads_the_teachers_inputs_and_reports_both(shop_run, studen
 
 
 def test_the_target_mixes_labels_and_teacher_scores():
-    from train.teacher import Target
+    from masknet_edge.train.teacher import Target
 
     class Teacher:
         def predict(self, x, batch_size, verbose):
@@ -52,7 +52,7 @@ def test_the_target_mixes_labels_and_teacher_scores():
 def test_the_student_bundle_ranks_like_the_teacher(shop_run, student, shop_data, tmp_path):
     import pandas as pd
 
-    from edge_runtime.ranker import Ranker
+    from masknet_edge.edge_runtime.ranker import Ranker
 
     out, _ = student
     bundles = {}

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from edge_runtime.encoder import FeatureEncoder
-from edge_runtime.spec import FeatureSpec
-from train.fit import RunningMoments, UniformSample, fit_spec, fit_vocabulary
+from masknet_edge.edge_runtime.encoder import FeatureEncoder
+from masknet_edge.edge_runtime.spec import FeatureSpec
+from masknet_edge.train.fit import RunningMoments, UniformSample, fit_spec, fit_vocabulary
 
 
 def _chunks(df: pd.DataFrame, size: int) -> list[pd.DataFrame]:

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from convert.cli import main
-from train.infer import collision_share, infer_spec_report
+from masknet_edge.cli.main import main
+from masknet_edge.train.infer import collision_share, infer_spec_report
 
 
 @pytest.fixture

@@ -6,12 +6,12 @@ import keras
 import numpy as np
 import pytest
 
-from edge_runtime.encoder import FeatureEncoder
-from edge_runtime.spec import FeatureSpec
+from masknet_edge.edge_runtime.encoder import FeatureEncoder
+from masknet_edge.edge_runtime.spec import FeatureSpec
+from masknet_edge.train.config import ConfigError, ModelConfig
+from masknet_edge.train.layers import FeatureEmbedding, FieldLayerNorm, InstanceGuidedMask, MaskBlock
+from masknet_edge.train.masknet import build_model
 from tests.edge_runtime.test_spec import shop_dict
-from train.config import ConfigError, ModelConfig
-from train.layers import FeatureEmbedding, FieldLayerNorm, InstanceGuidedMask, MaskBlock
-from train.masknet import build_model
 
 RNG = np.random.default_rng(0)
 
@@ -188,16 +188,16 @@ def test_block_dropout_only_acts_in_training(tmp_path):
 def test_the_docstring_examples_run():
     import doctest
 
-    import train.layers
+    from masknet_edge.train import layers
 
-    result = doctest.testmod(train.layers)
+    result = doctest.testmod(layers)
     assert result.attempted >= 5 and result.failed == 0
 
 
 def test_initializers_and_regularizers_are_arguments_that_round_trip():
     import keras
 
-    from train.layers import FeatureEmbedding, MaskBlock
+    from masknet_edge.train.layers import FeatureEmbedding, MaskBlock
 
     emb = FeatureEmbedding(
         10, 4, num_id_fields=1, embeddings_initializer="zeros", embeddings_regularizer="l2"
@@ -265,7 +265,7 @@ def test_unknown_rate_hides_present_vocabulary_values_behind_their_oov_ids_in_tr
 
 
 def test_unknown_rate_reaches_the_vocabulary_fields_of_a_model_and_round_trips(tmp_path):
-    from train.masknet import unknown_buckets
+    from masknet_edge.train.masknet import unknown_buckets
 
     d = shop_dict()
     d["fields"][0] = {"name": "user_id", "kind": "categorical", "side": "context", "oov_buckets": 3}

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from train import metrics
+from masknet_edge.train import metrics
 
 
 def _auc_by_pairs(y: np.ndarray, s: np.ndarray) -> float:

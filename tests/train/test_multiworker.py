@@ -18,8 +18,14 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from convert.cli import main
-from train.multiworker import ClusterRole, cluster_role, local_cluster, shard_batches, steps_per_epoch
+from masknet_edge.cli.main import main
+from masknet_edge.train.multiworker import (
+    ClusterRole,
+    cluster_role,
+    local_cluster,
+    shard_batches,
+    steps_per_epoch,
+)
 
 pytest.importorskip("tensorflow")
 
@@ -35,7 +41,7 @@ def _start(args: list[str], tf_config: str | None, log: Path) -> subprocess.Pope
         env["TF_CONFIG"] = tf_config
     with log.open("w") as err:  # the child holds its own copy of the descriptor
         return subprocess.Popen(
-            [sys.executable, "-m", "convert.cli", "train", *args, "--json"],
+            [sys.executable, "-m", "masknet_edge", "train", *args, "--json"],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
@@ -141,7 +147,7 @@ def test_the_cluster_description_is_read_and_checked():
     assert cluster_role({"TF_CONFIG": json.dumps(two)}) == ClusterRole(index=1, count=2, chief=False)
     with_chief = {"cluster": {"chief": ["c:0"], "worker": ["a:1"]}, "task": {"type": "chief", "index": 0}}
     assert cluster_role({"TF_CONFIG": json.dumps(with_chief)}) == ClusterRole(index=0, count=2, chief=True)
-    from edge_runtime.errors import MasknetError
+    from masknet_edge.edge_runtime.errors import MasknetError
 
     for bad, words in (
         ({}, "needs TF_CONFIG"),
@@ -168,7 +174,7 @@ def test_steps_and_batches_per_worker():
 
 _LEAVE = """
 import sys, time
-from train.multiworker import leave_together, make_strategy
+from masknet_edge.train.multiworker import leave_together, make_strategy
 strategy = make_strategy(60)
 time.sleep(float(sys.argv[1]))  # the chief still writes its run directory
 leave_together(strategy)

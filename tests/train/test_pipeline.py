@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from convert.cli import main
+from masknet_edge.cli.main import main
 from tests.conftest import TINY_MODEL
 
 pytestmark = pytest.mark.slow
@@ -187,7 +187,7 @@ def test_killed_run_resumes_from_last_finished_epoch(shop_data, tmp_path):
     args = [
         sys.executable,
         "-m",
-        "convert.cli",
+        "masknet_edge",
         *_train_args(shop_data, out, "--epochs", "4", "--patience", "9"),
     ]
     args = [a for a in args]
@@ -255,7 +255,7 @@ def test_spec_infer_proposes_kinds(tmp_path):
 
 @pytest.mark.needs_data
 def test_public_data_loaders(shared_data, tmp_path):
-    from train.datasets import prepare
+    from masknet_edge.train.datasets import prepare
 
     ml = prepare("movielens", shared_data / "movielens-100k", tmp_path / "ml", seed=0)
     train = pd.read_csv(ml["train"])
@@ -273,7 +273,7 @@ def test_mirrored_training_on_two_logical_cpu_devices(shop_data, tmp_path):
     args = [
         sys.executable,
         "-m",
-        "convert.cli",
+        "masknet_edge",
         *_train_args(shop_data, out, "--distribute", "mirrored", "--cpu-devices", "2", "--json"),
     ]
     res = subprocess.run(
@@ -301,8 +301,8 @@ def test_streamed_file_with_a_bad_row_fails_before_training(shop_data, tmp_path)
 def test_a_plateau_goes_on_from_the_best_weights(tmp_path, restore):
     import keras
 
-    from train.config import TrainConfig
-    from train.epochs import EpochCallback
+    from masknet_edge.train.config import TrainConfig
+    from masknet_edge.train.epochs import EpochCallback
 
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, activation="sigmoid")])
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
@@ -327,7 +327,8 @@ def test_a_plateau_goes_on_from_the_best_weights(tmp_path, restore):
 
 def test_importing_the_pipeline_does_not_import_tensorflow():
     code = (
-        "import sys, train.pipeline, train.batches, train.cli, train.cli_data, convert.commands\n"
+        "import sys, masknet_edge.train.pipeline, masknet_edge.train.batches\n"
+        "import masknet_edge.cli.training, masknet_edge.cli.data, masknet_edge.cli.conversion\n"
         "print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -335,7 +336,7 @@ def test_importing_the_pipeline_does_not_import_tensorflow():
 
 
 def test_default_batch_size_is_the_one_chosen_on_validation():
-    from train.config import DEFAULT_BATCH_SIZE, TrainConfig
+    from masknet_edge.train.config import DEFAULT_BATCH_SIZE, TrainConfig
 
     assert DEFAULT_BATCH_SIZE == 256  # the ablation's best on mean validation AUC (BENCHMARKS.md)
     assert TrainConfig().batch_size is None and TrainConfig(batch_size=64).batch_size == 64

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from convert.cli import main
-from train.io import DataError, count_rows, data_files, file_columns, iter_chunks, worker_shards
+from masknet_edge.cli.main import main
+from masknet_edge.train.io import DataError, count_rows, data_files, file_columns, iter_chunks, worker_shards
 
 
 def _shop(out, *args):
@@ -85,7 +85,7 @@ def test_data_shop_writes_shards_of_the_same_world_one_at_a_time(tmp_path, file_
 
 
 def test_sharded_writer_keeps_one_shard_in_memory(tmp_path, monkeypatch):
-    from train import shopworld
+    from masknet_edge.train import shopworld
 
     drawn = []
     impressions = shopworld._impressions
@@ -100,8 +100,8 @@ def test_sharded_writer_keeps_one_shard_in_memory(tmp_path, monkeypatch):
 
 
 def test_a_spec_fitted_on_shards_equals_the_one_fitted_on_the_whole_file(tmp_path):
-    from edge_runtime.spec import FeatureSpec
-    from train.fit import fit_spec
+    from masknet_edge.edge_runtime.spec import FeatureSpec
+    from masknet_edge.train.fit import fit_spec
 
     whole = _shop(tmp_path / "whole")
     sharded = _cut(whole, tmp_path / "sharded", 4)

@@ -7,7 +7,7 @@ import csv
 import pytest
 from click.testing import CliRunner
 
-from convert.cli import main
+from masknet_edge.cli.main import main
 
 
 @pytest.fixture

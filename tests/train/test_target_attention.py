@@ -7,11 +7,11 @@ import keras
 import numpy as np
 import pytest
 
-from edge_runtime.encoder import FeatureEncoder
-from edge_runtime.spec import FeatureSpec
-from train.layers import FeatureEmbedding
-from train.masknet import build_model
-from train.target_attention import TargetAttention
+from masknet_edge.edge_runtime.encoder import FeatureEncoder
+from masknet_edge.edge_runtime.spec import FeatureSpec
+from masknet_edge.train.layers import FeatureEmbedding
+from masknet_edge.train.masknet import build_model
+from masknet_edge.train.target_attention import TargetAttention
 
 RNG = np.random.default_rng(0)
 

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from edge_runtime.encoder import FeatureEncoder
-from edge_runtime.errors import EncodeError
-from edge_runtime.spec import FeatureSpec
-from train.fit import fit_spec
-from train.io import DataError, iter_chunks
+from masknet_edge.edge_runtime.encoder import FeatureEncoder
+from masknet_edge.edge_runtime.errors import EncodeError
+from masknet_edge.edge_runtime.spec import FeatureSpec
+from masknet_edge.train.fit import fit_spec
+from masknet_edge.train.io import DataError, iter_chunks
 
 SPEC = {
     "label": "y",

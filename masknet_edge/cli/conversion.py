@@ -10,9 +10,9 @@ from typing import Any
 
 import click
 
-from convert.conversion import LAYERNORM_OPS, POOLING_OPS, convert_run
-from convert.modes import QUANT_MODES
-from edge_runtime.clitools import emit_json, guarded, interruptible, json_option, stderr_is_terminal
+from masknet_edge.cli.tools import emit_json, guarded, interruptible, json_option, stderr_is_terminal
+from masknet_edge.convert.conversion import LAYERNORM_OPS, POOLING_OPS, convert_run
+from masknet_edge.convert.modes import QUANT_MODES
 
 
 @functools.cache
@@ -191,8 +191,8 @@ def check(
       masknet check shop-int8.mnb --reference runs/shop --data data/shop/test.csv --plot check.png
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from convert.check import Thresholds, check_bundle, format_report, plot_report
-    from edge_runtime.outputs import check_output
+    from masknet_edge.convert.check import Thresholds, check_bundle, format_report, plot_report
+    from masknet_edge.edge_runtime.outputs import check_output
 
     if plot:
         check_output(plot, [bundle, reference, data], overwrite=overwrite, option="--plot")
@@ -255,8 +255,8 @@ def frontier(
       masknet frontier runs/ml --budget-ms 5 --budget-kb 2048 --candidates 200 --out frontier/ml
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from convert.frontier import frontier_run
-    from edge_runtime.outputs import check_output
+    from masknet_edge.convert.frontier import frontier_run
+    from masknet_edge.edge_runtime.outputs import check_output
 
     check_output(out, [teacher_run], overwrite=True)  # never the teacher, never inside it
     chosen = tuple(m.strip() for m in modes.split(",") if m.strip())

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from edge_runtime.errors import MasknetError
+from masknet_edge.edge_runtime.errors import MasknetError
 
 __all__ = [
     "CliError",
@@ -146,7 +146,7 @@ def interruptible(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         sys.stdout.flush()
         # straight to the user's stderr: the filter thread of quiet_native_logs will not run again
         os.write(_user_stderr_fd or 2, f"{INTERRUPTED}\n".encode())
-        from edge_runtime.atomic import discard_pending
+        from masknet_edge.edge_runtime.atomic import discard_pending
 
         discard_pending()  # no half-written temporary file beside the user's output
         os._exit(130)  # the worker may be inside native code that cannot be stopped politely

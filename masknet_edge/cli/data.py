@@ -1,6 +1,6 @@
 """``masknet spec infer`` and ``masknet data``: propose a spec from a file, and prepare data sets.
 
-The training commands are in :mod:`train.cli`; like them, these import TensorFlow (if ever) inside
+The training commands are in :mod:`cli.training`; like them, these import TensorFlow (if ever) inside
 their bodies only.
 """
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from edge_runtime.clitools import emit_json, guarded, json_option
+from masknet_edge.cli.tools import emit_json, guarded, json_option
 
 
 @click.group()
@@ -83,8 +83,8 @@ def spec_infer(
       masknet spec infer ratings.csv --label label --sequence item_id --user user_id --time timestamp \\
           --context age,gender --ignore split --out spec.json
     """
-    from edge_runtime.outputs import check_output
-    from train.infer import infer_spec_report
+    from masknet_edge.edge_runtime.outputs import check_output
+    from masknet_edge.train.infer import infer_spec_report
 
     check_output(out, [data_file, behaviour_path], overwrite=overwrite)
     behaviour = None
@@ -95,13 +95,13 @@ def spec_infer(
     if (user_col or time_col) and sequence_item is None:
         raise click.UsageError("--user and --time go with --sequence")
     if behaviour_path is not None:
-        from train.behaviour_fields import read_behaviour
+        from masknet_edge.train.behaviour_fields import read_behaviour
 
         behaviour = read_behaviour(behaviour_path)
     ignore = [c for c in ignore_cols.split(",") if c]
     context = [c for c in context_cols.split(",") if c]
     if sequence_item is not None:
-        from train.behaviour_fields import propose_sequences
+        from masknet_edge.train.behaviour_fields import propose_sequences
 
         behaviour = propose_sequences(sequence_item)
         ignore += [time_col] if time_col else []
@@ -200,10 +200,16 @@ def data_shop(
       masknet data replay data/sessions/events.csv --spec data/sessions/spec.json \\
           --user user_id --time ts --split split --out data/replayed
     """
-    from edge_runtime.outputs import check_output, staged_dir
-    from edge_runtime.spec import FeatureSpec
-    from train.shopsessions import generate_sessions, session_spec_dict, write_events
-    from train.shopworld import ShopWorldConfig, generate, shop_spec_dict, write_csvs, write_sharded
+    from masknet_edge.edge_runtime.outputs import check_output, staged_dir
+    from masknet_edge.edge_runtime.spec import FeatureSpec
+    from masknet_edge.train.shopsessions import generate_sessions, session_spec_dict, write_events
+    from masknet_edge.train.shopworld import (
+        ShopWorldConfig,
+        generate,
+        shop_spec_dict,
+        write_csvs,
+        write_sharded,
+    )
 
     check_output(out, overwrite=overwrite)
     if sessions and (shards > 1 or file_format != "csv"):
@@ -267,8 +273,8 @@ def data_replay(
     Example:
       masknet data replay events.csv --spec spec.json --user user_id --time ts --split split --out replayed
     """
-    from edge_runtime.spec import FeatureSpec
-    from train.replay import replay_file
+    from masknet_edge.edge_runtime.spec import FeatureSpec
+    from masknet_edge.train.replay import replay_file
 
     spec = FeatureSpec.load(spec_path)
     if spec.behaviour is None:
@@ -314,7 +320,7 @@ def data_split(
     Example:
       masknet data split ratings.csv --by time --time timestamp --user user_id --out ratings-by-time.csv
     """
-    from train.splits import split_file
+    from masknet_edge.train.splits import split_file
 
     result = split_file(events, out, by, time_col, user, seed, overwrite=overwrite)
     if as_json:
@@ -342,7 +348,7 @@ def data_prepare(name: str, source: Path, out: Path, seed: int, overwrite: bool,
     Example:
       masknet data prepare movielens ../shared/data/movielens-100k --out data/ml
     """
-    from train.datasets import prepare
+    from masknet_edge.train.datasets import prepare
 
     paths = prepare(name, source, out, seed, overwrite=overwrite)
     if as_json:

@@ -10,7 +10,7 @@ from pathlib import Path
 _COMMAND = textwrap.dedent(
     """
     import click
-    from edge_runtime.clitools import guarded
+    from masknet_edge.cli.tools import guarded
 
     @click.command()
     @guarded
@@ -45,7 +45,7 @@ def test_json_output_is_strict_json(capsys):
 
     import numpy as np
 
-    from edge_runtime.clitools import emit_json
+    from masknet_edge.cli.tools import emit_json
 
     emit_json({"a": float("inf"), "b": [float("-inf"), np.float32("nan"), 1.5], "c": np.float64(2.0)})
     text = capsys.readouterr().out

@@ -15,9 +15,9 @@ from typing import Any
 import click
 import numpy as np
 
-from edge_runtime.bounded import InputTooLarge, read_bounded
-from edge_runtime.clitools import CliError, emit_json, guarded, json_option
-from edge_runtime.ranker import MAX_THREADS
+from masknet_edge.cli.tools import CliError, emit_json, guarded, json_option
+from masknet_edge.edge_runtime.bounded import InputTooLarge, read_bounded
+from masknet_edge.edge_runtime.ranker import MAX_THREADS
 
 #: Most candidates per benchmarked request (a request is built in memory as raw dicts).
 MAX_BENCH_CANDIDATES = 100_000
@@ -146,8 +146,8 @@ def rank(
       masknet rank shop.mnb --context '{"user_id": "u7", "age": 31}' --candidates items.csv --k 5
       masknet rank shop-behaviour.mnb --context @user.json --candidates items.csv --behaviour-log log.db
     """
-    from edge_runtime.behaviour_log import BehaviourLog
-    from edge_runtime.ranker import Ranker
+    from masknet_edge.edge_runtime.behaviour_log import BehaviourLog
+    from masknet_edge.edge_runtime.ranker import Ranker
 
     ctx = _read_context(context_text)
     items = read_candidates(candidates)
@@ -198,8 +198,8 @@ def _percentiles(xs: list[float]) -> dict[str, float]:
 def bench_bundle(bundle: Path, sizes: list[int], threads: int, requests: int) -> dict[str, Any]:
     """Latency of encoding, invoke and the whole request for each candidate count, as raw dicts."""
     t0 = time.perf_counter()
-    from edge_runtime.interpreter import tensorflow_imported
-    from edge_runtime.ranker import Ranker
+    from masknet_edge.edge_runtime.interpreter import tensorflow_imported
+    from masknet_edge.edge_runtime.ranker import Ranker
 
     ranker = Ranker.load(bundle, num_threads=threads)
     load_s = time.perf_counter() - t0
@@ -305,8 +305,8 @@ def verify(bundle: Path, as_json: bool) -> None:
     Example:
       masknet verify shop.mnb
     """
-    from edge_runtime.conformance import run_conformance
-    from edge_runtime.ranker import Ranker
+    from masknet_edge.edge_runtime.conformance import run_conformance
+    from masknet_edge.edge_runtime.ranker import Ranker
 
     report = Ranker.load(bundle).verify()
     conformance = run_conformance()

@@ -1,6 +1,6 @@
 """``masknet train`` and ``masknet distill``: the training commands.
 
-``spec`` and ``data`` are in :mod:`train.cli_data`. TensorFlow is imported inside the command bodies
+``spec`` and ``data`` are in :mod:`cli.data`. TensorFlow is imported inside the command bodies
 only.
 """
 
@@ -12,9 +12,9 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from edge_runtime.clitools import emit_json, guarded, json_option, stderr_is_terminal
-from train.config import MODELS, ModelConfig, TrainConfig  # no TensorFlow: plain dataclasses
-from train.distill import STUDENT_DEFAULTS as _S
+from masknet_edge.cli.tools import emit_json, guarded, json_option, stderr_is_terminal
+from masknet_edge.train.config import MODELS, ModelConfig, TrainConfig  # no TensorFlow: plain dataclasses
+from masknet_edge.train.distill import STUDENT_DEFAULTS as _S
 
 # The defaults of the options are the configs' own, so the CLI and the Python API cannot drift.
 _M, _T = ModelConfig(), TrainConfig()
@@ -251,8 +251,8 @@ def train(
       masknet train --train train.csv --valid valid.csv --test test.csv \\
           --spec spec.json --model sermasknet --out runs/shop
     """
-    from edge_runtime.spec import FeatureSpec
-    from train.config import ConfigError
+    from masknet_edge.edge_runtime.spec import FeatureSpec
+    from masknet_edge.train.config import ConfigError
 
     if distribute == "multiworker" and "TF_CONFIG" not in os.environ:
         raise click.UsageError(
@@ -312,12 +312,12 @@ def train(
         )
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    from edge_runtime.outputs import check_output
+    from masknet_edge.edge_runtime.outputs import check_output
 
     check_output(out, [spec_path], overwrite=True)  # existing runs: see --overwrite / --resume
     spec = FeatureSpec.load(spec_path) if spec_path else None
     _quiet_tf()
-    from train.pipeline import TrainInputs, train_run
+    from masknet_edge.train.pipeline import TrainInputs, train_run
 
     inputs = TrainInputs(train_path, valid_path, test_path, label=label, oracle_column=oracle_column)
     explicit_epochs = ctx.get_parameter_source("epochs") == ParameterSource.COMMANDLINE
@@ -405,8 +405,8 @@ def distill(
     Example:
       masknet distill runs/ml --blocks 1 --block-units 64 --out runs/ml-small
     """
-    from train.config import ConfigError
-    from train.distill import distill_run, student_config
+    from masknet_edge.train.config import ConfigError
+    from masknet_edge.train.distill import distill_run, student_config
 
     try:
         mlp = tuple(int(u) for u in mlp_units.split(",") if u.strip())

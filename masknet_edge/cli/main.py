@@ -13,20 +13,20 @@ from typing import Any
 
 import click
 
-from edge_runtime.clitools import LazyGroup
+from masknet_edge.cli.tools import LazyGroup
 
 COMMANDS = {
-    "data": "train.cli_data:data",
-    "distill": "train.cli:distill",
-    "spec": "train.cli_data:spec",
-    "train": "train.cli:train",
-    "convert": "convert.commands:convert",
-    "check": "convert.commands:check",
-    "frontier": "convert.commands:frontier",
-    "demo": "convert.demo:demo",
-    "rank": "edge_runtime.cli:rank",
-    "bench": "edge_runtime.cli:bench",
-    "verify": "edge_runtime.cli:verify",
+    "data": "masknet_edge.cli.data:data",
+    "distill": "masknet_edge.cli.training:distill",
+    "spec": "masknet_edge.cli.data:spec",
+    "train": "masknet_edge.cli.training:train",
+    "convert": "masknet_edge.cli.conversion:convert",
+    "check": "masknet_edge.cli.conversion:check",
+    "frontier": "masknet_edge.cli.conversion:frontier",
+    "demo": "masknet_edge.cli.demo:demo",
+    "rank": "masknet_edge.cli.device:rank",
+    "bench": "masknet_edge.cli.device:bench",
+    "verify": "masknet_edge.cli.device:verify",
 }
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from edge_runtime.clitools import CliError, emit_json, guarded, json_option, stderr_is_terminal
+from masknet_edge.cli.tools import CliError, emit_json, guarded, json_option, stderr_is_terminal
 
 SIZES = {
     # name: (users, items, interactions, epochs, block units)
@@ -71,15 +71,15 @@ def _behaviour_story(
 ) -> dict[str, Any]:
     """Step 6: sessions with a planted short-term interest, replay, a model with behaviour fields, and
     a user's top 10 before and after one click, ranked on the device from its behaviour log."""
-    from convert.conversion import convert_run
-    from edge_runtime.behaviour_log import BehaviourLog
-    from edge_runtime.ranker import Ranker
-    from edge_runtime.spec import FeatureSpec
-    from train.config import ModelConfig, TrainConfig
-    from train.pipeline import TrainInputs, train_run
-    from train.replay import replay_file
-    from train.shopsessions import generate_sessions, session_spec_dict, write_events
-    from train.shopworld import ShopWorldConfig
+    from masknet_edge.convert.conversion import convert_run
+    from masknet_edge.edge_runtime.behaviour_log import BehaviourLog
+    from masknet_edge.edge_runtime.ranker import Ranker
+    from masknet_edge.edge_runtime.spec import FeatureSpec
+    from masknet_edge.train.config import ModelConfig, TrainConfig
+    from masknet_edge.train.pipeline import TrainInputs, train_run
+    from masknet_edge.train.replay import replay_file
+    from masknet_edge.train.shopsessions import generate_sessions, session_spec_dict, write_events
+    from masknet_edge.train.shopworld import ShopWorldConfig
 
     _step(6, "Real-time behaviour: sessions where a click raises interest in its category for minutes")
     sessions = out / "sessions"
@@ -108,7 +108,7 @@ def _behaviour_story(
         progress=stderr_is_terminal(),
     )
     test = world.events["split"] == "test"
-    from train.metrics import auc
+    from masknet_edge.train.metrics import auc
 
     static = auc(world.events["click"][test], world.events["static_ctr"][test])
     t = metrics["test"]
@@ -178,8 +178,8 @@ def demo(out: Path, size: str, seed: int, as_json: bool) -> None:
       masknet demo --size large     # a 1M-interaction world
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from edge_runtime.spec import FeatureSpec
-    from train.shopworld import ShopWorldConfig, generate, shop_spec_dict, write_csvs
+    from masknet_edge.edge_runtime.spec import FeatureSpec
+    from masknet_edge.train.shopworld import ShopWorldConfig, generate, shop_spec_dict, write_csvs
 
     global _STORY_TO_STDERR
     _STORY_TO_STDERR = as_json
@@ -211,8 +211,8 @@ def demo(out: Path, size: str, seed: int, as_json: bool) -> None:
     _step(3, "Training SerMaskNet (k=10, 3 MaskBlocks, reduction ratio 2, Adam, batch by the data size)")
     import logging
 
-    from train.config import ModelConfig, TrainConfig
-    from train.pipeline import TrainInputs, train_run
+    from masknet_edge.train.config import ModelConfig, TrainConfig
+    from masknet_edge.train.pipeline import TrainInputs, train_run
 
     # Epoch lines and progress bars are for a person watching: into a redirected stderr, warnings only.
     watching = stderr_is_terminal()
@@ -236,8 +236,8 @@ def demo(out: Path, size: str, seed: int, as_json: bool) -> None:
     )
 
     _step(4, "Converting to float, dynamic and int8 bundles, and checking what quantization cost")
-    from convert.check import check_bundle, format_report
-    from convert.conversion import LAYERNORM_OPS, POOLING_OPS, convert_run
+    from masknet_edge.convert.check import check_bundle, format_report
+    from masknet_edge.convert.conversion import LAYERNORM_OPS, POOLING_OPS, convert_run
 
     bundles = {}
     for mode in ("none", "dynamic", "int8"):
@@ -254,7 +254,7 @@ def demo(out: Path, size: str, seed: int, as_json: bool) -> None:
         _say("\n".join("  " + line for line in format_report(report).splitlines()[:12]))
 
     _step(5, "On-device ranking (edge_runtime: numpy + LiteRT, no TensorFlow): top 10 of the catalog")
-    from edge_runtime.ranker import Ranker
+    from masknet_edge.edge_runtime.ranker import Ranker
 
     with paths["items"].open() as fh:
         catalog = list(csv.DictReader(fh))
