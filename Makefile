@@ -9,7 +9,7 @@ EXTRAS ?= train-cpu,dev
 # workers cut its wall time on 2 cores (measured 2026-11-30: pytest 593 s serial, 378 s with -n 2).
 TEST_WORKERS ?= 2
 
-.PHONY: demo test lint bench bench-peer venv clean legacy jvm
+.PHONY: demo test lint bench bench-peer venv clean legacy jvm signing-interop
 
 venv: $(STAMP)
 
@@ -25,7 +25,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
-test: lint legacy jvm
+test: lint legacy jvm signing-interop
 	$(PY) -m pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 bench: $(STAMP)
@@ -44,7 +44,7 @@ bench-peer: $(STAMP) $(FUXICTR_VENV)/.installed
 	MASKNET_FUXICTR_PYTHON=$(FUXICTR_VENV)/bin/python $(PY) -m benchmarks.run_all --only peer $(PEER_ARGS)
 
 clean:
-	rm -rf $(VENV) $(LEGACY) $(FUXICTR_VENV) build .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(LEGACY) $(FUXICTR_VENV) $(SIGNING_VENV) build .pytest_cache .ruff_cache .hypothesis
 
 # A second, small venv as on Raspberry-Pi-class boxes: numpy < 2 and the legacy tflite-runtime.
 # Best effort: where no tflite-runtime wheel exists for this Python, the test that uses it skips.
@@ -67,3 +67,14 @@ jvm:
 	  else echo "jvm: no javac or Guava and not root; the JVM test will skip"; fi; fi
 	-@if command -v javac >/dev/null && test -f $(JAVA_CP); then \
 	  mkdir -p build/jvm && javac -cp $(JAVA_CP) -d build/jvm ports/jvm/src/masknet/edge/*.java; fi
+
+# The OpenSSF model-signing tool (PyPI), in a venv of its own, so that a test checks that it verifies
+# our bundle signatures and that we verify its. Best effort: without it those two tests skip. Its
+# 1.1.1 release imports pyOpenSSL without declaring it.
+SIGNING_VENV ?= .venv-modelsigning
+signing-interop: $(SIGNING_VENV)/.installed
+
+$(SIGNING_VENV)/.installed:
+	-( test -x $(SIGNING_VENV)/bin/python || $(PYTHON) -m venv $(SIGNING_VENV) ) && \
+	  $(SIGNING_VENV)/bin/python -m pip install --quiet --disable-pip-version-check "model-signing==1.1.1" pyopenssl && \
+	  touch $@

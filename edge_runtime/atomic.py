@@ -136,7 +136,9 @@ def naming(exc: OSError, path: Path) -> OSError:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str], suffix: str = "", replace: bool = True) -> Iterator[Path]:
+def atomic_path(
+    path: str | os.PathLike[str], suffix: str = "", replace: bool = True, mode: int | None = None
+) -> Iterator[Path]:
     """Yield a temporary path in ``path``'s folder; on success fsync it and rename it to ``path``.
 
     Args:
@@ -146,6 +148,8 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "", replace: bool = 
         replace: an existing ``path`` is replaced. With False, a ``path`` that appeared while the
             file was being written (another process) is kept and ``FileExistsError`` raised: the
             file is moved in with a hard link, which fails when the name exists. Defaults to True.
+        mode: the file's permission bits (``0o600`` for a private key: never readable by others,
+            not even for a moment). Defaults to what ``open`` gives, 0666 less the umask.
 
     >>> with atomic_path("/tmp/example.txt") as tmp:       # doctest: +SKIP
     ...     tmp.write_text("complete or absent")
@@ -163,7 +167,10 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "", replace: bool = 
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
-        apply_umask(tmp)
+        if mode is None:
+            apply_umask(tmp)
+        else:
+            os.chmod(tmp, mode)
         if replace:
             os.replace(tmp, path)
         else:

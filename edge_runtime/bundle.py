@@ -10,7 +10,9 @@ memory-mapped at its offset) with exactly these members::
 
 Reading verifies everything before the interpreter sees a byte: the archive structure, member names
 (no paths, no extras), sizes and limits, no compression (so no zip bombs), the format version, every
-SHA-256, that the spec parses and that its input signature equals the manifest's.
+SHA-256, that the spec parses and that its input signature equals the manifest's. Given trusted
+keys, the detached signature (:mod:`edge_runtime.signing`) is checked first, over the very bytes
+that are then parsed.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 
 from masknet_edge.edge_runtime.bounded import InputTooLarge, read_bounded
 from masknet_edge.edge_runtime.errors import BundleError, SpecError
+from masknet_edge.edge_runtime.signing import TrustedKeys, read_signature, signature_path
 from masknet_edge.edge_runtime.spec import FeatureSpec
 
 __all__ = ["BUNDLE_FORMAT", "BUNDLE_FORMAT_VERSION", "PARTS", "Bundle", "read_bundle"]
@@ -51,6 +54,8 @@ class Bundle:
     model: bytes
     spec: FeatureSpec
     golden: dict[str, Any]
+    #: The id of the trusted key whose signature was checked (None: read without trusted keys).
+    signed_by: str | None = None
 
     @property
     def quantization(self) -> str:
@@ -106,8 +111,17 @@ def input_signature_of(spec: FeatureSpec) -> list[dict[str, Any]]:
     return [{"name": i.name, "dtype": i.dtype, "shape": [-1, *i.shape]} for i in spec.input_signature()]
 
 
-def read_bundle(path: str | Path) -> Bundle:
-    """Read and verify a bundle file; raise :class:`BundleError` naming the file and the problem."""
+def read_bundle(
+    path: str | Path, trusted: TrustedKeys | None = None, signature: str | Path | None = None
+) -> Bundle:
+    """Read and verify a bundle file; raise :class:`BundleError` naming the file and the problem.
+
+    Args:
+        path: the bundle file.
+        trusted: the keys a signature must come from; then an unsigned bundle is refused
+            (:class:`~edge_runtime.errors.SignatureError`). Defaults to None: no signature checked.
+        signature: the signature file. Defaults to ``BUNDLE.sig`` beside the bundle.
+    """
     if not isinstance(path, (str, os.PathLike)):
         raise BundleError(f"expected the path of a bundle file. Received: {type(path).__name__} {path!r}")
     path = Path(path)
@@ -121,6 +135,10 @@ def read_bundle(path: str | Path) -> Bundle:
         raise _fail(path, "is a directory; a bundle is one file written by 'masknet convert'") from None
     except OSError as exc:
         raise BundleError(f"cannot read bundle {path}: {exc.strerror or exc}") from None
+    signed_by = None
+    if trusted is not None:
+        sig_path = Path(signature) if signature is not None else signature_path(path)
+        signed_by = trusted.check(raw, read_signature(sig_path), str(path))
     try:
         zf = zipfile.ZipFile(io.BytesIO(raw))
     except zipfile.BadZipFile:
@@ -195,4 +213,11 @@ def read_bundle(path: str | Path) -> Bundle:
     problem = _golden_problem(golden, spec)
     if problem:
         raise _fail(path, f"golden.json is malformed: {problem}")
-    return Bundle(path=path, manifest=manifest, model=data["model.tflite"], spec=spec, golden=golden)
+    return Bundle(
+        path=path,
+        manifest=manifest,
+        model=data["model.tflite"],
+        spec=spec,
+        golden=golden,
+        signed_by=signed_by,
+    )

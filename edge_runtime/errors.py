@@ -39,6 +39,10 @@ class BundleError(MasknetError):
     """A bundle is damaged, truncated, foreign or does not match its model."""
 
 
+class SignatureError(BundleError):
+    """A bundle's signature is missing, forged, by an untrusted or revoked key, or for another bundle."""
+
+
 class MissingDependencyError(MasknetError, ImportError):
     """An optional dependency is not installed; the message says what to ``pip install``."""
 

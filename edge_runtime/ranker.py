@@ -30,6 +30,7 @@ from masknet_edge.edge_runtime.columns import columns_of
 from masknet_edge.edge_runtime.encoder import EncodedPart, FeatureEncoder
 from masknet_edge.edge_runtime.errors import ArgumentError, BundleError, EncodeError
 from masknet_edge.edge_runtime.interpreter import ModelRunner, RunnerPool
+from masknet_edge.edge_runtime.signing import TrustedKeys
 from masknet_edge.edge_runtime.spec import FeatureSpec
 
 __all__ = ["Catalog", "Ranker", "VerifyReport"]
@@ -205,6 +206,9 @@ class Ranker:
         backend: str = "auto",
         chunk_size: int = DEFAULT_CHUNK,
         max_interpreters: int = DEFAULT_MAX_INTERPRETERS,
+        trusted_keys: TrustedKeys | Iterable[str | os.PathLike[str] | bytes] | None = None,
+        revoked_keys: Iterable[str | os.PathLike[str] | bytes] = (),
+        signature: str | Path | None = None,
     ) -> Ranker:
         """Verify and load a bundle file.
 
@@ -215,14 +219,35 @@ class Ranker:
             chunk_size: candidates per interpreter call. Defaults to 1024.
             max_interpreters: interpreters for concurrent requests at most; more concurrent requests
                 wait for one. Defaults to the number of cores.
+            trusted_keys: public keys (PEM files or bytes, or a :class:`TrustedKeys`) the bundle must
+                be signed by (``masknet sign``). Then an unsigned, forged or otherwise signed bundle is
+                refused with a :class:`~edge_runtime.errors.SignatureError`, and the golden records
+                must pass on this device before the ranker is returned. Defaults to None: no
+                signature is checked.
+            revoked_keys: public keys refused even when trusted (with a ``TrustedKeys``, give them
+                to it instead). Defaults to none.
+            signature: the signature file. Defaults to ``BUNDLE.sig`` beside the bundle.
         """
-        return cls(
-            read_bundle(bundle),
+        trust = trusted_keys
+        if trust is not None and not isinstance(trust, TrustedKeys):
+            trust = TrustedKeys.load(trust, revoked_keys)
+        elif revoked_keys:
+            raise ArgumentError("revoked_keys needs trusted_keys (or belongs in the TrustedKeys given)")
+        ranker = cls(
+            read_bundle(bundle, trust, signature),
             num_threads=num_threads,
             backend=backend,
             chunk_size=chunk_size,
             max_interpreters=max_interpreters,
         )
+        if trust is not None:
+            report = ranker.verify()
+            if not report.ok:
+                raise BundleError(
+                    f"{ranker.bundle.path}: signed, but its golden records fail on this device; refused. "
+                    + str(report).replace("\n", "; ")
+                )
+        return ranker
 
     @property
     def interpreters(self) -> int:

@@ -27,6 +27,35 @@ MAX_INPUT_BYTES = 256 << 20
 MAX_CONTEXT_BYTES = 16 << 20
 
 
+def trust_options(fn: Any) -> Any:
+    """``--trusted-key`` and ``--revoked-key``: accept only bundles signed by a trusted key."""
+    fn = click.option(
+        "--revoked-key",
+        "revoked_keys",
+        multiple=True,
+        type=click.Path(path_type=Path),
+        help="A public key refused even when trusted (repeatable).",
+    )(fn)
+    return click.option(
+        "--trusted-key",
+        "trusted_keys",
+        multiple=True,
+        type=click.Path(path_type=Path),
+        help="Accept only a bundle signed by this public key (repeatable; see masknet sign).",
+    )(fn)
+
+
+def _trust(trusted_keys: tuple[Path, ...], revoked_keys: tuple[Path, ...]) -> Any:
+    """The ``TrustedKeys`` the options name, or None when no key is trusted."""
+    if not trusted_keys:
+        if revoked_keys:
+            raise click.BadParameter("needs at least one --trusted-key", param_hint="--revoked-key")
+        return None
+    from masknet_edge.edge_runtime.signing import TrustedKeys
+
+    return TrustedKeys.load(trusted_keys, revoked_keys)
+
+
 def _json_problem(exc: BaseException) -> str:
     """What is wrong with a JSON text, in one line."""
     if isinstance(exc, RecursionError):
@@ -127,6 +156,7 @@ def read_candidates(path: Path) -> list[dict[str, Any]]:
     help="A behaviour log (SQLite, written by BehaviourLog) for bundles with behaviour fields.",
 )
 @click.option("--now", type=float, help="The request's time for behaviour fields (seconds). Defaults to now.")
+@trust_options
 @json_option
 @guarded
 def rank(
@@ -137,6 +167,8 @@ def rank(
     threads: int,
     log_path: Path | None,
     now: float | None,
+    trusted_keys: tuple[Path, ...],
+    revoked_keys: tuple[Path, ...],
     as_json: bool,
 ) -> None:
     """Rank candidates for one context with a bundle and print the top k.
@@ -145,13 +177,15 @@ def rank(
     Example:
       masknet rank shop.mnb --context '{"user_id": "u7", "age": 31}' --candidates items.csv --k 5
       masknet rank shop-behaviour.mnb --context @user.json --candidates items.csv --behaviour-log log.db
+      masknet rank shop.mnb --context @user.json --candidates items.csv --trusted-key release.pem.pub
     """
     from masknet_edge.edge_runtime.behaviour_log import BehaviourLog
     from masknet_edge.edge_runtime.ranker import Ranker
 
+    trust = _trust(trusted_keys, revoked_keys)
     ctx = _read_context(context_text)
     items = read_candidates(candidates)
-    ranker = Ranker.load(bundle, num_threads=threads)
+    ranker = Ranker.load(bundle, num_threads=threads, trusted_keys=trust)
     if log_path is not None and not log_path.is_file():
         raise CliError(f"no behaviour log at {log_path}; an app creates one with BehaviourLog(path, spec)")
     if now is not None and not math.isfinite(now):
@@ -295,25 +329,32 @@ def bench(bundle: Path, sizes: str, threads: int, requests: int, as_json: bool) 
 
 @click.command()
 @click.argument("bundle", type=click.Path(path_type=Path))
+@trust_options
 @json_option
 @guarded
-def verify(bundle: Path, as_json: bool) -> None:
+def verify(
+    bundle: Path, trusted_keys: tuple[Path, ...], revoked_keys: tuple[Path, ...], as_json: bool
+) -> None:
     """Check a bundle: integrity, its golden vectors (encoding and scores), and this runtime's encoder
     against the conformance cases of ENCODING.md. Exit 1 on a mismatch.
 
     \b
     Example:
       masknet verify shop.mnb
+      masknet verify shop.mnb --trusted-key release.pem.pub
     """
+    from masknet_edge.edge_runtime.bundle import read_bundle
     from masknet_edge.edge_runtime.conformance import run_conformance
     from masknet_edge.edge_runtime.ranker import Ranker
 
-    report = Ranker.load(bundle).verify()
+    signed = read_bundle(bundle, _trust(trusted_keys, revoked_keys))
+    report = Ranker(signed).verify()
     conformance = run_conformance()
     if as_json:
         emit_json(
             {
                 "bundle": str(bundle),
+                "signed_by": signed.signed_by,
                 "ok": report.ok and conformance.ok,
                 "records": report.records,
                 "encode_mismatches": report.encode_mismatches,
@@ -323,6 +364,8 @@ def verify(bundle: Path, as_json: bool) -> None:
             }
         )
     else:
+        if signed.signed_by is not None:
+            click.echo(f"signature OK: signed by trusted key {signed.signed_by[:16]}")
         click.echo(str(report))
         click.echo(str(conformance))
     if not (report.ok and conformance.ok):

@@ -24,6 +24,8 @@ COMMANDS = {
     "check": "masknet_edge.cli.conversion:check",
     "frontier": "masknet_edge.cli.conversion:frontier",
     "demo": "masknet_edge.cli.demo:demo",
+    "keygen": "masknet_edge.cli.signing:keygen",
+    "sign": "masknet_edge.cli.signing:sign",
     "rank": "masknet_edge.cli.device:rank",
     "bench": "masknet_edge.cli.device:bench",
     "verify": "masknet_edge.cli.device:verify",
@@ -39,7 +41,9 @@ SUMMARIES = {
     "demo": "Run the whole pipeline on the generated shop world and rank items for three users.",
     "distill": "Train a smaller student on a teacher run's scores and the labels.",
     "frontier": "Distil a grid of students, convert each, and find the best bundle within a device budget.",
+    "keygen": "Make a signing key pair: the private key (mode 0600) and the public key devices trust.",
     "rank": "Rank candidates for one context with a bundle and print the top k.",
+    "sign": "Sign a bundle: a detached signature in the OpenSSF Model Signing format (BUNDLE.sig).",
     "spec": "Feature spec tools.",
     "train": "Train a model from data files into a run directory.",
     "verify": (
