@@ -106,6 +106,24 @@ def _golden_problem(golden: Any, spec: FeatureSpec) -> str | None:
     return None
 
 
+def _version_problem(version: Any, writer: Any) -> str:
+    """Why a bundle of another format version is refused, and what reads it."""
+    from masknet_edge import __version__
+
+    written = f"written by masknet-edge {writer}" if isinstance(writer, str) else "written by another toolkit"
+    if isinstance(version, int) and not isinstance(version, bool) and version > BUNDLE_FORMAT_VERSION:
+        return (
+            f"bundle format {version} ({written}) is newer than this runtime (masknet-edge {__version__}) "
+            f"reads (format {BUNDLE_FORMAT_VERSION}): update the app's runtime to masknet-edge "
+            f"{writer if isinstance(writer, str) else 'of that release'} or later, or convert the run "
+            f"with masknet-edge {__version__}"
+        )
+    return (
+        f"bundle format_version {version!r:.40} ({written}) is not a format this runtime reads "
+        f"(format {BUNDLE_FORMAT_VERSION}); reconvert the run with masknet-edge {__version__}"
+    )
+
+
 def input_signature_of(spec: FeatureSpec) -> list[dict[str, Any]]:
     """The manifest's ``inputs`` entry for a spec (batch dimension -1)."""
     return [{"name": i.name, "dtype": i.dtype, "shape": [-1, *i.shape]} for i in spec.input_signature()]
@@ -175,11 +193,7 @@ def read_bundle(
         raise _fail(path, f"manifest.json does not describe a {BUNDLE_FORMAT} (a foreign file?)")
     version = manifest.get("format_version")
     if version != BUNDLE_FORMAT_VERSION:
-        raise _fail(
-            path,
-            f"bundle format_version {version!r} is not supported; this runtime reads version "
-            f"{BUNDLE_FORMAT_VERSION}. Reconvert with a matching masknet-edge.",
-        )
+        raise _fail(path, _version_problem(version, manifest.get("toolkit_version")))
     parts = manifest.get("parts")
     if not isinstance(parts, dict) or sorted(parts) != sorted(PARTS):
         raise _fail(path, f"manifest.json must list exactly the parts {list(PARTS)}")

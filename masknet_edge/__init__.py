@@ -15,6 +15,7 @@ from masknet_edge.edge_runtime.errors import (
     EncodeError,
     MasknetError,
     MissingDependencyError,
+    SignatureError,
     SpecError,
 )
 
@@ -22,10 +23,12 @@ from masknet_edge.edge_runtime.errors import (
 #: line's ``--help``, does not pay for numpy, SQLite and the interpreter.
 _LAZY = {
     "BehaviourLog": "masknet_edge.edge_runtime.behaviour_log",
+    "BundleStore": "masknet_edge.edge_runtime.store",
     "EncodedPart": "masknet_edge.edge_runtime.encoder",
     "FeatureEncoder": "masknet_edge.edge_runtime.encoder",
     "FeatureSpec": "masknet_edge.edge_runtime.spec",
     "Ranker": "masknet_edge.edge_runtime.ranker",
+    "TrustedKeys": "masknet_edge.edge_runtime.signing",
 }
 
 
@@ -45,6 +48,7 @@ __all__ = [
     "BehaviourLog",
     "BehaviourLogError",
     "BundleError",
+    "BundleStore",
     "EncodeError",
     "EncodedPart",
     "FeatureEncoder",
@@ -52,6 +56,8 @@ __all__ = [
     "MasknetError",
     "MissingDependencyError",
     "Ranker",
+    "SignatureError",
     "SpecError",
+    "TrustedKeys",
     "__version__",
 ]

@@ -237,7 +237,7 @@ def _set_manifest(members, m):
         ),
         (
             lambda m: _set_manifest(m, {**_manifest(m), "format_version": 99}),
-            r"format_version 99 is not supported",
+            r"bundle format 99 \(written by masknet-edge .*\) is newer than this runtime",
         ),
         (
             lambda m: _set_manifest(m, {**_manifest(m), "format": "other"}),
