@@ -7,8 +7,8 @@
    before it valid) and ``--by user`` (valid and test users never appear in training). Each is
    replayed with ``masknet data replay`` (every rating an ``expose``, a liked one also a ``click``),
    so a row's history is what the device had logged before it. The specs come from ``masknet spec
-   infer``: without behaviour (``static``), and with ``--sequence item_id`` (``proposed``: the last 50
-   liked and the last 50 rated item ids attended by the candidate through the item's own embedding
+   infer``: without behaviour (``static``), and with ``--sequence item_id`` (``proposed``: the last 25
+   liked and the last 25 rated item ids attended by the candidate through the item's own embedding
    rows, the two counts, and the click rates over the last 10 and 50 exposures). Two ablations of
    the proposed spec tell the parts apart: ``histories`` (without the rates) and ``rates`` (the static
    spec plus the rates); the static and proposed specs are also trained with ``--unknown-rate 0.1``.
@@ -292,7 +292,7 @@ def section(
         "never seen in training), replayed with `masknet data replay` (every rating an `expose`, a liked one also a "
         "`click`). Specs from `masknet spec infer`, no hand-written JSON: `static` is `--ignore split,timestamp "
         "--context user_id`, without behaviour; `proposed` is `--sequence item_id --user user_id --time timestamp "
-        "--ignore split` (the last 50 liked and the last 50 rated item ids, `shares: item_id`, `pooling: attention`, "
+        "--ignore split` (the last 25 liked and the last 25 rated item ids, `shares: item_id`, `pooling: attention`, "
         "the two counts, and `rate` over the last 10 and 50 exposures). Ablations of `proposed`: `histories only` "
         "(without the rates) and `static + rates`. `--unknown-rate 0.1` hides 10 % of the vocabulary fields' "
         "values behind their out-of-vocabulary id while training, so the model learns what an unknown user means. "

@@ -147,7 +147,7 @@ def test_spec_infer_proposes_attended_histories_from_an_impression_log(tmp_path)
     assert "ts" not in fields and fields["user_id"]["side"] == "context"
     history = fields["recent_clicked_item_id"]
     assert (
-        history["shares"] == "item_id" and history["pooling"] == "attention" and history["max_length"] == 50
+        history["shares"] == "item_id" and history["pooling"] == "attention" and history["max_length"] == 25
     )
     assert {f["name"] for f in spec["behaviour"]["features"]} >= {"recent_shown_item_id", "recent_clicks"}
     reasons = {c["name"]: c["reason"] for c in json.loads(res.output)["columns"]}
@@ -158,6 +158,8 @@ def test_spec_infer_proposes_attended_histories_from_an_impression_log(tmp_path)
         ("click_rate_50", "click", "expose", 50),
     ]
     assert fields["click_rate_10"]["kind"] == "numeric" and fields["click_rate_10"]["side"] == "context"
+    # the log keeps what the longest rate reads, more than a history shows
+    assert spec["behaviour"]["events"] == {"click": {"keep_last": 50}, "expose": {"keep_last": 50}}
     assert "rate" in reasons["click_rate_50"]
 
 
