@@ -63,7 +63,7 @@ __all__ = [
 
 #: The spec-independent cases of ENCODING.md, shipped with the runtime.
 CONFORMANCE_FILE = Path(__file__).with_name("conformance") / "encoding-v1.json"
-#: The cases of §10 (behaviour fields), which ports without an event log skip.
+#: The cases of §10 (behaviour fields: the event log, its features, replay).
 BEHAVIOUR_FILE = Path(__file__).with_name("conformance") / "behaviour-v1.json"
 FORMAT = "masknet-edge-conformance"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from masknet_edge.edge_runtime.conformance import CONFORMANCE_FILE
+from masknet_edge.edge_runtime.conformance import BEHAVIOUR_FILE, CONFORMANCE_FILE
 from tests.conftest import ROOT
 
 GUAVA = Path("/usr/share/java/guava.jar")
@@ -40,11 +40,12 @@ def _run(classes: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_jvm_encoder_passes_every_conformance_case(classes):
+@pytest.mark.parametrize("cases", [CONFORMANCE_FILE, BEHAVIOUR_FILE], ids=["encoding", "behaviour"])
+def test_jvm_port_passes_every_conformance_case(classes, cases):
     import json
 
-    n = len(json.loads(CONFORMANCE_FILE.read_text())["cases"])
-    res = _run(classes, str(CONFORMANCE_FILE))
+    n = len(json.loads(cases.read_text())["cases"])
+    res = _run(classes, str(cases))
     assert res.returncode == 0, res.stdout + res.stderr
     assert f"OK: {n}/{n} conformance cases" in res.stdout
 
@@ -68,3 +69,24 @@ def test_jvm_runner_fails_on_a_wrong_expectation(classes, tmp_path):
     bad.write_text(json.dumps(data))
     res = _run(classes, str(bad))
     assert res.returncode == 1 and case["id"] in res.stdout
+
+
+@pytest.mark.parametrize(
+    ("kind", "change"),
+    [
+        ("behaviour", lambda case: case["expected"]["items"]["decayed"].__setitem__(0, 0.2500000001)),
+        ("behaviour", lambda case: case["expected"]["context"]["recent"].reverse()),
+        ("replay", lambda case: case["expected"][3].__setitem__("since_item", 7.0)),
+    ],
+)
+def test_jvm_behaviour_runner_fails_on_a_wrong_expectation(classes, tmp_path, kind, change):
+    """A behaviour value off by 1e-9 relative, a history in the wrong order, a replayed row: reported."""
+    import json
+
+    data = json.loads(BEHAVIOUR_FILE.read_text())
+    case = next(c for c in data["cases"] if c["kind"] == kind and c["id"].startswith(("10.1-keep", "10.4")))
+    change(case)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    res = _run(classes, str(bad))
+    assert res.returncode == 1 and case["id"] in res.stdout, res.stdout

@@ -73,6 +73,9 @@ public final class Conformance {
     @SuppressWarnings("unchecked")
     static String runCase(Map<String, Object> c) {
         String kind = (String) c.get("kind");
+        if (kind.equals("behaviour") || kind.equals("replay")) {
+            return runBehaviour(c);
+        }
         if (kind.equals("vocabulary")) {
             Map<String, Object> counts = (Map<String, Object>) c.get("counts");
             long minCount = (Long) c.get("min_count");
@@ -128,6 +131,85 @@ public final class Conformance {
             return "expected an error " + c.get("error");
         }
         return compare(got, (Map<String, Object>) c.get("expected"));
+    }
+
+    /** §10: the events of a case, then the columns of a request at its time; or a replay. */
+    @SuppressWarnings("unchecked")
+    static String runBehaviour(Map<String, Object> c) {
+        Behaviour behaviour = new Behaviour((Map<String, Object>) c.get("spec"));
+        if (c.get("kind").equals("replay")) {
+            List<Map<String, Object>> rows = new ArrayList<>();
+            for (Object r : (List<Object>) decode(c.get("rows"))) {
+                rows.add((Map<String, Object>) r);
+            }
+            List<Map<String, Object>> got = behaviour.replay(rows, (String) c.get("user"), (String) c.get("time"));
+            List<Object> expected = (List<Object>) c.get("expected");
+            for (int i = 0; i < expected.size(); i++) {
+                for (Map.Entry<String, Object> e : ((Map<String, Object>) expected.get(i)).entrySet()) {
+                    String problem = sameValues(got.get(i).get(e.getKey()), e.getValue(), "row " + i + " " + e.getKey());
+                    if (problem != null) {
+                        return problem;
+                    }
+                }
+            }
+            return null;
+        }
+        Behaviour.State state = behaviour.new State();
+        int record = 0;
+        for (Object o : (List<Object>) c.get("events")) {
+            List<Object> event = (List<Object>) o;
+            state.add((String) event.get(0), (Map<String, Object>) decode(event.get(2)),
+                    ((Number) event.get(1)).doubleValue(), record++);
+        }
+        double now = ((Number) c.get("now")).doubleValue();
+        Map<String, Object> expected = (Map<String, Object>) c.get("expected");
+        Map<String, Object> context = state.contextValues(now);
+        for (Map.Entry<String, Object> e : ((Map<String, Object>) expected.get("context")).entrySet()) {
+            String problem = sameValues(context.get(e.getKey()), e.getValue(), e.getKey());
+            if (problem != null) {
+                return problem;
+            }
+        }
+        List<Map<String, Object>> candidates = new ArrayList<>();
+        for (Object o : (List<Object>) decode(c.get("candidates"))) {
+            candidates.add((Map<String, Object>) o);
+        }
+        Map<String, double[]> items = state.itemValues(candidates, now);
+        for (Map.Entry<String, Object> e : ((Map<String, Object>) expected.get("items")).entrySet()) {
+            String problem = sameValues(items.get(e.getKey()), e.getValue(), e.getKey());
+            if (problem != null) {
+                return problem;
+            }
+        }
+        return null;
+    }
+
+    /** Behaviour values: lists of texts exactly, numbers within 1e-12 relative, null as missing. */
+    @SuppressWarnings("unchecked")
+    static String sameValues(Object got, Object want, String where) {
+        if (want == null || got == null) {
+            return want == got ? null : where + ": got " + got + ", expected " + want;
+        }
+        if (want instanceof List && (((List<Object>) want).isEmpty() || ((List<Object>) want).get(0) instanceof String)) {
+            return want.equals(got) ? null : where + ": got " + got + ", expected " + want;
+        }
+        double[] have;
+        if (got instanceof double[]) {
+            have = (double[]) got;
+        } else {
+            have = new double[] {((Number) got).doubleValue()};
+        }
+        List<Object> wanted = want instanceof List ? (List<Object>) want : List.of(want);
+        if (have.length != wanted.size()) {
+            return where + ": got " + have.length + " values, expected " + wanted.size();
+        }
+        for (int i = 0; i < have.length; i++) {
+            double w = ((Number) wanted.get(i)).doubleValue();
+            if (Math.abs(have[i] - w) > Math.max(1e-12 * Math.max(Math.abs(have[i]), Math.abs(w)), 1e-12)) {
+                return where + ": got " + java.util.Arrays.toString(have) + ", expected " + wanted;
+            }
+        }
+        return null;
     }
 
     private static int byCodePoints(String a, String b) {
