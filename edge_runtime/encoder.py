@@ -131,8 +131,6 @@ class FeatureEncoder:
                 f"the spec is not fitted: fields {list(spec.unfitted_fields())} lack statistics or a "
                 "vocabulary; fit it on training data first (masknet train does)"
             )
-        if spec.id_fields or spec.multi_fields:
-            hashing.require_farmhash()  # at construction, not at the first encode
         self.spec = spec
         self._offsets = spec.vocab_offsets()
         self._id_names = [f.name for f in spec.id_fields]

@@ -41,15 +41,18 @@ from typing import Any
 
 import numpy as np
 
-from masknet_edge.edge_runtime.errors import MissingDependencyError
-
-try:
+try:  # the compiled binding: Linux x86-64 wheels only
     from farmhash import fingerprint64 as _fingerprint64
-except ImportError:  # pragma: no cover - exercised only without the edge extra
-    _fingerprint64 = None
+
+    FARMHASH = "pyfarmhash"
+except ImportError:  # arm64, 32-bit ARM, macOS, Windows without a compiler: the same function in Python
+    from masknet_edge.edge_runtime.farmhash64 import fingerprint64 as _fingerprint64
+
+    FARMHASH = "python"
 
 __all__ = [
     "CROSS_HASH_KEY",
+    "FARMHASH",
     "VALUE_TYPES",
     "canonical_text",
     "cross_fingerprints",
@@ -79,14 +82,6 @@ def is_pandas_missing(value: Any) -> bool:
     """Whether ``value`` is pandas' missing marker ``pd.NA`` or ``pd.NaT`` (without importing pandas)."""
     t = type(value)
     return t.__name__ in ("NAType", "NaTType") and t.__module__.startswith("pandas")
-
-
-def require_farmhash() -> None:
-    """Raise :class:`MissingDependencyError` (saying what to install) when FarmHash is absent."""
-    if _fingerprint64 is None:
-        raise MissingDependencyError(
-            "The feature hash needs the FarmHash binding. Install it with: pip install 'masknet-edge[edge]'"
-        )
 
 
 def canonical_text(value: Any, value_type: str = "text") -> str | None:
@@ -175,7 +170,6 @@ def _text(value: Any) -> str | None:
 
 def fingerprint64(text: str) -> int:
     """FarmHash Fingerprint64 of the UTF-8 bytes of ``text`` (an unsigned 64-bit int)."""
-    require_farmhash()
     return _fingerprint64(text)
 
 
@@ -185,7 +179,6 @@ def fingerprints(values: Iterable[Any]) -> np.ndarray:
     Raises:
         ValueError: when a value is missing (None/NaN): missing values have no fingerprint.
     """
-    require_farmhash()
     out = []
     for v in values:
         text = canonical_text(v)

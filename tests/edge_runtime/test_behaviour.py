@@ -1,7 +1,5 @@
 """Behaviour on the device: the spec section, the features' meaning, the log's guarantees, and
-replay == device (encoded arrays identical over >= 10,000 replayed events).
-
-Over 350 lines: the spec section, the log and the features are one contract (device == replay)."""
+replay == device (encoded arrays identical over >= 10,000 replayed events)."""
 
 from __future__ import annotations
 

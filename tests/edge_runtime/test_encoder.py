@@ -1,6 +1,4 @@
-"""The encoder: exact ids, transforms, context/item split, bad input, and properties (hypothesis).
-
-Over 350 lines: every outcome the encoder's docstring promises has its test here."""
+"""The encoder: exact ids, transforms, context/item split, bad input, and properties (hypothesis)."""
 
 from __future__ import annotations
 

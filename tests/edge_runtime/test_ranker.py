@@ -1,6 +1,4 @@
-"""The device runtime: loading verified bundles, scoring, ranking, catalogs, threads, damage.
-
-Over 350 lines: the tests of the runtime's one public class, :class:`edge_runtime.ranker.Ranker`."""
+"""The device runtime: loading verified bundles, scoring, ranking, catalogs, threads, damage."""
 
 from __future__ import annotations
 

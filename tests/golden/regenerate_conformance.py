@@ -4,8 +4,6 @@ The inputs of every case are written here by hand, section by section; the expec
 the reference encoder. Regenerate only on purpose (an encoding change is a new encoding version):
 
     .venv/bin/python tests/golden/regenerate_conformance.py
-
-Over 350 lines because it is data: the hand-written inputs of every conformance case.
 """
 
 from __future__ import annotations

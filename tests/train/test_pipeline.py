@@ -1,6 +1,4 @@
-"""The training pipeline end to end: run directory, metrics, resume, streaming, bad input.
-
-Over 350 lines: one test module per pipeline, as :mod:`train.pipeline` is one transaction."""
+"""The training pipeline end to end: run directory, metrics, resume, streaming, bad input."""
 
 from __future__ import annotations
 
