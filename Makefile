@@ -9,7 +9,7 @@ EXTRAS ?= train-cpu,dev
 # workers cut its wall time on 2 cores (measured 2026-11-30: pytest 593 s serial, 378 s with -n 2).
 TEST_WORKERS ?= 2
 
-.PHONY: demo test lint bench bench-peer venv clean legacy jvm signing-interop
+.PHONY: demo test lint bench bench-peer venv clean legacy jvm signing-interop emulation
 
 venv: $(STAMP)
 
@@ -26,7 +26,15 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 
 test: lint legacy jvm signing-interop
-	$(PY) -m pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not emulation" $(PYTEST_ARGS)
+
+# The runtime on arm64 under user-mode emulation (qemu-user-static from Debian; Debian's arm64
+# Python 3.11 and the runtime's arm64 wheels unpacked into build/emulation/arm64, nothing installed on
+# the host but qemu): conformance, golden records and rankings of float, dynamic and int8 bundles
+# against this machine's. Best effort: without qemu or the network the tests skip and say why.
+emulation: $(STAMP)
+	-ports/emulation/sysroot.sh arm64 build/emulation/arm64 $(VENV)/bin/pip
+	$(PY) -m pytest -q -m emulation tests/test_emulation.py $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run_all
