@@ -28,12 +28,12 @@ lint: $(STAMP)
 test: lint legacy jvm signing-interop
 	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not emulation" $(PYTEST_ARGS)
 
-# The runtime on arm64 under user-mode emulation (qemu-user-static from Debian; Debian's arm64
-# Python 3.11 and the runtime's arm64 wheels unpacked into build/emulation/arm64, nothing installed on
-# the host but qemu): conformance, golden records and rankings of float, dynamic and int8 bundles
-# against this machine's. Best effort: without qemu or the network the tests skip and say why.
+# The runtime on arm64 under user-mode emulation, nothing installed on the host: Debian's qemu-user
+# and arm64 Python 3.11 unpacked into build/emulation/arm64, our wheel installed there by pip under
+# emulation (ports/emulation/sysroot.sh); then conformance, golden records and rankings of float,
+# dynamic and int8 bundles against this machine's. Best effort: without the network the tests skip.
 emulation: $(STAMP)
-	-ports/emulation/sysroot.sh arm64 build/emulation/arm64 $(VENV)/bin/pip
+	-ports/emulation/sysroot.sh build/emulation/arm64 $(PY)
 	$(PY) -m pytest -q -m emulation tests/test_emulation.py $(PYTEST_ARGS)
 
 bench: $(STAMP)

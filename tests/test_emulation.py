@@ -1,8 +1,9 @@
 """The same ranking on arm64: the runtime under user-mode emulation, against this machine's.
 
-`make emulation` builds the arm64 device (Debian's Python 3.11 and the runtime's arm64 wheels from
-PyPI, `ports/emulation/sysroot.sh`) and runs these tests; `make test` leaves them out. They skip with
-the reason where qemu-user-static or the sysroot is missing.
+`make emulation` builds the arm64 device (Debian's qemu-user and arm64 Python 3.11, and our wheel
+installed there by pip under emulation, `ports/emulation/sysroot.sh`) and runs these tests; `make
+test` leaves them out. They skip with the reason where the device is missing. The checks run this
+checkout's runtime (put before the installed copy), except the one of the installed wheel itself.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ request_for = device_check.request_for  # the host scores what the device scores
 pytestmark = [pytest.mark.emulation, pytest.mark.slow]
 SYSROOT = ROOT / "build" / "emulation" / "arm64"
 PYTHON = SYSROOT / "root" / "usr" / "bin" / "python3.11"
-QEMU = shutil.which("qemu-aarch64-static")
+QEMU = SYSROOT / "qemu" / "qemu-aarch64"
 FIXTURES = ROOT / "tests" / "fixtures" / "bundles"
 CONTEXT = {"user_id": "u1", "age": 30, "gender": "F", "device": "ios"}
 
@@ -54,14 +55,17 @@ def device(tmp_path_factory) -> Path:
     return tree
 
 
-def _emulated(device: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": f"{SYSROOT / 'site'}:{device}", "PYTHONDONTWRITEBYTECODE": "1"}
+def _emulated(device: Path | None, *args: str) -> subprocess.CompletedProcess:
+    """Run the emulated Python: with this checkout's runtime first, or (``device`` None) only what pip
+    installed."""
+    path = f"{device}:{SYSROOT / 'site'}" if device is not None else str(SYSROOT / "site")
+    env = {**os.environ, "PYTHONPATH": path, "PYTHONDONTWRITEBYTECODE": "1"}
     return subprocess.run(
-        [QEMU, "-L", str(SYSROOT / "root"), str(PYTHON), *args],
+        [str(QEMU), "-L", str(SYSROOT / "root"), str(PYTHON), *args],
         capture_output=True,
         text=True,
         env=env,
-        cwd=device,
+        cwd=SYSROOT,
         timeout=900,
     )
 
@@ -77,6 +81,28 @@ def request_file(shop_data, tmp_path_factory) -> Path:
 
 def _top(scores: np.ndarray, k: int = 10) -> set[int]:
     return set(np.argsort(-scores, kind="stable")[:k].tolist())
+
+
+def test_pip_installed_the_runtime_on_arm64_without_a_compiler(device):
+    """What `pip install masknet-edge[edge]` gives an arm64 box: no compiler, no FarmHash binding."""
+    assert not [
+        p for p in (SYSROOT / "root" / "usr" / "bin").iterdir() if p.name.startswith(("gcc", "cc", "c++"))
+    ]
+    code = (
+        "import json, platform; from importlib import metadata\n"
+        "import masknet_edge\n"
+        "from masknet_edge.edge_runtime import hashing\n"
+        "from masknet_edge.edge_runtime.conformance import run_conformance\n"
+        "r = run_conformance()\n"
+        "print(json.dumps({'file': masknet_edge.__file__, 'machine': platform.machine(),\n"
+        "    'farmhash': hashing.FARMHASH, 'litert': metadata.version('ai-edge-litert'),\n"
+        "    'failures': r.failures, 'cases': r.cases}))\n"
+    )
+    run = _emulated(None, "-c", code)
+    assert run.returncode == 0, run.stderr[-3000:]
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    assert got["file"].startswith(str(SYSROOT / "site")) and got["machine"] == "aarch64", got
+    assert got["farmhash"] == "python" and got["failures"] == [] and got["cases"] > 50, got
 
 
 def test_arm64_runs_every_mode_as_this_machine_does(device, bundles, request_file):

@@ -1,49 +1,56 @@
 #!/usr/bin/env bash
-# Build an emulated device for the runtime: Debian bookworm's Python 3.11 for ARCH (arm64) unpacked
-# into OUT/root, and the runtime's dependencies as ARCH wheels from PyPI in OUT/site. Nothing is
-# installed on the host but qemu-user-static (when missing, as root): the packages are downloaded
-# with a separate apt state (OUT/apt) and unpacked with dpkg-deb. Never `dpkg --add-architecture`:
-# installing python3:arm64 on the host replaces the host's own Python.
+# Build an emulated arm64 device for the runtime, installing nothing on the host:
+#   OUT/qemu/qemu-aarch64  Debian trixie's user-mode emulator (a static binary, unpacked from its
+#                          package): bookworm's qemu 7.2 crashes in LiteRT 2.3.0's model loading
+#   OUT/root               Debian bookworm's arm64 Python 3.11 and pip, unpacked from their packages
+#   OUT/site               the runtime as a device installs it: our wheel (built here without the
+#                          optional C extension) with its [edge] extra, installed by pip running
+#                          under emulation, so pip picks the arm64 wheels a real device would get
+# Packages are downloaded with a separate apt state (OUT/apt) and unpacked with dpkg-deb. Never
+# `dpkg --add-architecture`: installing python3:arm64 on the host replaces the host's own Python.
 #
-#   ports/emulation/sysroot.sh arm64 build/emulation/arm64 [PIP]
+#   ports/emulation/sysroot.sh build/emulation/arm64 [PYTHON]     (PYTHON builds the wheel)
 #
 # Run the runtime there with:
-#   PYTHONPATH=OUT/site:TREE qemu-aarch64-static -L OUT/root OUT/root/usr/bin/python3.11 ...
+#   PYTHONPATH=OUT/site OUT/qemu/qemu-aarch64 -L OUT/root OUT/root/usr/bin/python3.11 ...
 set -euo pipefail
-arch=${1:?usage: sysroot.sh ARCH OUT [PIP]}
-out=${2:?usage: sysroot.sh ARCH OUT [PIP]}
-pip=${3:-pip}
-case "$arch" in
-  arm64) qemu=qemu-aarch64-static; platforms="manylinux2014_aarch64 manylinux_2_28_aarch64 manylinux_2_17_aarch64" ;;
-  *) echo "sysroot.sh: unknown ARCH $arch (arm64)" >&2; exit 2 ;;
-esac
-if ! command -v "$qemu" >/dev/null; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get install -y -qq qemu-user-static >/dev/null
-  else
-    echo "sysroot.sh: $qemu is missing (apt-get install qemu-user-static, as root)" >&2; exit 3
-  fi
-fi
-rm -rf "$out.partial" && mkdir -p "$out.partial"/{apt/state/lists/partial,apt/cache/archives/partial,root,site}
+out=${1:?usage: sysroot.sh OUT [PYTHON]}
+python=${2:-python3}
+here=$(cd "$(dirname "$0")/../.." && pwd)
+rm -rf "$out.partial" && mkdir -p "$out.partial"
 work=$(cd "$out.partial" && pwd)
-touch "$work/apt/state/status"
-echo "deb [arch=$arch signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main" \
-  > "$work/apt/sources.list"
-apt_opts=(
-  -o "Dir::State=$work/apt/state" -o "Dir::State::status=$work/apt/state/status"
-  -o "Dir::Cache=$work/apt/cache" -o "Dir::Etc::SourceList=$work/apt/sources.list"
-  -o "Dir::Etc::SourceParts=/dev/null" -o "APT::Architecture=$arch" -o "APT::Architectures::=$arch"
-  -o "Debug::NoLocking=1"
-)
-apt-get "${apt_opts[@]}" update -qq
-apt-get "${apt_opts[@]}" install -y -qq --download-only --no-install-recommends python3.11 libstdc++6 >/dev/null
+
+# apt-get for another architecture and suite, with its own state: downloads only.
+fetch() {  # fetch ARCH SUITE DIR PACKAGE...
+  local arch=$1 suite=$2 dir=$3; shift 3
+  mkdir -p "$dir"/{state/lists/partial,cache/archives/partial}
+  touch "$dir/state/status"
+  echo "deb [arch=$arch signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $suite main" \
+    > "$dir/sources.list"
+  local opts=(
+    -o "Dir::State=$dir/state" -o "Dir::State::status=$dir/state/status" -o "Dir::Cache=$dir/cache"
+    -o "Dir::Etc::SourceList=$dir/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
+    -o "APT::Architecture=$arch" -o "APT::Architectures::=$arch" -o "Debug::NoLocking=1"
+    -o "APT::Sandbox::User=root"
+  )
+  apt-get "${opts[@]}" update -qq
+  apt-get "${opts[@]}" install -y -qq --download-only --no-install-recommends "$@" >/dev/null
+}
+
+fetch amd64 trixie "$work/apt-qemu" qemu-user
+mkdir -p "$work/qemu-deb" "$work/qemu"
+dpkg-deb -x "$(ls "$work"/apt-qemu/cache/archives/qemu-user_*.deb)" "$work/qemu-deb"
+cp "$work/qemu-deb/usr/bin/qemu-aarch64" "$work/qemu/"
+rm -rf "$work/qemu-deb" "$work/apt-qemu"
+
+fetch arm64 bookworm "$work/apt" python3.11 python3-pip libstdc++6
+mkdir -p "$work/root"
 for deb in "$work"/apt/cache/archives/*.deb; do dpkg-deb -x "$deb" "$work/root"; done
-platform_args=()
-for p in $platforms; do platform_args+=(--platform "$p"); done
-"$pip" install -q --disable-pip-version-check --target "$work/site" "${platform_args[@]}" \
-  --implementation cp --python-version 3.11 --abi cp311 --only-binary=:all: \
-  numpy ai-edge-litert "cryptography>=42" click
-"$qemu" -L "$work/root" "$work/root/usr/bin/python3.11" -c "import sys; assert sys.version_info[:2] == (3, 11)"
-rm -rf "$work/apt/cache"
+rm -rf "$work/apt"
+
+(cd "$here" && MASKNET_PURE_WHEEL=1 "$python" -m pip wheel -q --no-deps --no-build-isolation -w "$work/wheel" .)
+wheel=$(ls "$work"/wheel/masknet_edge-*-py3-none-any.whl)
+"$work/qemu/qemu-aarch64" -L "$work/root" "$work/root/usr/bin/python3.11" -m pip install -q \
+  --disable-pip-version-check --no-compile --root-user-action=ignore --target "$work/site" "$wheel[edge]"
 rm -rf "$out" && mv "$out.partial" "$out"
-echo "$out: $arch Python 3.11 and the runtime's wheels"
+echo "$out: arm64 Python 3.11 with the runtime installed by pip (no compiler)"
