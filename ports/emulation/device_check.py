@@ -2,11 +2,11 @@
 
     python device_check.py REQUEST.json BUNDLE [BUNDLE ...]
 
-REQUEST.json holds ``{"context": {...}, "candidates": [...]}``. For each bundle: its golden records
-(``Ranker.verify``) and the scores of that request (of a bundle with behaviour fields: its golden
-records as candidates of the first record's context, which carry those columns); also this
-runtime's conformance run, the machine, the interpreter's version and which FarmHash is in use.
-Imports only the runtime.
+REQUEST.json holds ``{"context": {...}, "candidates": [...]}`` or a list of them. For each bundle:
+its golden records (``Ranker.verify``) and the scores of each request (of a bundle with behaviour
+fields: its golden records as candidates of the first record's context, which carry those
+columns); also this runtime's conformance run, the machine, the interpreter's version and which
+FarmHash is in use. Imports only the runtime.
 """
 
 from __future__ import annotations
@@ -46,13 +46,14 @@ def main() -> None:
     for path in sys.argv[2:]:
         ranker = Ranker.load(path)
         report = ranker.verify()
-        scores = ranker.score(*request_for(ranker, request))
+        requests = request if isinstance(request, list) else [request]
+        scores = [[float(s) for s in ranker.score(*request_for(ranker, r))] for r in requests]
         out["bundles"][path] = {
             "backend": ranker.backend,
             "verify_ok": report.ok,
             "max_score_diff": report.max_score_diff,
             "tolerance": report.tolerance,
-            "scores": [float(s) for s in scores],
+            "scores": scores if isinstance(request, list) else scores[0],
         }
     print(json.dumps(out))
 
