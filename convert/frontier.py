@@ -175,7 +175,7 @@ def frontier_run(
     from masknet_edge.train import metrics
     from masknet_edge.train.config import TrainConfig
     from masknet_edge.train.distill import distill_run, student_config
-    from masknet_edge.train.pipeline import saved_config
+    from masknet_edge.train.plan import saved_config
 
     teacher_run, out = Path(teacher_run), Path(out)
     grid = DEFAULT_GRID if grid is None else grid

@@ -23,7 +23,7 @@ STUDENT_DEFAULTS: dict[str, Any] = {"num_blocks": 1, "block_units": 128, "mlp_un
 def student_config(teacher_run: str | Path, **changes: Any) -> ModelConfig:
     """The teacher's model configuration with :data:`STUDENT_DEFAULTS` and ``changes`` applied
     (``None`` values keep the teacher's). Regularisation and ablation switches are the defaults'."""
-    from masknet_edge.train.pipeline import saved_config
+    from masknet_edge.train.plan import saved_config
 
     teacher, _, _ = saved_config(Path(teacher_run) / "config.json")
     chosen = {**STUDENT_DEFAULTS, **{k: v for k, v in changes.items() if v is not None}}

@@ -13,20 +13,19 @@ A run directory holds::
 
 Every file is written to a temporary name and renamed, so a killed run never leaves a torn file.
 
-:func:`train_run` is one transaction (every check before anything is written, resume, the swap of a
-replaced run); its parts live elsewhere (:mod:`train.batches` the data, :mod:`train.epochs` the
-per-epoch work, :mod:`train.rundir` the directory, :mod:`train.multiworker`).
+:func:`train_run` is one transaction: :func:`train.plan.plan_run` checks everything and decides
+(without TensorFlow), then this module executes the plan (resume, the swap of a replaced run); its
+parts live elsewhere (:mod:`train.batches` the data, :mod:`train.epochs` the per-epoch work,
+:mod:`train.rundir` the directory, :mod:`train.multiworker`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,28 +33,15 @@ import numpy as np
 
 from masknet_edge.edge_runtime.encoder import FeatureEncoder
 from masknet_edge.edge_runtime.errors import MasknetError
-from masknet_edge.edge_runtime.outputs import check_output
 from masknet_edge.edge_runtime.spec import FeatureSpec
 from masknet_edge.train import metrics
 from masknet_edge.train.batches import checked_chunks, in_memory_dataset, load_encoded, streamed_dataset
-from masknet_edge.train.config import (
-    DEFAULT_BATCH_SIZE,
-    ConfigError,
-    ModelConfig,
-    TrainConfig,
-    default_learning_rate,
-)
+from masknet_edge.train.config import ModelConfig, TrainConfig, default_learning_rate
 from masknet_edge.train.fit import fit_spec
-from masknet_edge.train.io import DataError, count_rows, file_columns
-from masknet_edge.train.rundir import (
-    RunDirError,
-    is_run_dir,
-    plot_history,
-    run_dir,
-    save_model_atomic,
-    write_json,
-)
-from masknet_edge.train.teacher import Target, load_teacher, teacher_report, teacher_spec
+from masknet_edge.train.io import DataError, count_rows
+from masknet_edge.train.plan import TrainInputs, plan_run, saved_config
+from masknet_edge.train.rundir import RunDirError, plot_history, run_dir, save_model_atomic, write_json
+from masknet_edge.train.teacher import Target, load_teacher, teacher_report
 
 log = logging.getLogger("masknet.train")
 
@@ -64,71 +50,7 @@ log = logging.getLogger("masknet.train")
 #: than 1, as fast as a bare loop of compiled steps (``benchmarks/bench_throughput.py``).
 STEPS_PER_EXECUTION = 16
 
-__all__ = ["RunDirError", "TrainInputs", "load_encoded", "train_run"]
-
-
-@dataclass(frozen=True)
-class TrainInputs:
-    """Where the data is and which columns matter.
-
-    Args:
-        train: training file (CSV/TSV/Parquet).
-        valid: validation file, for early stopping.
-        test: optional test file, evaluated once at the end.
-        label: label column (0/1). Defaults to the spec's label.
-        oracle_column: optional column of true click probabilities (the generated shop world has
-            one): its AUC is reported as the oracle next to the model's.
-        teacher: optional run directory whose model teaches (distillation): the student trains on
-            ``(1 - teacher_weight) * label + teacher_weight * teacher score`` with the teacher's own
-            spec, so it is a drop-in replacement (same bundle inputs). Early stopping still uses
-            the labels.
-        teacher_weight: the teacher's share of the training target, in [0, 1]. Defaults to 0.5.
-    """
-
-    train: Path
-    valid: Path
-    test: Path | None = None
-    label: str | None = None
-    oracle_column: str | None = None
-    teacher: Path | None = None
-    teacher_weight: float = 0.5
-
-    def __post_init__(self) -> None:
-        w = self.teacher_weight
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w <= 1:
-            raise DataError(f"teacher_weight must be in [0, 1]. Received: teacher_weight={w!r}")
-
-
-def _check_columns(path: Path, spec: FeatureSpec, label: str) -> None:
-    cols = set(file_columns(path))
-    needed = [*spec.input_columns, label]
-    missing = [c for c in needed if c not in cols]
-    if missing:
-        raise DataError(
-            f"{path}: missing columns {missing} that the spec needs; the file has {sorted(cols)[:30]}"
-        )
-
-
-def saved_config(path: Path) -> tuple[ModelConfig, TrainConfig, TrainInputs]:
-    """The configuration a run was started with, from its ``config.json``; a damaged file is a
-    RunDirError naming it."""
-    try:
-        saved = json.loads(path.read_bytes())
-        model_config = ModelConfig.from_dict(saved["model"])
-        train_config = TrainConfig(**{k: v for k, v in saved["train"].items() if k != "extra"})
-        data = saved["data"]
-        inputs = TrainInputs(
-            train=Path(data["train"]),
-            valid=Path(data["valid"]),
-            test=Path(data["test"]) if data.get("test") else None,
-            label=data.get("label"),
-            oracle_column=data.get("oracle_column"),
-            teacher=Path(data["teacher"]) if data.get("teacher") else None,
-            teacher_weight=data.get("teacher_weight", 0.5),
-        )
-    except (OSError, ValueError, RecursionError, KeyError, TypeError, MasknetError) as exc:
-        raise RunDirError(f"{path}: cannot resume from it ({type(exc).__name__}: {exc})") from None
-    return model_config, train_config, inputs
+__all__ = ["RunDirError", "TrainInputs", "load_encoded", "saved_config", "train_run"]
 
 
 def _device_summary() -> str:
@@ -207,56 +129,22 @@ def _train(
     cpu_devices: int,
     progress: bool,
 ) -> dict[str, Any]:
-    out = Path(out)
-    model_config = model_config or ModelConfig()
-    train_config = train_config or TrainConfig()
-    if resume:
-        state_dir = out / "checkpoints"
-        if not (state_dir / "state.json").is_file():
-            raise RunDirError(
-                f"{out}: nothing to resume (no checkpoints/state.json); start a new run instead"
-            )
-        spec = FeatureSpec.load(out / "spec.json")
-        model_config, train_config, inputs = saved_config(out / "config.json")
-        if resume_epochs is not None:
-            train_config = dataclasses.replace(train_config, epochs=resume_epochs)
-        if resume_worker_timeout is not None:
-            train_config = dataclasses.replace(train_config, worker_timeout=resume_worker_timeout)
-    label = inputs.label or spec.label
-    if not label:
-        raise DataError("no label column: set 'label' in the spec or pass --label")
-    files = [inputs.train, inputs.valid] + ([inputs.test] if inputs.test else [])
-    batch = train_config.batch_size or DEFAULT_BATCH_SIZE
-    if distribute != "none" and cpu_devices > batch:  # a replica without rows fails inside TensorFlow
-        raise ConfigError(
-            f"--cpu-devices {cpu_devices} is more than the batch of {batch} rows: every device needs "
-            "rows of each batch; raise --batch-size or lower --cpu-devices"
-        )
-    role = None
-    if distribute == "multiworker":
-        from masknet_edge.train.multiworker import cluster_role
-
-        role = cluster_role()
-    helper = role is not None and not role.chief  # writes nothing into out: the chief does
-    occupied = out.exists() and (not out.is_dir() or any(out.iterdir())) and not helper
-    if not resume and not overwrite and occupied:
-        raise RunDirError(
-            f"{out}: the run directory already exists and is not empty; "
-            "pass --overwrite to replace it or --resume to continue it"
-        )
-    teachers = [inputs.teacher] if inputs.teacher else []
-    check_output(out, files + teachers, overwrite=True)  # never an input, never inside or around one
-    replacing = overwrite and occupied
-    if replacing and not (out.is_dir() and is_run_dir(out)):
-        raise RunDirError(
-            f"{out} is not a run directory (no config.json and model.keras or checkpoints/): "
-            "--overwrite replaces only runs; choose a new --out"
-        )
-    spec_of_teacher = teacher_spec(inputs.teacher) if inputs.teacher else None
-    if spec_of_teacher is not None and not resume:
-        spec = spec_of_teacher  # the student reads exactly the teacher's inputs
-    for path in files:
-        _check_columns(path, spec, label)
+    plan = plan_run(
+        inputs,
+        spec,
+        out,
+        model_config,
+        train_config,
+        resume=resume,
+        resume_epochs=resume_epochs,
+        resume_worker_timeout=resume_worker_timeout,
+        overwrite=overwrite,
+        distribute=distribute,
+        cpu_devices=cpu_devices,
+    )
+    out, inputs, spec, label = plan.out, plan.inputs, plan.spec, plan.label
+    model_config, train_config, role, helper = plan.model_config, plan.train_config, plan.role, plan.helper
+    replacing = plan.replacing
 
     import keras
 
@@ -276,7 +164,7 @@ def _train(
         keras.mixed_precision.set_global_policy("mixed_float16")
     log.info("training on %s", _device_summary())
 
-    if not resume and spec_of_teacher is None:
+    if not plan.spec_fitted:
         counted = [0]
         chunks = checked_chunks(inputs.train, spec, label, train_config.chunk_rows, counted)
         fitted = fit_spec(spec, chunks, seed=train_config.seed)  # reads every chunk
@@ -290,7 +178,7 @@ def _train(
     x_valid, y_valid, _ = load_encoded(inputs.valid, encoder, label, train_config.chunk_rows)
     if n_train == 0:
         raise DataError(f"{inputs.train}: the file has no rows")
-    batch_size = train_config.batch_size or DEFAULT_BATCH_SIZE
+    batch_size = plan.batch_size
     cache_mib = None  # the encoded cache of a streamed file, when one is made
     if role is not None:
         from masknet_edge.train.multiworker import worker_batches
@@ -327,7 +215,7 @@ def _train(
         if not resume:
             fitted.save(out / "spec.json")
         # a resumed run records its new epoch limit and worker timeout
-        if not resume or resume_epochs is not None or resume_worker_timeout is not None:
+        if plan.rewrite_config:
             write_json(
                 out / "config.json",
                 {

@@ -1,0 +1,216 @@
+"""What a training run will do, decided and checked before anything is trained or written.
+
+:func:`plan_run` reads the arguments of ``masknet train`` (or a run directory to resume), checks
+every input that can be checked without TensorFlow (files, columns, label, batch against replicas,
+the run directory and what it may replace) and returns a :class:`RunPlan`; :mod:`train.pipeline`
+executes it. A bad input fails here, in seconds, and leaves the run directory untouched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from masknet_edge.edge_runtime.errors import MasknetError
+from masknet_edge.edge_runtime.outputs import check_output
+from masknet_edge.edge_runtime.spec import FeatureSpec
+from masknet_edge.train.config import DEFAULT_BATCH_SIZE, ConfigError, ModelConfig, TrainConfig
+from masknet_edge.train.io import DataError, file_columns
+from masknet_edge.train.rundir import RunDirError, is_run_dir
+from masknet_edge.train.teacher import teacher_spec
+
+__all__ = ["RunPlan", "TrainInputs", "plan_run", "saved_config"]
+
+
+@dataclass(frozen=True)
+class TrainInputs:
+    """Where the data is and which columns matter.
+
+    Args:
+        train: training file (CSV/TSV/Parquet).
+        valid: validation file, for early stopping.
+        test: optional test file, evaluated once at the end.
+        label: label column (0/1). Defaults to the spec's label.
+        oracle_column: optional column of true click probabilities (the generated shop world has
+            one): its AUC is reported as the oracle next to the model's.
+        teacher: optional run directory whose model teaches (distillation): the student trains on
+            ``(1 - teacher_weight) * label + teacher_weight * teacher score`` with the teacher's own
+            spec, so it is a drop-in replacement (same bundle inputs). Early stopping still uses
+            the labels.
+        teacher_weight: the teacher's share of the training target, in [0, 1]. Defaults to 0.5.
+    """
+
+    train: Path
+    valid: Path
+    test: Path | None = None
+    label: str | None = None
+    oracle_column: str | None = None
+    teacher: Path | None = None
+    teacher_weight: float = 0.5
+
+    def __post_init__(self) -> None:
+        w = self.teacher_weight
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w <= 1:
+            raise DataError(f"teacher_weight must be in [0, 1]. Received: teacher_weight={w!r}")
+
+
+def _check_columns(path: Path, spec: FeatureSpec, label: str) -> None:
+    cols = set(file_columns(path))
+    needed = [*spec.input_columns, label]
+    missing = [c for c in needed if c not in cols]
+    if missing:
+        raise DataError(
+            f"{path}: missing columns {missing} that the spec needs; the file has {sorted(cols)[:30]}"
+        )
+
+
+def saved_config(path: Path) -> tuple[ModelConfig, TrainConfig, TrainInputs]:
+    """The configuration a run was started with, from its ``config.json``; a damaged file is a
+    RunDirError naming it."""
+    try:
+        saved = json.loads(path.read_bytes())
+        model_config = ModelConfig.from_dict(saved["model"])
+        train_config = TrainConfig(**{k: v for k, v in saved["train"].items() if k != "extra"})
+        data = saved["data"]
+        inputs = TrainInputs(
+            train=Path(data["train"]),
+            valid=Path(data["valid"]),
+            test=Path(data["test"]) if data.get("test") else None,
+            label=data.get("label"),
+            oracle_column=data.get("oracle_column"),
+            teacher=Path(data["teacher"]) if data.get("teacher") else None,
+            teacher_weight=data.get("teacher_weight", 0.5),
+        )
+    except (OSError, ValueError, RecursionError, KeyError, TypeError, MasknetError) as exc:
+        raise RunDirError(f"{path}: cannot resume from it ({type(exc).__name__}: {exc})") from None
+    return model_config, train_config, inputs
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """A checked training run: what to train on, how, and where it goes.
+
+    Args:
+        out: the run directory.
+        inputs: the data files and columns (a resumed run's own).
+        spec: the spec to fit (a student's: its teacher's; a resumed run's: its fitted one).
+        model_config: the architecture.
+        train_config: the training settings.
+        label: the label column.
+        batch_size: rows per step.
+        resume: continue the run in ``out``.
+        rewrite_config: write ``config.json`` (a new run, or a resumed one with new limits).
+        replacing: an existing run in ``out`` is replaced when the new one has finished.
+        role: this process's multi-worker role, None when not multi-worker.
+        spec_fitted: the spec is fitted already (a resumed run, a student): no fitting pass.
+    """
+
+    out: Path
+    inputs: TrainInputs
+    spec: FeatureSpec
+    model_config: ModelConfig
+    train_config: TrainConfig
+    label: str
+    batch_size: int
+    resume: bool
+    rewrite_config: bool
+    replacing: bool
+    role: Any
+    spec_fitted: bool
+
+    @property
+    def helper(self) -> bool:
+        """A multi-worker process that is not the chief: it writes nothing into ``out``."""
+        return self.role is not None and not self.role.chief
+
+
+def plan_run(
+    inputs: TrainInputs,
+    spec: FeatureSpec,
+    out: Path,
+    model_config: ModelConfig | None,
+    train_config: TrainConfig | None,
+    *,
+    resume: bool,
+    resume_epochs: int | None,
+    resume_worker_timeout: float | None,
+    overwrite: bool,
+    distribute: str,
+    cpu_devices: int,
+) -> RunPlan:
+    """Check a training run's arguments and decide what it does (see :func:`train.pipeline.train_run`)."""
+    out = Path(out)
+    model_config = model_config or ModelConfig()
+    train_config = train_config or TrainConfig()
+    if resume:
+        if not (out / "checkpoints" / "state.json").is_file():
+            raise RunDirError(
+                f"{out}: nothing to resume (no checkpoints/state.json); start a new run instead"
+            )
+        spec = FeatureSpec.load(out / "spec.json")
+        model_config, train_config, inputs = saved_config(out / "config.json")
+        if resume_epochs is not None:
+            train_config = dataclasses.replace(train_config, epochs=resume_epochs)
+        if resume_worker_timeout is not None:
+            train_config = dataclasses.replace(train_config, worker_timeout=resume_worker_timeout)
+    label = inputs.label or spec.label
+    if not label:
+        raise DataError("no label column: set 'label' in the spec or pass --label")
+    batch = train_config.batch_size or DEFAULT_BATCH_SIZE
+    if distribute != "none" and cpu_devices > batch:  # a replica without rows fails inside TensorFlow
+        raise ConfigError(
+            f"--cpu-devices {cpu_devices} is more than the batch of {batch} rows: every device needs "
+            "rows of each batch; raise --batch-size or lower --cpu-devices"
+        )
+    role = None
+    if distribute == "multiworker":
+        from masknet_edge.train.multiworker import cluster_role
+
+        role = cluster_role()
+    helper = role is not None and not role.chief
+    replacing = _check_out(out, inputs, resume=resume, overwrite=overwrite, helper=helper)
+    spec_of_teacher = teacher_spec(inputs.teacher) if inputs.teacher else None
+    if spec_of_teacher is not None and not resume:
+        spec = spec_of_teacher  # the student reads exactly the teacher's inputs
+    for path in _files(inputs):
+        _check_columns(path, spec, label)
+    return RunPlan(
+        out=out,
+        inputs=inputs,
+        spec=spec,
+        model_config=model_config,
+        train_config=train_config,
+        label=label,
+        batch_size=batch,
+        resume=resume,
+        rewrite_config=not resume or resume_epochs is not None or resume_worker_timeout is not None,
+        replacing=replacing,
+        role=role,
+        spec_fitted=resume or spec_of_teacher is not None,
+    )
+
+
+def _files(inputs: TrainInputs) -> list[Path]:
+    return [inputs.train, inputs.valid] + ([inputs.test] if inputs.test else [])
+
+
+def _check_out(out: Path, inputs: TrainInputs, *, resume: bool, overwrite: bool, helper: bool) -> bool:
+    """Check the run directory against the inputs; True when an existing run will be replaced."""
+    occupied = out.exists() and (not out.is_dir() or any(out.iterdir())) and not helper
+    if not resume and not overwrite and occupied:
+        raise RunDirError(
+            f"{out}: the run directory already exists and is not empty; "
+            "pass --overwrite to replace it or --resume to continue it"
+        )
+    teachers = [inputs.teacher] if inputs.teacher else []
+    check_output(out, _files(inputs) + teachers, overwrite=True)  # never an input, never inside or around one
+    replacing = overwrite and occupied
+    if replacing and not (out.is_dir() and is_run_dir(out)):
+        raise RunDirError(
+            f"{out} is not a run directory (no config.json and model.keras or checkpoints/): "
+            "--overwrite replaces only runs; choose a new --out"
+        )
+    return replacing
