@@ -26,6 +26,7 @@ import json
 import logging
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ from masknet_edge.train.batches import checked_chunks, in_memory_dataset, load_e
 from masknet_edge.train.config import ModelConfig, TrainConfig, default_learning_rate
 from masknet_edge.train.fit import fit_spec
 from masknet_edge.train.io import DataError, count_rows
-from masknet_edge.train.plan import TrainInputs, plan_run, saved_config
+from masknet_edge.train.plan import RunPlan, TrainInputs, config_document, plan_run, saved_config
 from masknet_edge.train.rundir import RunDirError, plot_history, run_dir, save_model_atomic, write_json
 from masknet_edge.train.teacher import Target, load_teacher, teacher_report
 
@@ -142,9 +143,8 @@ def _train(
         distribute=distribute,
         cpu_devices=cpu_devices,
     )
-    out, inputs, spec, label = plan.out, plan.inputs, plan.spec, plan.label
-    model_config, train_config, role, helper = plan.model_config, plan.train_config, plan.role, plan.helper
-    replacing = plan.replacing
+    out, model_config, train_config = plan.out, plan.model_config, plan.train_config
+    role, helper, replacing = plan.role, plan.helper, plan.replacing
 
     import keras
 
@@ -164,45 +164,13 @@ def _train(
         keras.mixed_precision.set_global_policy("mixed_float16")
     log.info("training on %s", _device_summary())
 
-    if not plan.spec_fitted:
-        counted = [0]
-        chunks = checked_chunks(inputs.train, spec, label, train_config.chunk_rows, counted)
-        fitted = fit_spec(spec, chunks, seed=train_config.seed)  # reads every chunk
-        n_train = counted[0]
-    else:  # a resumed run, or a student: the spec is fitted already
-        fitted, n_train = spec, count_rows(inputs.train)
-    teacher = load_teacher(inputs.teacher) if inputs.teacher else None
-    target = Target(teacher, inputs.teacher_weight)
-    encoder = FeatureEncoder(fitted, cache_size=1 << 20)  # training files repeat many distinct ids
-    t0 = time.perf_counter()
-    x_valid, y_valid, _ = load_encoded(inputs.valid, encoder, label, train_config.chunk_rows)
-    if n_train == 0:
-        raise DataError(f"{inputs.train}: the file has no rows")
-    batch_size = plan.batch_size
-    cache_mib = None  # the encoded cache of a streamed file, when one is made
-    if role is not None:
-        from masknet_edge.train.multiworker import worker_batches
-
-        workers = worker_batches(inputs.train, role, fitted, encoder, label, target, train_config, batch_size)
-        mode = f"multi-worker ({role.count} workers, {len(workers.shards)} shard(s) here)"
-        steps_per_epoch = workers.steps
-    elif n_train <= train_config.in_memory_rows:
-        x_train, y_train, _ = load_encoded(inputs.train, encoder, label, train_config.chunk_rows)
-        y_train = target(x_train, y_train)
-        ds = in_memory_dataset(x_train, y_train, batch_size, train_config.seed)
-        mode = "in-memory"
-        steps_per_epoch = None
-    else:
-        ds, steps_per_epoch, cache_mib = streamed_dataset(
-            inputs.train, encoder, label, n_train, batch_size, target, train_config, cleanup
-        )
-        mode = "streamed"
-    log.info(
-        "train rows: %d (%s), valid rows: %d, encoded in %.1fs",
-        n_train,
-        mode,
-        len(y_valid),
-        time.perf_counter() - t0,
+    data = _training_data(plan, cleanup)
+    fitted, n_train, x_valid, y_valid = data.spec, data.rows, data.x_valid, data.y_valid
+    ds, workers, steps_per_epoch, batch_size = (
+        data.dataset,
+        data.workers,
+        data.steps_per_epoch,
+        plan.batch_size,
     )
 
     # The run directory is created only now that the input is known to be good. A run it replaces
@@ -216,23 +184,7 @@ def _train(
             fitted.save(out / "spec.json")
         # a resumed run records its new epoch limit and worker timeout
         if plan.rewrite_config:
-            write_json(
-                out / "config.json",
-                {
-                    "model": model_config.to_dict(),
-                    "train": train_config.to_dict(),
-                    "data": {
-                        "train": str(inputs.train.resolve()),
-                        "valid": str(inputs.valid.resolve()),
-                        "test": str(inputs.test.resolve()) if inputs.test else None,
-                        "label": label,
-                        "oracle_column": inputs.oracle_column,
-                        "teacher": str(inputs.teacher.resolve()) if inputs.teacher else None,
-                        "teacher_weight": inputs.teacher_weight,
-                    },
-                    "spec_sha256": fitted.fingerprint(),
-                },
-            )
+            write_json(out / "config.json", config_document(plan, fitted.fingerprint()))
 
         learning_rate = train_config.learning_rate or default_learning_rate(model_config.model)
         strategy = worker_strategy if role is not None else _strategy(distribute, cpu_devices)
@@ -306,34 +258,7 @@ def _train(
         state = callback.state
         best = keras.saving.load_model(ckpt / "best.keras", safe_mode=True)
         save_model_atomic(best, out / "model.keras")
-        result: dict[str, Any] = {
-            "model": model_config.model,
-            "batch_size": batch_size,
-            "device": _device_summary(),
-            "train_mode": mode,
-            "encoded_cache_mib": cache_mib,
-            "replicas": int(strategy.num_replicas_in_sync),
-        }
-        result["valid"], _ = _evaluate(best, x_valid, y_valid)
-        result["test"] = None  # stable keys: null without a test file
-        if inputs.test:
-            x_test, y_test, oracle = load_encoded(
-                inputs.test, encoder, label, train_config.chunk_rows, extra=inputs.oracle_column
-            )
-            result["test"], p_test = _evaluate(best, x_test, y_test)
-            if teacher is not None:
-                result["teacher"] = teacher_report(teacher, inputs, x_test, y_test, p_test)
-            if oracle is not None:
-                result["test"]["oracle_auc"] = metrics.auc(y_test, oracle)
-                result["test"]["oracle_logloss"] = metrics.logloss(y_test, oracle)
-        result.update(
-            epochs_trained=state["epoch"],
-            best_epoch=state["best_epoch"],
-            train_rows=n_train,
-            train_seconds=round(state["train_seconds"], 3),
-            train_examples_per_s=round(n_train * state["epoch"] / max(state["train_seconds"], 1e-9), 1),
-            params=int(best.count_params()),
-        )
+        result = _results(plan, data, best, state, int(strategy.num_replicas_in_sync))
         write_json(out / "metrics.json", result)
         write_json(out / "history.json", state["history"])
         plot_history(state["history"], out / "training_curve.png")
@@ -341,6 +266,117 @@ def _train(
         from masknet_edge.train.multiworker import leave_together
 
         leave_together(strategy)
+    return result
+
+
+@dataclass
+class _Data:
+    """What a run trains and validates on, encoded."""
+
+    spec: FeatureSpec  # fitted
+    rows: int
+    encoder: FeatureEncoder
+    teacher: Any
+    x_valid: dict[str, np.ndarray]
+    y_valid: np.ndarray
+    mode: str
+    dataset: Any = None
+    workers: Any = None
+    steps_per_epoch: int | None = None
+    cache_mib: float | None = None  # the encoded cache of a streamed file, when one is made
+
+
+def _training_data(plan: RunPlan, cleanup: contextlib.ExitStack) -> _Data:
+    """Fit the spec (unless fitted), encode the validation file and make the training batches:
+    in memory, streamed through an encoded cache, or this worker's shards."""
+    inputs, label, train_config, role = plan.inputs, plan.label, plan.train_config, plan.role
+    spec, batch_size = plan.spec, plan.batch_size
+    if not plan.spec_fitted:
+        counted = [0]
+        chunks = checked_chunks(inputs.train, spec, label, train_config.chunk_rows, counted)
+        fitted = fit_spec(spec, chunks, seed=train_config.seed)  # reads every chunk
+        n_train = counted[0]
+    else:  # a resumed run, or a student: the spec is fitted already
+        fitted, n_train = spec, count_rows(inputs.train)
+    teacher = load_teacher(inputs.teacher) if inputs.teacher else None
+    target = Target(teacher, inputs.teacher_weight)
+    encoder = FeatureEncoder(fitted, cache_size=1 << 20)  # training files repeat many distinct ids
+    t0 = time.perf_counter()
+    x_valid, y_valid, _ = load_encoded(inputs.valid, encoder, label, train_config.chunk_rows)
+    if n_train == 0:
+        raise DataError(f"{inputs.train}: the file has no rows")
+    cache_mib = ds = workers = None
+    if role is not None:
+        from masknet_edge.train.multiworker import worker_batches
+
+        workers = worker_batches(inputs.train, role, fitted, encoder, label, target, train_config, batch_size)
+        mode = f"multi-worker ({role.count} workers, {len(workers.shards)} shard(s) here)"
+        steps_per_epoch = workers.steps
+    elif n_train <= train_config.in_memory_rows:
+        x_train, y_train, _ = load_encoded(inputs.train, encoder, label, train_config.chunk_rows)
+        y_train = target(x_train, y_train)
+        ds = in_memory_dataset(x_train, y_train, batch_size, train_config.seed)
+        mode = "in-memory"
+        steps_per_epoch = None
+    else:
+        ds, steps_per_epoch, cache_mib = streamed_dataset(
+            inputs.train, encoder, label, n_train, batch_size, target, train_config, cleanup
+        )
+        mode = "streamed"
+    log.info(
+        "train rows: %d (%s), valid rows: %d, encoded in %.1fs",
+        n_train,
+        mode,
+        len(y_valid),
+        time.perf_counter() - t0,
+    )
+
+    return _Data(
+        spec=fitted,
+        rows=n_train,
+        encoder=encoder,
+        teacher=teacher,
+        x_valid=x_valid,
+        y_valid=y_valid,
+        mode=mode,
+        dataset=ds,
+        workers=workers,
+        steps_per_epoch=steps_per_epoch,
+        cache_mib=cache_mib,
+    )
+
+
+def _results(plan: RunPlan, data: _Data, best: Any, state: dict[str, Any], replicas: int) -> dict[str, Any]:
+    """``metrics.json``: the best model on the validation and test files, and how training went."""
+    inputs, label, train_config, teacher = plan.inputs, plan.label, plan.train_config, data.teacher
+    result: dict[str, Any] = {
+        "model": plan.model_config.model,
+        "batch_size": plan.batch_size,
+        "device": _device_summary(),
+        "train_mode": data.mode,
+        "encoded_cache_mib": data.cache_mib,
+        "replicas": replicas,
+    }
+    result["valid"], _ = _evaluate(best, data.x_valid, data.y_valid)
+    result["test"] = None  # stable keys: null without a test file
+    if inputs.test:
+        x_test, y_test, oracle = load_encoded(
+            inputs.test, data.encoder, label, train_config.chunk_rows, extra=inputs.oracle_column
+        )
+        result["test"], p_test = _evaluate(best, x_test, y_test)
+        if teacher is not None:
+            result["teacher"] = teacher_report(teacher, inputs, x_test, y_test, p_test)
+        if oracle is not None:
+            result["test"]["oracle_auc"] = metrics.auc(y_test, oracle)
+            result["test"]["oracle_logloss"] = metrics.logloss(y_test, oracle)
+    result.update(
+        epochs_trained=state["epoch"],
+        best_epoch=state["best_epoch"],
+        train_rows=data.rows,
+        train_seconds=round(state["train_seconds"], 3),
+        train_examples_per_s=round(data.rows * state["epoch"] / max(state["train_seconds"], 1e-9), 1),
+        params=int(best.count_params()),
+    )
     return result
 
 

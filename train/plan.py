@@ -22,7 +22,7 @@ from masknet_edge.train.io import DataError, file_columns
 from masknet_edge.train.rundir import RunDirError, is_run_dir
 from masknet_edge.train.teacher import teacher_spec
 
-__all__ = ["RunPlan", "TrainInputs", "plan_run", "saved_config"]
+__all__ = ["RunPlan", "TrainInputs", "config_document", "plan_run", "saved_config"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,25 @@ def saved_config(path: Path) -> tuple[ModelConfig, TrainConfig, TrainInputs]:
     except (OSError, ValueError, RecursionError, KeyError, TypeError, MasknetError) as exc:
         raise RunDirError(f"{path}: cannot resume from it ({type(exc).__name__}: {exc})") from None
     return model_config, train_config, inputs
+
+
+def config_document(plan: RunPlan, spec_sha256: str) -> dict[str, Any]:
+    """A run's ``config.json``: what :func:`saved_config` reads back to resume it."""
+    inputs = plan.inputs
+    return {
+        "model": plan.model_config.to_dict(),
+        "train": plan.train_config.to_dict(),
+        "data": {
+            "train": str(inputs.train.resolve()),
+            "valid": str(inputs.valid.resolve()),
+            "test": str(inputs.test.resolve()) if inputs.test else None,
+            "label": plan.label,
+            "oracle_column": inputs.oracle_column,
+            "teacher": str(inputs.teacher.resolve()) if inputs.teacher else None,
+            "teacher_weight": inputs.teacher_weight,
+        },
+        "spec_sha256": spec_sha256,
+    }
 
 
 @dataclass(frozen=True)
