@@ -33,11 +33,11 @@ from typing import Any
 import numpy as np
 
 from masknet_edge.edge_runtime.encoder import FeatureEncoder
-from masknet_edge.edge_runtime.errors import MasknetError
 from masknet_edge.edge_runtime.spec import FeatureSpec
 from masknet_edge.train import metrics
 from masknet_edge.train.batches import checked_chunks, in_memory_dataset, load_encoded, streamed_dataset
 from masknet_edge.train.config import ModelConfig, TrainConfig, default_learning_rate
+from masknet_edge.train.devices import device_summary, split_cpu, strategy_for
 from masknet_edge.train.fit import fit_spec
 from masknet_edge.train.io import DataError, count_rows
 from masknet_edge.train.plan import RunPlan, TrainInputs, config_document, plan_run, saved_config
@@ -52,13 +52,6 @@ log = logging.getLogger("masknet.train")
 STEPS_PER_EXECUTION = 16
 
 __all__ = ["RunDirError", "TrainInputs", "load_encoded", "saved_config", "train_run"]
-
-
-def _device_summary() -> str:
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    return f"GPU x{len(gpus)} ({', '.join(g.name for g in gpus)})" if gpus else "CPU"
 
 
 def _evaluate(model: Any, x: dict[str, np.ndarray], y: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
@@ -157,12 +150,12 @@ def _train(
 
         worker_strategy = make_strategy(train_config.worker_timeout)
     if distribute != "none" and cpu_devices > 1:
-        _split_cpu(cpu_devices)
+        split_cpu(cpu_devices)
 
     keras.utils.set_random_seed(train_config.seed)
     if train_config.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
-    log.info("training on %s", _device_summary())
+    log.info("training on %s", device_summary())
 
     data = _training_data(plan, cleanup)
     fitted, n_train, x_valid, y_valid = data.spec, data.rows, data.x_valid, data.y_valid
@@ -187,7 +180,7 @@ def _train(
             write_json(out / "config.json", config_document(plan, fitted.fingerprint()))
 
         learning_rate = train_config.learning_rate or default_learning_rate(model_config.model)
-        strategy = worker_strategy if role is not None else _strategy(distribute, cpu_devices)
+        strategy = worker_strategy if role is not None else strategy_for(distribute, cpu_devices)
         replicas = strategy.num_replicas_in_sync
         log.info("distribution: %s with %d replica(s)", type(strategy).__name__, replicas)
         with strategy.scope():
@@ -352,7 +345,7 @@ def _results(plan: RunPlan, data: _Data, best: Any, state: dict[str, Any], repli
     result: dict[str, Any] = {
         "model": plan.model_config.model,
         "batch_size": plan.batch_size,
-        "device": _device_summary(),
+        "device": device_summary(),
         "train_mode": data.mode,
         "encoded_cache_mib": data.cache_mib,
         "replicas": replicas,
@@ -378,34 +371,3 @@ def _results(plan: RunPlan, data: _Data, best: Any, state: dict[str, Any], repli
         params=int(best.count_params()),
     )
     return result
-
-
-def _split_cpu(n: int) -> None:
-    """Split the CPU into ``n`` logical devices (multi-replica training without GPUs, e.g. in tests).
-
-    Must run before TensorFlow initialises its devices.
-    """
-    import tensorflow as tf
-
-    cpus = tf.config.list_physical_devices("CPU")
-    try:
-        tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * n)
-    except RuntimeError:  # already initialised in this process: keep what exists
-        log.warning("TensorFlow devices are already initialised; cannot split the CPU into %d devices", n)
-
-
-def _strategy(distribute: str, cpu_devices: int = 1) -> Any:
-    import tensorflow as tf
-
-    if distribute == "none":
-        return tf.distribute.get_strategy()
-    if distribute == "mirrored":
-        if not tf.config.list_physical_devices("GPU") and cpu_devices > 1:
-            devices = [d.name for d in tf.config.list_logical_devices("CPU")][:cpu_devices]
-            return tf.distribute.MirroredStrategy(devices)
-        return tf.distribute.MirroredStrategy()
-    if distribute == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    raise MasknetError(
-        f"Expected distribute in ('none', 'mirrored', 'multiworker'). Received: {distribute!r}"
-    )
