@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
 import shutil
 import stat
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,7 @@ from masknet_edge.edge_runtime.bundle import read_bundle
 from masknet_edge.edge_runtime.errors import ArgumentError, BundleError, SignatureError
 from masknet_edge.edge_runtime.ranker import Ranker
 from masknet_edge.edge_runtime.signing import TrustedKeys, generate_key, key_id, sign_bundle, signature_path
+from tests.bundle_edits import rewrite_members
 
 pytest.importorskip(
     "cryptography", reason="signed bundles need the cryptography package (masknet-edge[edge])"
@@ -37,24 +36,6 @@ def signed(bundles, keys, tmp_path) -> Path:
     return path
 
 
-def _rewrite(path: Path, change) -> None:
-    """Change a bundle's members with ``change(members)`` and recompute every hash in its manifest:
-    what a forger with write access to the file (but not the key) can do."""
-    with zipfile.ZipFile(path) as zf:
-        members = {name: zf.read(name) for name in zf.namelist()}
-    change(members)
-    manifest = json.loads(members["manifest.json"])
-    for name, entry in manifest["parts"].items():
-        entry["sha256"] = hashlib.sha256(members[name]).hexdigest()
-        entry["size"] = len(members[name])
-    members["manifest.json"] = json.dumps(manifest).encode()
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
-        for name in ("manifest.json", "model.tflite", "spec.json", "golden.json"):
-            zf.writestr(name, members[name])
-    path.write_bytes(buf.getvalue())
-
-
 def _change_a_golden_score(members: dict[str, bytes]) -> None:
     golden = json.loads(members["golden.json"])
     golden["scores"][0] = min(1.0, golden["scores"][0] + 0.25)
@@ -69,7 +50,7 @@ def test_a_signed_bundle_loads_and_names_its_signer(signed, keys):
 
 
 def test_a_forged_golden_score_with_recomputed_hashes_is_refused(signed, keys):
-    _rewrite(signed, _change_a_golden_score)
+    rewrite_members(signed, _change_a_golden_score)
     read_bundle(signed)  # the forgery passes every hash: only the signature can tell
     with pytest.raises(SignatureError, match="signature is for other bytes"):
         Ranker.load(signed, trusted_keys=[keys["release"][1]])
@@ -92,7 +73,7 @@ def test_the_signature_of_another_bundle_is_refused(signed, bundles, keys, tmp_p
 
 def test_a_statement_edited_to_match_a_forgery_fails_the_signature(signed, keys):
     """The forger points the signed statement at the forged bytes: the ECDSA signature breaks."""
-    _rewrite(signed, _change_a_golden_score)
+    rewrite_members(signed, _change_a_golden_score)
     sig_path = signature_path(signed)
     doc = json.loads(sig_path.read_text())
     statement = json.loads(base64.b64decode(doc["dsseEnvelope"]["payload"]))
@@ -121,7 +102,7 @@ def test_an_unsigned_bundle_is_refused_when_keys_are_trusted(bundles, keys, tmp_
 
 def test_a_signed_bundle_whose_golden_records_fail_is_refused(signed, keys):
     """Signed by the trusted key, but its golden scores do not hold on this device: never serves."""
-    _rewrite(signed, _change_a_golden_score)
+    rewrite_members(signed, _change_a_golden_score)
     sign_bundle(signed, keys["release"][0])
     with pytest.raises(BundleError, match="golden records fail on this device"):
         Ranker.load(signed, trusted_keys=[keys["release"][1]])

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import shutil
 import threading
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -16,26 +13,9 @@ import pytest
 from masknet_edge.edge_runtime.errors import ArgumentError, BundleError, SignatureError
 from masknet_edge.edge_runtime.ranker import Ranker
 from masknet_edge.edge_runtime.store import BundleStore
+from tests.bundle_edits import rewrite_members as _edit
 
 CONTEXT = {"user_id": "u1", "age": 30}
-
-
-def _rewrite(path: Path, change) -> Path:
-    """Change the members with ``change(members)``; recompute the manifest's hashes (a valid file)."""
-    with zipfile.ZipFile(path) as zf:
-        members = {name: zf.read(name) for name in zf.namelist()}
-    change(members)
-    manifest = json.loads(members["manifest.json"])
-    for name, entry in manifest["parts"].items():
-        entry["sha256"] = hashlib.sha256(members[name]).hexdigest()
-        entry["size"] = len(members[name])
-    members["manifest.json"] = json.dumps(manifest).encode()
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
-        for name in ("manifest.json", "model.tflite", "spec.json", "golden.json"):
-            zf.writestr(name, members[name])
-    path.write_bytes(buf.getvalue())
-    return path
 
 
 def _created(at: str):
@@ -56,9 +36,9 @@ def _bad_golden(members: dict[str, bytes]) -> None:
 @pytest.fixture
 def versions(bundles, tmp_path) -> dict[str, Path]:
     """v1 (float) and v2 (int8, converted a day later), and two candidates that must never serve."""
-    v1 = _rewrite(shutil.copy(bundles["none"], tmp_path / "v1.mnb"), _created("2026-01-01T00:00:00+00:00"))
-    v2 = _rewrite(shutil.copy(bundles["int8"], tmp_path / "v2.mnb"), _created("2026-01-02T00:00:00+00:00"))
-    bad = _rewrite(shutil.copy(v2, tmp_path / "bad-golden.mnb"), _bad_golden)
+    v1 = _edit(shutil.copy(bundles["none"], tmp_path / "v1.mnb"), _created("2026-01-01T00:00:00+00:00"))
+    v2 = _edit(shutil.copy(bundles["int8"], tmp_path / "v2.mnb"), _created("2026-01-02T00:00:00+00:00"))
+    bad = _edit(shutil.copy(v2, tmp_path / "bad-golden.mnb"), _bad_golden)
     cut = tmp_path / "truncated.mnb"
     cut.write_bytes(v2.read_bytes()[: v2.stat().st_size // 2])
     return {"v1": v1, "v2": v2, "bad": bad, "cut": cut}
@@ -164,10 +144,10 @@ def test_threads_scoring_through_swaps_see_exactly_one_model_per_request(version
 
 
 def test_the_manifest_time_orders_versions_with_and_without_a_zone(versions, tmp_path):
-    naive = _rewrite(shutil.copy(versions["v2"], tmp_path / "naive.mnb"), _created("2026-01-03T00:00:00"))
+    naive = _edit(shutil.copy(versions["v2"], tmp_path / "naive.mnb"), _created("2026-01-03T00:00:00"))
     store = BundleStore(versions["v2"])
     store.swap(naive)
     assert store.path == naive
-    bad = _rewrite(shutil.copy(versions["v2"], tmp_path / "when.mnb"), _created("yesterday"))
+    bad = _edit(shutil.copy(versions["v2"], tmp_path / "when.mnb"), _created("yesterday"))
     with pytest.raises(BundleError, match="is not a time"):
         store.swap(bad)
