@@ -74,6 +74,11 @@ class _Plan:
     num_rules: tuple[tuple[Any, ...], ...]
 
 
+#: Value types whose equal values (of one type) always encode alike: a context of only these can
+#: reuse the previous request's encoding.
+_CACHEABLE = frozenset((str, int, float, bool, type(None)))
+
+
 @dataclass
 class EncodedPart:
     """Encoded fields of one side of a request: ``n`` rows (1 for a context).
@@ -88,6 +93,12 @@ class EncodedPart:
     fps: dict[str, tuple[np.ndarray, np.ndarray]]
     dense: dict[str, np.ndarray]
     multi: dict[str, tuple[np.ndarray, np.ndarray]]
+
+    def freeze(self) -> None:
+        """Make every array read-only (a part shared between requests)."""
+        pairs = (*self.fps.values(), *self.multi.values())
+        for a in (*self.ids.values(), *self.dense.values(), *(x for pair in pairs for x in pair)):
+            a.flags.writeable = False
 
     def take(self, rows: np.ndarray) -> EncodedPart:
         """The selected rows of this part."""
@@ -157,6 +168,7 @@ class FeatureEncoder:
                 self._ids_cache_of(name)
         self._cross_sources = {s for f in spec.fields if isinstance(f, CrossField) for s in f.fields}
         self._plans: dict[tuple[str, ...], _Plan] = {}
+        self._last_context: tuple[tuple[Any, ...] | None, EncodedPart | None] = (None, None)
         self._plan_caches: dict[tuple[str, ...], tuple[dict[str, int], ...]] = {}  # id names -> caches
         self._tables: dict[tuple[str, ...], TransformTable] = {}
         self._bucket_fps = {
@@ -176,10 +188,22 @@ class FeatureEncoder:
         """Encode the context (user/request) fields of one request: a part of one row."""
         if not isinstance(context, Mapping):
             raise EncodeError(f"context must be a mapping of field -> value, got {type(context).__name__}")
-        if not self._side_columns["context"]:
+        names = self._side_columns["context"]
+        if not names:
             return EncodedPart(n=1, ids={}, fps={}, dense={}, multi={})
-        cols = Columns([context], "context")
-        return self._encode_part(cols, self._side_columns["context"], 1)
+        # A device ranks for one user: the same context request after request. The last one's
+        # encoding is kept and reused when every value is the same (same type, equal value).
+        values = tuple(map(context.get, names))
+        key = values if set(map(type, values)) <= _CACHEABLE else None
+        if key is not None:
+            last_key, last_part = self._last_context
+            if last_key == key and tuple(map(type, last_key)) == tuple(map(type, key)):
+                return last_part
+        part = self._encode_part(Columns([context], "context"), names, 1)
+        if key is not None:
+            part.freeze()  # shared by the requests that reuse it
+            self._last_context = (key, part)
+        return part
 
     def encode_items(self, items: Any, extra: Mapping[str, Any] | None = None) -> EncodedPart:
         """Encode the item (candidate) fields of many candidates; ``extra`` columns (one value per
@@ -647,7 +671,18 @@ class FeatureEncoder:
             for p in parts:
                 if f.name in p.multi:
                     ids, mask = p.multi[f.name]
-                    out[f"{f.name}_ids"] = np.ascontiguousarray(np.broadcast_to(ids, (n, f.max_length)))
-                    out[f"{f.name}_mask"] = np.ascontiguousarray(np.broadcast_to(mask, (n, f.max_length)))
+                    out[f"{f.name}_ids"] = _rows_of(ids, n)
+                    out[f"{f.name}_mask"] = _rows_of(mask, n)
                     break
         return out
+
+
+def _rows_of(a: np.ndarray, n: int) -> np.ndarray:
+    """``a`` (one row, or ``n``) as ``n`` contiguous rows: a part's own array when it has them."""
+    if a.shape[0] == n and a.flags.c_contiguous:
+        return a
+    return (
+        np.repeat(a, n, axis=0)
+        if a.shape[0] == 1
+        else np.ascontiguousarray(np.broadcast_to(a, (n, *a.shape[1:])))
+    )

@@ -23,7 +23,17 @@ def spec() -> None:
 @click.option("--label", required=True, help="Label column (excluded from the features).")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Spec JSON to write.")
 @click.option(
-    "--context", "context_cols", default="", help="Comma-separated columns of the user/request side."
+    "--context",
+    "context_cols",
+    default="",
+    help="Comma-separated columns of the user/request side (encoded once per request), "
+    "whatever the data say.",
+)
+@click.option(
+    "--item",
+    "item_cols",
+    default="",
+    help="Comma-separated columns of the item side (encoded per candidate), whatever the data say.",
 )
 @click.option("--rows", type=click.IntRange(1), default=100_000, show_default=True, help="Rows to inspect.")
 @click.option(
@@ -54,7 +64,12 @@ def spec() -> None:
     help="An impression log (masknet data replay): propose the user's last clicked and shown ITEM ids "
     "as histories the candidate attends to, with their counts (instead of --behaviour).",
 )
-@click.option("--user", "user_col", help="With --sequence: the user column (a context field).")
+@click.option(
+    "--user",
+    "user_col",
+    help="The user column: it and the columns constant within each user go to the context side. "
+    "Defaults to the one column named like user_id.",
+)
 @click.option("--time", "time_col", help="With --sequence: the time column (not a feature).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
 @json_option
@@ -64,6 +79,7 @@ def spec_infer(
     label: str,
     out: Path,
     context_cols: str,
+    item_cols: str,
     rows: int,
     min_count: int,
     max_vocab: int,
@@ -92,8 +108,8 @@ def spec_infer(
         raise click.UsageError(
             "give --behaviour (your own section) or --sequence (the proposed one), not both"
         )
-    if (user_col or time_col) and sequence_item is None:
-        raise click.UsageError("--user and --time go with --sequence")
+    if time_col and sequence_item is None:
+        raise click.UsageError("--time goes with --sequence")
     if behaviour_path is not None:
         from masknet_edge.train.behaviour_fields import read_behaviour
 
@@ -105,7 +121,6 @@ def spec_infer(
 
         behaviour = propose_sequences(sequence_item)
         ignore += [time_col] if time_col else []
-        context += [user_col] if user_col else []
     spec, reports = infer_spec_report(
         data_file,
         label,
@@ -115,6 +130,8 @@ def spec_infer(
         max_vocab=max_vocab,
         ignore=ignore,
         behaviour=behaviour,
+        item=[c for c in item_cols.split(",") if c],
+        user=user_col,
     )
     spec.save(out)
     if as_json:
@@ -142,8 +159,16 @@ def spec_infer(
     leaks = [r.name for r in reports if r.leak]
     if leaks:
         click.echo(f"left out as possible label leaks: {', '.join(leaks)}", err=True)
+    context_fields = [f.name for f in spec.fields if f.side == "context"]
+    if not context_fields:
+        click.echo(
+            "no user column found, so every field is on the item side (encoded per candidate): "
+            "--user NAME or --context COLUMNS names the request's side",
+            err=True,
+        )
     click.echo(
-        f"wrote {out}: {len(spec.fields)} fields; review kinds, vocabularies and sides before training"
+        f"wrote {out}: {len(spec.fields)} fields ({len(context_fields)} on the context side); "
+        "review kinds, vocabularies and sides before training"
     )
 
 

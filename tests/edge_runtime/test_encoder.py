@@ -408,3 +408,36 @@ def test_cached_multi_valued_rows_equal_the_per_item_path():
         np.testing.assert_array_equal(cold[k], fresh[k][::-1])
     np.testing.assert_array_equal(cold["g_mask"].sum(axis=1), [2, 2, 0, 0, 2, 3, 1, 2, 1, 2])
     np.testing.assert_array_equal(cold["g_ids"][0], cold["g_ids"][4])  # "a|b" and ["a", "b"] agree
+
+
+def test_a_repeated_context_reuses_its_encoding_and_a_changed_one_does_not():
+    from masknet_edge.edge_runtime.encoder import FeatureEncoder
+    from masknet_edge.edge_runtime.spec import FeatureSpec
+
+    spec = FeatureSpec.from_dict(
+        {
+            "fields": [
+                {"name": "user", "kind": "categorical", "side": "context", "num_buckets": 97},
+                {"name": "flag", "kind": "categorical", "side": "context", "num_buckets": 97},
+                {"name": "age", "kind": "numeric", "side": "context", "transform": "none"},
+                {"name": "item", "kind": "categorical", "side": "item", "num_buckets": 97},
+            ]
+        }
+    )
+    enc = FeatureEncoder(spec)
+    first = enc.encode_context({"user": "u1", "flag": 1, "age": 30})
+    again = enc.encode_context({"user": "u1", "flag": 1, "age": 30})
+    assert again is first and not first.ids["user"].flags.writeable  # shared, so read-only
+    other = enc.encode_context({"user": "u2", "flag": 1, "age": 30})
+    assert other.ids["user"][0] != first.ids["user"][0]
+    # True == 1, but a boolean encodes as "true": equal values of another type are not reused
+    as_bool = enc.encode_context({"user": "u2", "flag": True, "age": 30})
+    assert as_bool is not other and as_bool.ids["flag"][0] != other.ids["flag"][0]
+    # a fresh encoder gives the same arrays: reuse changes nothing but the time
+    fresh = FeatureEncoder(spec).encode_context({"user": "u2", "flag": True, "age": 30})
+    for name in ("user", "flag"):
+        assert fresh.ids[name].tolist() == as_bool.ids[name].tolist()
+    items = enc.encode_items([{"item": "a"}, {"item": "b"}])
+    inputs = enc.assemble(as_bool, items)
+    inputs["cat_ids"][:] = 0  # the assembled inputs are the caller's own
+    assert enc.encode_context({"user": "u2", "flag": True, "age": 30}).ids["user"][0] != 0

@@ -167,7 +167,10 @@ def test_spec_infer_proposes_attended_histories_from_an_impression_log(tmp_path)
     ("extra", "message"),
     [
         (["--sequence", "item_id", "--behaviour", "b.json"], "not both"),
-        (["--user", "user_id"], "go with --sequence"),
+        (["--time", "ts"], "goes with --sequence"),
+        (["--context", "user_id", "--item", "user_id"], "both by --context and by --item"),
+        (["--user", "person"], "'person'"),
+        (["--item", "colour"], "'colour'"),
         (["--sequence", "genre_x"], "genre_x"),
     ],
 )
@@ -192,3 +195,100 @@ def test_a_header_with_repeated_or_empty_names_is_named_as_written(tmp_path, hea
     res = CliRunner().invoke(main, ["spec", "infer", str(path), "--label", "label", "--out", str(out)])
     assert res.exit_code == 2 and message in res.output and "line 1" in res.output, res.output
     assert not out.exists()
+
+
+def _first_appearance(values: np.ndarray) -> np.ndarray:
+    codes: dict[int, int] = {}
+    return np.array([codes.setdefault(int(v), len(codes)) for v in values])
+
+
+def test_codes_numbered_by_first_appearance_are_categorical_and_counts_stay_numeric(tmp_path):
+    rng = np.random.default_rng(3)
+    n = 8000
+    df = pd.DataFrame(
+        {
+            # a one-hot export: the most frequent values get the smallest numbers, as a count's would
+            "shop": _first_appearance(rng.zipf(1.3, n)),
+            "brand": _first_appearance(rng.integers(0, 300, n)),
+            "visits": rng.geometric(0.1, n) - 1,
+            "clicks": rng.negative_binomial(1, 0.05, n),
+            "row": np.arange(n),  # unique per row: dense, but every value once
+            "y": rng.integers(0, 2, n),
+        }
+    )
+    assert df["shop"].value_counts().index[0] == 0  # the trap: code 0 is the most frequent
+    df.to_csv(tmp_path / "d.csv", index=False)
+    spec, reports = infer_spec_report(tmp_path / "d.csv", "y")
+    kinds = {f.name: f.kind for f in spec.fields}
+    by = {r.name: r.reason for r in reports}
+    assert kinds["shop"] == kinds["brand"] == "categorical", by
+    assert "first" not in by["shop"] and "roughness" in by["shop"]
+    assert kinds["visits"] == kinds["clicks"] == "numeric", by
+    assert "counts" in by["visits"] and "counts" in by["clicks"]
+    assert kinds["row"] == "numeric" and "nearly unique" in by["row"]
+
+
+def test_frequency_roughness_is_zero_for_flat_and_smooth_low_and_shuffled_high():
+    from masknet_edge.train.infer import frequency_roughness
+
+    sizes = np.arange(50.0)
+    smooth = np.round(1000 * np.exp(-sizes / 10)) + 1
+    assert frequency_roughness(sizes, np.full(50, 7)) == 0.0
+    assert frequency_roughness(sizes, smooth) < 0.1
+    shuffled = np.random.default_rng(0).permutation(smooth)
+    assert frequency_roughness(sizes, shuffled) > 0.7
+    assert frequency_roughness(sizes[::-1], smooth[::-1]) == frequency_roughness(sizes, smooth)  # by size
+
+
+@pytest.fixture
+def user_log(tmp_path):
+    rng = np.random.default_rng(5)
+    n = 3000
+    users = rng.integers(0, 150, n)
+    items = rng.integers(0, 200, n)
+    frame = pd.DataFrame(
+        {
+            "member": users,
+            "age": (users * 7919 % 60) + 15,  # one age, gender, city per user
+            "gender": np.where(users % 3, "F", "M"),
+            "city": [f"c{u % 40}" for u in users],
+            "item": items,
+            "brand": [f"b{i % 25}" for i in items],  # per item, not per user
+            "hour": rng.integers(0, 24, n),  # per request
+            "label": rng.integers(0, 2, n),
+        }
+    )
+    frame.loc[frame.index[0], "city"] = "moved"  # one user whose value changed: still the user's
+    path = tmp_path / "log.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _sides(path, **kw):
+    spec, reports = infer_spec_report(path, "label", **kw)
+    return {f.name for f in spec.fields if f.side == "context"}, {r.name: r.reason for r in reports}
+
+
+def test_columns_constant_within_each_user_are_proposed_as_the_context_side(user_log):
+    context, why = _sides(user_log, user="member")
+    assert context == {"member", "age", "gender", "city"}
+    assert "constant within each member" in why["age"] and "--item age" in why["age"]
+    assert "context side" not in why["brand"] and "context side" not in why["hour"]
+    # overrides: --item keeps a column per candidate, --context adds one
+    context, _ = _sides(user_log, user="member", item=["gender"], context=["hour"])
+    assert context == {"member", "age", "city", "hour"}
+    # the user column named by --item: nothing is proposed
+    assert _sides(user_log, user="member", item=["member"])[0] == set()
+
+
+def test_the_user_column_is_found_by_its_name(tmp_path, user_log):
+    frame = pd.read_csv(user_log).rename(columns={"member": "user_id", "age": "user_age"})
+    frame.to_csv(tmp_path / "named.csv", index=False)
+    assert _sides(tmp_path / "named.csv")[0] == {"user_id", "user_age", "gender", "city"}
+    assert _sides(user_log)[0] == {"member", "age", "gender", "city"}  # "member" is a user token too
+    out = tmp_path / "spec.json"
+    frame.rename(columns={"user_id": "who"}).to_csv(tmp_path / "anon.csv", index=False)
+    res = CliRunner().invoke(
+        main, ["spec", "infer", str(tmp_path / "anon.csv"), "--label", "label", "--out", str(out)]
+    )
+    assert res.exit_code == 0 and "no user column found" in res.output and "--user NAME" in res.output

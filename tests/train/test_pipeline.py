@@ -223,7 +223,7 @@ def test_spec_infer_proposes_kinds(tmp_path):
             "age": np.arange(400) % 60 + 18,
             "count": np.exp(np.random.default_rng(0).normal(0, 2.5, 400)).astype(int),
             "genres": ["Action|Drama", "Comedy"] * 200,
-            "device": ["ios", "web"] * 200,
+            "device": [("ios", "web", "tv")[i % 3] for i in range(400)],  # varies within each user
             "click": [0, 1] * 200,
         }
     )
