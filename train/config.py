@@ -115,6 +115,8 @@ class ModelConfig:
 #: the embedding Adam fix): 256 is best on the mean over MovieLens-100K, Criteo-8k and Avazu-8k,
 #: +0.0074 on MovieLens against 1024, for about half the examples/s.
 DEFAULT_BATCH_SIZE = 256
+#: How the default learning rate follows the batch size (:class:`TrainConfig` ``lr_scaling``).
+LR_SCALINGS = ("sqrt", "linear", "none")
 
 
 def default_learning_rate(model: str) -> float:
@@ -130,7 +132,14 @@ class TrainConfig:
     Args:
         epochs: at most (early stopping usually ends sooner). Defaults to 20.
         batch_size: examples per step. Defaults to None: :data:`DEFAULT_BATCH_SIZE` (256).
-        learning_rate: Adam's. Defaults to None: the model's own (:func:`default_learning_rate`).
+        learning_rate: Adam's. Defaults to None: the model's own (:func:`default_learning_rate`),
+            scaled to the batch by ``lr_scaling``.
+        lr_scaling: how the default learning rate follows the batch size, from its value at
+            :data:`DEFAULT_BATCH_SIZE`: ``"sqrt"`` (times ``sqrt(batch / 256)``, the usual rule for
+            Adam), ``"linear"`` (times ``batch / 256``, Goyal et al. 2017's rule for SGD) or
+            ``"none"``. An explicit ``learning_rate`` is used as given. Defaults to ``"sqrt"``.
+        warmup_epochs: the learning rate rises linearly to its value over this many epochs (may be
+            fractional); 0 for none. Defaults to 0.
         patience: epochs without a better validation AUC before stopping. Defaults to 2.
         lr_decay: the learning rate is multiplied by this after every epoch without a better
             validation AUC (reduce on plateau); 1 keeps it constant. Defaults to 0.1.
@@ -158,6 +167,8 @@ class TrainConfig:
     epochs: int = 20
     batch_size: int | None = None
     learning_rate: float | None = None
+    lr_scaling: str = "sqrt"
+    warmup_epochs: float = 0.0
     patience: int = 2
     lr_decay: float = 0.1
     min_learning_rate: float = 1e-6
@@ -177,6 +188,10 @@ class TrainConfig:
             _positive("batch_size", self.batch_size)
         if self.learning_rate is not None:
             _positive("learning_rate", self.learning_rate)
+        if self.lr_scaling not in LR_SCALINGS:
+            raise ConfigError(f"lr_scaling must be one of {LR_SCALINGS}. Received: {self.lr_scaling!r}")
+        if isinstance(self.warmup_epochs, bool) or not 0 <= self.warmup_epochs < math.inf:
+            raise ConfigError(f"warmup_epochs must be a number >= 0. Received: {self.warmup_epochs!r}")
         if isinstance(self.lr_decay, bool) or not 0 < self.lr_decay <= 1:
             raise ConfigError(f"lr_decay must be in (0, 1]. Received: lr_decay={self.lr_decay!r}")
         _positive("min_learning_rate", self.min_learning_rate)
@@ -188,3 +203,12 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         return asdict(self)
+
+    def learning_rate_for(self, model: str, batch_size: int) -> float:
+        """The learning rate a run uses: ``learning_rate`` as given, else the model's default scaled
+        from :data:`DEFAULT_BATCH_SIZE` to ``batch_size`` by ``lr_scaling``."""
+        if self.learning_rate is not None:
+            return float(self.learning_rate)
+        ratio = batch_size / DEFAULT_BATCH_SIZE
+        factor = {"sqrt": math.sqrt(ratio), "linear": ratio, "none": 1.0}[self.lr_scaling]
+        return default_learning_rate(model) * factor

@@ -25,8 +25,31 @@ __all__ = ["EmbeddingAdam"]
 class EmbeddingAdam(keras.optimizers.Adam):
     """``keras.optimizers.Adam`` whose sparse (per-occurrence) gradients are summed per row first.
 
-    >>> opt = EmbeddingAdam(learning_rate=1e-3)
+    Args:
+        warmup_steps: the learning rate rises linearly from ``1 / warmup_steps`` of its value to all
+            of it over the first ``warmup_steps`` steps (Goyal et al. 2017's warm-up for large
+            batches); 0 starts at full rate. Setting ``learning_rate`` later (the reduce-on-plateau
+            of :mod:`train.epochs`) changes the value the warm-up rises to. Defaults to 0.
+        **kwargs: ``keras.optimizers.Adam``'s.
+
+    >>> opt = EmbeddingAdam(learning_rate=1e-3, warmup_steps=100)
     """
+
+    def __init__(self, *args: Any, warmup_steps: int = 0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
+            raise ValueError(f"Expected warmup_steps >= 0. Received: warmup_steps={warmup_steps!r}")
+        self.warmup_steps = warmup_steps
+
+    def _get_current_learning_rate(self) -> Any:
+        rate = super()._get_current_learning_rate()
+        if not self.warmup_steps:
+            return rate
+        done = keras.ops.cast(self._iterations + 1, "float32") / float(self.warmup_steps)
+        return rate * keras.ops.minimum(done, 1.0)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "warmup_steps": self.warmup_steps}
 
     def apply(self, grads: list[Any], trainable_variables: list[Any] | None = None) -> Any:
         """Densify ``tf.IndexedSlices`` gradients (duplicates summed), then apply Adam."""

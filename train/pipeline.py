@@ -36,11 +36,18 @@ from masknet_edge.edge_runtime.encoder import FeatureEncoder
 from masknet_edge.edge_runtime.spec import FeatureSpec
 from masknet_edge.train import metrics
 from masknet_edge.train.batches import checked_chunks, in_memory_dataset, load_encoded, streamed_dataset
-from masknet_edge.train.config import ModelConfig, TrainConfig, default_learning_rate
+from masknet_edge.train.config import ModelConfig, TrainConfig
 from masknet_edge.train.devices import device_summary, split_cpu, strategy_for
 from masknet_edge.train.fit import fit_spec
 from masknet_edge.train.io import DataError, count_rows
-from masknet_edge.train.plan import RunPlan, TrainInputs, config_document, plan_run, saved_config
+from masknet_edge.train.plan import (
+    RunPlan,
+    TrainInputs,
+    check_schedule,
+    config_document,
+    plan_run,
+    saved_config,
+)
 from masknet_edge.train.rundir import RunDirError, plot_history, run_dir, save_model_atomic, write_json
 from masknet_edge.train.teacher import Target, load_teacher, teacher_report
 
@@ -165,6 +172,8 @@ def _train(
         data.steps_per_epoch,
         plan.batch_size,
     )
+    steps = steps_per_epoch or math.ceil(n_train / batch_size)
+    warmup_steps = check_schedule(train_config, batch_size, n_train, steps)
 
     # The run directory is created only now that the input is known to be good. A run it replaces
     # stays whole until the new one has finished (trained beside it, then swapped in).
@@ -179,7 +188,7 @@ def _train(
         if plan.rewrite_config:
             write_json(out / "config.json", config_document(plan, fitted.fingerprint()))
 
-        learning_rate = train_config.learning_rate or default_learning_rate(model_config.model)
+        learning_rate = train_config.learning_rate_for(model_config.model, batch_size)
         strategy = worker_strategy if role is not None else strategy_for(distribute, cpu_devices)
         replicas = strategy.num_replicas_in_sync
         log.info("distribution: %s with %d replica(s)", type(strategy).__name__, replicas)
@@ -190,7 +199,7 @@ def _train(
             else:
                 model = build_model(fitted, model_config)
                 model.compile(
-                    optimizer=EmbeddingAdam(learning_rate),
+                    optimizer=EmbeddingAdam(learning_rate, warmup_steps=warmup_steps),
                     loss=keras.losses.BinaryCrossentropy(),
                     # Keras 3's multi-step loop fails under MirroredStrategy (measured: an
                     # InvalidArgumentError in its while loop on two CPU replicas): one step there.
@@ -208,7 +217,6 @@ def _train(
             # The decayed learning rate of the last finished epoch (a run's history may lack it).
             model.optimizer.learning_rate = state.setdefault("learning_rate", learning_rate)
 
-        steps = steps_per_epoch or math.ceil(n_train / batch_size)
         predict = None
         if role is not None:
             from masknet_edge.train.multiworker import predict_in_batches

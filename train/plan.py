@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from masknet_edge.train.io import DataError, file_columns
 from masknet_edge.train.rundir import RunDirError, is_run_dir
 from masknet_edge.train.teacher import teacher_spec
 
-__all__ = ["RunPlan", "TrainInputs", "config_document", "plan_run", "saved_config"]
+__all__ = ["RunPlan", "TrainInputs", "check_schedule", "config_document", "plan_run", "saved_config"]
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,26 @@ def plan_run(
         role=role,
         spec_fitted=resume or spec_of_teacher is not None,
     )
+
+
+def check_schedule(train_config: TrainConfig, batch_size: int, rows: int, steps_per_epoch: int) -> int:
+    """Refuse a batch or warm-up that cannot work, before any training; returns the warm-up's steps.
+
+    Raises:
+        ConfigError: a batch larger than the training rows, or a warm-up longer than the run.
+    """
+    if batch_size > rows:
+        raise ConfigError(
+            f"--batch-size {batch_size} is more than the {rows:,} training rows: every epoch would be one "
+            "short batch; lower --batch-size"
+        )
+    warmup = train_config.warmup_epochs
+    if warmup > train_config.epochs:
+        raise ConfigError(
+            f"--warmup-epochs {warmup:g} is longer than the run (--epochs {train_config.epochs}): the "
+            "learning rate would never reach its value; lower --warmup-epochs or raise --epochs"
+        )
+    return math.ceil(warmup * steps_per_epoch)
 
 
 def _files(inputs: TrainInputs) -> list[Path]:

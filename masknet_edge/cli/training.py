@@ -13,7 +13,12 @@ import click
 from click.core import ParameterSource
 
 from masknet_edge.cli.tools import emit_json, guarded, json_option, stderr_is_terminal
-from masknet_edge.train.config import MODELS, ModelConfig, TrainConfig  # no TensorFlow: plain dataclasses
+from masknet_edge.train.config import (  # no TensorFlow: plain dataclasses
+    LR_SCALINGS,
+    MODELS,
+    ModelConfig,
+    TrainConfig,
+)
 from masknet_edge.train.distill import STUDENT_DEFAULTS as _S
 
 # The defaults of the options are the configs' own, so the CLI and the Python API cannot drift.
@@ -75,7 +80,22 @@ RESUME_OPTIONS = {"out", "resume", "epochs", "distribute", "cpu_devices", "worke
     "--learning-rate",
     type=click.FloatRange(min=0, min_open=True),
     default=_T.learning_rate,
+    help="Adam's learning rate. Default: the model's (1e-3; lr: 1e-2) at batch 256, scaled to "
+    "--batch-size by --lr-scaling.",
+)
+@click.option(
+    "--lr-scaling",
+    type=click.Choice(LR_SCALINGS),
+    default=_T.lr_scaling,
     show_default=True,
+    help="How the default learning rate follows --batch-size: x sqrt(batch / 256), x batch / 256, or not.",
+)
+@click.option(
+    "--warmup-epochs",
+    type=click.FloatRange(min=0),
+    default=_T.warmup_epochs,
+    show_default=True,
+    help="The learning rate rises linearly to its value over this many epochs (fractions allowed).",
 )
 @click.option(
     "--patience",
@@ -216,6 +236,8 @@ def train(
     epochs: int,
     batch_size: int | None,
     learning_rate: float | None,
+    lr_scaling: str,
+    warmup_epochs: float,
     patience: int,
     lr_decay: float,
     restore_on_plateau: bool,
@@ -299,6 +321,8 @@ def train(
             epochs=epochs,
             batch_size=batch_size,
             learning_rate=learning_rate,
+            lr_scaling=lr_scaling,
+            warmup_epochs=warmup_epochs,
             patience=patience,
             lr_decay=lr_decay,
             restore_on_plateau=restore_on_plateau,

@@ -66,3 +66,42 @@ def test_bad_runs_fail_in_the_plan(shop_data, tmp_path):
             shop_data, tmp_path / "run", inputs=TrainInputs(shop_data / "items.csv", shop_data / "valid.csv")
         )
     assert (occupied / "notes.txt").read_text() == "mine"
+
+
+def test_the_default_learning_rate_follows_the_batch_and_a_given_one_is_kept():
+    from masknet_edge.train.config import TrainConfig
+
+    assert TrainConfig().learning_rate_for("sermasknet", 256) == pytest.approx(1e-3)
+    assert TrainConfig().learning_rate_for("sermasknet", 4096) == pytest.approx(4e-3)  # sqrt(16)
+    assert TrainConfig(lr_scaling="linear").learning_rate_for("dnn", 1024) == pytest.approx(4e-3)
+    assert TrainConfig(lr_scaling="none").learning_rate_for("lr", 4096) == pytest.approx(1e-2)
+    assert TrainConfig(learning_rate=5e-4).learning_rate_for("sermasknet", 4096) == 5e-4
+    with pytest.raises(ConfigError, match="lr_scaling"):
+        TrainConfig(lr_scaling="cubic")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--batch-size", "100000"], "--batch-size 100000 is more than the"),
+        (["--warmup-epochs", "3", "--epochs", "2"], "--warmup-epochs 3 is longer than the run"),
+    ],
+)
+def test_a_schedule_that_cannot_work_is_refused_before_training(shop_data, tmp_path, args, message):
+    from click.testing import CliRunner
+
+    from masknet_edge.cli.main import main
+
+    d, out = shop_data, tmp_path / "run"
+    files = ["--train", str(d / "train.csv"), "--valid", str(d / "valid.csv"), "--spec", str(d / "spec.json")]
+    res = CliRunner().invoke(main, ["train", *files, "--out", str(out), *args])
+    assert res.exit_code != 0 and message in res.output, res.output
+    assert len(res.output.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_the_schedule_check_gives_the_warmup_in_steps():
+    from masknet_edge.train.config import TrainConfig
+    from masknet_edge.train.plan import check_schedule
+
+    assert check_schedule(TrainConfig(warmup_epochs=0.5), 256, 10_000, 40) == 20
+    assert check_schedule(TrainConfig(), 256, 256, 1) == 0
