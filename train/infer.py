@@ -24,7 +24,6 @@ Decisions (each column's ``reason`` says which rule fired):
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -35,24 +34,21 @@ from masknet_edge.edge_runtime.behaviour_spec import BehaviourSpec
 from masknet_edge.edge_runtime.spec import FeatureSpec
 from masknet_edge.train.behaviour_fields import behaviour_field
 from masknet_edge.train.io import DataError, file_columns, iter_chunks
+from masknet_edge.train.numeric_kinds import name_tokens, numeric_kind, numeric_transform
 from masknet_edge.train.sides import propose_context, user_column
 
 __all__ = [
     "ColumnReport",
     "collision_share",
-    "frequency_roughness",
     "infer_spec",
     "infer_spec_report",
     "vocabulary_keys",
 ]
 
 SEPARATORS = ("|", ";")
-#: At most this many distinct numbers make a column categorical whatever their shape.
-FEW_VALUES = 20
 #: Hashed fields get this many buckets per distinct value (5 % of values collide, 1 - e^(-1/20)).
 BUCKETS_PER_VALUE = 20
 MAX_BUCKETS = 1_000_000
-_ID_TOKENS = {"id", "ids", "uid", "uuid", "guid"}
 
 
 @dataclass(frozen=True)
@@ -77,15 +73,6 @@ def collision_share(values: int, buckets: int) -> float:
     if values <= 1:
         return 0.0
     return float(1.0 - math.exp((values - 1) * math.log1p(-1.0 / buckets))) if buckets > 1 else 1.0
-
-
-def _name_tokens(name: str) -> list[str]:
-    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
-    return [t for t in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if t]
-
-
-def _has_id_token(name: str) -> bool:
-    return any(t in _ID_TOKENS for t in _name_tokens(name))
 
 
 def _auc(y: np.ndarray, score: np.ndarray) -> float:
@@ -178,108 +165,6 @@ def vocabulary_keys(counts: Any, min_count: int = 2, rare_per_bucket: int | None
     return {"min_count": min_count, "oov_buckets": int(min(1000, max(1, rare // rare_per_bucket)))}
 
 
-def frequency_roughness(sizes: np.ndarray, freq: np.ndarray) -> float:
-    """How much neighbouring values' frequencies differ, as a share of how much random pairs' do.
-
-    The mean ``|log f(v_i+1) - log f(v_i)|`` over the distinct values in order of size, divided by the
-    mean over all pairs of values (Gini's mean difference of ``log f``). A count's frequency changes
-    smoothly with its size (Criteo's I1-I13: 0.11-0.31 on criteo-8k); codes numbered in order of first
-    appearance put values of unrelated frequency side by side (0.45-0.94 on every text column of the
-    shared data sets renumbered so). 0.0 when every value is equally frequent.
-    """
-    order = np.argsort(sizes, kind="stable")
-    log_f = np.log(np.asarray(freq, dtype=np.float64)[order])
-    n = len(log_f)
-    if n < 2:
-        return 0.0
-    ranked = np.sort(log_f)
-    all_pairs = float(np.sum((2 * np.arange(n) - n + 1) * ranked) * 2 / (n * (n - 1)))
-    if all_pairs <= 0:
-        return 0.0
-    return float(np.mean(np.abs(np.diff(log_f)))) / all_pairs
-
-
-#: Integer columns that fill at least this share of their range ...
-CODE_DENSITY = 0.9
-#: ... and whose frequencies are at least this rough (see :func:`frequency_roughness`) are codes.
-CODE_ROUGHNESS = 0.4
-
-
-def _numeric_kind(name: str, values: Any, rows: int) -> tuple[str, str]:
-    """``(kind, reason)`` for a numeric column: ``categorical``, ``count``, ``measure``."""
-    n_unique = int(values.nunique())
-    if _has_id_token(name):
-        return "categorical", f"numbers, but the name {name!r} has an id token"
-    if n_unique <= FEW_VALUES:
-        return "categorical", f"{n_unique} distinct numbers (<= {FEW_VALUES}): codes"
-    x = values.to_numpy(dtype=np.float64)
-    if not np.all(x == np.round(x)):
-        return "measure", "fractional numbers"
-    counts = values.value_counts()
-    sizes = np.asarray(counts.index, dtype=np.float64)
-    density = n_unique / (sizes.max() - sizes.min() + 1)
-    roughness = frequency_roughness(sizes, counts.to_numpy())
-    if density >= CODE_DENSITY and roughness >= CODE_ROUGHNESS:
-        return "categorical", (
-            f"integer codes: {n_unique} values fill {density:.0%} of {sizes.min():g}..{sizes.max():g} and "
-            f"neighbouring values' frequencies differ as unrelated values' do (roughness {roughness:.2f} "
-            f">= {CODE_ROUGHNESS}; counts change smoothly)"
-        )
-    sizes = np.asarray(counts.index, dtype=np.float64)
-    smallest = np.sort(sizes)[:5]
-    mode = sizes[int(np.argmax(counts.to_numpy()))]
-    freq = counts.to_numpy()
-    if freq.min() == freq.max():  # every value equally often: frequency says nothing about size
-        rho = 0.0
-    else:
-        from scipy.stats import spearmanr
-
-        rho = float(spearmanr(sizes, freq).statistic)
-    peaked = freq.max() >= 2 * np.median(freq)  # a clear mode, not a flat spread of codes
-    if mode in smallest and peaked and rho <= -0.5:
-        return (
-            "count",
-            f"integer counts: the smallest values are the most frequent (size/frequency rho {rho:.2f})",
-        )
-    if rows / n_unique < 3:
-        return (
-            "measure",
-            f"integers nearly unique per row ({n_unique} in {rows} rows): a timestamp or measure",
-        )
-    return "categorical", (
-        f"integer codes: {n_unique} values repeat ({rows / n_unique:.0f} rows each on average) and how often "
-        f"has nothing to do with how large (rho {rho:.2f})"
-    )
-
-
-def _numeric_transform(x: np.ndarray, kind: str, reason: str) -> tuple[str, str]:
-    """``(transform, why)`` for a numeric column's values ``x`` (no missing values).
-
-    Counts and long-tailed columns get ``log1p_standardize``, which reads a negative value as 0
-    (``log1p(max(x, 0))``, as FuxiCTR treats Criteo's counts). That is right only while the negatives
-    are small beside the tail (fewer than half the values, none below -5 % of the 99th percentile):
-    Criteo's I2 (10 % of values in -2..-1, 99th percentile ~2,100) is logged, a balance that goes from
-    -1e6 to 1e6 is standardized. Standardizing I2 instead left its tail at ~20 standard deviations
-    and cost ParaMaskNet 0.004 validation AUC (BENCHMARKS.md).
-    """
-    if not x.size:
-        return "standardize", reason
-    negatives = float((x < 0).mean())
-    p99 = float(np.percentile(x, 99))
-    skewed = p99 > 20 * max(float(np.median(x)), 1e-9)
-    if not (kind == "count" or skewed):
-        return "standardize", reason
-    if negatives < 0.01:
-        return "log1p_standardize", reason + "; log1p for the long tail"
-    lowest = float(x.min())
-    if skewed and negatives < 0.5 and -lowest <= 0.05 * p99:
-        return "log1p_standardize", (
-            f"{reason}; log1p for the long tail (99th percentile {p99:g}); its negatives "
-            f"({negatives:.0%}, down to {lowest:g}) count as 0"
-        )
-    return "standardize", f"{reason}; not logged: {negatives:.0%} negatives, down to {lowest:g}"
-
-
 def _field(
     name: str, col: Any, side: str, rows: int, min_count: int, max_vocab: int
 ) -> tuple[dict[str, Any] | None, ColumnReport]:
@@ -296,7 +181,7 @@ def _field(
             extra={"value_type": "boolean"},
         )
     if col.dtype.kind in "iuf":
-        kind, reason = _numeric_kind(name, values, rows)
+        kind, reason = numeric_kind(name, values, rows)
         if kind == "categorical":
             x = values.to_numpy(dtype=np.float64)
             whole = np.all(x == np.round(x))
@@ -306,7 +191,7 @@ def _field(
                     name, text, side, min_count, max_vocab, reason, extra={"value_type": "integer"}
                 )
             return _categorical(name, values.astype(str), side, min_count, max_vocab, reason)
-        transform, why = _numeric_transform(values.to_numpy(dtype=np.float64), kind, reason)
+        transform, why = numeric_transform(values.to_numpy(dtype=np.float64), kind, reason)
         return (
             {"name": name, "kind": "numeric", "side": side, "transform": transform},
             ColumnReport(name, f"numeric, {transform}", why, n_unique),
@@ -337,13 +222,42 @@ def _context_reasons(
     ``--item`` names them."""
     reasons = {c: "named by --context" for c in context if c in features}
     if user is None:
-        user = user_column(features, {c: _name_tokens(c) for c in features})
+        user = user_column(features, {c: name_tokens(c) for c in features})
     if user is not None and user in features and user not in item:
         free = [c for c in features if c not in context and c not in item]
         proposal = propose_context(df, user, free)
         for column, why in proposal.reasons.items():
             reasons.setdefault(column, f"{why} (--item {column} to keep it on the item side)")
     return reasons
+
+
+def _check_names(path: str | Path, label: str, options: dict[str, list[str | None] | None]) -> None:
+    """Every column named by the label and the options is in the file, and none is both sides."""
+    columns = file_columns(path)
+    if label not in columns:
+        raise DataError(f"{path}: no label column {label!r}; columns: {columns}")
+    for option, names in options.items():
+        unknown = [c for c in (names or []) if c is not None and c not in columns]
+        if unknown:
+            raise DataError(f"{path}: {option} names columns that are not in the file: {unknown}")
+    both = sorted(set(options["--context"] or []) & set(options["--item"] or []))
+    if both:
+        raise DataError(f"{path}: {both} named both by --context and by --item; name each column once")
+
+
+def _with_leak_or_side(report: ColumnReport, leak: str | None, context_reason: str | None) -> ColumnReport:
+    """A column's report, left out when it leaks the label, else with why it is on the context side."""
+    if leak:
+        return ColumnReport(
+            report.name,
+            "left out (label leak?)",
+            f"{leak}; add it to the spec by hand if it is known at serving time",
+            report.distinct,
+            leak=True,
+        )
+    if context_reason:
+        return replace(report, reason=f"{report.reason}; context side: {context_reason}")
+    return report
 
 
 def infer_spec_report(
@@ -377,16 +291,7 @@ def infer_spec_report(
     """
     if min_count < 1 or max_vocab < 1:
         raise DataError(f"min_count and max_vocab must be >= 1. Received: {min_count}, {max_vocab}")
-    columns = file_columns(path)
-    if label not in columns:
-        raise DataError(f"{path}: no label column {label!r}; columns: {columns}")
-    for option, names in (("--context", context), ("--item", item), ("--ignore", ignore), ("--user", [user])):
-        unknown = [c for c in (names or []) if c is not None and c not in columns]
-        if unknown:
-            raise DataError(f"{path}: {option} names columns that are not in the file: {unknown}")
-    both = sorted(set(context or []) & set(item or []))
-    if both:
-        raise DataError(f"{path}: {both} named both by --context and by --item; name each column once")
+    _check_names(path, label, {"--context": context, "--item": item, "--ignore": ignore, "--user": [user]})
     skipped = set(ignore or []) | {f.name for f in (behaviour.features if behaviour else ())}
     df = next(iter(iter_chunks(path, rows)), None)
     if df is None or not len(df):
@@ -407,19 +312,13 @@ def infer_spec_report(
         spec_field, report = _field(
             name, df[name], "context" if name in sides else "item", len(df), min_count, max_vocab
         )
-        leak = _leak(df[name], y, spec_field["kind"] != "numeric") if labels_ok else None
-        if leak:
-            report = ColumnReport(
-                name,
-                "left out (label leak?)",
-                f"{leak}; add it to the spec by hand if it is known at serving time",
-                report.distinct,
-                leak=True,
-            )
-        else:
+        report = _with_leak_or_side(
+            report,
+            _leak(df[name], y, spec_field["kind"] != "numeric") if labels_ok else None,
+            sides.get(name),
+        )
+        if not report.leak:
             fields.append(spec_field)
-            if name in sides:
-                report = replace(report, reason=f"{report.reason}; context side: {sides[name]}")
         reports.append(report)
     if not fields:
         raise DataError(f"{path}: no feature columns besides the label {label!r}")

@@ -7,10 +7,15 @@ their bodies only.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from masknet_edge.cli.tools import emit_json, guarded, json_option
+
+if TYPE_CHECKING:
+    from masknet_edge.edge_runtime.spec import FeatureSpec
+    from masknet_edge.train.infer import ColumnReport
 
 
 @click.group()
@@ -134,6 +139,11 @@ def spec_infer(
         user=user_col,
     )
     spec.save(out)
+    _report(spec, reports, out, as_json)
+
+
+def _report(spec: FeatureSpec, reports: list[ColumnReport], out: Path, as_json: bool) -> None:
+    """What ``spec infer`` decided for each column and why, as text or JSON."""
     if as_json:
         emit_json(
             {

@@ -229,7 +229,7 @@ def test_codes_numbered_by_first_appearance_are_categorical_and_counts_stay_nume
 
 
 def test_frequency_roughness_is_zero_for_flat_and_smooth_low_and_shuffled_high():
-    from masknet_edge.train.infer import frequency_roughness
+    from masknet_edge.train.numeric_kinds import frequency_roughness
 
     sizes = np.arange(50.0)
     smooth = np.round(1000 * np.exp(-sizes / 10)) + 1
