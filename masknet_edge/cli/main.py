@@ -17,7 +17,7 @@ from masknet_edge.cli.tools import LazyGroup
 
 COMMANDS = {
     "data": "masknet_edge.cli.data:data",
-    "distill": "masknet_edge.cli.training:distill",
+    "distill": "masknet_edge.cli.distillation:distill",
     "spec": "masknet_edge.cli.data:spec",
     "train": "masknet_edge.cli.training:train",
     "convert": "masknet_edge.cli.conversion:convert",

@@ -1,13 +1,15 @@
-"""``masknet train`` and ``masknet distill``: the training commands.
+"""``masknet train``: train a model from data files into a run directory.
 
-``spec`` and ``data`` are in :mod:`cli.data`. TensorFlow is imported inside the command bodies
-only.
+``distill`` is in :mod:`cli.distillation`, ``spec`` and ``data`` in :mod:`cli.data`. TensorFlow is
+imported inside the command bodies only.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import click
 from click.core import ParameterSource
@@ -19,7 +21,6 @@ from masknet_edge.train.config import (  # no TensorFlow: plain dataclasses
     ModelConfig,
     TrainConfig,
 )
-from masknet_edge.train.distill import STUDENT_DEFAULTS as _S
 
 # The defaults of the options are the configs' own, so the CLI and the Python API cannot drift.
 _M, _T = ModelConfig(), TrainConfig()
@@ -35,7 +36,8 @@ def _units(text: str, option: str) -> tuple[int, ...]:
         ) from None
 
 
-def _quiet_tf() -> None:
+def quiet_tf() -> None:
+    """Keep TensorFlow's C++ start-up notes off the terminal (set before it is imported)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -224,48 +226,7 @@ RESUME_OPTIONS = {"out", "resume", "epochs", "distribute", "cpu_devices", "worke
 @click.option("--overwrite", is_flag=True, help="Replace an existing run directory.")
 @json_option
 @guarded
-def train(
-    train_path: Path,
-    valid_path: Path,
-    test_path: Path | None,
-    spec_path: Path | None,
-    model: str,
-    out: Path,
-    label: str | None,
-    oracle_column: str | None,
-    epochs: int,
-    batch_size: int | None,
-    learning_rate: float | None,
-    lr_scaling: str,
-    warmup_epochs: float,
-    patience: int,
-    lr_decay: float,
-    restore_on_plateau: bool,
-    embedding_dim: int,
-    num_blocks: int,
-    block_units: int,
-    reduction_ratio: float,
-    mlp_units: str,
-    attention_units: str,
-    unknown_rate: float,
-    numeric_mode: str,
-    ln_emb: bool,
-    block_norm: str,
-    embeddings_l2: float,
-    dropout: float,
-    seed: int,
-    chunk_rows: int,
-    in_memory_rows: int,
-    encoded_cache: bool,
-    cache_dir: Path | None,
-    mixed_precision: bool,
-    distribute: str,
-    cpu_devices: int,
-    worker_timeout: float | None,
-    resume: bool,
-    overwrite: bool,
-    as_json: bool,
-) -> None:
+def train(**options: Any) -> None:
     """Train a model from data files into a run directory.
 
     \b
@@ -273,17 +234,56 @@ def train(
       masknet train --train train.csv --valid valid.csv --test test.csv \\
           --spec spec.json --model sermasknet --out runs/shop
     """
+    from masknet_edge.edge_runtime.outputs import check_output
     from masknet_edge.edge_runtime.spec import FeatureSpec
-    from masknet_edge.train.config import ConfigError
 
-    if distribute == "multiworker" and "TF_CONFIG" not in os.environ:
+    o = SimpleNamespace(**options)
+    ctx = click.get_current_context()
+    _check_train_options(ctx, o)
+    model_config, train_config = _configs(o)
+    check_output(o.out, [o.spec_path], overwrite=True)  # existing runs: see --overwrite / --resume
+    spec = FeatureSpec.load(o.spec_path) if o.spec_path else None
+    quiet_tf()
+    from masknet_edge.train.pipeline import TrainInputs, train_run
+
+    inputs = TrainInputs(
+        o.train_path, o.valid_path, o.test_path, label=o.label, oracle_column=o.oracle_column
+    )
+    explicit_epochs = ctx.get_parameter_source("epochs") == ParameterSource.COMMANDLINE
+    result = train_run(
+        inputs,
+        spec,
+        o.out,
+        model_config,
+        train_config,
+        resume=o.resume,
+        resume_epochs=o.epochs if o.resume and explicit_epochs else None,
+        resume_worker_timeout=o.worker_timeout if o.resume else None,
+        overwrite=o.overwrite,
+        distribute=o.distribute,
+        cpu_devices=o.cpu_devices,
+        progress=not o.as_json and stderr_is_terminal(),  # bars only on a terminal
+    )
+    if o.as_json:
+        emit_json(result)
+        return
+    click.echo(f"run directory: {o.out}")
+    for split in ("valid", "test"):
+        if result.get(split):
+            m = result[split]
+            oracle = f"   (oracle AUC {m['oracle_auc']:.4f})" if "oracle_auc" in m else ""
+            click.echo(f"{split:5s}  AUC {m['auc']:.4f}  logloss {m['logloss']:.4f}{oracle}")
+
+
+def _check_train_options(ctx: click.Context, o: SimpleNamespace) -> None:
+    """Options that exclude or require each other; a resumed run's settings stay as they were."""
+    if o.distribute == "multiworker" and "TF_CONFIG" not in os.environ:
         raise click.UsageError(
             "--distribute multiworker needs TF_CONFIG describing the cluster on every worker"
         )
-    if resume and overwrite:
+    if o.resume and o.overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
-    ctx = click.get_current_context()
-    if resume:
+    if o.resume:
         # A resumed run continues as it was configured; only how long and how it runs can change.
         changed = [
             p.opts[0]
@@ -296,176 +296,49 @@ def train(
                 f"--resume continues the run in --out as it was configured; {', '.join(changed)} cannot "
                 "change it (drop them, or start a new run with --overwrite)"
             )
-    else:
-        for name, value in (("--train", train_path), ("--valid", valid_path), ("--spec", spec_path)):
-            if value is None:
-                raise click.UsageError(f"{name} is required (unless --resume)")
-    mlp, attention = _units(mlp_units, "--mlp"), _units(attention_units, "--attention-units")
-    model_config = ModelConfig(
-        model=model,
-        embedding_dim=embedding_dim,
-        num_blocks=num_blocks,
-        block_units=block_units,
-        reduction_ratio=reduction_ratio,
-        mlp_units=mlp,
-        attention_units=attention,
-        unknown_rate=unknown_rate,
-        numeric_mode=numeric_mode,
-        ln_emb=ln_emb,
-        block_norm=block_norm,
-        embeddings_l2=embeddings_l2,
-        dropout=dropout,
-    )
+        return
+    for name, value in (("--train", o.train_path), ("--valid", o.valid_path), ("--spec", o.spec_path)):
+        if value is None:
+            raise click.UsageError(f"{name} is required (unless --resume)")
+
+
+def _configs(o: SimpleNamespace) -> tuple[ModelConfig, TrainConfig]:
+    """The model and training settings of ``masknet train``'s options; a bad one is a usage error."""
+    from masknet_edge.train.config import ConfigError
+
     try:
+        model_config = ModelConfig(
+            model=o.model,
+            embedding_dim=o.embedding_dim,
+            num_blocks=o.num_blocks,
+            block_units=o.block_units,
+            reduction_ratio=o.reduction_ratio,
+            mlp_units=_units(o.mlp_units, "--mlp"),
+            attention_units=_units(o.attention_units, "--attention-units"),
+            unknown_rate=o.unknown_rate,
+            numeric_mode=o.numeric_mode,
+            ln_emb=o.ln_emb,
+            block_norm=o.block_norm,
+            embeddings_l2=o.embeddings_l2,
+            dropout=o.dropout,
+        )
         train_config = TrainConfig(
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            lr_scaling=lr_scaling,
-            warmup_epochs=warmup_epochs,
-            patience=patience,
-            lr_decay=lr_decay,
-            restore_on_plateau=restore_on_plateau,
-            seed=seed,
-            chunk_rows=chunk_rows,
-            in_memory_rows=in_memory_rows,
-            encoded_cache=encoded_cache,
-            cache_dir=str(cache_dir) if cache_dir else None,
-            mixed_precision=mixed_precision,
-            worker_timeout=worker_timeout,
+            epochs=o.epochs,
+            batch_size=o.batch_size,
+            learning_rate=o.learning_rate,
+            lr_scaling=o.lr_scaling,
+            warmup_epochs=o.warmup_epochs,
+            patience=o.patience,
+            lr_decay=o.lr_decay,
+            restore_on_plateau=o.restore_on_plateau,
+            seed=o.seed,
+            chunk_rows=o.chunk_rows,
+            in_memory_rows=o.in_memory_rows,
+            encoded_cache=o.encoded_cache,
+            cache_dir=str(o.cache_dir) if o.cache_dir else None,
+            mixed_precision=o.mixed_precision,
+            worker_timeout=o.worker_timeout,
         )
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    from masknet_edge.edge_runtime.outputs import check_output
-
-    check_output(out, [spec_path], overwrite=True)  # existing runs: see --overwrite / --resume
-    spec = FeatureSpec.load(spec_path) if spec_path else None
-    _quiet_tf()
-    from masknet_edge.train.pipeline import TrainInputs, train_run
-
-    inputs = TrainInputs(train_path, valid_path, test_path, label=label, oracle_column=oracle_column)
-    explicit_epochs = ctx.get_parameter_source("epochs") == ParameterSource.COMMANDLINE
-    result = train_run(
-        inputs,
-        spec,
-        out,
-        model_config,
-        train_config,  # type: ignore[arg-type]
-        resume=resume,
-        resume_epochs=epochs if resume and explicit_epochs else None,
-        resume_worker_timeout=worker_timeout if resume else None,
-        overwrite=overwrite,
-        distribute=distribute,
-        cpu_devices=cpu_devices,
-        progress=not as_json and stderr_is_terminal(),  # bars only on a terminal
-    )
-    if as_json:
-        emit_json(result)
-        return
-    click.echo(f"run directory: {out}")
-    for split in ("valid", "test"):
-        if result.get(split):
-            m = result[split]
-            oracle = f"   (oracle AUC {m['oracle_auc']:.4f})" if "oracle_auc" in m else ""
-            click.echo(f"{split:5s}  AUC {m['auc']:.4f}  logloss {m['logloss']:.4f}{oracle}")
-
-
-@click.command()
-@click.argument("teacher_run", type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Run directory of the student.")
-@click.option("--model", type=click.Choice(MODELS), help="Student model. Default: the teacher's.")
-@click.option("--embedding-dim", type=click.IntRange(1), help="Student k. Default: the teacher's.")
-@click.option("--blocks", "num_blocks", type=click.IntRange(1), default=_S["num_blocks"], show_default=True)
-@click.option("--block-units", type=click.IntRange(1), default=_S["block_units"], show_default=True)
-@click.option(
-    "--reduction-ratio", type=click.FloatRange(min=0, min_open=True), help="Default: the teacher's."
-)
-@click.option(
-    "--mlp",
-    "mlp_units",
-    default=",".join(map(str, _S["mlp_units"])),
-    show_default=True,
-    help="ParaMaskNet/DNN MLP widths.",
-)
-@click.option(
-    "--teacher-weight",
-    type=click.FloatRange(0, 1),
-    default=0.5,
-    show_default=True,
-    help="The teacher's share of the training target (the labels have the rest).",
-)
-@click.option("--train", "train_path", type=click.Path(path_type=Path), help="Default: the teacher's.")
-@click.option("--valid", "valid_path", type=click.Path(path_type=Path), help="Default: the teacher's.")
-@click.option("--test", "test_path", type=click.Path(path_type=Path), help="Default: the teacher's.")
-@click.option("--epochs", type=click.IntRange(1), default=_T.epochs, show_default=True, help="At most.")
-@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=_T.seed, show_default=True)
-@click.option("--overwrite", is_flag=True, help="Replace an existing run directory.")
-@json_option
-@guarded
-def distill(
-    teacher_run: Path,
-    out: Path,
-    model: str | None,
-    embedding_dim: int | None,
-    num_blocks: int,
-    block_units: int,
-    reduction_ratio: float | None,
-    mlp_units: str,
-    teacher_weight: float,
-    train_path: Path | None,
-    valid_path: Path | None,
-    test_path: Path | None,
-    epochs: int,
-    seed: int,
-    overwrite: bool,
-    as_json: bool,
-) -> None:
-    """Train a smaller student on a teacher run's scores and the labels.
-
-    The student uses the teacher's spec, so its bundle is a drop-in replacement (same inputs); data
-    files and the label default to the teacher's. Metrics report both test AUCs.
-
-    \b
-    Example:
-      masknet distill runs/ml --blocks 1 --block-units 64 --out runs/ml-small
-    """
-    from masknet_edge.train.config import ConfigError
-    from masknet_edge.train.distill import distill_run, student_config
-
-    try:
-        mlp = tuple(int(u) for u in mlp_units.split(",") if u.strip())
-        model_config = student_config(
-            teacher_run,
-            model=model,
-            embedding_dim=embedding_dim,
-            num_blocks=num_blocks,
-            block_units=block_units,
-            reduction_ratio=reduction_ratio,
-            mlp_units=mlp,
-        )
-        train_config = TrainConfig(epochs=epochs, seed=seed)
-    except ValueError as exc:  # ConfigError, or --mlp not integers
-        raise click.UsageError(str(exc) if isinstance(exc, ConfigError) else f"--mlp: {exc}") from None
-    _quiet_tf()
-    result = distill_run(
-        teacher_run,
-        out,
-        model_config,
-        train_config,
-        teacher_weight=teacher_weight,
-        train=train_path,
-        valid=valid_path,
-        test=test_path,
-        overwrite=overwrite,
-        progress=not as_json and stderr_is_terminal(),
-    )
-    if as_json:
-        emit_json(result)
-        return
-    click.echo(f"run directory: {out}  ({result['params']:,} parameters)")
-    t = result.get("teacher")
-    if result.get("test") and t:
-        click.echo(
-            f"test AUC: student {result['test']['auc']:.4f}, teacher {t['test_auc']:.4f} "
-            f"({t['params']:,} parameters); Spearman of their scores {t['test_spearman_with_student']:.4f}"
-        )
+    return model_config, train_config
