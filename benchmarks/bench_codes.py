@@ -113,7 +113,7 @@ def run(seeds: tuple[int, ...] = (0, 1, 2), datasets: tuple[str, ...] = DATASETS
                 "exported": decisions(exported / "train.csv"),
             }
             spec = FeatureSpec.load(newcomer_spec(exported / "train.csv", Path(tmp) / f"{name}-spec.json"))
-            r = train_seeds(exported, spec, "SerMaskNet", seeds, Path(tmp) / "run")
+            r = train_seeds(exported, spec, "sermasknet", seeds, Path(tmp) / "run")
             entry.update(test_auc=r["auc"], valid_auc=r["valid_auc"], seeds=list(seeds))
             result[name] = entry
     return result
