@@ -59,7 +59,7 @@ def load_run(run_dir: str | Path) -> RunArtifacts:
     import masknet_edge.train.layers  # noqa: F401 - registers the custom layers for deserialization
 
     try:
-        model = keras.saving.load_model(model_path, safe_mode=True)
+        model = _in_float32(keras.saving.load_model(model_path, safe_mode=True, compile=False))
     except Exception as exc:  # Keras raises many types for a damaged file
         raise RunError(f"{model_path}: cannot load the model ({type(exc).__name__}: {exc})") from None
     expected = {i.name: (i.dtype, (None, *i.shape)) for i in spec.input_signature()}
@@ -83,3 +83,27 @@ def _json_object(path: Path) -> dict[str, Any] | None:
     if path.name == "config.json" and not isinstance(data.get("data", {}), dict):
         raise RunError(f"{path}: damaged ('data' is not an object); train the run again or restore the file")
     return data
+
+
+def _in_float32(model: Any) -> Any:
+    """The model with every layer computing in float32: a run trained with mixed precision saves
+    its layers' ``mixed_float16`` policies, which the device's float model must not inherit (its
+    variables are float32 already, so the weights carry over unchanged)."""
+    import keras
+
+    def float32(node: Any) -> Any:
+        if isinstance(node, dict):
+            if node.get("class_name") == "DTypePolicy" and node.get("config", {}).get("name") != "float32":
+                return {**node, "config": {**node["config"], "name": "float32"}}
+            return {k: float32(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [float32(v) for v in node]
+        return node
+
+    config = model.get_config()
+    converted = float32(config)
+    if converted == config:
+        return model
+    rebuilt = keras.Model.from_config(converted)
+    rebuilt.set_weights(model.get_weights())
+    return rebuilt

@@ -316,9 +316,13 @@ class FieldLayerNorm(keras.layers.Layer):
         self.beta = self.add_weight(name="beta", shape=(fields, k), initializer="zeros")
 
     def call(self, inputs: Any) -> Any:
-        mean = ops.mean(inputs, axis=-1, keepdims=True)
-        var = ops.mean(ops.square(inputs - mean), axis=-1, keepdims=True)
-        return (inputs - mean) * ops.rsqrt(var + self.epsilon) * self.gamma + self.beta
+        # statistics in float32 even under mixed precision (as keras.layers.LayerNormalization):
+        # a float16 variance of k small numbers loses most of its digits
+        x = ops.cast(inputs, "float32")
+        mean = ops.mean(x, axis=-1, keepdims=True)
+        var = ops.mean(ops.square(x - mean), axis=-1, keepdims=True)
+        y = (x - mean) * ops.rsqrt(var + self.epsilon) * ops.cast(self.gamma, "float32")
+        return ops.cast(y + ops.cast(self.beta, "float32"), self.compute_dtype)
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return input_shape

@@ -160,7 +160,8 @@ def _train(
         split_cpu(cpu_devices)
 
     keras.utils.set_random_seed(train_config.seed)
-    if train_config.mixed_precision:
+    if train_config.mixed_precision:  # for this run only: the process's policy comes back after it
+        cleanup.callback(keras.mixed_precision.set_global_policy, keras.mixed_precision.global_policy())
         keras.mixed_precision.set_global_policy("mixed_float16")
     log.info("training on %s", device_summary())
 

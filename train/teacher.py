@@ -31,7 +31,7 @@ def load_teacher(run: Path) -> Any:
 
     import masknet_edge.train.layers  # noqa: F401  (registers the custom layers for loading)
 
-    return keras.saving.load_model(Path(run) / "model.keras", safe_mode=True)
+    return keras.saving.load_model(Path(run) / "model.keras", safe_mode=True, compile=False)
 
 
 class Target:
