@@ -71,17 +71,25 @@ def _behaviour_story(
 ) -> dict[str, Any]:
     """Step 6: sessions with a planted short-term interest, replay, a model with behaviour fields, and
     a user's top 10 before and after one click, ranked on the device from its behaviour log."""
+    _step(6, "Real-time behaviour: sessions where a click raises interest in its category for minutes")
+    bundle, spec, figures = _behaviour_bundle(out, users, items, interactions, epochs, units, seed)
+    return {**figures, **_one_tap(out, bundle, spec, catalog, person)}
+
+
+def _behaviour_bundle(
+    out: Path, users: int, items: int, interactions: int, epochs: int, units: int, seed: int
+) -> tuple[Path, Any, dict[str, float]]:
+    """The session world replayed by the device's own code, a model with behaviour fields trained on
+    it and converted; returns the bundle, its spec and the model's AUCs."""
     from masknet_edge.convert.conversion import convert_run
-    from masknet_edge.edge_runtime.behaviour_log import BehaviourLog
-    from masknet_edge.edge_runtime.ranker import Ranker
     from masknet_edge.edge_runtime.spec import FeatureSpec
     from masknet_edge.train.config import ModelConfig, TrainConfig
+    from masknet_edge.train.metrics import auc
     from masknet_edge.train.pipeline import TrainInputs, train_run
     from masknet_edge.train.replay import replay_file
     from masknet_edge.train.shopsessions import generate_sessions, session_spec_dict, write_events
     from masknet_edge.train.shopworld import ShopWorldConfig
 
-    _step(6, "Real-time behaviour: sessions where a click raises interest in its category for minutes")
     sessions = out / "sessions"
     world = generate_sessions(
         ShopWorldConfig(num_users=users, num_items=items, num_interactions=interactions, seed=seed)
@@ -108,8 +116,6 @@ def _behaviour_story(
         progress=stderr_is_terminal(),
     )
     test = world.events["split"] == "test"
-    from masknet_edge.train.metrics import auc
-
     static = auc(world.events["click"][test], world.events["static_ctr"][test])
     t = metrics["test"]
     _say(
@@ -118,6 +124,17 @@ def _behaviour_story(
     )
     bundle = out / "shop-behaviour.mnb"
     convert_run(out / "run-behaviour", "none", bundle, seed=seed, progress=stderr_is_terminal())
+    return bundle, spec, {"test_auc": t["auc"], "oracle_auc": t["oracle_auc"], "static_truth_auc": static}
+
+
+def _one_tap(
+    out: Path, bundle: Path, spec: Any, catalog: list[dict[str, str]], person: dict[str, str]
+) -> dict[str, Any]:
+    """A user's top 10 of the catalog before and 3 s after tapping an item of a category not in it,
+    ranked from the phone's behaviour log."""
+    from masknet_edge.edge_runtime.behaviour_log import BehaviourLog
+    from masknet_edge.edge_runtime.ranker import Ranker
+
     ranker = Ranker.load(bundle)
     ranker.index_catalog(catalog)
     log = BehaviourLog(out / "behaviour-log.db", spec)  # the phone's log: SQLite, bounded, local
@@ -142,9 +159,6 @@ def _behaviour_story(
     share = [sum(item["category"] == tapped["category"] for item, _ in top) for top in (before, after)]
     _say(f"    {tapped['category']} items in the top 10: {share[0]} before, {share[1]} after")
     return {
-        "test_auc": t["auc"],
-        "oracle_auc": t["oracle_auc"],
-        "static_truth_auc": static,
         "tapped": tapped["item_id"],
         "category_in_top10_before": share[0],
         "category_in_top10_after": share[1],
@@ -178,15 +192,42 @@ def demo(out: Path, size: str, seed: int, as_json: bool) -> None:
       masknet demo --size large     # a 1M-interaction world
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from masknet_edge.edge_runtime.spec import FeatureSpec
-    from masknet_edge.train.shopworld import ShopWorldConfig, generate, shop_spec_dict, write_csvs
-
     global _STORY_TO_STDERR
     _STORY_TO_STDERR = as_json
     users, items, interactions, epochs, units = SIZES[size]
     t_start = time.perf_counter()
     _claim_demo_folder(out)
     data, run = out / "data", out / "run"
+    paths, spec = _world(data, users, items, interactions, seed)
+    watching = _quiet_logs()
+    metrics = _train(paths, spec, run, epochs, units, seed, watching)
+    bundles, checks = _convert(run, out, paths, seed, watching)
+    catalog, people, verified = _rank(bundles, paths)
+    behaviour = _behaviour_story(out, users, items, interactions, epochs, units, seed, catalog, people[0])
+    _step(7, f"Done in {time.perf_counter() - t_start:.0f}s. Everything is in {out}/")
+    _say(_next_steps(data, run, bundles, paths))
+    if as_json:
+        emit_json(
+            {
+                "out": str(out),
+                "data": str(data),
+                "run": str(run),
+                "bundles": {mode: str(path) for mode, path in bundles.items()},
+                "valid_auc": metrics["valid"]["auc"],
+                "test_auc": metrics["test"]["auc"],
+                "oracle_auc": metrics["test"]["oracle_auc"],
+                "checks": checks,
+                "verified": verified,
+                "behaviour": behaviour,
+                "seconds": round(time.perf_counter() - t_start, 1),
+            }
+        )
+
+
+def _world(data: Path, users: int, items: int, interactions: int, seed: int) -> tuple[dict[str, Path], Any]:
+    """Steps 1 and 2: the generated shop world's files, and its spec."""
+    from masknet_edge.edge_runtime.spec import FeatureSpec
+    from masknet_edge.train.shopworld import ShopWorldConfig, generate, shop_spec_dict, write_csvs
 
     _step(1, f"Generating the shop world: {users} users, {items} items, {interactions} impressions")
     world = generate(
@@ -198,7 +239,6 @@ def demo(out: Path, size: str, seed: int, as_json: bool) -> None:
         f"  click rate {world.interactions['click'].mean():.3f}; clicks follow the planted model in "
         "train/shopworld.py (age x category, gender x brand, price sensitivity, popularity)"
     )
-
     _step(
         2,
         "Feature spec: id vocabularies fitted on the training file, standardized age and log-price, "
@@ -207,19 +247,30 @@ def demo(out: Path, size: str, seed: int, as_json: bool) -> None:
     spec = FeatureSpec.from_dict(shop_spec_dict(users, items))
     spec.save(data / "spec.json")
     _say(f"  {data / 'spec.json'}: {len(spec.fields)} fields")
+    return paths, spec
 
-    _step(3, "Training SerMaskNet (k=10, 3 MaskBlocks, reduction ratio 2, Adam, batch by the data size)")
+
+def _quiet_logs() -> bool:
+    """Epoch lines and progress bars are for a person watching: into a redirected stderr, warnings
+    only. Returns whether someone is watching."""
     import logging
 
-    from masknet_edge.train.config import ModelConfig, TrainConfig
-    from masknet_edge.train.pipeline import TrainInputs, train_run
-
-    # Epoch lines and progress bars are for a person watching: into a redirected stderr, warnings only.
     watching = stderr_is_terminal()
     logging.getLogger("masknet").setLevel(logging.INFO if watching else logging.WARNING)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notes of a second model
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="  %(message)s")
+    return watching
+
+
+def _train(
+    paths: dict[str, Path], spec: Any, run: Path, epochs: int, units: int, seed: int, watching: bool
+) -> dict[str, Any]:
+    """Step 3: SerMaskNet on the world's training file."""
+    from masknet_edge.train.config import ModelConfig, TrainConfig
+    from masknet_edge.train.pipeline import TrainInputs, train_run
+
+    _step(3, "Training SerMaskNet (k=10, 3 MaskBlocks, reduction ratio 2, Adam, batch by the data size)")
     metrics = train_run(
         TrainInputs(paths["train"], paths["valid"], paths["test"], oracle_column="true_ctr"),
         spec,
@@ -234,11 +285,17 @@ def demo(out: Path, size: str, seed: int, as_json: bool) -> None:
         f"  valid AUC {metrics['valid']['auc']:.4f}   test AUC {t['auc']:.4f}   "
         f"oracle AUC (true click probabilities) {t['oracle_auc']:.4f}   gap {t['oracle_auc'] - t['auc']:.4f}"
     )
+    return metrics
 
-    _step(4, "Converting to float, dynamic and int8 bundles, and checking what quantization cost")
+
+def _convert(
+    run: Path, out: Path, paths: dict[str, Path], seed: int, watching: bool
+) -> tuple[dict[str, Path], dict[str, Any]]:
+    """Step 4: float, dynamic and int8 bundles, and what quantization cost."""
     from masknet_edge.convert.check import check_bundle, format_report
     from masknet_edge.convert.conversion import LAYERNORM_OPS, POOLING_OPS, convert_run
 
+    _step(4, "Converting to float, dynamic and int8 bundles, and checking what quantization cost")
     bundles = {}
     for mode in ("none", "dynamic", "int8"):
         path = out / f"shop-{mode}.mnb"
@@ -252,10 +309,17 @@ def demo(out: Path, size: str, seed: int, as_json: bool) -> None:
         checks[mode] = {"passed": report["passed"], "violations": report["violations"]}
         _say("")
         _say("\n".join("  " + line for line in format_report(report).splitlines()[:12]))
+    return bundles, checks
 
-    _step(5, "On-device ranking (edge_runtime: numpy + LiteRT, no TensorFlow): top 10 of the catalog")
+
+def _rank(
+    bundles: dict[str, Path], paths: dict[str, Path]
+) -> tuple[list[dict[str, str]], list[dict[str, str]], dict[str, bool]]:
+    """Step 5: the catalog ranked on the device for three users, float beside int8; every bundle
+    verified. Returns the catalog, the users and what each bundle's verification said."""
     from masknet_edge.edge_runtime.ranker import Ranker
 
+    _step(5, "On-device ranking (edge_runtime: numpy + LiteRT, no TensorFlow): top 10 of the catalog")
     with paths["items"].open() as fh:
         catalog = list(csv.DictReader(fh))
     with paths["users"].open() as fh:
@@ -278,11 +342,12 @@ def demo(out: Path, size: str, seed: int, as_json: bool) -> None:
         verification = Ranker.load(path).verify()
         verified[mode] = verification.ok
         _say(f"  verify {path.name}: {verification}")
+    return catalog, people, verified
 
-    behaviour = _behaviour_story(out, users, items, interactions, epochs, units, seed, catalog, people[0])
 
-    _step(7, f"Done in {time.perf_counter() - t_start:.0f}s. Everything is in {out}/")
-    _say(f"""  data:    {data}/ (train/valid/test/users/items.csv, spec.json)
+def _next_steps(data: Path, run: Path, bundles: dict[str, Path], paths: dict[str, Path]) -> str:
+    """Step 7's text: where everything is, and what to run next."""
+    return f"""  data:    {data}/ (train/valid/test/users/items.csv, spec.json)
   run:     {run}/ (model.keras, metrics.json, training_curve.png)
   bundles: {", ".join(str(p) for p in bundles.values())}
 
@@ -292,20 +357,4 @@ Next:
   masknet bench {bundles["int8"]} --candidates 1,10,100,1000
   masknet check {bundles["int8"]} --reference {run} --data {paths["test"]} --plot check.png
   masknet train --train {paths["train"]} --valid {paths["valid"]} \\
-      --spec {data / "spec.json"} --model paramasknet --out runs/para""")
-    if as_json:
-        emit_json(
-            {
-                "out": str(out),
-                "data": str(data),
-                "run": str(run),
-                "bundles": {mode: str(path) for mode, path in bundles.items()},
-                "valid_auc": metrics["valid"]["auc"],
-                "test_auc": t["auc"],
-                "oracle_auc": t["oracle_auc"],
-                "checks": checks,
-                "verified": verified,
-                "behaviour": behaviour,
-                "seconds": round(time.perf_counter() - t_start, 1),
-            }
-        )
+      --spec {data / "spec.json"} --model paramasknet --out runs/para"""
