@@ -52,104 +52,39 @@ def _vocab(train_column: Any) -> dict[str, int]:
     return vocabulary_keys(train_column.value_counts(), min_count=2)
 
 
+#: The 19 genre flags of GroupLens' ``u.item``, in file order.
+ML100K_GENRES = (
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
+)
+
+
 def load_movielens(src: str | Path, seed: int = 0) -> tuple[tuple[Any, Any, Any], dict]:
     """Load MovieLens (RecBole atomic, GroupLens 100K or 1M) -> ((train, valid, test), spec dict)."""
-    import pandas as pd
-
     src = Path(src)
-    inter = _find(src, "*.inter")
-    if inter is not None:
-
-        def atomic(p: Path) -> Any:
-            df = pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False, quoting=3)
-            return df.rename(columns={c: c.split(":")[0] for c in df.columns})
-
-        ratings = atomic(inter)
-        users_p, items_p = _find(src, "*.user"), _find(src, "*.item")
-        users = atomic(users_p) if users_p else None
-        items = atomic(items_p) if items_p else None
-        if items is not None:
-            items = items.rename(columns={"class": "genres"})
-            items["genres"] = items["genres"].str.replace(" ", "|")
+    if _find(src, "*.inter") is not None:
+        ratings, users, items = _movielens_atomic(src)
     elif (src / "u.data").is_file():
-        ratings = pd.read_csv(
-            src / "u.data", sep="\t", names=["user_id", "item_id", "rating", "timestamp"], dtype=str
-        )
-        users = (
-            pd.read_csv(
-                src / "u.user",
-                sep="|",
-                names=["user_id", "age", "gender", "occupation", "zip_code"],
-                dtype=str,
-            )
-            if (src / "u.user").is_file()
-            else None
-        )
-        items = None
-        if (src / "u.item").is_file():
-            genre_names = [
-                "unknown",
-                "Action",
-                "Adventure",
-                "Animation",
-                "Children's",
-                "Comedy",
-                "Crime",
-                "Documentary",
-                "Drama",
-                "Fantasy",
-                "Film-Noir",
-                "Horror",
-                "Musical",
-                "Mystery",
-                "Romance",
-                "Sci-Fi",
-                "Thriller",
-                "War",
-                "Western",
-            ]
-            raw = pd.read_csv(src / "u.item", sep="|", header=None, encoding="latin-1", dtype=str)
-            flags = raw.iloc[:, 5:24].astype(int).to_numpy()
-            items = pd.DataFrame(
-                {
-                    "item_id": raw[0],
-                    "release_year": raw[2].str[-4:].fillna(""),
-                    "genres": [
-                        "|".join(g for g, f in zip(genre_names, row, strict=True) if f) for row in flags
-                    ],
-                }
-            )
+        ratings, users, items = _movielens_100k(src)
     elif (src / "ratings.dat").is_file():
-        ratings = pd.read_csv(
-            src / "ratings.dat",
-            sep="::",
-            engine="python",
-            names=["user_id", "item_id", "rating", "timestamp"],
-            dtype=str,
-        )
-        users = (
-            pd.read_csv(
-                src / "users.dat",
-                sep="::",
-                engine="python",
-                names=["user_id", "gender", "age", "occupation", "zip_code"],
-                dtype=str,
-            )
-            if (src / "users.dat").is_file()
-            else None
-        )
-        items = None
-        if (src / "movies.dat").is_file():
-            items = pd.read_csv(
-                src / "movies.dat",
-                sep="::",
-                engine="python",
-                names=["item_id", "title", "genres"],
-                dtype=str,
-                encoding="latin-1",
-            )
-            items["release_year"] = items["title"].str.extract(r"\((\d{4})\)\s*$")[0].fillna("")
-            items = items.drop(columns=["title"])
+        ratings, users, items = _movielens_1m(src)
     else:
         raise DataError(f"{src}: no MovieLens files found (*.inter, u.data or ratings.dat)")
     df = ratings
@@ -161,8 +96,76 @@ def load_movielens(src: str | Path, seed: int = 0) -> tuple[tuple[Any, Any, Any]
     df["label"] = (_ratings(df["rating"], src) >= 4).astype(int)
     df = df.drop(columns=["rating", "timestamp"])
     parts = _split(df, seed)
-    train = parts[0]
-    # Every categorical (age too: 61 codes, as FuxiCTR's recipe) gets a vocabulary fitted on train.
+    return parts, {"format_version": 1, "label": "label", "fields": _movielens_fields(df, parts[0])}
+
+
+def _movielens_atomic(src: Path) -> tuple[Any, Any, Any]:
+    """Ratings, users and items of RecBole's atomic files (``*.inter``, ``*.user``, ``*.item``)."""
+    import pandas as pd
+
+    def atomic(p: Path) -> Any:
+        df = pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False, quoting=3)
+        return df.rename(columns={c: c.split(":")[0] for c in df.columns})
+
+    ratings = atomic(_find(src, "*.inter"))
+    users_p, items_p = _find(src, "*.user"), _find(src, "*.item")
+    users = atomic(users_p) if users_p else None
+    items = atomic(items_p) if items_p else None
+    if items is not None:
+        items = items.rename(columns={"class": "genres"})
+        items["genres"] = items["genres"].str.replace(" ", "|")
+    return ratings, users, items
+
+
+def _movielens_100k(src: Path) -> tuple[Any, Any, Any]:
+    """Ratings, users and items of GroupLens' 100K files (``u.data``, ``u.user``, ``u.item``)."""
+    import pandas as pd
+
+    ratings = pd.read_csv(
+        src / "u.data", sep="\t", names=["user_id", "item_id", "rating", "timestamp"], dtype=str
+    )
+    users = None
+    if (src / "u.user").is_file():
+        names = ["user_id", "age", "gender", "occupation", "zip_code"]
+        users = pd.read_csv(src / "u.user", sep="|", names=names, dtype=str)
+    items = None
+    if (src / "u.item").is_file():
+        raw = pd.read_csv(src / "u.item", sep="|", header=None, encoding="latin-1", dtype=str)
+        flags = raw.iloc[:, 5:24].astype(int).to_numpy()
+        items = pd.DataFrame(
+            {
+                "item_id": raw[0],
+                "release_year": raw[2].str[-4:].fillna(""),
+                "genres": [
+                    "|".join(g for g, f in zip(ML100K_GENRES, row, strict=True) if f) for row in flags
+                ],
+            }
+        )
+    return ratings, users, items
+
+
+def _movielens_1m(src: Path) -> tuple[Any, Any, Any]:
+    """Ratings, users and items of GroupLens' 1M files (``ratings.dat``, ``users.dat``, ``movies.dat``)."""
+    import pandas as pd
+
+    def dat(name: str, columns: list[str], **kw: Any) -> Any:
+        return pd.read_csv(src / name, sep="::", engine="python", names=columns, dtype=str, **kw)
+
+    ratings = dat("ratings.dat", ["user_id", "item_id", "rating", "timestamp"])
+    users = None
+    if (src / "users.dat").is_file():
+        users = dat("users.dat", ["user_id", "gender", "age", "occupation", "zip_code"])
+    items = None
+    if (src / "movies.dat").is_file():
+        items = dat("movies.dat", ["item_id", "title", "genres"], encoding="latin-1")
+        items["release_year"] = items["title"].str.extract(r"\((\d{4})\)\s*$")[0].fillna("")
+        items = items.drop(columns=["title"])
+    return ratings, users, items
+
+
+def _movielens_fields(df: Any, train: Any) -> list[dict]:
+    """The spec's fields: every categorical (age too: 61 codes, as FuxiCTR's recipe) with a
+    vocabulary fitted on ``train``; the user's columns on the context side."""
     fields: list[dict] = []
     for col in ("user_id", "age", "gender", "occupation", "zip_code"):
         if col in df.columns:
@@ -183,7 +186,7 @@ def load_movielens(src: str | Path, seed: int = 0) -> tuple[tuple[Any, Any, Any]
                 **_vocab(genres[genres != ""]),
             }
         )
-    return parts, {"format_version": 1, "label": "label", "fields": fields}
+    return fields
 
 
 def _ratings(column: Any, src: Path) -> Any:

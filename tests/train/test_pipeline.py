@@ -338,3 +338,44 @@ def test_default_batch_size_is_the_one_chosen_on_validation():
 
     assert DEFAULT_BATCH_SIZE == 256  # the ablation's best on mean validation AUC (BENCHMARKS.md)
     assert TrainConfig().batch_size is None and TrainConfig(batch_size=64).batch_size == 64
+
+
+@pytest.mark.parametrize("layout", ["grouplens-100k", "grouplens-1m"])
+def test_movielens_loads_from_grouplens_files(tmp_path, layout):
+    from masknet_edge.train.datasets import load_movielens
+
+    rows = [(u, i, 1 + (u * i) % 5, 880000000 + u * 7 + i) for u in range(1, 21) for i in range(1, 11)]
+    if layout == "grouplens-100k":
+        (tmp_path / "u.data").write_text("".join(f"{u}\t{i}\t{r}\t{t}\n" for u, i, r, t in rows))
+        (tmp_path / "u.user").write_text(
+            "".join(f"{u}|{20 + u}|{'MF'[u % 2]}|writer|0{u:04d}\n" for u in range(1, 21))
+        )
+        flags = "|".join("1" if g in (1, 8) else "0" for g in range(19))
+        (tmp_path / "u.item").write_bytes(
+            "".join(f"{i}|Movie {i} (1995)|01-Jan-1995||http://x|{flags}\n" for i in range(1, 11)).encode(
+                "latin-1"
+            )
+        )
+    else:
+        (tmp_path / "ratings.dat").write_text("".join(f"{u}::{i}::{r}::{t}\n" for u, i, r, t in rows))
+        (tmp_path / "users.dat").write_text(
+            "".join(f"{u}::{'MF'[u % 2]}::25::4::0{u:04d}\n" for u in range(1, 21))
+        )
+        (tmp_path / "movies.dat").write_bytes(
+            "".join(f"{i}::Movie {i} (1995)::Action|Drama\n" for i in range(1, 11)).encode("latin-1")
+        )
+    (train, valid, test), spec = load_movielens(tmp_path)
+    assert len(train) + len(valid) + len(test) == len(rows)
+    assert set(train.columns) >= {
+        "user_id",
+        "item_id",
+        "age",
+        "gender",
+        "zip_code",
+        "release_year",
+        "genres",
+        "label",
+    }
+    assert set(train["genres"]) == {"Action|Drama"} and set(train["release_year"]) == {"1995"}
+    names = {f["name"]: f for f in spec["fields"]}
+    assert names["user_id"]["side"] == "context" and names["genres"]["kind"] == "multi_categorical"
