@@ -168,23 +168,11 @@ def frontier_run(
     """Distil, convert and measure; see the module docstring. ``out`` is a folder of this command's
     own (students/, bundles/, frontier.*); an existing one is refused unless ``resume``. ``grid``:
     (name, architecture changes) per student; defaults to :data:`DEFAULT_GRID`."""
-    from masknet_edge.convert.conversion import convert_run
-    from masknet_edge.convert.latency import time_bundles_fresh
-    from masknet_edge.convert.modes import QUANT_MODES
-    from masknet_edge.edge_runtime.ranker import Ranker
-    from masknet_edge.train import metrics
-    from masknet_edge.train.config import TrainConfig
-    from masknet_edge.train.distill import distill_run, student_config
     from masknet_edge.train.plan import saved_config
 
     teacher_run, out = Path(teacher_run), Path(out)
     grid = DEFAULT_GRID if grid is None else grid
-    for name, value in (("budget_ms", budget_ms), ("budget_kib", budget_kib), ("candidates", candidates)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            raise ArgumentError(f"Expected {name} > 0. Received: {name}={value!r}")
-    bad = [m for m in modes if m not in QUANT_MODES]
-    if bad or not modes:
-        raise ArgumentError(f"Expected modes among {list(QUANT_MODES)}. Received: {list(modes)}")
+    _check_arguments(budget_ms, budget_kib, candidates, modes)
     _, _, taught = saved_config(teacher_run / "config.json")
     if taught.test is None:
         raise ArgumentError(f"{teacher_run}: the teacher was trained without --test; the frontier needs one")
@@ -196,6 +184,51 @@ def frontier_run(
     _claim(out, teacher_run)
     (out / "students").mkdir(parents=True, exist_ok=True)
     (out / "bundles").mkdir(exist_ok=True)
+    runs = _students(teacher_run, out, grid, epochs, log)
+    bundles = _bundles(teacher_run, out, runs, modes, log)
+    log(f"measuring {len(bundles)} bundles side by side")
+    points, teacher_auc = _measure(out, runs, bundles, taught, test_rows, candidates, repeats)
+    for p, flag in zip(points, pareto(points), strict=True):
+        p.pareto = flag
+        p.fits = p.request_ms <= budget_ms and p.bundle_kib <= budget_kib
+    fitting = [p for p in points if p.fits and math.isfinite(p.test_auc)]
+    best = max(fitting, key=lambda p: (p.test_auc, -p.request_ms)) if fitting else None
+    result = FrontierResult(
+        points=points,
+        budget_ms=float(budget_ms),
+        budget_kib=float(budget_kib),
+        candidates=candidates,
+        best=best.bundle if best else None,
+        teacher_auc=teacher_auc,
+    )
+    result.files = {k: str(out / f"frontier.{k}") for k in ("json", "md", "png")}
+    atomic_write_bytes(out / "frontier.json", (json.dumps(result.to_dict(), indent=2) + "\n").encode())
+    atomic_write_bytes(out / "frontier.md", render_table(result).encode())
+    plot(result, out / "frontier.png")
+    return result
+
+
+def _check_arguments(budget_ms: float, budget_kib: float, candidates: int, modes: Sequence[str]) -> None:
+    from masknet_edge.convert.modes import QUANT_MODES
+
+    for name, value in (("budget_ms", budget_ms), ("budget_kib", budget_kib), ("candidates", candidates)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ArgumentError(f"Expected {name} > 0. Received: {name}={value!r}")
+    bad = [m for m in modes if m not in QUANT_MODES]
+    if bad or not modes:
+        raise ArgumentError(f"Expected modes among {list(QUANT_MODES)}. Received: {list(modes)}")
+
+
+def _students(
+    teacher_run: Path,
+    out: Path,
+    grid: Sequence[tuple[str, dict[str, Any]]],
+    epochs: int,
+    log: Callable[[str], None],
+) -> dict[str, Path]:
+    """The teacher's run and each student's, distilled unless an earlier call finished it."""
+    from masknet_edge.train.config import TrainConfig
+    from masknet_edge.train.distill import distill_run, student_config
 
     runs = {"teacher": teacher_run}
     for i, (name, changes) in enumerate(grid, 1):
@@ -212,6 +245,16 @@ def frontier_run(
             TrainConfig(epochs=epochs),
             overwrite=True,
         )
+    return runs
+
+
+def _bundles(
+    teacher_run: Path, out: Path, runs: dict[str, Path], modes: Sequence[str], log: Callable[[str], None]
+) -> dict[tuple[str, str], Path]:
+    """Every run in every mode as a bundle (kept from an earlier call when there), and the teacher's
+    float bundle, the reference of the scores."""
+    from masknet_edge.convert.conversion import convert_run
+
     bundles: dict[tuple[str, str], Path] = {}
     for name, run in runs.items():
         for mode in modes:
@@ -221,12 +264,27 @@ def frontier_run(
                 log(f"converting {name} ({mode})")
                 convert_run(run, mode, path, progress=False)
     reference = out / "bundles" / "teacher-none.mnb"
-    if ("teacher", "none") not in bundles:
+    if ("teacher", "none") not in bundles and not reference.is_file():
         convert_run(teacher_run, "none", reference, progress=False)
+    return bundles
 
-    log(f"measuring {len(bundles)} bundles side by side")
+
+def _measure(
+    out: Path,
+    runs: dict[str, Path],
+    bundles: dict[tuple[str, str], Path],
+    taught: Any,
+    test_rows: int,
+    candidates: int,
+    repeats: int,
+) -> tuple[list[FrontierPoint], float]:
+    """Each bundle's test AUC, top-10 overlap with the teacher and request time; the teacher's AUC."""
+    from masknet_edge.convert.latency import time_bundles_fresh
+    from masknet_edge.edge_runtime.ranker import Ranker
+    from masknet_edge.train import metrics
+
     rankers = {key: Ranker.load(path) for key, path in bundles.items()}
-    ref_ranker = rankers.get(("teacher", "none")) or Ranker.load(reference)
+    ref_ranker = rankers.get(("teacher", "none")) or Ranker.load(out / "bundles" / "teacher-none.mnb")
     spec = ref_ranker.spec
     df = _test_frame(taught.test, spec, test_rows)
     labels = df[taught.label or spec.label].to_numpy(dtype=np.float64)
@@ -262,24 +320,7 @@ def frontier_run(
                 request_ms=timing["request_ms"][names[name, mode]],
             )
         )
-    for p, flag in zip(points, pareto(points), strict=True):
-        p.pareto = flag
-        p.fits = p.request_ms <= budget_ms and p.bundle_kib <= budget_kib
-    fitting = [p for p in points if p.fits and math.isfinite(p.test_auc)]
-    best = max(fitting, key=lambda p: (p.test_auc, -p.request_ms)) if fitting else None
-    result = FrontierResult(
-        points=points,
-        budget_ms=float(budget_ms),
-        budget_kib=float(budget_kib),
-        candidates=candidates,
-        best=best.bundle if best else None,
-        teacher_auc=metrics.auc(labels, ref_scores),
-    )
-    result.files = {k: str(out / f"frontier.{k}") for k in ("json", "md", "png")}
-    atomic_write_bytes(out / "frontier.json", (json.dumps(result.to_dict(), indent=2) + "\n").encode())
-    atomic_write_bytes(out / "frontier.md", render_table(result).encode())
-    plot(result, out / "frontier.png")
-    return result
+    return points, metrics.auc(labels, ref_scores)
 
 
 def render_table(result: FrontierResult) -> str:
