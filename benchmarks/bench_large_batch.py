@@ -90,7 +90,7 @@ def section(result: dict[str, Any], seconds: float, seeds: str) -> str:
         f"`python -m benchmarks.bench_large_batch --seeds {seeds} --write`, {seconds:.0f} s; {machine()}.",
         "",
     ]
-    lines += [" ".join(__doc__.split("\n\n")[1].split()), ""]
+    lines += [" ".join(__doc__.split("\n\n")[2].split()), ""]
     if "skipped" in result:
         return "\n".join([*lines, f"Skipped: {result['skipped']}", "", END])
     base = result[BASE]

@@ -89,7 +89,7 @@ def section(result: dict[str, Any], command: str, seconds: float) -> str:
     """The Markdown section."""
     lines = [BEGIN, "### Time to a good model (`benchmarks/bench_time_to_quality.py`)", ""]
     lines += [f"`{command}`, {seconds:.0f} s; {machine()}.", ""]
-    lines += [" ".join(__doc__.split("\n\n")[1].split()), ""]
+    lines += [" ".join(__doc__.split("\n\n")[2].split()), ""]
     if "skipped" in result:
         return "\n".join([*lines, f"Skipped: {result['skipped']}", "", END])
     rows = []
