@@ -73,6 +73,40 @@ class CheckResult:
         return bool(self.report["passed"])
 
 
+def _group_columns(data: str | Path, spec: Any, group_by: list[str] | None) -> list[str] | None:
+    """The columns that make a ranking group: ``group_by`` as given, else the spec's context columns
+    when the file has them; the file must hold every input column of the spec."""
+    columns = file_columns(data)
+    missing = [c for c in spec.input_columns if c not in columns]
+    if missing:
+        raise DataError(f"{data}: missing columns {missing} that the spec needs")
+    if group_by:
+        absent = [c for c in group_by if c not in columns]
+        if absent:
+            raise DataError(f"{data}: --group-by names columns that are not in the file: {absent}")
+        return group_by
+    context = list(dict.fromkeys(spec.column_of(n) for n in spec.columns_of_side("context")))
+    return context if context and all(c in columns for c in context) else None
+
+
+def _ranking(
+    df: Any, group_by: list[str] | None, slate_size: int, f: np.ndarray, q: np.ndarray, k: int
+) -> dict[str, Any]:
+    """Per-group top-k overlap and NDCG of the bundle's ranking against the float model's."""
+    groups, how = _groups(df, group_by, slate_size)
+    overlaps = [metrics.topk_overlap(f[g], q[g], k) for g in groups]
+    ndcgs = [metrics.ndcg_at_k(f[g], q[g], k) for g in groups]
+    return {
+        "groups": how,
+        "num_groups": len(groups),
+        "mean_group_size": float(np.mean([len(g) for g in groups])) if groups else 0.0,
+        "k": k,
+        "mean_topk_overlap": float(np.mean(overlaps)) if overlaps else float("nan"),
+        "min_topk_overlap": float(np.min(overlaps)) if overlaps else float("nan"),
+        "mean_ndcg": float(np.mean(ndcgs)) if ndcgs else float("nan"),
+    }
+
+
 def check_bundle(
     bundle: str | Path,
     run_dir: str | Path,
@@ -96,18 +130,7 @@ def check_bundle(
         )
     spec = ranker.spec
     label = run.label
-    columns = file_columns(data)
-    missing = [c for c in spec.input_columns if c not in columns]
-    if missing:
-        raise DataError(f"{data}: missing columns {missing} that the spec needs")
-    if group_by:
-        absent = [c for c in group_by if c not in columns]
-        if absent:
-            raise DataError(f"{data}: --group-by names columns that are not in the file: {absent}")
-    else:
-        context = list(dict.fromkeys(spec.column_of(n) for n in spec.columns_of_side("context")))
-        if context and all(c in columns for c in context):
-            group_by = context
+    group_by = _group_columns(data, spec, group_by)
     df = read_table(data, text_columns=list(spec.text_columns))
     if max_rows:
         df = df.iloc[:max_rows]
@@ -137,18 +160,7 @@ def check_bundle(
         report["bundle_model"] = {"auc": metrics.auc(y, q), "logloss": metrics.logloss(y, q)}
         report["auc_drop"] = report["float"]["auc"] - report["bundle_model"]["auc"]
         report["logloss_increase"] = report["bundle_model"]["logloss"] - report["float"]["logloss"]
-    groups, how = _groups(df, group_by, slate_size)
-    overlaps = [metrics.topk_overlap(f[g], q[g], k) for g in groups]
-    ndcgs = [metrics.ndcg_at_k(f[g], q[g], k) for g in groups]
-    report["ranking"] = {
-        "groups": how,
-        "num_groups": len(groups),
-        "mean_group_size": float(np.mean([len(g) for g in groups])) if groups else 0.0,
-        "k": k,
-        "mean_topk_overlap": float(np.mean(overlaps)) if overlaps else float("nan"),
-        "min_topk_overlap": float(np.min(overlaps)) if overlaps else float("nan"),
-        "mean_ndcg": float(np.mean(ndcgs)) if ndcgs else float("nan"),
-    }
+    report["ranking"] = _ranking(df, group_by, slate_size, f, q, k)
     report["layer_errors"] = ranker.bundle.manifest["quantization"].get("layer_errors", [])
     report["float_ops"] = ranker.bundle.manifest["quantization"].get("float_ops", [])
     report["thresholds"] = asdict(thresholds)

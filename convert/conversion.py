@@ -38,6 +38,33 @@ def _sample_rows(path: Path, spec: Any, rows: int, seed: int) -> Any:
     return df.sample(n=min(rows, len(df)), random_state=seed).reset_index(drop=True)
 
 
+def _check_calibration_columns(source: Path, spec: Any) -> None:
+    """Calibration rows must hold every input column of the spec."""
+    from masknet_edge.train.io import file_columns
+
+    absent = [c for c in spec.input_columns if c not in file_columns(source)]
+    if absent:
+        raise RunError(
+            f"{source}: calibration rows lack the spec's columns {absent}; "
+            "give --calibration-data with rows like the training data"
+        )
+
+
+def _model_info(run: Any, run_dir: Path) -> dict[str, Any]:
+    """The manifest's account of the model. It travels to every device: the run's folder name, never
+    the workstation's paths."""
+    info = {
+        "architecture": run.config.get("model", {}),
+        "run": Path(run_dir).resolve().name,
+        "float_params": int(run.model.count_params()),
+    }
+    if "data" in run.config:
+        info["label"] = run.config["data"].get("label")
+    if run.metrics is not None:
+        info["training_metrics"] = _without_paths(run.metrics)
+    return info
+
+
 def convert_run(
     run_dir: Path,
     mode: str,
@@ -81,14 +108,7 @@ def convert_run(
     encoder = FeatureEncoder(spec)
     need = QuantMode(mode).calibrated
     if need:  # calibrating on defaults for absent columns would be silently wrong
-        from masknet_edge.train.io import file_columns
-
-        absent = [c for c in spec.input_columns if c not in file_columns(source)]
-        if absent:
-            raise RunError(
-                f"{source}: calibration rows lack the spec's columns {absent}; "
-                "give --calibration-data with rows like the training data"
-            )
+        _check_calibration_columns(source, spec)
     calib = _sample_rows(source, spec, calibration_rows, seed) if need else None
     sample = encoder.encode(calib) if calib is not None else None
     result = convert_model(
@@ -106,16 +126,7 @@ def convert_run(
     }
     if result.layer_errors:
         quant_info["layer_errors"] = result.layer_errors
-    # The manifest travels to every device: the run's folder name, never the workstation's paths.
-    model_info = {
-        "architecture": run.config.get("model", {}),
-        "run": Path(run_dir).resolve().name,
-        "float_params": int(run.model.count_params()),
-    }
-    if "data" in run.config:
-        model_info["label"] = run.config["data"].get("label")
-    if run.metrics is not None:
-        model_info["training_metrics"] = _without_paths(run.metrics)
+    model_info = _model_info(run, run_dir)
     return write_bundle(
         out,
         result.tflite,

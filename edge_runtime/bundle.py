@@ -129,34 +129,9 @@ def input_signature_of(spec: FeatureSpec) -> list[dict[str, Any]]:
     return [{"name": i.name, "dtype": i.dtype, "shape": [-1, *i.shape]} for i in spec.input_signature()]
 
 
-def read_bundle(
-    path: str | Path, trusted: TrustedKeys | None = None, signature: str | Path | None = None
-) -> Bundle:
-    """Read and verify a bundle file; raise :class:`BundleError` naming the file and the problem.
-
-    Args:
-        path: the bundle file.
-        trusted: the keys a signature must come from; then an unsigned bundle is refused
-            (:class:`~edge_runtime.errors.SignatureError`). Defaults to None: no signature checked.
-        signature: the signature file. Defaults to ``BUNDLE.sig`` beside the bundle.
-    """
-    if not isinstance(path, (str, os.PathLike)):
-        raise BundleError(f"expected the path of a bundle file. Received: {type(path).__name__} {path!r}")
-    path = Path(path)
-    if path.exists() and not path.is_dir() and not path.is_file():
-        raise _fail(path, "is not a regular file (a device or a pipe); a bundle is one file")
-    try:
-        raw = read_bounded(path, MAX_BUNDLE_BYTES)
-    except InputTooLarge as exc:
-        raise _fail(path, f"{exc}; not a bundle") from None
-    except IsADirectoryError:
-        raise _fail(path, "is a directory; a bundle is one file written by 'masknet convert'") from None
-    except OSError as exc:
-        raise BundleError(f"cannot read bundle {path}: {exc.strerror or exc}") from None
-    signed_by = None
-    if trusted is not None:
-        sig_path = Path(signature) if signature is not None else signature_path(path)
-        signed_by = trusted.check(raw, read_signature(sig_path), str(path))
+def _members(path: Path, raw: bytes) -> dict[str, bytes]:
+    """The bundle's members, after the archive's own checks: exactly the expected members, each once,
+    stored uncompressed and within its size limit."""
     try:
         zf = zipfile.ZipFile(io.BytesIO(raw))
     except zipfile.BadZipFile:
@@ -185,9 +160,13 @@ def read_bundle(
         if total > len(raw):
             raise _fail(path, "members declare more bytes than the file holds (truncated or forged)")
         try:
-            data = {name: zf.read(name) for name in MEMBERS}
+            return {name: zf.read(name) for name in MEMBERS}
         except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
             raise _fail(path, f"damaged archive ({exc})") from None
+
+
+def _manifest(path: Path, data: dict[str, bytes]) -> dict[str, Any]:
+    """The manifest, checked: this format and version, and every part's SHA-256 and size."""
     manifest = _json(path, "manifest.json", data["manifest.json"])
     if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
         raise _fail(path, f"manifest.json does not describe a {BUNDLE_FORMAT} (a foreign file?)")
@@ -204,6 +183,39 @@ def read_bundle(
         digest = hashlib.sha256(data[name]).hexdigest()
         if entry.get("sha256") != digest or entry.get("size") != len(data[name]):
             raise _fail(path, f"{name} fails its SHA-256/size check: the bundle is damaged or was modified")
+    return manifest
+
+
+def read_bundle(
+    path: str | Path, trusted: TrustedKeys | None = None, signature: str | Path | None = None
+) -> Bundle:
+    """Read and verify a bundle file; raise :class:`BundleError` naming the file and the problem.
+
+    Args:
+        path: the bundle file.
+        trusted: the keys a signature must come from; then an unsigned bundle is refused
+            (:class:`~edge_runtime.errors.SignatureError`). Defaults to None: no signature checked.
+        signature: the signature file. Defaults to ``BUNDLE.sig`` beside the bundle.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise BundleError(f"expected the path of a bundle file. Received: {type(path).__name__} {path!r}")
+    path = Path(path)
+    if path.exists() and not path.is_dir() and not path.is_file():
+        raise _fail(path, "is not a regular file (a device or a pipe); a bundle is one file")
+    try:
+        raw = read_bounded(path, MAX_BUNDLE_BYTES)
+    except InputTooLarge as exc:
+        raise _fail(path, f"{exc}; not a bundle") from None
+    except IsADirectoryError:
+        raise _fail(path, "is a directory; a bundle is one file written by 'masknet convert'") from None
+    except OSError as exc:
+        raise BundleError(f"cannot read bundle {path}: {exc.strerror or exc}") from None
+    signed_by = None
+    if trusted is not None:
+        sig_path = Path(signature) if signature is not None else signature_path(path)
+        signed_by = trusted.check(raw, read_signature(sig_path), str(path))
+    data = _members(path, raw)
+    manifest = _manifest(path, data)
     if data["model.tflite"][4:8] != TFLITE_IDENTIFIER:
         raise _fail(path, "model.tflite is not a TFLite flatbuffer")
     try:

@@ -194,7 +194,9 @@ def test_interrupted_data_prepare_leaves_nothing_half_written(tmp_path):
     out = tmp_path / "prepared"
     code, err = _interrupt(["data", "prepare", "avazu", src, "--out", out], signal.SIGINT, 2.0)
     assert "Traceback" not in err
-    assert code in (0, 130), err
+    # -SIGINT: the signal landed after the command returned, while Python was exiting (measured on a
+    # loaded machine); the output is then whole, as checked below
+    assert code in (0, 130, -signal.SIGINT), err
     if out.exists():  # finished, or a Ctrl-C that landed after the rename: whole either way
         assert sorted(os.listdir(out)) == ["spec.json", "test.csv", "train.csv", "valid.csv"]
     else:

@@ -25,21 +25,16 @@ import contextlib
 import json
 import logging
 import math
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from masknet_edge.edge_runtime.encoder import FeatureEncoder
 from masknet_edge.edge_runtime.spec import FeatureSpec
 from masknet_edge.train import metrics
-from masknet_edge.train.batches import checked_chunks, in_memory_dataset, load_encoded, streamed_dataset
+from masknet_edge.train.batches import load_encoded
 from masknet_edge.train.config import ModelConfig, TrainConfig
 from masknet_edge.train.devices import device_summary, split_cpu, strategy_for
-from masknet_edge.train.fit import fit_spec
-from masknet_edge.train.io import DataError, count_rows
 from masknet_edge.train.plan import (
     RunPlan,
     TrainInputs,
@@ -48,8 +43,9 @@ from masknet_edge.train.plan import (
     plan_run,
     saved_config,
 )
+from masknet_edge.train.run_data import RunData, training_data
 from masknet_edge.train.rundir import RunDirError, plot_history, run_dir, save_model_atomic, write_json
-from masknet_edge.train.teacher import Target, load_teacher, teacher_report
+from masknet_edge.train.teacher import teacher_report
 
 log = logging.getLogger("masknet.train")
 
@@ -96,40 +92,6 @@ def train_run(
     collectives) when given. What the run needs only while it trains (the
     encoded cache of a streamed file) is removed when it returns or fails.
     """
-    with contextlib.ExitStack() as cleanup:
-        return _train(
-            inputs,
-            spec,
-            out,
-            model_config,
-            train_config,
-            cleanup,
-            resume=resume,
-            resume_epochs=resume_epochs,
-            resume_worker_timeout=resume_worker_timeout,
-            overwrite=overwrite,
-            distribute=distribute,
-            cpu_devices=cpu_devices,
-            progress=progress,
-        )
-
-
-def _train(
-    inputs: TrainInputs,
-    spec: FeatureSpec,
-    out: Path,
-    model_config: ModelConfig | None,
-    train_config: TrainConfig | None,
-    cleanup: contextlib.ExitStack,
-    *,
-    resume: bool,
-    resume_epochs: int | None,
-    resume_worker_timeout: float | None,
-    overwrite: bool,
-    distribute: str,
-    cpu_devices: int,
-    progress: bool,
-) -> dict[str, Any]:
     plan = plan_run(
         inputs,
         spec,
@@ -143,37 +105,28 @@ def _train(
         distribute=distribute,
         cpu_devices=cpu_devices,
     )
+    with contextlib.ExitStack() as cleanup:
+        return _train(plan, cleanup, distribute=distribute, cpu_devices=cpu_devices, progress=progress)
+
+
+def _train(
+    plan: RunPlan, cleanup: contextlib.ExitStack, *, distribute: str, cpu_devices: int, progress: bool
+) -> dict[str, Any]:
+    """Execute a checked plan: the data, the run directory, the model, its epochs and the results."""
+    resume = plan.resume
     out, model_config, train_config = plan.out, plan.model_config, plan.train_config
     role, helper, replacing = plan.role, plan.helper, plan.replacing
 
     import keras
 
     from masknet_edge.train.epochs import EpochCallback
-    from masknet_edge.train.masknet import build_model
-    from masknet_edge.train.optimizers import EmbeddingAdam
 
-    if role is not None:  # before any other TensorFlow work of this process
-        from masknet_edge.train.multiworker import make_strategy
+    worker_strategy = _prepare_process(plan, cleanup, distribute, cpu_devices)
 
-        worker_strategy = make_strategy(train_config.worker_timeout)
-    if distribute != "none" and cpu_devices > 1:
-        split_cpu(cpu_devices)
-
-    keras.utils.set_random_seed(train_config.seed)
-    if train_config.mixed_precision:  # for this run only: the process's policy comes back after it
-        cleanup.callback(keras.mixed_precision.set_global_policy, keras.mixed_precision.global_policy())
-        keras.mixed_precision.set_global_policy("mixed_float16")
-    log.info("training on %s", device_summary())
-
-    data = _training_data(plan, cleanup)
+    data = training_data(plan, cleanup)
     fitted, n_train, x_valid, y_valid = data.spec, data.rows, data.x_valid, data.y_valid
-    ds, workers, steps_per_epoch, batch_size = (
-        data.dataset,
-        data.workers,
-        data.steps_per_epoch,
-        plan.batch_size,
-    )
-    steps = steps_per_epoch or math.ceil(n_train / batch_size)
+    batch_size = plan.batch_size
+    steps = data.steps_per_epoch or math.ceil(n_train / batch_size)
     warmup_steps = check_schedule(train_config, batch_size, n_train, steps)
 
     # The run directory is created only now that the input is known to be good. A run it replaces
@@ -194,29 +147,7 @@ def _train(
         replicas = strategy.num_replicas_in_sync
         log.info("distribution: %s with %d replica(s)", type(strategy).__name__, replicas)
         with strategy.scope():
-            if resume:
-                model = keras.saving.load_model(ckpt / "last.keras", safe_mode=True)
-                state = json.loads((ckpt / "state.json").read_text())
-            else:
-                model = build_model(fitted, model_config)
-                model.compile(
-                    optimizer=EmbeddingAdam(learning_rate, warmup_steps=warmup_steps),
-                    loss=keras.losses.BinaryCrossentropy(),
-                    # Keras 3's multi-step loop fails under MirroredStrategy (measured: an
-                    # InvalidArgumentError in its while loop on two CPU replicas): one step there.
-                    steps_per_execution=STEPS_PER_EXECUTION if distribute == "none" else 1,
-                )
-                state = {
-                    "epoch": 0,
-                    "best_auc": None,
-                    "best_epoch": None,
-                    "wait": 0,
-                    "history": [],
-                    "train_seconds": 0.0,
-                    "learning_rate": learning_rate,
-                }
-            # The decayed learning rate of the last finished epoch (a run's history may lack it).
-            model.optimizer.learning_rate = state.setdefault("learning_rate", learning_rate)
+            model, state = _model_and_state(plan, fitted, ckpt, learning_rate, warmup_steps, distribute)
 
         predict = None
         if role is not None:
@@ -228,35 +159,8 @@ def _train(
         callback = EpochCallback(
             out, x_valid, y_valid, train_config, state, steps if progress else 0, predict=predict
         )
-        if (
-            role is not None
-            and state["epoch"] < train_config.epochs
-            and state["wait"] < train_config.patience
-        ):
-            from masknet_edge.train.multiworker import train_epochs
-
-            train_epochs(
-                model,
-                strategy,
-                workers.batches,
-                workers.signature,
-                batch_size,
-                workers.steps,
-                callback,
-                state["epoch"],
-                train_config.epochs,
-                train_config.patience,
-            )
-        elif state["epoch"] < train_config.epochs and state["wait"] < train_config.patience:
-            model.fit(
-                ds,
-                epochs=train_config.epochs,
-                initial_epoch=state["epoch"],
-                callbacks=[callback],
-                verbose=0,  # progress, when asked for, is the callback's bar on stderr
-                shuffle=False,  # the dataset is shuffled by tf.data (in memory) or per chunk (streamed)
-                steps_per_epoch=steps_per_epoch,
-            )
+        if state["epoch"] < train_config.epochs and state["wait"] < train_config.patience:
+            _fit(model, data, plan, strategy, callback, state["epoch"])
         state = callback.state
         best = keras.saving.load_model(ckpt / "best.keras", safe_mode=True)
         save_model_atomic(best, out / "model.keras")
@@ -271,84 +175,96 @@ def _train(
     return result
 
 
-@dataclass
-class _Data:
-    """What a run trains and validates on, encoded."""
+def _prepare_process(plan: RunPlan, cleanup: contextlib.ExitStack, distribute: str, cpu_devices: int) -> Any:
+    """TensorFlow's process state for the run: the multi-worker strategy (first, before any other
+    TensorFlow work; None for a single process), CPU replicas, the seed and, for this run only, the
+    mixed-precision policy (the process's own comes back after it)."""
+    import keras
 
-    spec: FeatureSpec  # fitted
-    rows: int
-    encoder: FeatureEncoder
-    teacher: Any
-    x_valid: dict[str, np.ndarray]
-    y_valid: np.ndarray
-    mode: str
-    dataset: Any = None
-    workers: Any = None
-    steps_per_epoch: int | None = None
-    cache_mib: float | None = None  # the encoded cache of a streamed file, when one is made
+    train_config = plan.train_config
+    worker_strategy = None
+    if plan.role is not None:
+        from masknet_edge.train.multiworker import make_strategy
+
+        worker_strategy = make_strategy(train_config.worker_timeout)
+    if distribute != "none" and cpu_devices > 1:
+        split_cpu(cpu_devices)
+    keras.utils.set_random_seed(train_config.seed)
+    if train_config.mixed_precision:
+        cleanup.callback(keras.mixed_precision.set_global_policy, keras.mixed_precision.global_policy())
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    log.info("training on %s", device_summary())
+    return worker_strategy
 
 
-def _training_data(plan: RunPlan, cleanup: contextlib.ExitStack) -> _Data:
-    """Fit the spec (unless fitted), encode the validation file and make the training batches:
-    in memory, streamed through an encoded cache, or this worker's shards."""
-    inputs, label, train_config, role = plan.inputs, plan.label, plan.train_config, plan.role
-    spec, batch_size = plan.spec, plan.batch_size
-    if not plan.spec_fitted:
-        counted = [0]
-        chunks = checked_chunks(inputs.train, spec, label, train_config.chunk_rows, counted)
-        fitted = fit_spec(spec, chunks, seed=train_config.seed)  # reads every chunk
-        n_train = counted[0]
-    else:  # a resumed run, or a student: the spec is fitted already
-        fitted, n_train = spec, count_rows(inputs.train)
-    teacher = load_teacher(inputs.teacher) if inputs.teacher else None
-    target = Target(teacher, inputs.teacher_weight)
-    encoder = FeatureEncoder(fitted, cache_size=1 << 20)  # training files repeat many distinct ids
-    t0 = time.perf_counter()
-    x_valid, y_valid, _ = load_encoded(inputs.valid, encoder, label, train_config.chunk_rows)
-    if n_train == 0:
-        raise DataError(f"{inputs.train}: the file has no rows")
-    cache_mib = ds = workers = None
-    if role is not None:
-        from masknet_edge.train.multiworker import worker_batches
+def _model_and_state(
+    plan: RunPlan, fitted: FeatureSpec, ckpt: Path, learning_rate: float, warmup_steps: int, distribute: str
+) -> tuple[Any, dict[str, Any]]:
+    """The model to train and the run's state: a resumed run's last checkpoint, else a new compiled
+    model (call inside the distribution strategy's scope)."""
+    import keras
 
-        workers = worker_batches(inputs.train, role, fitted, encoder, label, target, train_config, batch_size)
-        mode = f"multi-worker ({role.count} workers, {len(workers.shards)} shard(s) here)"
-        steps_per_epoch = workers.steps
-    elif n_train <= train_config.in_memory_rows:
-        x_train, y_train, _ = load_encoded(inputs.train, encoder, label, train_config.chunk_rows)
-        y_train = target(x_train, y_train)
-        ds = in_memory_dataset(x_train, y_train, batch_size, train_config.seed)
-        mode = "in-memory"
-        steps_per_epoch = None
+    from masknet_edge.train.masknet import build_model
+    from masknet_edge.train.optimizers import EmbeddingAdam
+
+    if plan.resume:
+        model = keras.saving.load_model(ckpt / "last.keras", safe_mode=True)
+        state = json.loads((ckpt / "state.json").read_text())
     else:
-        ds, steps_per_epoch, cache_mib = streamed_dataset(
-            inputs.train, encoder, label, n_train, batch_size, target, train_config, cleanup
+        model = build_model(fitted, plan.model_config)
+        model.compile(
+            optimizer=EmbeddingAdam(learning_rate, warmup_steps=warmup_steps),
+            loss=keras.losses.BinaryCrossentropy(),
+            # Keras 3's multi-step loop fails under MirroredStrategy (measured: an
+            # InvalidArgumentError in its while loop on two CPU replicas): one step there.
+            steps_per_execution=STEPS_PER_EXECUTION if distribute == "none" else 1,
         )
-        mode = "streamed"
-    log.info(
-        "train rows: %d (%s), valid rows: %d, encoded in %.1fs",
-        n_train,
-        mode,
-        len(y_valid),
-        time.perf_counter() - t0,
+        state = {
+            "epoch": 0,
+            "best_auc": None,
+            "best_epoch": None,
+            "wait": 0,
+            "history": [],
+            "train_seconds": 0.0,
+            "learning_rate": learning_rate,
+        }
+    # The decayed learning rate of the last finished epoch (a run's history may lack it).
+    model.optimizer.learning_rate = state.setdefault("learning_rate", learning_rate)
+    return model, state
+
+
+def _fit(model: Any, data: RunData, plan: RunPlan, strategy: Any, callback: Any, first_epoch: int) -> None:
+    """The epochs from ``first_epoch`` on: Keras' ``fit``, or the multi-worker loop of ours."""
+    train_config = plan.train_config
+    if plan.role is not None:
+        from masknet_edge.train.multiworker import train_epochs
+
+        workers = data.workers
+        train_epochs(
+            model,
+            strategy,
+            workers.batches,
+            workers.signature,
+            plan.batch_size,
+            workers.steps,
+            callback,
+            first_epoch,
+            train_config.epochs,
+            train_config.patience,
+        )
+        return
+    model.fit(
+        data.dataset,
+        epochs=train_config.epochs,
+        initial_epoch=first_epoch,
+        callbacks=[callback],
+        verbose=0,  # progress, when asked for, is the callback's bar on stderr
+        shuffle=False,  # the dataset is shuffled by tf.data (in memory) or per chunk (streamed)
+        steps_per_epoch=data.steps_per_epoch,
     )
 
-    return _Data(
-        spec=fitted,
-        rows=n_train,
-        encoder=encoder,
-        teacher=teacher,
-        x_valid=x_valid,
-        y_valid=y_valid,
-        mode=mode,
-        dataset=ds,
-        workers=workers,
-        steps_per_epoch=steps_per_epoch,
-        cache_mib=cache_mib,
-    )
 
-
-def _results(plan: RunPlan, data: _Data, best: Any, state: dict[str, Any], replicas: int) -> dict[str, Any]:
+def _results(plan: RunPlan, data: RunData, best: Any, state: dict[str, Any], replicas: int) -> dict[str, Any]:
     """``metrics.json``: the best model on the validation and test files, and how training went."""
     inputs, label, train_config, teacher = plan.inputs, plan.label, plan.train_config, data.teacher
     result: dict[str, Any] = {

@@ -36,6 +36,32 @@ def _split_name(value: Any) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
 
 
+def _checked_columns(events: str | Path, spec: FeatureSpec, needed: list[str | None]) -> list[str]:
+    """The event file's columns: it must hold ``needed`` and none of the behaviour columns replay
+    computes."""
+    columns = file_columns(events)
+    absent = [c for c in needed if c is not None and c not in columns]
+    if absent:
+        raise DataError(f"{events}: no column(s) {absent}; columns: {columns}")
+    clash = [c for c in spec.behaviour_columns if c in columns] if spec.behaviour else []
+    if clash:
+        raise DataError(f"{events}: already has behaviour column(s) {clash}; replay computes them")
+    return columns
+
+
+def _join_multi(row: dict[str, Any], multi: dict[str, str], events: str | Path, line: int) -> None:
+    """Multi-valued behaviour columns of ``row`` joined by their field's separator, in place."""
+    for col, sep in multi.items():
+        values = row[col]
+        bad = next((v for v in values if sep in v), None)
+        if bad is not None:
+            raise DataError(
+                f"{events}: line {line}: value {bad!r} of {col!r} contains the "
+                f"field's separator {sep!r}; choose another separator in the spec"
+            )
+        row[col] = sep.join(values)
+
+
 def replay_file(
     events: str | Path,
     spec: FeatureSpec,
@@ -60,14 +86,7 @@ def replay_file(
         overwrite: replace an existing ``out``.
     """
     out = check_output(out, [events], overwrite=overwrite)
-    columns = file_columns(events)
-    needed = [c for c in (user, time, spec.label, split) if c is not None]
-    absent = [c for c in needed if c not in columns]
-    if absent:
-        raise DataError(f"{events}: no column(s) {absent}; columns: {columns}")
-    clash = [c for c in spec.behaviour_columns if c in columns] if spec.behaviour else []
-    if clash:
-        raise DataError(f"{events}: already has behaviour column(s) {clash}; replay computes them")
+    columns = _checked_columns(events, spec, [user, time, spec.label, split])
     try:
         replay = Replay(spec, user, time, expose, click)
     except ValueError as exc:
@@ -95,15 +114,7 @@ def replay_file(
                         files[name] = open(staging / f"{name}.csv", "w", newline="", encoding="utf-8")  # noqa: SIM115
                         writer = writers[name] = csv.DictWriter(files[name], header, extrasaction="ignore")
                         writer.writeheader()
-                    for col, sep in multi.items():
-                        values = row[col]
-                        bad = next((v for v in values if sep in v), None)
-                        if bad is not None:
-                            raise DataError(
-                                f"{events}: line {line}: value {bad!r} of {col!r} contains the "
-                                f"field's separator {sep!r}; choose another separator in the spec"
-                            )
-                        row[col] = sep.join(values)
+                    _join_multi(row, multi, events, line)
                     writer.writerow({k: _cell(v) for k, v in row.items()})
                     counts[name] = counts.get(name, 0) + 1
         except EncodeError as exc:  # name the file's line, as training does (record i is line i + 2)
