@@ -176,7 +176,7 @@ def _run_case(case: dict[str, Any]) -> str | None:
         got = list(fit_vocabulary(case["counts"], case["min_count"], case.get("max_vocab")))
         return None if got == case["expected"] else f"vocabulary {got} != {case['expected']}"
     if kind == "rank":
-        from masknet_edge.edge_runtime.ranker import _top
+        from masknet_edge.edge_runtime.candidates import top_indices as _top
 
         got = _top(np.asarray(case["scores"], dtype=np.float32), case["k"]).tolist()
         return None if got == case["expected"] else f"top-k {got} != {case['expected']}"

@@ -26,12 +26,13 @@ import numpy as np
 from masknet_edge.edge_runtime.behaviour import BehaviourState, behaviour_key, check_time
 from masknet_edge.edge_runtime.behaviour_log import BehaviourLog
 from masknet_edge.edge_runtime.bundle import Bundle, read_bundle
+from masknet_edge.edge_runtime.candidates import carried_columns, check_k, materialized, rows_of, top_indices
 from masknet_edge.edge_runtime.columns import columns_of
 from masknet_edge.edge_runtime.encoder import EncodedPart, FeatureEncoder
 from masknet_edge.edge_runtime.errors import ArgumentError, BundleError, EncodeError
 from masknet_edge.edge_runtime.interpreter import ModelRunner, RunnerPool
+from masknet_edge.edge_runtime.model_checks import VerifyReport, check_output, check_scores, check_table
 from masknet_edge.edge_runtime.signing import TrustedKeys
-from masknet_edge.edge_runtime.spec import FeatureSpec
 
 __all__ = ["Catalog", "Ranker", "VerifyReport"]
 
@@ -55,96 +56,6 @@ class Catalog:
     base: dict[str, np.ndarray] = field(default_factory=dict)
     # Canonical texts of the columns target-aware behaviour features compare candidates on.
     behaviour_texts: dict[str, list[str | None]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class VerifyReport:
-    """Result of running a bundle's golden vectors."""
-
-    ok: bool
-    records: int
-    encode_mismatches: list[str]
-    max_score_diff: float
-    tolerance: float
-
-    def __str__(self) -> str:
-        status = "OK" if self.ok else "FAILED"
-        lines = [
-            f"{status}: {self.records} golden records, max |score diff| {self.max_score_diff:.3g} "
-            f"(tolerance {self.tolerance:g})"
-        ]
-        lines += [f"  encoding mismatch: {m}" for m in self.encode_mismatches]
-        return "\n".join(lines)
-
-
-def _id_probe(spec: FeatureSpec, overflow: bool) -> dict[str, np.ndarray]:
-    """One encoded row holding every field's largest id, or (``overflow``) one id past the table."""
-    sizes, offsets = spec.vocab_sizes(), spec.vocab_offsets()
-    inputs: dict[str, np.ndarray] = {}
-    for sig in spec.input_signature():
-        inputs[sig.name] = np.zeros((1, *sig.shape), dtype=sig.dtype)
-    if spec.id_fields:
-        inputs["cat_ids"][0] = [offsets[f.name] + sizes[f.name] - 1 for f in spec.id_fields]
-    for f in spec.multi_fields:
-        inputs[f"{f.name}_ids"][0] = offsets[f.name] + sizes[f.name] - 1
-        inputs[f"{f.name}_mask"][0] = 1.0
-    if overflow:
-        first = "cat_ids" if spec.id_fields else f"{spec.multi_fields[0].name}_ids"
-        inputs[first][0, 0] = spec.total_vocab
-    return inputs
-
-
-def _check_table(runner: ModelRunner, bundle: Bundle) -> None:
-    """Prove that the model's embedding table has exactly the rows the spec's ids address.
-
-    Every id the encoder can emit must exist in the table (else the interpreter fails mid-request
-    with "gather index out of bounds"), and the table must not be larger than the spec says (else
-    the ids would silently address other rows: a spec that does not belong to the model).
-    """
-    spec = bundle.spec
-    if not spec.id_fields and not spec.multi_fields:
-        return
-    try:
-        runner(_id_probe(spec, overflow=True))
-    except (RuntimeError, ValueError):
-        pass  # the id one past the spec's table is out of bounds: the table is no larger than the spec
-    else:
-        raise BundleError(
-            f"{bundle.path}: the model's embedding table has more than the spec's {spec.total_vocab} rows; "
-            "the spec does not belong to this model (reconvert the bundle from its run directory)"
-        )
-    try:
-        score = runner(_id_probe(spec, overflow=False))
-    except (RuntimeError, ValueError) as exc:
-        raise BundleError(
-            f"{bundle.path}: the spec's ids (vocabularies and buckets, {spec.total_vocab} rows) do not fit "
-            f"the model's embedding table ({exc}); reconvert the bundle from its run directory"
-        ) from None
-    _check_scores(score, bundle.path)
-
-
-def _check_output(runner: ModelRunner, bundle: Bundle) -> None:
-    """The model has one output, a probability per row (``[batch, 1]``), as the manifest says."""
-    shapes = list(runner.output_shapes.values())
-    if len(shapes) != 1 or len(shapes[0]) not in (1, 2) or shapes[0][1:] not in ([], [1]):
-        raise BundleError(
-            f"{bundle.path}: the model's outputs have shapes {shapes}; a ranking model has one output "
-            "of shape [batch, 1] (a click probability per candidate)"
-        )
-    declared = bundle.manifest.get("outputs")
-    if isinstance(declared, list) and len(declared) != 1:
-        raise BundleError(f"{bundle.path}: the manifest declares {len(declared)} outputs; a bundle has one")
-
-
-def _check_scores(scores: np.ndarray, where: Any) -> None:
-    """Scores are probabilities: finite and in [0, 1] (a model that outputs logits is refused)."""
-    if not np.isfinite(scores).all():
-        raise EncodeError("the model produced non-finite scores; the inputs are out of the trained range")
-    if scores.size and (scores.min() < 0.0 or scores.max() > 1.0):
-        raise BundleError(
-            f"{where}: the model produced scores outside [0, 1] ({scores.min():.4g} .. {scores.max():.4g}): "
-            "it does not end in a sigmoid (logits?); convert a model whose output is a probability"
-        )
 
 
 def _in_catalog(item_id: Any, ids: Mapping[Any, int]) -> bool:
@@ -195,8 +106,8 @@ class Ranker:
                     f"{bundle.path}: the model's inputs {first.input_signature} "
                     f"do not match the spec's {expected}"
                 )
-            _check_output(first, bundle)
-            _check_table(first, bundle)
+            check_output(first, bundle)
+            check_table(first, bundle)
 
     @classmethod
     def load(
@@ -269,7 +180,7 @@ class Ranker:
             for s in range(0, n, self.chunk_size):
                 chunk = {k: np.ascontiguousarray(v[s : s + self.chunk_size]) for k, v in inputs.items()}
                 out[s : s + self.chunk_size] = runner(chunk)
-        _check_scores(out, self.bundle.path)
+        check_scores(out, self.bundle.path)
         return out
 
     def score(
@@ -290,7 +201,7 @@ class Ranker:
                 ones for all candidates at once). Without it the request must carry those columns.
             now: the request's time for the behaviour fields. Defaults to the log's clock.
         """
-        candidates = _materialized(candidates)
+        candidates = materialized(candidates)
         context, t = self._behaviour_context(context, candidates, behaviour, now)
         extra = None
         if t is not None and behaviour is not None:
@@ -312,11 +223,11 @@ class Ranker:
     ) -> list[tuple[Any, float]]:
         """The top ``k`` candidates by score, best first, as ``(candidate, score)`` (``behaviour``
         and ``now`` as for :meth:`score`)."""
-        _check_k(k)  # before any work
-        candidates = _materialized(candidates)
+        check_k(k)  # before any work
+        candidates = materialized(candidates)
         scores = self.score(context, candidates, behaviour, now)
-        items = _rows(candidates)
-        return [(items[i], float(scores[i])) for i in _top(scores, k)]
+        items = rows_of(candidates)
+        return [(items[i], float(scores[i])) for i in top_indices(scores, k)]
 
     # ---------------------------------------------------------------- behaviour
     def _behaviour_context(
@@ -331,7 +242,7 @@ class Ranker:
             if b is not None and isinstance(context, Mapping):
                 absent = [f.name for f in b.features if f.side == "context" and f.name not in context]
                 if candidates is not None:
-                    carried = _carried_columns(candidates)
+                    carried = carried_columns(candidates)
                     absent += [f.name for f in b.features if f.side == "item" and f.name not in carried]
                 if absent:
                     raise ArgumentError(
@@ -366,7 +277,7 @@ class Ranker:
         """
         if id_field is not None and not isinstance(id_field, str):  # before encoding a whole catalog
             raise ArgumentError(f"Expected id_field to be a field name. Received: id_field={id_field!r:.80}")
-        items = _rows(_materialized(items))
+        items = rows_of(materialized(items))
         part = self.encoder.encode_items(items)
         if id_field is None:
             id_field = next(
@@ -424,7 +335,7 @@ class Ranker:
                 texts = {c: [v[i] for i in rows] for c, v in texts.items()}
             self.encoder.fill_numeric(inputs, behaviour.item_values(texts, n, t))
         scores = self.score_inputs(inputs)
-        top = _top(scores, k)
+        top = top_indices(scores, k)
         chosen = top if rows is None else rows[top]
         return [(cat.items[int(c)], float(scores[i])) for c, i in zip(chosen, top, strict=True)]
 
@@ -468,64 +379,3 @@ class Ranker:
             max_score_diff=diff,
             tolerance=tol,
         )
-
-
-def _materialized(candidates: Any) -> Any:
-    """Columns (a mapping or a DataFrame) and sequences as they are; any other iterable (a generator)
-    as a list, so that it can be encoded and then returned."""
-    if type(candidates) is list:  # the common case first: no abstract-class check
-        return candidates
-    if isinstance(candidates, (Mapping, list, tuple)) or _is_frame(candidates):
-        return candidates
-    if isinstance(candidates, (str, bytes)) or not hasattr(candidates, "__iter__"):
-        raise EncodeError(
-            "candidates must be dicts (a list or any iterable), a dict of columns or a DataFrame; "
-            f"got {type(candidates).__name__}"
-        )
-    return list(candidates)
-
-
-def _is_frame(obj: Any) -> bool:
-    return hasattr(obj, "to_dict") and hasattr(obj, "columns")
-
-
-def _rows(candidates: Any) -> list[Any]:
-    if isinstance(candidates, Mapping):
-        keys = list(candidates)
-        n = len(candidates[keys[0]]) if keys else 0
-        return [{k: candidates[k][i] for k in keys} for i in range(n)]
-    if _is_frame(candidates):
-        return candidates.to_dict("records")
-    return list(candidates)
-
-
-def _carried_columns(candidates: Any) -> set[str]:
-    """The columns candidates carry: a dict's or a DataFrame's, else the first record's keys."""
-    if _is_frame(candidates):
-        return set(candidates.columns)
-    if isinstance(candidates, Mapping):
-        return set(candidates)
-    first = candidates[0] if len(candidates) else {}
-    return set(first) if isinstance(first, Mapping) else set()
-
-
-def _check_k(k: Any) -> None:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ArgumentError(f"Expected k to be an integer >= 1. Received: k={k!r}")
-
-
-def _top(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` best scores, best first; ties go to the earlier candidate (index-stable).
-
-    Quantized models tie often; a tie at the k-th place is broken by candidate order, so the same
-    request always returns the same items, on every platform.
-    """
-    _check_k(k)
-    k = min(k, len(scores))
-    if k == len(scores):
-        return np.argsort(-scores, kind="stable")
-    kth = -np.partition(-scores, k - 1)[k - 1]  # the k-th best score
-    above = np.flatnonzero(scores > kth)
-    tied = np.flatnonzero(scores == kth)[: k - len(above)]  # the earliest of the tied candidates
-    part = np.concatenate([above, tied])
-    return part[np.lexsort((part, -scores[part]))]

@@ -370,7 +370,7 @@ def test_a_spec_whose_ids_do_not_fit_the_model_is_refused_at_load(bundles, tmp_p
 
 
 def test_top_k_breaks_ties_by_candidate_order():
-    from masknet_edge.edge_runtime.ranker import _top
+    from masknet_edge.edge_runtime.candidates import top_indices as _top
 
     scores = np.array([0.5, 0.9, 0.5, 0.5, 0.9, 0.1, 0.5], dtype=np.float32)
     assert _top(scores, 3).tolist() == [1, 4, 0]

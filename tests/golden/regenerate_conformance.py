@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 
 from masknet_edge.edge_runtime.atomic import atomic_write_bytes
+from masknet_edge.edge_runtime.candidates import top_indices as _top
 from masknet_edge.edge_runtime.conformance import CONFORMANCE_FILE, FORMAT, encode_value
 from masknet_edge.edge_runtime.encoder import FeatureEncoder
 from masknet_edge.edge_runtime.errors import EncodeError
-from masknet_edge.edge_runtime.ranker import _top
 from masknet_edge.edge_runtime.spec import FeatureSpec, fit_vocabulary
 
 NAN, INF = math.nan, math.inf
