@@ -92,6 +92,8 @@ def numeric_column(f: NumericField, values: Any, n: int) -> tuple[np.ndarray, np
                 x = None
         except (TypeError, ValueError, OverflowError):
             x = None
+    if x is None and isinstance(values, (list, tuple)) and len(values) == n:
+        x = _decimal_texts(values)
     if x is None:
         x = np.empty(n, np.float64)
         for i, v in enumerate(values.tolist() if isinstance(values, np.ndarray) else values):
@@ -107,6 +109,19 @@ def numeric_column(f: NumericField, values: Any, n: int) -> tuple[np.ndarray, np
             "required field is missing (None/NaN)", field=f.column, record=int(np.flatnonzero(missing)[0])
         )
     return x, missing
+
+
+def _decimal_texts(values: list[Any] | tuple[Any, ...]) -> np.ndarray | None:
+    """A column of texts that are all plain decimal numbers (what a CSV read as text gives), parsed
+    in one C-level pass each for the check and the conversion; None when any value is not such a
+    text (missing texts, other types, errors): those take the value-by-value path, which names them.
+    The same texts, the same floats as :func:`parse_number_text`."""
+    if set(map(type, values)) != {str}:
+        return None
+    texts = [v.strip(" \t\r\n") for v in values]
+    if max(map(len, texts)) > 64 or not all(map(hashing.DECIMAL_TEXT.fullmatch, texts)):
+        return None
+    return np.fromiter(map(float, texts), dtype=np.float64, count=len(texts))
 
 
 #: Element types that the one-go float conversion would mishandle: texts are parsed one by one,

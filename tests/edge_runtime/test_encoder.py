@@ -441,3 +441,22 @@ def test_a_repeated_context_reuses_its_encoding_and_a_changed_one_does_not():
     inputs = enc.assemble(as_bool, items)
     inputs["cat_ids"][:] = 0  # the assembled inputs are the caller's own
     assert enc.encode_context({"user": "u2", "flag": True, "age": 30}).ids["user"][0] != 0
+
+
+def test_numbers_given_as_texts_parse_alike_in_one_pass_or_value_by_value():
+    from masknet_edge.edge_runtime.errors import EncodeError
+    from masknet_edge.edge_runtime.numeric import numeric_column, parse_number_text
+    from masknet_edge.edge_runtime.spec import FeatureSpec
+
+    f = FeatureSpec.from_dict(
+        {"fields": [{"name": "x", "kind": "numeric", "side": "item", "transform": "none"}]}
+    )["x"]
+    clean = [" 1.5", "2 ", "+3", "-0", ".5", "5.", "1e5", "-2.5E-3", "0.1", "9" * 60, "\t7\n"]
+    x, missing = numeric_column(f, clean, len(clean))  # every one a plain decimal: the one-pass path
+    assert x.tolist() == [parse_number_text(t) for t in clean] and not missing.any()
+    mixed = ["1.5", "", "NA", "2"]  # missing texts take the careful path: the same rule
+    x, missing = numeric_column(f, mixed, 4)
+    assert missing.tolist() == [False, True, True, False] and x[0] == 1.5 and x[3] == 2.0
+    with pytest.raises(EncodeError, match="record 2") as err:
+        numeric_column(f, ["1", "2", "1_000"], 3)
+    assert "1_000" in str(err.value)
