@@ -34,9 +34,10 @@ from typing import Any
 import numpy as np
 
 from masknet_edge.edge_runtime import hashing
-from masknet_edge.edge_runtime.categorical import categorical_text, multi_value_texts
+from masknet_edge.edge_runtime.categorical import multi_value_texts
 from masknet_edge.edge_runtime.columns import Columns
 from masknet_edge.edge_runtime.errors import ArgumentError, EncodeError
+from masknet_edge.edge_runtime.id_lookup import IdLookup
 from masknet_edge.edge_runtime.native import fastcols as native_fast_path
 from masknet_edge.edge_runtime.numeric import TransformTable, numeric_column, plain_numbers
 from masknet_edge.edge_runtime.spec import (
@@ -152,20 +153,8 @@ class FeatureEncoder:
         self._side_columns = {side: spec.columns_of_side(side) for side in ("context", "item")}
         self._side = {name: spec.side_of(name) for name in spec.names}
         self._dense_names = [f.name for f in spec.dense_fields]
-        self._cache: dict[str, dict[str, int]] = {}  # field -> text -> fingerprint
-        # field -> vocabulary text -> offset id (empty for hashing fields); the id caches start from it.
-        self._vocab_ids: dict[str, dict[str, int]] = {
-            f.name: {
-                t: self._offsets[f.name] + 1 + f.hash_buckets + i for i, t in enumerate(f.vocabulary or ())
-            }
-            for f in spec.fields
-            if isinstance(f, (CategoricalField, MultiCategoricalField))
-        }
-        self._id_cache: dict[str, dict[str, int]] = {}  # field -> text -> offset id
+        self._ids = IdLookup(spec, cache_size)  # text -> id of every id field, with its caches
         self._multi_rows: dict[str, dict[str, tuple[int, ...]]] = {}  # field -> raw text -> padded ids
-        for name, vocab in self._vocab_ids.items():
-            if vocab:  # ready before the first request, so the batched fast path applies at once
-                self._ids_cache_of(name)
         self._cross_sources = {s for f in spec.fields if isinstance(f, CrossField) for s in f.fields}
         self._plans: dict[tuple[str, ...], _Plan] = {}
         self._last_context: tuple[tuple[Any, ...] | None, EncodedPart | None] = (None, None)
@@ -337,12 +326,12 @@ class FeatureEncoder:
             values = cols.get(column)
             if isinstance(f, CategoricalField):
                 if name in self._cross_sources:  # a cross chains the fingerprints of the texts
-                    fps, missing = self._lookup_column(name, values, n, f.required)
+                    fps, missing = self._ids.column(name, values, n, f.required)
                     part.fps[name] = (fps, missing)
                     if not f.uses_vocabulary:
-                        part.ids[name] = self._ids_from_fps(name, fps, missing, f.hash_buckets)
+                        part.ids[name] = self._ids.ids_from_fps(name, fps, missing, f.hash_buckets)
                         continue
-                part.ids[name], _ = self._lookup_column(name, values, n, f.required, f)
+                part.ids[name], _ = self._ids.column(name, values, n, f.required, f)
             elif isinstance(f, NumericField):  # bucketized
                 x, missing = numeric_column(f, values, n)
                 part.ids[name], part.fps[name] = self._bucket_ids(f, x, missing)
@@ -374,7 +363,7 @@ class FeatureEncoder:
             return done
         caches = self._plan_caches.get(plan.id_names)
         if caches is None:  # the caches exist once each field has been looked up; then they stay
-            caches = tuple(self._id_cache.get(name) for name in plan.id_names)
+            caches = tuple(self._ids.id_caches.get(name) for name in plan.id_names)
             if None not in caches:
                 self._plan_caches[plan.id_names] = caches
         if plan.id_names and None not in caches:
@@ -416,7 +405,7 @@ class FeatureEncoder:
         lookups = []
         for name, _f, column in fields:
             values = cols.get(column)
-            cache = self._id_cache.get(name)
+            cache = self._ids.id_caches.get(name)
             if cache is None or values is None or isinstance(values, np.ndarray):
                 return None
             cache[None] = self._offsets[name]  # type: ignore[index]
@@ -463,122 +452,6 @@ class FeatureEncoder:
         """One field's model inputs (the same table, one row)."""
         return self._table([f]).apply(x[None].copy(), missing[None])[0]
 
-    def _ids_from_fps(self, name: str, fps: np.ndarray, missing: np.ndarray, num_buckets: int) -> np.ndarray:
-        off = self._offsets[name]
-        ids = (fps % np.uint64(num_buckets)).astype(np.int64) + (off + 1)
-        if missing.any():
-            ids[missing] = off
-        return ids.astype(np.int32)
-
-    def _lookup_column(
-        self, name: str, values: Any, n: int, required: bool, id_field: CategoricalField | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Look up one scalar categorical column: ``(values, missing mask)``.
-
-        With ``id_field`` the values are the final int32 ids (the cache maps text straight to ids;
-        missing is the field's offset); without it they are the uint64 fingerprints a cross needs
-        (missing is 0, told apart from a real fingerprint 0 by looking at the value).
-        """
-        fp64 = hashing._fingerprint64
-        if id_field is None:
-            miss_val, dtype, cache = 0, np.uint64, self._cache.setdefault(name, {})
-
-            def resolve(text: str, i: int) -> int:
-                return self._fp(fp64, name, text, i)
-        else:
-            miss_val, dtype = self._offsets[name], np.int32
-            cache = self._ids_cache_of(name)
-
-            def resolve(text: str, i: int) -> int:
-                return self._id_of_text(id_field, text, i)
-
-        if values is None:
-            if required and n:
-                raise EncodeError("required field is missing", field=name, record=0)
-            return np.full(n, miss_val, dtype), np.ones(n, bool)
-        self._trim(name, cache)
-        if isinstance(values, np.ndarray) and values.dtype.kind in "iub":
-            uniq, inverse = np.unique(values, return_inverse=True)
-            out = []
-            for i, v in enumerate(uniq.tolist()):
-                text = categorical_text(self.spec[name], v, i)
-                got = cache.get(text)
-                if got is None:
-                    got = cache[text] = resolve(text, i)
-                out.append(got)
-            return np.array(out, dtype=dtype)[inverse.ravel()], np.zeros(n, bool)
-        if isinstance(values, np.ndarray) and values.dtype.kind not in "OUSf":
-            raise EncodeError(f"unsupported column dtype {values.dtype}", field=name)
-        seq = values.tolist() if isinstance(values, np.ndarray) else values
-        # Hot path: one C-level dict lookup per value. The cache maps text -> result and None -> the
-        # missing value; other values (ints, floats, bytes, cache misses) get None and are resolved below.
-        cache[None] = miss_val  # type: ignore[index]
-        get = cache.get
-        slow_missing = []
-        try:
-            arr = np.fromiter(map(get, seq), dtype=dtype, count=n)
-        except TypeError:  # cache misses (None), or an unhashable value (list, dict)
-            try:
-                got = list(map(get, seq))
-            except TypeError:
-                got = [get(v) if type(v) is str or v is None else None for v in seq]
-            for i in [i for i, g in enumerate(got) if g is None]:
-                raw = seq[i]
-                text = categorical_text(self.spec[name], raw, i)
-                if text is None:
-                    slow_missing.append(i)
-                    got[i] = miss_val
-                    continue
-                r = get(text)
-                if r is None:
-                    r = cache[text] = resolve(text, i)
-                if type(raw) is str:  # another spelling of the text ("2.0" in an integer field)
-                    cache[raw] = r
-                got[i] = r
-            arr = np.array(got, dtype=dtype)
-        missing = np.zeros(n, bool)
-        candidates = np.flatnonzero(arr == miss_val)
-        if candidates.size:
-            if id_field is None:  # a real text may have fingerprint 0: look at the values
-                missing[candidates] = [seq[i] is None for i in candidates.tolist()]
-                missing[slow_missing] = True
-            else:  # no real value maps to the missing id
-                missing[candidates] = True
-            if required and missing.any():
-                i = int(np.flatnonzero(missing)[0])
-                raise EncodeError("required field is missing (None/NaN)", field=name, record=i)
-        return arr, missing
-
-    def _ids_cache_of(self, name: str) -> dict[str, int]:
-        """The text -> id cache of a field, created from its vocabulary on first use."""
-        cache = self._id_cache.get(name)
-        if cache is None:
-            cache = self._id_cache[name] = dict(self._vocab_ids[name])
-        return cache
-
-    def _trim(self, name: str, cache: dict[Any, Any]) -> None:
-        """Keep a field's cache within ``cache_size`` texts beyond its vocabulary: when full, it starts
-        again from the vocabulary (fingerprint caches of crossed fields have none)."""
-        vocab = self._vocab_ids.get(name, {})
-        if len(cache) > self.cache_size + len(vocab):
-            cache.clear()
-            if cache is self._id_cache.get(name):
-                cache.update(vocab)
-
-    def _id_of_text(self, f: CategoricalField | MultiCategoricalField, text: str, i: int) -> int:
-        """The offset id of one canonical text: its vocabulary id, else its hash bucket."""
-        vid = self._vocab_ids[f.name].get(text)
-        if vid is not None:
-            return vid
-        return self._offsets[f.name] + 1 + self._fp(hashing._fingerprint64, f.name, text, i) % f.hash_buckets
-
-    @staticmethod
-    def _fp(fp64: Any, name: str, text: str, i: int) -> int:
-        try:
-            return fp64(text)
-        except UnicodeError:
-            raise EncodeError("text is not valid UTF-8 (lone surrogate)", field=name, record=i) from None
-
     def _bucket_ids(
         self, f: NumericField, x: np.ndarray, missing: np.ndarray
     ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
@@ -607,8 +480,8 @@ class FeatureEncoder:
         except TypeError:  # an unhashable value (a list): every row takes the per-item path
             found = [None] * n
         if None in found:
-            cache = self._ids_cache_of(f.name)
-            self._trim(f.name, cache)
+            cache = self._ids.ids_cache_of(f.name)
+            self._ids.trim(f.name, cache)
             if len(rows) > self.cache_size:
                 rows.clear()
             empty = (off,) * width
@@ -624,7 +497,7 @@ class FeatureEncoder:
                 for text in texts:
                     got = cache.get(text)
                     if got is None:
-                        got = cache[text] = self._id_of_text(f, text, i)
+                        got = cache[text] = self._ids.id_of_text(f, text, i)
                     ids.append(got)
                 found[i] = row = (*ids, *empty[len(ids) :])
                 if type(v) is str:
@@ -644,7 +517,7 @@ class FeatureEncoder:
             else:  # pragma: no cover - every raw column is encoded
                 raise AssertionError(src)
         h = hashing.cross_fingerprints(fps)
-        return self._ids_from_fps(f.name, h, missing, f.num_buckets)
+        return self._ids.ids_from_fps(f.name, h, missing, f.num_buckets)
 
     def _assemble(self, parts: Sequence[EncodedPart], n: int) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}

@@ -367,13 +367,19 @@ def test_cache_size_bounds_memory_and_never_changes_ids():
             ]
         }
     )
+    from masknet_edge.edge_runtime.id_lookup import IdLookup
+
     small, large = FeatureEncoder(spec, cache_size=10), FeatureEncoder(spec)
+    lookup = IdLookup(spec, cache_size=10)  # the encoder's lookup, on its own
     for start in range(0, 1000, 100):
         batch = [{"u": f"v{i}" if i % 3 else "a", "h": f"h{i}"} for i in range(start, start + 100)]
-        np.testing.assert_array_equal(small.encode(batch)["cat_ids"], large.encode(batch)["cat_ids"])
-        for name in ("u", "h"):
-            assert len(small._ids_cache_of(name)) <= 10 + 2 + 100
-    assert small._ids_cache_of("u")["a"] == large._ids_cache_of("u")["a"]  # the vocabulary stays cached
+        ids = small.encode(batch)["cat_ids"]
+        np.testing.assert_array_equal(ids, large.encode(batch)["cat_ids"])
+        for j, name in enumerate(("u", "h")):
+            got, _ = lookup.column(name, [r[name] for r in batch], 100, False, spec[name])
+            np.testing.assert_array_equal(got, ids[:, j])
+            assert len(lookup.ids_cache_of(name)) <= 10 + 2 + 100
+    assert "a" in lookup.ids_cache_of("u")  # the vocabulary stays cached when the cache starts again
     with pytest.raises(ArgumentError, match="cache_size"):
         FeatureEncoder(spec, cache_size=-1)
 
