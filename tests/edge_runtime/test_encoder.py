@@ -278,23 +278,11 @@ def test_fast_paths_equal_general_paths():
         }
         for i in range(200)
     ]
+    # Which path serves a call (per value on cold caches, batched once warm) is a matter of speed,
+    # measured by benchmarks/bench_encoder.py; here every path must give the same arrays.
     enc = FeatureEncoder(spec, native=False)  # the Python paths (the compiled one: test_native.py)
-    ran: dict[str, list[bool]] = {"ids": [], "block": []}
-
-    def spy(name, method):
-        def wrapper(*args, **kwargs):
-            result = method(*args, **kwargs)
-            ran[name].append(result is not None)
-            return result
-
-        return wrapper
-
-    enc._batch_ids = spy("ids", enc._batch_ids)
-    enc._dense_block = spy("block", enc._dense_block)
-    first = enc.encode(recs)  # cold caches: the general path
-    second = enc.encode(recs)  # warm caches: the batched path
-    assert ran["ids"] == [False, True], "the batched id lookup must serve the warm call, not the cold one"
-    assert ran["block"] == [True, True], "the numeric block must serve plain numbers"
+    first = enc.encode(recs)  # cold caches
+    second = enc.encode(recs)  # warm caches
     np.testing.assert_array_equal(first["cat_ids"], second["cat_ids"])
     cold = FeatureEncoder(spec).encode(recs)
     np.testing.assert_array_equal(cold["cat_ids"], second["cat_ids"])
