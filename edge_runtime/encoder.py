@@ -1,8 +1,9 @@
 """The hashing feature encoder: raw records -> model input arrays, identical in training and serving.
 
 Its parts: :mod:`edge_runtime.columns` reads the input forms, :mod:`edge_runtime.categorical` gives
-values their canonical texts, :mod:`edge_runtime.numeric` reads and transforms numbers; this module
-looks texts up (vocabulary or hash, with a per-field cache), buckets, crosses and assembles.
+values their canonical texts, :mod:`edge_runtime.id_lookup` turns texts into ids,
+:mod:`edge_runtime.numeric_encoding` transforms numbers; this module plans each side's work, crosses and
+assembles.
 
 Input records may be a list of dicts, a dict of columns (lists or numpy arrays) or a pandas DataFrame
 (duck-typed: pandas is never imported). Output is a dict of numpy arrays named as
@@ -27,19 +28,19 @@ For ranking, :meth:`FeatureEncoder.encode_context` encodes the user/request once
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
 import numpy as np
 
 from masknet_edge.edge_runtime import hashing
-from masknet_edge.edge_runtime.categorical import multi_value_texts
 from masknet_edge.edge_runtime.columns import Columns
+from masknet_edge.edge_runtime.encoded import EncodedPart, Plan, rows_of
 from masknet_edge.edge_runtime.errors import ArgumentError, EncodeError
-from masknet_edge.edge_runtime.id_lookup import IdLookup
+from masknet_edge.edge_runtime.id_lookup import DEFAULT_CACHE_SIZE, IdLookup
 from masknet_edge.edge_runtime.native import fastcols as native_fast_path
-from masknet_edge.edge_runtime.numeric import TransformTable, numeric_column, plain_numbers
+from masknet_edge.edge_runtime.numeric import numeric_column
+from masknet_edge.edge_runtime.numeric_encoding import NumericEncoding
 from masknet_edge.edge_runtime.spec import (
     CategoricalField,
     CrossField,
@@ -48,68 +49,11 @@ from masknet_edge.edge_runtime.spec import (
     NumericField,
 )
 
-__all__ = ["EncodedPart", "FeatureEncoder"]
-
-#: Texts whose ids are cached per field by default. Each cached value costs about 85 bytes plus the
-#: text itself (measured with tracemalloc: ~150 bytes for a 14-character id), so ~10 MB per field
-#: when full; a full cache is cleared and refills with the values that come.
-DEFAULT_CACHE_SIZE = 65_536
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """How one side's fields are encoded: ``single`` (name, field, column) one by one, ``dense`` the
-    plain numeric fields as one block, ``columns`` all columns read, ``batchable`` the plain
-    categorical fields whose ids are looked up all at once, and what the compiled fast path reads:
-    the two groups' names, columns, missing ids and transform rows."""
-
-    single: list[tuple[str, Any, str]]
-    dense: list[NumericField]
-    columns: list[str]
-    batchable: list[tuple[str, Any, str]]
-    id_names: tuple[str, ...]
-    id_columns: tuple[str, ...]
-    missing_ids: tuple[int, ...]
-    num_names: tuple[str, ...]
-    num_columns: tuple[str, ...]
-    num_rules: tuple[tuple[Any, ...], ...]
-
+__all__ = ["DEFAULT_CACHE_SIZE", "EncodedPart", "FeatureEncoder"]
 
 #: Value types whose equal values (of one type) always encode alike: a context of only these can
 #: reuse the previous request's encoding.
 _CACHEABLE = frozenset((str, int, float, bool, type(None)))
-
-
-@dataclass
-class EncodedPart:
-    """Encoded fields of one side of a request: ``n`` rows (1 for a context).
-
-    ``ids`` maps an id-field name to int32 offset ids; ``fps`` holds the uint64 fingerprints (and
-    ``missing`` masks) that crosses need; ``dense`` maps numeric field names to float32 values;
-    ``multi`` maps multi-valued field names to ``(ids, mask)``.
-    """
-
-    n: int
-    ids: dict[str, np.ndarray]
-    fps: dict[str, tuple[np.ndarray, np.ndarray]]
-    dense: dict[str, np.ndarray]
-    multi: dict[str, tuple[np.ndarray, np.ndarray]]
-
-    def freeze(self) -> None:
-        """Make every array read-only (a part shared between requests)."""
-        pairs = (*self.fps.values(), *self.multi.values())
-        for a in (*self.ids.values(), *self.dense.values(), *(x for pair in pairs for x in pair)):
-            a.flags.writeable = False
-
-    def take(self, rows: np.ndarray) -> EncodedPart:
-        """The selected rows of this part."""
-        return EncodedPart(
-            n=len(rows),
-            ids={k: v[rows] for k, v in self.ids.items()},
-            fps={k: (f[rows], m[rows]) for k, (f, m) in self.fps.items()},
-            dense={k: v[rows] for k, v in self.dense.items()},
-            multi={k: (i[rows], m[rows]) for k, (i, m) in self.multi.items()},
-        )
 
 
 class FeatureEncoder:
@@ -154,17 +98,11 @@ class FeatureEncoder:
         self._side = {name: spec.side_of(name) for name in spec.names}
         self._dense_names = [f.name for f in spec.dense_fields]
         self._ids = IdLookup(spec, cache_size)  # text -> id of every id field, with its caches
-        self._multi_rows: dict[str, dict[str, tuple[int, ...]]] = {}  # field -> raw text -> padded ids
         self._cross_sources = {s for f in spec.fields if isinstance(f, CrossField) for s in f.fields}
-        self._plans: dict[tuple[str, ...], _Plan] = {}
+        self._plans: dict[tuple[str, ...], Plan] = {}
         self._last_context: tuple[tuple[Any, ...] | None, EncodedPart | None] = (None, None)
         self._plan_caches: dict[tuple[str, ...], tuple[dict[str, int], ...]] = {}  # id names -> caches
-        self._tables: dict[tuple[str, ...], TransformTable] = {}
-        self._bucket_fps = {
-            f.name: hashing.fingerprints([str(i) for i in range(len(f.boundaries) + 1)])
-            for f in spec.fields
-            if isinstance(f, NumericField) and f.is_bucketized
-        }
+        self._numbers = NumericEncoding(spec)  # transforms and buckets of the numeric fields
 
     # --------------------------------------------------------------- public API
     def encode(self, records: Any) -> dict[str, np.ndarray]:
@@ -211,10 +149,10 @@ class FeatureEncoder:
             missing = np.isnan(x)
             if f.is_bucketized:
                 j = self._id_names.index(name)
-                inputs["cat_ids"][:, j] = self._bucket_ids(f, x, missing)[0]
+                inputs["cat_ids"][:, j] = self._numbers.bucket_ids(f, x, missing)[0]
             else:
                 j = self._dense_names.index(name)
-                inputs["num_values"][:, j] = self._transform(f, x, missing)
+                inputs["num_values"][:, j] = self._numbers.transform(f, x, missing)
 
     def placeholder_context(self) -> EncodedPart:
         """A context part with every context field missing, without the checks of ``required``.
@@ -267,8 +205,8 @@ class FeatureEncoder:
                 inputs[f"{f.name}_mask"][:] = mask
 
     # -------------------------------------------------------------- internals
-    def _plan(self, names: Sequence[str]) -> _Plan:
-        """Per-part work list, computed once per distinct set of names (see :class:`_Plan`)."""
+    def _plan(self, names: Sequence[str]) -> Plan:
+        """Per-part work list, computed once per distinct set of names (see :class:`Plan`)."""
         key = tuple(names)
         plan = self._plans.get(key)
         if plan is None:
@@ -287,7 +225,7 @@ class FeatureEncoder:
                 if isinstance(f, CategoricalField) and name not in self._cross_sources and not f.required
             ]
             batchable = batchable if len(batchable) >= 2 else []
-            plan = self._plans[key] = _Plan(
+            plan = self._plans[key] = Plan(
                 single=single,
                 dense=dense,
                 columns=list(dict.fromkeys(self.spec.column_of(name) for name in names)),
@@ -297,7 +235,7 @@ class FeatureEncoder:
                 missing_ids=tuple(self._offsets[name] for name, _, _ in batchable),
                 num_names=tuple(f.name for f in dense),
                 num_columns=tuple(f.column for f in dense),
-                num_rules=self._table(dense).rules if dense else (),
+                num_rules=self._numbers.table(dense).rules if dense else (),
             )
         return plan
 
@@ -334,22 +272,22 @@ class FeatureEncoder:
                 part.ids[name], _ = self._ids.column(name, values, n, f.required, f)
             elif isinstance(f, NumericField):  # bucketized
                 x, missing = numeric_column(f, values, n)
-                part.ids[name], part.fps[name] = self._bucket_ids(f, x, missing)
+                part.ids[name], part.fps[name] = self._numbers.bucket_ids(f, x, missing)
             elif isinstance(f, MultiCategoricalField):
-                part.multi[name] = self._multi_column(f, values, n)
+                part.multi[name] = self._ids.multi_column(f, values, n)
             else:  # pragma: no cover - crosses are not raw columns
                 raise AssertionError(f"unexpected field kind {f.kind}")
         if dense and not part.dense:
-            block = self._dense_block(dense, cols, n)
+            block = self._numbers.block(dense, [cols.get(f.column) for f in dense], n)
             if block is not None:
                 part.dense.update(zip([f.name for f in dense], block, strict=True))
             else:  # one field at a time: finds and names the bad value
                 for f in dense:
                     x, missing = numeric_column(f, cols.get(f.column), n)
-                    part.dense[f.name] = self._transform(f, x, missing)
+                    part.dense[f.name] = self._numbers.transform(f, x, missing)
         return part
 
-    def _native_part(self, part: EncodedPart, plan: _Plan, cols: Columns, n: int) -> set[str]:
+    def _native_part(self, part: EncodedPart, plan: Plan, cols: Columns, n: int) -> set[str]:
         """The compiled fast path (:mod:`edge_runtime.native`) for dict records: the batchable ids
         and the plain numeric block, read straight from the dicts. Fills ``part`` with what it
         could do and returns the columns it read; the rest (and anything it gave up on: cache
@@ -387,7 +325,7 @@ class FeatureEncoder:
         if records is None or not n:
             return None
         off, width = self._offsets[f.name], f.max_length
-        rows = self._multi_rows.setdefault(f.name, {})
+        rows = self._ids.multi_rows.setdefault(f.name, {})
         if not f.required:
             rows[None] = (off,) * width  # type: ignore[index]  # what the per-item path gives None
         ids = np.empty((n, width), dtype=np.int32)
@@ -416,94 +354,6 @@ class FeatureEncoder:
             return None
         arr = flat.reshape(len(fields), n)
         return {name: arr[i] for i, (name, _, _) in enumerate(fields)}
-
-    def _dense_block(self, fields: list[NumericField], cols: Columns, n: int) -> np.ndarray | None:
-        """All plain numeric fields at once (the fast path); None when a column needs a closer look."""
-        raws = [cols.get(f.column) for f in fields]
-        if not all(plain_numbers(r) for r in raws):
-            return None
-        try:
-            x = np.array(raws, dtype=np.float64)
-        except (TypeError, ValueError, OverflowError):
-            return None
-        if x.shape != (len(fields), n):
-            return None
-        return self._dense_values(fields, x)
-
-    def _dense_values(self, fields: list[NumericField], x: np.ndarray) -> np.ndarray | None:
-        """Model inputs of raw float64 values ``[fields, n]`` (changed in place); None when a value
-        needs the field-by-field path's error (infinite, or missing in a required field)."""
-        if np.isinf(x).any():
-            return None
-        missing = np.isnan(x)
-        if missing.any() and any(f.required for f in fields):
-            return None
-        return self._table(fields).apply(x, missing)
-
-    def _table(self, fields: list[NumericField]) -> TransformTable:
-        """The transform table of these fields (built once per distinct list)."""
-        key = tuple(f.name for f in fields)
-        table = self._tables.get(key)
-        if table is None:
-            table = self._tables[key] = TransformTable(fields)
-        return table
-
-    def _transform(self, f: NumericField, x: np.ndarray, missing: np.ndarray) -> np.ndarray:
-        """One field's model inputs (the same table, one row)."""
-        return self._table([f]).apply(x[None].copy(), missing[None])[0]
-
-    def _bucket_ids(
-        self, f: NumericField, x: np.ndarray, missing: np.ndarray
-    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-        """Offset ids of a bucketized field, and the bucket fingerprints crosses chain."""
-        if f.default is not None and missing.any():  # a default is a value: it has a bin
-            x = np.where(missing, float(f.default), x)
-            missing = np.zeros(len(x), bool)
-        b = np.searchsorted(np.asarray(f.boundaries, dtype=np.float64), x, side="right")
-        ids = (self._offsets[f.name] + 1 + b).astype(np.int32)
-        ids[missing] = self._offsets[f.name]
-        return ids, (self._bucket_fps[f.name][b], missing)
-
-    def _multi_column(self, f: MultiCategoricalField, values: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Ids and mask of a multi-valued field. A raw text's whole padded row of ids is cached, so
-        repeated values (genre lists, tag sets) cost one dict lookup in a C loop; only the rows not
-        cached take the per-item path. Real ids are always above the field's offset, which pads."""
-        off, width = self._offsets[f.name], f.max_length
-        if values is None:
-            if f.required and n:
-                raise EncodeError("required field is missing", field=f.name, record=0)
-            return np.full((n, width), off, dtype=np.int32), np.zeros((n, width), dtype=np.float32)
-        seq = values.tolist() if isinstance(values, np.ndarray) else values
-        rows = self._multi_rows.setdefault(f.name, {})
-        try:
-            found = list(map(rows.get, seq))
-        except TypeError:  # an unhashable value (a list): every row takes the per-item path
-            found = [None] * n
-        if None in found:
-            cache = self._ids.ids_cache_of(f.name)
-            self._ids.trim(f.name, cache)
-            if len(rows) > self.cache_size:
-                rows.clear()
-            empty = (off,) * width
-            for i in [i for i, row in enumerate(found) if row is None]:
-                v = seq[i]
-                texts = multi_value_texts(f, v, i)
-                if texts is None:
-                    if f.required:
-                        raise EncodeError("required field is missing", field=f.name, record=i)
-                    found[i] = empty
-                    continue
-                ids = []
-                for text in texts:
-                    got = cache.get(text)
-                    if got is None:
-                        got = cache[text] = self._ids.id_of_text(f, text, i)
-                    ids.append(got)
-                found[i] = row = (*ids, *empty[len(ids) :])
-                if type(v) is str:
-                    rows[v] = row
-        ids = np.array(found, dtype=np.int32).reshape(n, width)
-        return ids, (ids != off).astype(np.float32)
 
     def _cross_column(self, f: CrossField, parts: Sequence[EncodedPart], n: int) -> np.ndarray:
         fps, missing = [], np.zeros(n, bool)
@@ -544,18 +394,7 @@ class FeatureEncoder:
             for p in parts:
                 if f.name in p.multi:
                     ids, mask = p.multi[f.name]
-                    out[f"{f.name}_ids"] = _rows_of(ids, n)
-                    out[f"{f.name}_mask"] = _rows_of(mask, n)
+                    out[f"{f.name}_ids"] = rows_of(ids, n)
+                    out[f"{f.name}_mask"] = rows_of(mask, n)
                     break
         return out
-
-
-def _rows_of(a: np.ndarray, n: int) -> np.ndarray:
-    """``a`` (one row, or ``n``) as ``n`` contiguous rows: a part's own array when it has them."""
-    if a.shape[0] == n and a.flags.c_contiguous:
-        return a
-    return (
-        np.repeat(a, n, axis=0)
-        if a.shape[0] == 1
-        else np.ascontiguousarray(np.broadcast_to(a, (n, *a.shape[1:])))
-    )
