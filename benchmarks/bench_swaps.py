@@ -34,30 +34,10 @@ from typing import Any
 import numpy as np
 
 from benchmarks.bench_reliability import make_bundle
+from tests.bundle_edits import rewrite_members  # the forger of the signing and store tests
 
 SECTION, ORDER, DOCUMENT = "swaps", 93, "RELIABILITY.md"
 CONTEXT = {"user_id": "u1", "age": 30}
-
-
-def _rewrite(path: Path, change: Any) -> Path:
-    """Change members with ``change(members)`` and recompute the manifest's hashes (a valid file)."""
-    import io
-    import zipfile
-
-    with zipfile.ZipFile(path) as zf:
-        members = {name: zf.read(name) for name in zf.namelist()}
-    change(members)
-    manifest = json.loads(members["manifest.json"])
-    for name, entry in manifest["parts"].items():
-        entry["sha256"] = hashlib.sha256(members[name]).hexdigest()
-        entry["size"] = len(members[name])
-    members["manifest.json"] = json.dumps(manifest).encode()
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
-        for name in ("manifest.json", "model.tflite", "spec.json", "golden.json"):
-            zf.writestr(name, members[name])
-    path.write_bytes(buf.getvalue())
-    return path
 
 
 def _golden_off(members: dict[str, bytes]) -> None:
@@ -101,9 +81,9 @@ def forgeries(base: Path, keys: dict[str, tuple[Path, Path]], work: Path) -> lis
 
     cases = {}
     p = fresh("hashes-recomputed")
-    cases["a golden score changed, every hash recomputed"] = (_rewrite(p, _golden_off), [release[1]], [])
+    cases["a golden score changed, every hash recomputed"] = (rewrite_members(p, _golden_off), [release[1]], [])
     p, q = fresh("swapped-signature"), fresh("other")
-    _rewrite(q, _later)
+    rewrite_members(q, _later)
     sign_bundle(q, release[0])
     shutil.copy(f"{q}.sig", f"{p}.sig")
     cases["the signature of another bundle"] = (p, [release[1]], [])
@@ -117,7 +97,7 @@ def forgeries(base: Path, keys: dict[str, tuple[Path, Path]], work: Path) -> lis
     Path(f"{p}.sig").unlink()
     cases["unsigned"] = (p, [release[1]], [])
     p = fresh("edited-statement")
-    _rewrite(p, _golden_off)
+    rewrite_members(p, _golden_off)
     _edited_statement(p)
     cases["the signed statement edited to name the forged bytes"] = (p, [release[1]], [])
     rows = []
@@ -209,12 +189,12 @@ def run(requests: int = 10_000, swaps: int = 100) -> dict[str, Any]:
         rows = forgeries(base, keys, work)
         versions = {"v1": work / "v1.mnb", "v2": work / "v2.mnb"}
         shutil.copy(base, versions["v1"])
-        _rewrite(shutil.copy(int8, versions["v2"]), _later)
+        rewrite_members(shutil.copy(int8, versions["v2"]), _later)
         for name, change in (("golden_fails", _golden_off), ("unsigned", None), ("untrusted", None)):
             versions[name] = work / f"{name}.mnb"
             shutil.copy(versions["v2"], versions[name])
             if change is not None:
-                _rewrite(versions[name], change)
+                rewrite_members(versions[name], change)
         for name in ("v1", "v2", "golden_fails"):
             sign_bundle(versions[name], keys["release"][0])
         sign_bundle(versions["untrusted"], keys["stranger"][0])

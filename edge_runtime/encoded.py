@@ -65,11 +65,8 @@ class EncodedPart:
 
 
 def rows_of(a: np.ndarray, n: int) -> np.ndarray:
-    """``a`` (one row, or ``n``) as ``n`` contiguous rows: a part's own array when it has them."""
-    if a.shape[0] == n and a.flags.c_contiguous:
-        return a
-    return (
-        np.repeat(a, n, axis=0)
-        if a.shape[0] == 1
-        else np.ascontiguousarray(np.broadcast_to(a, (n, *a.shape[1:])))
-    )
+    """``a`` (one row, or ``n``) as ``n`` contiguous, writable rows: a part's own array when it is
+    one already (a shared, read-only part is copied)."""
+    if a.shape[0] != n:
+        return np.repeat(a, n, axis=0)
+    return a if a.flags.c_contiguous and a.flags.writeable else a.copy()

@@ -88,7 +88,8 @@ class FeatureEncoder:
                 "vocabulary; fit it on training data first (masknet train does)"
             )
         self.spec = spec
-        self._offsets = spec.vocab_offsets()
+        self._ids = IdLookup(spec, cache_size)  # text -> id of every id field, with its caches
+        self._offsets = self._ids.offsets
         self._id_names = [f.name for f in spec.id_fields]
         # Derived layout, computed once (the spec's properties recompute on every access).
         self._id_fields = spec.id_fields
@@ -97,10 +98,9 @@ class FeatureEncoder:
         self._side_columns = {side: spec.columns_of_side(side) for side in ("context", "item")}
         self._side = {name: spec.side_of(name) for name in spec.names}
         self._dense_names = [f.name for f in spec.dense_fields]
-        self._ids = IdLookup(spec, cache_size)  # text -> id of every id field, with its caches
         self._cross_sources = {s for f in spec.fields if isinstance(f, CrossField) for s in f.fields}
         self._plans: dict[tuple[str, ...], Plan] = {}
-        self._last_context: tuple[tuple[Any, ...] | None, EncodedPart | None] = (None, None)
+        self._last_context: tuple[Any, EncodedPart | None] = (None, None)
         self._plan_caches: dict[tuple[str, ...], tuple[dict[str, int], ...]] = {}  # id names -> caches
         self._numbers = NumericEncoding(spec)  # transforms and buckets of the numeric fields
 
@@ -120,12 +120,12 @@ class FeatureEncoder:
             return EncodedPart(n=1, ids={}, fps={}, dense={}, multi={})
         # A device ranks for one user: the same context request after request. The last one's
         # encoding is kept and reused when every value is the same (same type, equal value).
-        values = tuple(map(context.get, names))
-        key = values if set(map(type, values)) <= _CACHEABLE else None
-        if key is not None:
-            last_key, last_part = self._last_context
-            if last_key == key and tuple(map(type, last_key)) == tuple(map(type, key)):
-                return last_part
+        values = tuple(map(context.get, self._plan(names).columns))  # the raw columns the fields read
+        types = tuple(map(type, values))
+        key = (values, types) if set(types) <= _CACHEABLE else None  # 1 == True, but not alike
+        last_key, last_part = self._last_context
+        if key is not None and last_key == key:
+            return last_part
         part = self._encode_part(Columns([context], "context"), names, 1)
         if key is not None:
             part.freeze()  # shared by the requests that reuse it

@@ -22,11 +22,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from masknet_edge.edge_runtime.field_checks import (
-    MAX_TOTAL_VOCAB,
-    NUMERIC_TRANSFORMS,
     POOLINGS,
-    SHARED_KEYS,
-    SIDES,
     Side,
     check_bool,
     check_buckets,
@@ -39,21 +35,14 @@ from masknet_edge.edge_runtime.hashing import VALUE_TYPES, canonical_text
 from masknet_edge.edge_runtime.numeric_field import NumericField
 
 __all__ = [
-    "MAX_TOTAL_VOCAB",
-    "NUMERIC_TRANSFORMS",
-    "POOLINGS",
-    "SHARED_KEYS",
-    "SIDES",
+    "KINDS",
     "CategoricalField",
     "CrossField",
-    "KINDS",
     "Field",
     "IdSpace",
     "MultiCategoricalField",
     "NumericField",
-    "Side",
     "fit_vocabulary",
-    "spec_error",
 ]
 
 

@@ -24,18 +24,15 @@ from typing import Any
 from masknet_edge.edge_runtime.atomic import atomic_write_bytes
 from masknet_edge.edge_runtime.behaviour_spec import BehaviourSpec
 from masknet_edge.edge_runtime.errors import SpecError
+from masknet_edge.edge_runtime.field_checks import MAX_TOTAL_VOCAB, SHARED_KEYS, Side, spec_error
 from masknet_edge.edge_runtime.fields import (
     KINDS,
-    MAX_TOTAL_VOCAB,
-    SHARED_KEYS,
     CategoricalField,
     CrossField,
     Field,
     MultiCategoricalField,
     NumericField,
-    Side,
     fit_vocabulary,
-    spec_error,
 )
 from masknet_edge.edge_runtime.spec_links import check_behaviour, with_shared_id_spaces
 

@@ -7,15 +7,14 @@ from dataclasses import replace
 
 from masknet_edge.edge_runtime.behaviour_spec import BehaviourSpec
 from masknet_edge.edge_runtime.errors import SpecError
+from masknet_edge.edge_runtime.field_checks import SHARED_KEYS, spec_error
 from masknet_edge.edge_runtime.fields import (
-    SHARED_KEYS,
     CategoricalField,
     CrossField,
     Field,
     IdSpace,
     MultiCategoricalField,
     NumericField,
-    spec_error,
 )
 
 __all__ = ["check_behaviour", "with_shared_id_spaces"]

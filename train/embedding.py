@@ -7,7 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from masknet_edge.edge_runtime.fields import POOLINGS
+from masknet_edge.edge_runtime.field_checks import POOLINGS
 from masknet_edge.train.config import KERAS_PACKAGE as PACKAGE
 from masknet_edge.train.initializers import (
     check_initializer,

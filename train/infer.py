@@ -34,7 +34,7 @@ from masknet_edge.edge_runtime.behaviour_spec import BehaviourSpec
 from masknet_edge.edge_runtime.spec import FeatureSpec
 from masknet_edge.train.behaviour_fields import behaviour_field
 from masknet_edge.train.io import DataError, file_columns, iter_chunks
-from masknet_edge.train.numeric_kinds import name_tokens, numeric_kind, numeric_transform
+from masknet_edge.train.numeric_kinds import numeric_kind, numeric_transform
 from masknet_edge.train.sides import propose_context, user_column
 
 __all__ = [
@@ -222,7 +222,7 @@ def _context_reasons(
     ``--item`` names them."""
     reasons = {c: "named by --context" for c in context if c in features}
     if user is None:
-        user = user_column(features, {c: name_tokens(c) for c in features})
+        user = user_column(features)
     if user is not None and user in features and user not in item:
         free = [c for c in features if c not in context and c not in item]
         proposal = propose_context(df, user, free)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from masknet_edge.train.numeric_kinds import name_tokens
+
 __all__ = ["USER_TOKENS", "ContextProposal", "propose_context", "user_column"]
 
 #: Name tokens that mark the column of the user a request is for.
@@ -36,14 +38,14 @@ class ContextProposal:
     reasons: dict[str, str]  # column -> why it is on the context side
 
 
-def user_column(columns: list[str], name_tokens: dict[str, list[str]]) -> str | None:
+def user_column(columns: list[str]) -> str | None:
     """The one column whose name says it identifies the user (``user_id``, ``uid``, ``member``; not
     ``user_age``), or None when none or several do."""
-    found = [
-        c
-        for c in columns
-        if USER_TOKENS & set(name_tokens[c]) and set(name_tokens[c]) <= USER_TOKENS | KEY_TOKENS
-    ]
+    found = []
+    for c in columns:
+        tokens = set(name_tokens(c))
+        if USER_TOKENS & tokens and tokens <= USER_TOKENS | KEY_TOKENS:
+            found.append(c)
     return found[0] if len(found) == 1 else None
 
 

@@ -454,3 +454,22 @@ def test_numbers_given_as_texts_parse_alike_in_one_pass_or_value_by_value():
     with pytest.raises(EncodeError, match="record 2") as err:
         numeric_column(f, ["1", "2", "1_000"], 3)
     assert "1_000" in str(err.value)
+
+
+def test_a_reused_context_is_keyed_by_the_columns_its_fields_read():
+    """A field with ``source`` reads another column: a change there is a new context."""
+    from masknet_edge.edge_runtime.encoder import FeatureEncoder
+    from masknet_edge.edge_runtime.spec import FeatureSpec
+
+    spec = FeatureSpec.from_dict(
+        {
+            "fields": [
+                {"name": "u", "kind": "categorical", "side": "context", "num_buckets": 7},
+                {"name": "age_x", "kind": "numeric", "side": "context", "transform": "none", "source": "age"},
+                {"name": "i", "kind": "categorical", "side": "item", "num_buckets": 7},
+            ]
+        }
+    )
+    enc = FeatureEncoder(spec)
+    assert enc.encode_context({"u": "a", "age": 30}).dense["age_x"].tolist() == [30.0]
+    assert enc.encode_context({"u": "a", "age": 50}).dense["age_x"].tolist() == [50.0]
