@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from itertools import repeat
@@ -31,7 +32,7 @@ from masknet_edge.edge_runtime.behaviour_spec import BehaviourFeature, Behaviour
 from masknet_edge.edge_runtime.errors import ArgumentError, EncodeError
 from masknet_edge.edge_runtime.spec import FeatureSpec
 
-__all__ = ["BehaviourState", "Event", "behaviour_key", "check_time"]
+__all__ = ["BehaviourState", "Event", "age_bucket", "behaviour_key", "check_time"]
 
 
 class Event(NamedTuple):
@@ -50,6 +51,13 @@ def check_time(value: Any, what: str = "ts") -> float:
     if not math.isfinite(t):
         raise ArgumentError(f"Expected {what} to be a finite number of seconds. Received: {what}={value!r}")
     return t
+
+
+def age_bucket(seconds: float) -> int:
+    """``floor(log2(1 + seconds))`` of an event's age, exactly: the binary exponent of ``1 + seconds``,
+    so every platform puts an age on a power of two in the same bucket. A negative age (an event later
+    than the request) counts as 0; one beyond the largest finite number as that number (bucket 1023)."""
+    return math.frexp(1.0 + min(max(seconds, 0.0), sys.float_info.max))[1] - 1
 
 
 def behaviour_key(spec: FeatureSpec) -> str:
@@ -187,6 +195,11 @@ class BehaviourState:
             if f.type == "last_values":
                 j = self._column_index[f.of]
                 out[f.name] = [e.values[j] for e in reversed(events) if e.values[j] is not None]
+            elif f.type == "last_ages":  # the same events as last_values of the same of, k and event
+                j = self._column_index[f.of]
+                out[f.name] = [
+                    str(age_bucket(now - e.ts)) for e in reversed(events) if e.values[j] is not None
+                ]
             elif f.type == "count":
                 out[f.name] = float(len(events))
             else:  # seconds_since the latest event of the kind

@@ -16,6 +16,11 @@ Feature types (``of`` names a categorical field of the spec whose value events r
 
 - ``last_values`` (context, a ``multi_categorical`` field): the ``of`` values of the last ``k``
   events of kind ``event``, most recent first.
+- ``last_ages`` (context, a ``multi_categorical`` field): the ages of the events ``last_values``
+  with the same ``event``, ``of`` and ``k`` lists, position by position: the age bucket
+  ``floor(log2(1 + seconds))`` as an integer text (``0`` under a second, ``10`` about half an hour,
+  ``21`` about a month). A history's field names it in ``along`` so each event's vector carries
+  how long ago it happened.
 - ``count`` (context, numeric): events of kind ``event`` in the last ``window_seconds`` (all kept
   events when not set).
 - ``seconds_since`` (numeric): seconds since the latest ``event``; with ``of``, since the latest one
@@ -48,6 +53,7 @@ __all__ = ["DEFAULT_CAP_SECONDS", "FEATURE_TYPES", "BehaviourFeature", "Behaviou
 #: Feature type -> the side of the request it belongs to (``seconds_since`` depends on ``of``).
 FEATURE_TYPES = {
     "last_values": "context",
+    "last_ages": "context",
     "count": "context",
     "seconds_since": None,
     "match_count": "item",
@@ -143,18 +149,26 @@ class BehaviourFeature:
             raise _fail(where, f"type must be one of {sorted(FEATURE_TYPES)}. Received: type={self.type!r}")
         if not isinstance(self.event, str):
             raise _fail(where, f"event must be an event name. Received: event={self.event!r}")
-        needs_of = self.type in ("last_values", "match_count", "decayed_match", "unclicked_exposures")
+        needs_of = self.type in (
+            "last_values",
+            "last_ages",
+            "match_count",
+            "decayed_match",
+            "unclicked_exposures",
+        )
         if needs_of and not self.of:
             raise _fail(where, f"type {self.type!r} needs 'of': the field whose values it reads")
         if self.type == "count" and self.of is not None:
             raise _fail(where, "type 'count' counts events of a kind; it takes no 'of'")
         if self.of is not None and (not isinstance(self.of, str) or not self.of):
             raise _fail(where, f"of must be a field name. Received: of={self.of!r}")
-        if self.type in ("last_values", "rate") and self.k is None:
+        if self.type in ("last_values", "last_ages", "rate") and self.k is None:
             raise _fail(where, f"type {self.type!r} needs k: how many of the last events it reads")
         if self.k is not None:
-            if self.type not in ("last_values", "match_count", "rate"):
-                raise _fail(where, f"k applies to last_values, match_count and rate, not {self.type!r}")
+            if self.type not in ("last_values", "last_ages", "match_count", "rate"):
+                raise _fail(
+                    where, f"k applies to last_values, last_ages, match_count and rate, not {self.type!r}"
+                )
             _positive_int(where, "k", self.k, MAX_KEEP_LAST)
         if self.window_seconds is not None:
             if self.type not in ("count", "match_count"):

@@ -227,6 +227,11 @@ class MultiCategoricalField(IdSpace):
         shares: a categorical field whose id space and embedding rows this field uses: the same
             value is the same id and the same vector in both. Its id-space keys (``num_buckets``,
             ``vocabulary`` ...) are then taken from that field and not written. Defaults to None.
+        along: an ``attention`` history whose events this field describes, position by position (e.g.
+            each event's age bucket or category): the model adds this field's embedding at each
+            position to that event's vector and, when this field ``shares`` an item field, the
+            candidate's value of that field to the query. It is not a field of the model on its own.
+            Defaults to None.
         required: when true a missing value is an error. Defaults to False.
         vocabulary, min_count, max_vocab, oov_buckets: a vocabulary of items, as for
             :class:`CategoricalField`. Default to None.
@@ -237,6 +242,7 @@ class MultiCategoricalField(IdSpace):
     separator: str = "|"
     pooling: str = "mean"
     shares: str | None = None
+    along: str | None = None
     kind: ClassVar[str] = "multi_categorical"
     allow_empty_text: ClassVar[bool] = False
 
@@ -272,6 +278,15 @@ class MultiCategoricalField(IdSpace):
             raise spec_error(
                 self.name, f"pooling must be one of {POOLINGS}. Received: pooling={self.pooling!r}"
             )
+        if self.along is not None:
+            if not isinstance(self.along, str) or not self.along or self.along == self.name:
+                raise spec_error(
+                    self.name, f"along must name another (attention) field. Received: along={self.along!r}"
+                )
+            if self.pooling == "attention":
+                raise spec_error(
+                    self.name, f"a field along {self.along!r} is part of its events, not pooled on its own"
+                )
 
 
 @dataclass(frozen=True)

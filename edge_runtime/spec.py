@@ -34,7 +34,7 @@ from masknet_edge.edge_runtime.fields import (
     NumericField,
     fit_vocabulary,
 )
-from masknet_edge.edge_runtime.spec_links import check_behaviour, with_shared_id_spaces
+from masknet_edge.edge_runtime.spec_links import check_along, check_behaviour, with_shared_id_spaces
 
 __all__ = [
     "FORMAT_VERSION",
@@ -124,6 +124,7 @@ class FeatureSpec:
                             ),
                         )
         object.__setattr__(self, "_by_name", by_name)
+        check_along(by_name)
         if self.behaviour is not None:
             check_behaviour(self.behaviour, by_name)
         if self.is_fitted and self.total_vocab > MAX_TOTAL_VOCAB:

@@ -1,11 +1,12 @@
-"""How a spec's fields refer to one another: ``shares`` (a history in the id space of an item field)
-and the behaviour section's features (each fills a field of the right kind and side)."""
+"""How a spec's fields refer to one another: ``shares`` (a history in the id space of an item field),
+``along`` (a field that describes the events of a history) and the behaviour section's features (each
+fills a field of the right kind and side)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from masknet_edge.edge_runtime.behaviour_spec import BehaviourSpec
+from masknet_edge.edge_runtime.behaviour_spec import BehaviourFeature, BehaviourSpec
 from masknet_edge.edge_runtime.errors import SpecError
 from masknet_edge.edge_runtime.field_checks import SHARED_KEYS, spec_error
 from masknet_edge.edge_runtime.fields import (
@@ -17,7 +18,7 @@ from masknet_edge.edge_runtime.fields import (
     NumericField,
 )
 
-__all__ = ["check_behaviour", "with_shared_id_spaces"]
+__all__ = ["check_along", "check_behaviour", "with_shared_id_spaces"]
 
 
 def with_shared_id_spaces(fields: tuple[Field, ...]) -> tuple[Field, ...]:
@@ -44,6 +45,43 @@ def with_shared_id_spaces(fields: tuple[Field, ...]) -> tuple[Field, ...]:
     return tuple(out)
 
 
+def check_along(by_name: dict[str, Field]) -> None:
+    """Each ``along`` field names an ``attention`` history of its side and length."""
+    for f in by_name.values():
+        if not isinstance(f, MultiCategoricalField) or f.along is None:
+            continue
+        target = by_name.get(f.along)
+        if not isinstance(target, MultiCategoricalField) or target.pooling != "attention":
+            what = "not a field of the spec" if target is None else "not an attention-pooled history"
+            raise spec_error(
+                f.name, f"along {f.along!r}, which is {what}; name a field with pooling attention"
+            )
+        if (f.side, f.max_length) != (target.side, target.max_length):
+            raise spec_error(
+                f.name,
+                f"describes the events of {f.along!r} position by position, so it needs its side and "
+                f"max_length ({target.side}, {target.max_length}). Received: ({f.side}, {f.max_length})",
+            )
+
+
+def _check_aligned(b: BehaviourFeature, behaviour: BehaviourSpec, by_name: dict[str, Field]) -> None:
+    """A behaviour field ``along`` a behaviour history lists the same events: ``last_ages`` (or
+    ``last_values`` of the same column) with the history's ``event``, ``of`` and ``k``."""
+    target = by_name[b.name]
+    if not isinstance(target, MultiCategoricalField) or target.along is None:
+        return
+    history = next((h for h in behaviour.features if h.name == target.along), None)
+    if history is None:
+        return  # a history the app passes in: the app keeps the positions aligned
+    same = (b.event, b.of, b.k) == (history.event, history.of, history.k)
+    if not same or b.type not in ("last_ages", "last_values"):
+        raise spec_error(
+            b.name,
+            f"is along {history.name!r}, so it must list the same events: a last_ages feature with "
+            f"event {history.event!r}, of {history.of!r}, k {history.k}",
+        )
+
+
 def check_behaviour(behaviour: BehaviourSpec, by_name: dict[str, Field]) -> None:
     """Each behaviour feature fills a field of the right kind and side; each ``of`` is categorical."""
     if not isinstance(behaviour, BehaviourSpec):
@@ -58,7 +96,7 @@ def check_behaviour(behaviour: BehaviourSpec, by_name: dict[str, Field]) -> None
         target = by_name.get(b.name)
         if target is None:
             raise spec_error(b.name, f"the behaviour feature has no field of that name; add a {b.type} field")
-        want_multi = b.type == "last_values"
+        want_multi = b.type in ("last_values", "last_ages")
         ok_kind = isinstance(target, MultiCategoricalField if want_multi else NumericField)
         if not ok_kind:
             raise spec_error(
@@ -86,3 +124,4 @@ def check_behaviour(behaviour: BehaviourSpec, by_name: dict[str, Field]) -> None
                 raise spec_error(b.name, f"compares candidates on {b.of!r}, which is not an item field")
             if b.of in behaviour_names:
                 raise spec_error(b.name, f"'of' cannot be another behaviour feature ({b.of!r})")
+        _check_aligned(b, behaviour, by_name)

@@ -28,6 +28,9 @@ class FeatureEmbedding(keras.layers.Layer):
     - multi-valued fields look up the table and pool with their mask (``mean`` or ``sum``), or by
       target attention (``attention``, :class:`train.target_attention.TargetAttention`): weighed by
       their likeness to the row of the id field their query names (the candidate's item);
+    - a multi-valued field ``along`` an attention history describes its events position by position
+      (their ages, their categories): its rows are added to the history's, and its query's row (if
+      any) to the history's query; it is no field of the output on its own;
     - numeric fields, when ``numeric_mode="vector"``, become value-scaled vectors ``e_j = v_j * x_j``
       (the paper); with ``"dense"`` they are left to the caller (concatenated as values).
 
@@ -43,6 +46,8 @@ class FeatureEmbedding(keras.layers.Layer):
             the same order.
         multi_queries: for each multi-valued field, the ``cat_ids`` column whose row queries its
             attention (-1 for the other poolings). Defaults to -1 for every field.
+        multi_along: for each multi-valued field, the index (in ``multi_fields``) of the attention
+            history whose events it describes, or -1. Defaults to -1 for every field.
         attention_units: hidden widths of each attention's activation unit. Defaults to ``(64,)``.
         numeric_mode: ``"vector"`` or ``"dense"``. Defaults to ``"vector"``.
         embeddings_initializer: of the table and the numeric vectors (a ``keras.initializers`` name,
@@ -64,8 +69,8 @@ class FeatureEmbedding(keras.layers.Layer):
         ``num_values`` ``[batch, num_numeric]`` float32.
 
     Output shape:
-        ``[batch, num_fields, embedding_dim]``: id fields, then multi-valued, then (``vector`` mode)
-        numeric fields.
+        ``[batch, num_fields, embedding_dim]``: id fields, then multi-valued (but those ``along``
+        another), then (``vector`` mode) numeric fields.
 
     >>> import numpy as np
     >>> layer = FeatureEmbedding(vocab_size=10, embedding_dim=4, num_id_fields=2)
@@ -82,6 +87,7 @@ class FeatureEmbedding(keras.layers.Layer):
         multi_fields: tuple[str, ...] | list[str] = (),
         multi_poolings: tuple[str, ...] | list[str] = (),
         multi_queries: tuple[int, ...] | list[int] | None = None,
+        multi_along: tuple[int, ...] | list[int] | None = None,
         attention_units: tuple[int, ...] | list[int] = (64,),
         numeric_mode: str = "vector",
         embeddings_initializer: Any = None,
@@ -116,13 +122,29 @@ class FeatureEmbedding(keras.layers.Layer):
         queries = [-1] * len(multi_fields) if multi_queries is None else [int(q) for q in multi_queries]
         if len(queries) != len(multi_fields):
             raise ValueError(f"Expected one query per multi-valued field. Received: multi_queries={queries}")
-        for p, q in zip(multi_poolings, queries, strict=True):
+        along = [-1] * len(multi_fields) if multi_along is None else [int(a) for a in multi_along]
+        if len(along) != len(multi_fields):
+            raise ValueError(
+                f"Expected one history index per multi-valued field. Received: multi_along={along}"
+            )
+        for p, q, a in zip(multi_poolings, queries, along, strict=True):
             if p not in POOLINGS:
                 raise ValueError(f"Expected poolings in {POOLINGS}. Received: multi_poolings={p!r}")
-            if (p == "attention") != (0 <= q < num_id_fields):
+            query_ok = (
+                0 <= q < num_id_fields if p == "attention" else q == -1 or (a >= 0 and q < num_id_fields)
+            )
+            if not query_ok:
                 raise ValueError(
-                    "Expected a cat_ids column as the query of each attention pooling, and only there. "
+                    "Expected a cat_ids column as the query of each attention pooling (and optionally of a "
+                    "field along one), and -1 elsewhere. "
                     f"Received: multi_poolings={list(multi_poolings)}, multi_queries={queries}"
+                )
+            if a != -1 and not (
+                0 <= a < len(multi_fields) and multi_poolings[a] == "attention" and p != "attention"
+            ):
+                raise ValueError(
+                    "Expected multi_along to name attention histories (and -1 elsewhere). "
+                    f"Received: multi_poolings={list(multi_poolings)}, multi_along={along}"
                 )
         for key, value in (("vocab_size", vocab_size), ("embedding_dim", embedding_dim)):
             if value < 1:
@@ -134,6 +156,7 @@ class FeatureEmbedding(keras.layers.Layer):
         self.multi_fields = tuple(multi_fields)
         self.multi_poolings = tuple(multi_poolings)
         self.multi_queries = tuple(queries)
+        self.multi_along = tuple(along)
         self.attention_units = tuple(int(u) for u in attention_units)
         self.attentions = {
             name: TargetAttention(self.attention_units, name=f"attention_{name}")
@@ -149,7 +172,7 @@ class FeatureEmbedding(keras.layers.Layer):
     @property
     def num_fields(self) -> int:
         """Fields in the output (numerics count only in ``vector`` mode)."""
-        n = self.num_id_fields + len(self.multi_poolings)
+        n = self.num_id_fields + sum(1 for a in self.multi_along if a < 0)
         return n + (self.num_numeric if self.numeric_mode == "vector" else 0)
 
     def build(self, input_shape: Any) -> None:
@@ -205,11 +228,19 @@ class FeatureEmbedding(keras.layers.Layer):
                 if self.embeddings_regularizer is not None:  # per example: the batch mean
                     batch = ops.cast(ops.shape(rows)[0], rows.dtype)
                     self.add_loss(self.embeddings_regularizer(rows) / batch)
-            fields = zip(self.multi_fields, self.multi_poolings, self.multi_queries, chunks, strict=True)
-            for name, pooling, query, rows in fields:
+            keys, queries = list(chunks), [id_rows[:, q, :] if q >= 0 else None for q in self.multi_queries]
+            for rows, query, a in zip(chunks, queries, self.multi_along, strict=True):
+                if a >= 0:  # this field's rows describe the events of history a
+                    keys[a] = keys[a] + rows
+                    if query is not None:
+                        queries[a] = queries[a] + query
+            fields = zip(self.multi_fields, self.multi_poolings, self.multi_along, keys, queries, strict=True)
+            for name, pooling, a, rows, query in fields:
+                if a >= 0:
+                    continue
                 if pooling == "attention":
                     mask = ops.cast(inputs[f"{name}_mask"], rows.dtype)
-                    pooled = self.attentions[name](id_rows[:, query, :], rows, mask)
+                    pooled = self.attentions[name](query, rows, mask)
                     parts.append(ops.expand_dims(pooled, 1))
                     continue
                 mask = ops.expand_dims(ops.cast(inputs[f"{name}_mask"], rows.dtype), -1)  # [B, L, 1]
@@ -234,6 +265,7 @@ class FeatureEmbedding(keras.layers.Layer):
             "multi_fields": list(self.multi_fields),
             "multi_poolings": list(self.multi_poolings),
             "multi_queries": list(self.multi_queries),
+            "multi_along": list(self.multi_along),
             "attention_units": list(self.attention_units),
             "numeric_mode": self.numeric_mode,
             "embeddings_initializer": serialize_initializer(self.embeddings_initializer),

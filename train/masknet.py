@@ -9,6 +9,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from masknet_edge.edge_runtime.fields import MultiCategoricalField
 from masknet_edge.edge_runtime.spec import FeatureSpec
 from masknet_edge.train.config import ModelConfig
 from masknet_edge.train.layers import FeatureEmbedding, FieldLayerNorm, MaskBlock, PooledSum
@@ -37,6 +38,16 @@ def unknown_buckets(spec: FeatureSpec) -> list[list[int]]:
     return out
 
 
+def _query_column(f: MultiCategoricalField, id_names: list[str], spec: FeatureSpec) -> int:
+    """The ``cat_ids`` column whose row queries a history: its ``shares`` field for ``attention``, and
+    for a field ``along`` a history the item field it shares, if any; -1 otherwise."""
+    if f.pooling == "attention":
+        return id_names.index(f.shares)
+    if f.along and f.shares and spec[f.shares].side == "item":
+        return id_names.index(f.shares)
+    return -1
+
+
 def _embedding(
     spec: FeatureSpec,
     k: int,
@@ -47,6 +58,7 @@ def _embedding(
     unknown_rate: float = 0.0,
 ) -> FeatureEmbedding:
     id_names = [f.name for f in spec.id_fields]
+    multi_names = [f.name for f in spec.multi_fields]
     hide = {"unknown_rate": unknown_rate, "unknown_buckets": unknown_buckets(spec)} if unknown_rate else {}
     return FeatureEmbedding(
         vocab_size=spec.total_vocab,
@@ -55,9 +67,8 @@ def _embedding(
         num_numeric=len(spec.dense_fields),
         multi_fields=[f.name for f in spec.multi_fields],
         multi_poolings=[f.pooling for f in spec.multi_fields],
-        multi_queries=[
-            id_names.index(f.shares) if f.pooling == "attention" else -1 for f in spec.multi_fields
-        ],
+        multi_queries=[_query_column(f, id_names, spec) for f in spec.multi_fields],
+        multi_along=[multi_names.index(f.along) if f.along else -1 for f in spec.multi_fields],
         attention_units=attention,
         numeric_mode=numeric_mode,
         embeddings_regularizer=keras.regularizers.L2(l2) if l2 else None,

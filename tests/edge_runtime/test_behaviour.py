@@ -436,20 +436,36 @@ def _impressions(n: int, users: int = 40, seed: int = 0) -> list[dict]:
     return rows
 
 
-def _with_attended_history() -> FeatureSpec:
-    """The test spec with its category history in the form spec infer proposes: the candidate's ids."""
+def _with_attended_history(ages: bool = False) -> FeatureSpec:
+    """The test spec with its category history in the form spec infer proposes: the candidate's ids;
+    with ``ages``, each event's age bucket along it."""
     d = spec_dict()
     for f in d["fields"]:
         if f["name"] == "recent_categories":
             del f["num_buckets"]
             f.update(shares="category", pooling="attention")
+            if ages:
+                d["fields"].append(
+                    {
+                        **f,
+                        "name": "recent_ages",
+                        "along": f["name"],
+                        "num_buckets": 64,
+                        "value_type": "integer",
+                    }
+                )
+                d["fields"][-1].pop("shares")
+                d["fields"][-1].pop("pooling")
+    history = next(b for b in d["behaviour"]["features"] if b["name"] == "recent_categories")
+    if ages:
+        d["behaviour"]["features"].append({**history, "name": "recent_ages", "type": "last_ages"})
     return FeatureSpec.from_dict(d)
 
 
-@pytest.mark.parametrize("history", ["mean-pooled", "attended"])
+@pytest.mark.parametrize("history", ["mean-pooled", "attended", "attended with ages"])
 def test_replay_and_the_device_give_identical_encoded_arrays_over_10000_events(spec, tmp_path, history):
-    if history == "attended":
-        spec = _with_attended_history()
+    if history != "mean-pooled":
+        spec = _with_attended_history(ages=history.endswith("ages"))
         assert spec.vocab_offsets()["recent_categories"] == spec.vocab_offsets()["category"]
     rows = _impressions(10_000)
     encoder = FeatureEncoder(spec)
@@ -480,6 +496,9 @@ def test_replay_and_the_device_give_identical_encoded_arrays_over_10000_events(s
     assert differences == dict.fromkeys(replayed, 0)
     # and the features are not trivially constant
     assert len(np.unique(replayed["num_values"], axis=0)) > 1000
+    if "recent_ages_ids" in replayed:  # many age buckets, at the history's positions
+        assert len(np.unique(replayed["recent_ages_ids"])) > 8
+        assert (replayed["recent_ages_mask"] == replayed["recent_categories_mask"]).all()
 
 
 def test_replay_refuses_what_it_cannot_replay_naming_the_record(spec):

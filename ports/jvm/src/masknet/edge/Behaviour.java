@@ -54,6 +54,11 @@ public final class Behaviour {
         }
     }
 
+    /** §10.3: {@code floor(log2(1 + age))}, exactly: the binary exponent of {@code 1 + max(age, 0)}. */
+    static int ageBucket(double age) {
+        return Math.getExponent(1.0 + Math.min(Math.max(age, 0.0), Double.MAX_VALUE));
+    }
+
     /** One kept event: arrival order, time, canonical texts of the recorded columns. */
     static final class Event {
         final long seq;
@@ -184,6 +189,15 @@ public final class Behaviour {
                     for (int i = chosen.size() - 1; i >= 0; i--) { // most recent first
                         if (chosen.get(i).values[j] != null) {
                             texts.add(chosen.get(i).values[j]);
+                        }
+                    }
+                    out.put(f.name, texts);
+                } else if (f.type.equals("last_ages")) { // the events last_values lists, their age buckets
+                    int j = columns.indexOf(f.of);
+                    List<String> texts = new ArrayList<>();
+                    for (int i = chosen.size() - 1; i >= 0; i--) {
+                        if (chosen.get(i).values[j] != null) {
+                            texts.add(Integer.toString(ageBucket(now - chosen.get(i).ts)));
                         }
                     }
                     out.put(f.name, texts);
