@@ -99,14 +99,16 @@ VARIANTS = {
     "rates": ("rates", ()),
     "proposed": ("proposed", ()),
     "proposed_unknown": ("proposed", ("--unknown-rate", "0.1")),
+    "no_ages_unknown": ("no_ages", ("--unknown-rate", "0.1")),
 }
-SPECS = ("static", "histories", "rates", "proposed")
+SPECS = ("static", "histories", "rates", "proposed", "no_ages")
 #: The model that ships: the proposed spec, trained with unknown ids hidden at 10 %.
 SHIPPED = "proposed_unknown"
 
 
 def _ablations(work: Path, by: str) -> None:
-    """``histories``: the proposed spec without its rate fields; ``rates``: the static spec plus them."""
+    """``histories``: the proposed spec without its rate fields; ``rates``: the static spec plus them;
+    ``no_ages``: the proposed spec without its events' ages."""
     proposed = json.loads((work / f"proposed-{by}.json").read_text())
     static = json.loads((work / f"static-{by}.json").read_text())
     rates = {f["name"] for f in proposed["behaviour"]["features"] if f["type"] == "rate"}
@@ -118,25 +120,36 @@ def _ablations(work: Path, by: str) -> None:
     histories["fields"] = [f for f in proposed["fields"] if f["name"] not in rates]
     with_rates = dict(static)
     with_rates["fields"] = static["fields"] + [f for f in proposed["fields"] if f["name"] in rates]
+    ages = {f["name"] for f in proposed["behaviour"]["features"] if f["type"] == "last_ages"}
+    no_ages = dict(proposed)
+    no_ages["behaviour"] = {
+        **proposed["behaviour"],
+        "features": [f for f in proposed["behaviour"]["features"] if f["name"] not in ages],
+    }
+    no_ages["fields"] = [f for f in proposed["fields"] if f["name"] not in ages]
+    (work / f"no_ages-{by}.json").write_text(json.dumps(no_ages, indent=2))
     (work / f"histories-{by}.json").write_text(json.dumps(histories, indent=2))
     (work / f"rates-{by}.json").write_text(json.dumps(with_rates, indent=2))
 
 
-def quality(work: Path, made: dict[str, dict[str, Path]], seeds: list[int]) -> dict[str, Any]:
-    """Valid and test AUC of every variant per split and seed; lifts over the static variant."""
+def quality(
+    work: Path, made: dict[str, dict[str, Path]], seeds: list[int], variants: list[str]
+) -> dict[str, Any]:
+    """Valid and test AUC of ``variants`` per split and seed; lifts over the static variant."""
     out: dict[str, Any] = {}
     for by, m in made.items():
         rows = []
         for seed in seeds:
             row: dict[str, Any] = {"seed": seed}
-            for variant, (spec, options) in VARIANTS.items():
+            for variant in variants:
+                spec, options = VARIANTS[variant]
                 files = [f"--{s}={m['rows'] / (s + '.csv')}" for s in ("train", "valid", "test")]
                 run = ["--seed", str(seed), "--out", str(work / f"run-{by}-{variant}-{seed}"), *options]
                 got = _masknet("train", "--spec", str(m[spec]), *files, *run)
                 row[variant] = {"valid": got["valid"]["auc"], "test": got["test"]["auc"]}
             rows.append(row)
         summary = {}
-        for variant in VARIANTS:
+        for variant in variants:
             summary[variant] = {
                 split: statistics.mean(r[variant][split] for r in rows) for split in ("valid", "test")
             }
@@ -268,7 +281,14 @@ LABELS = {
     "rates": "static + rates",
     "proposed": "proposed",
     "proposed_unknown": "**proposed, `--unknown-rate 0.1`**",
+    "no_ages_unknown": "proposed without the events' ages, `--unknown-rate 0.1`",
 }
+
+
+def _variants_option(q: dict[str, Any]) -> str:
+    """`` --variants ...`` when the run measured fewer than every variant."""
+    ran = list(next(iter(q.values()))["summary"])
+    return "" if ran == list(VARIANTS) else f" --variants {','.join(ran)}"
 
 
 def section(
@@ -285,7 +305,7 @@ def section(
         "### The user's recent behaviour on MovieLens-100K, split by time and by user",
         "",
         f"`MASKNET_FUXICTR_PYTHON=.venv-fuxictr/bin/python python -m benchmarks.bench_sequence --seeds "
-        f"{','.join(map(str, seeds))} --write`, {seconds:.0f} s; {machine()}.",
+        f"{','.join(map(str, seeds))}{_variants_option(q)} --write`, {seconds:.0f} s; {machine()}.",
         "",
         "All ratings of the fixed splits, split again with `masknet data split --by time` (the last 10 % of the "
         "timeline is test, the 10 % before it valid) and `--by user` (10 % of the users each for valid and test, "
@@ -293,8 +313,9 @@ def section(
         "`click`). Specs from `masknet spec infer`, no hand-written JSON: `static` is `--ignore split,timestamp "
         "--context user_id`, without behaviour; `proposed` is `--sequence item_id --user user_id --time timestamp "
         "--ignore split` (the last 25 liked and the last 25 rated item ids, `shares: item_id`, `pooling: attention`, "
-        "the two counts, and `rate` over the last 10 and 50 exposures). Ablations of `proposed`: `histories only` "
-        "(without the rates) and `static + rates`. `--unknown-rate 0.1` hides 10 % of the vocabulary fields' "
+        "each event's age bucket `along` its history (`last_ages`), the two counts, and `rate` over the last 10 and "
+        "50 exposures). Ablations of `proposed`: `histories only` (without the rates), `static + rates`, and "
+        "without the events' ages. `--unknown-rate 0.1` hides 10 % of the vocabulary fields' "
         "values behind their out-of-vocabulary id while training, so the model learns what an unknown user means. "
         "SerMaskNet with its defaults otherwise. FuxiCTR DIN: `benchmarks/fuxictr_reference.py --models din` on "
         "the same replayed files (FuxiCTR 2.3.10's feature processing, layers and trainer; embedding 10, the "
@@ -304,7 +325,7 @@ def section(
     for by in SPLITS:
         s = q[by]["summary"]
         rows = []
-        for v in VARIANTS:
+        for v in q[by]["summary"]:
             lift = f"{s[v]['lift']:+.4f} ± {s[v]['lift_sd']:.4f}" if v != "static" else ""
             per_seed = " ".join(f"{r[v]['test']:.4f}" for r in q[by]["rows"])
             rows.append([LABELS[v], f"{s[v]['valid']:.4f}", f"{s[v]['test']:.4f}", lift, per_seed])
@@ -347,14 +368,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2,3,4")
     parser.add_argument("--write", action="store_true")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="a subset of " + ", ".join(VARIANTS))
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
+    asked = [v for v in args.variants.split(",") if v]
+    if set(asked) - set(VARIANTS):
+        parser.error(f"unknown variants {sorted(set(asked) - set(VARIANTS))}; known: {', '.join(VARIANTS)}")
+    variants = [v for v in VARIANTS if v in {"static", SHIPPED, *asked}]
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         made = prepare(work)
         din = start_din(work, made, seeds)
-        q = quality(work, made, seeds)
+        q = quality(work, made, seeds, variants)
         d = finish_din(din)
         cost = device_cost(work, seeds[0])
         i8 = int8_overlap(work, seeds[0])

@@ -210,16 +210,21 @@ class DINReference(BaseModel):
 
 
 def _replayed_features(split: Path, work: Path, columns: list[str]) -> list[dict[str, Any]]:
-    """Replayed MovieLens rows: histories share ``item_id``'s rows; counts log1p'd, rates with a missing
-    value (no exposure yet) filled by the training mean, both standardized on train (as our encoder)."""
+    """Replayed MovieLens rows: histories share ``item_id``'s rows; the events' age buckets (``_ages``)
+    are mean-pooled sequences, as DIN has no place for them in its attention; counts log1p'd, rates
+    with a missing value (no exposure yet) filled by the training mean, both standardized on train (as
+    our encoder)."""
     histories = [c for c in columns if c.startswith("recent_") and c.endswith("_item_id")]
+    ages = [c for c in columns if c.startswith("recent_") and c.endswith("_ages")]
     numeric = [c for c in columns if c.startswith(("recent_clicks", "recent_impressions", "click_rate_"))]
-    cats = [c for c in columns if c not in (*histories, *numeric, "timestamp", "genres")]
+    cats = [c for c in columns if c not in (*histories, *ages, *numeric, "timestamp", "genres")]
     prepared = work / "prepared"
     prepared.mkdir(parents=True, exist_ok=True)
     means: dict[str, float] = {}
     for part in ("train", "valid", "test"):
-        frame = pd.read_csv(split / f"{part}.csv", dtype={c: str for c in (*cats, *histories, "genres")})
+        frame = pd.read_csv(
+            split / f"{part}.csv", dtype={c: str for c in (*cats, *histories, *ages, "genres")}
+        )
         for c in numeric:
             x = frame[c].astype(float)
             if c.startswith("recent_"):
@@ -231,6 +236,10 @@ def _replayed_features(split: Path, work: Path, columns: list[str]) -> list[dict
     return [
         {"name": cats, "active": True, "dtype": "str", "type": "categorical"},
         {"name": "genres", **sequence, "feature_encoder": "layers.MaskedAveragePooling()"},
+        *(
+            {"name": a, **sequence, "max_len": 50, "feature_encoder": "layers.MaskedAveragePooling()"}
+            for a in ages
+        ),
         *(
             {"name": h, **sequence, "max_len": 50, "share_embedding": "item_id", "feature_encoder": None}
             for h in histories

@@ -37,18 +37,25 @@ def read_behaviour(path: str | Path) -> BehaviourSpec:
         raise SpecError(f"{p}: {exc}") from None
 
 
-def propose_sequences(item: str, k: int = HISTORY_LENGTH) -> BehaviourSpec:
+def propose_sequences(item: str, k: int = HISTORY_LENGTH, ages: bool = True) -> BehaviourSpec:
     """The behaviour section ``spec infer --sequence ITEM`` proposes for an impression log.
 
     Every impression is recorded as an ``expose``, a clicked one also as a ``click`` (what ``masknet
     data replay`` does); the model reads the last ``k`` clicked and the last ``k`` shown ``item`` ids,
     each attended by the candidate (:func:`behaviour_field`), how many of each the log holds, and
-    the user's click rate over the last :data:`RATE_WINDOWS` exposures. The rates carry most of
-    the lift on MovieLens-100K (BENCHMARKS.md): the two counts cannot stand in for them, as both
-    stop at the log's length once it is full. The log keeps the longer of ``k`` and the longest
-    rate window of each kind.
+    the user's click rate over the last :data:`RATE_WINDOWS` exposures. With ``ages``, each
+    history's events also carry how long ago they happened (``last_ages`` along the history). The
+    rates carry most of the lift on MovieLens-100K (BENCHMARKS.md): the two counts cannot stand in
+    for them, as both stop at the log's length once it is full. The log keeps the longer of ``k``
+    and the longest rate window of each kind.
     """
     keep = max(k, *RATE_WINDOWS)
+    histories = []
+    for event, what in (("click", "clicked"), ("expose", "shown")):
+        history = {"name": f"recent_{what}_{item}", "type": "last_values", "event": event, "of": item, "k": k}
+        histories.append(history)
+        if ages:
+            histories.append({**history, "name": f"{history['name']}_ages", "type": "last_ages"})
     rates = [
         {"name": f"click_rate_{n}", "type": "rate", "event": "click", "per": "expose", "k": n}
         for n in RATE_WINDOWS
@@ -57,20 +64,7 @@ def propose_sequences(item: str, k: int = HISTORY_LENGTH) -> BehaviourSpec:
         {
             "events": {"click": {"keep_last": keep}, "expose": {"keep_last": keep}},
             "features": [
-                {
-                    "name": f"recent_clicked_{item}",
-                    "type": "last_values",
-                    "event": "click",
-                    "of": item,
-                    "k": k,
-                },
-                {
-                    "name": f"recent_shown_{item}",
-                    "type": "last_values",
-                    "event": "expose",
-                    "of": item,
-                    "k": k,
-                },
+                *histories,
                 {"name": "recent_clicks", "type": "count", "event": "click"},
                 {"name": "recent_impressions", "type": "count", "event": "expose"},
                 *rates,
@@ -79,16 +73,42 @@ def propose_sequences(item: str, k: int = HISTORY_LENGTH) -> BehaviourSpec:
     )
 
 
-def behaviour_field(feature: BehaviourFeature, of_field: dict[str, Any] | None) -> tuple[dict[str, Any], str]:
+def _ages_field(feature: BehaviourFeature, behaviour: BehaviourSpec | None) -> tuple[dict[str, Any], str]:
+    """``last_ages``: along the ``last_values`` history of the same events when there is one."""
+    field: dict[str, Any] = {
+        "name": feature.name,
+        "kind": "multi_categorical",
+        "side": "context",
+        "max_length": feature.k,
+        "min_count": 1,
+        "value_type": "integer",
+    }
+    what = f"behaviour: how long ago each of the last {feature.k} {feature.event!r} events happened"
+    same = (feature.event, feature.of, feature.k)
+    histories = behaviour.features if behaviour is not None else ()
+    history = next((h for h in histories if h.type == "last_values" and (h.event, h.of, h.k) == same), None)
+    if history is None:
+        return field, f"{what} (log2 buckets of seconds, mean-pooled)"
+    field["along"] = history.name
+    return field, f"{what}, added to each event of {history.name!r} (log2 buckets of seconds)"
+
+
+def behaviour_field(
+    feature: BehaviourFeature, of_field: dict[str, Any] | None, behaviour: BehaviourSpec | None = None
+) -> tuple[dict[str, Any], str]:
     """The spec field a behaviour feature fills, and why it has that form.
 
     ``last_values`` lists values of ``of``, most recent first. Of an item field (the usual case:
     recent item ids, their categories), it becomes a history the candidate attends to: the field
     shares ``of``'s ids and embedding rows, and DIN's attention weighs each event by its likeness to
     the candidate (a mean of the last k cannot tell whether the candidate resembles them). Of a
-    context field, a multi-valued field with ``of``'s id space, mean-pooled. Counts and seconds
-    are non-negative and long-tailed: ``log1p_standardize``.
+    context field, a multi-valued field with ``of``'s id space, mean-pooled. ``last_ages`` goes
+    ``along`` the ``last_values`` history of the same events in ``behaviour``, so each event's
+    vector carries its age. Counts and seconds are non-negative and long-tailed:
+    ``log1p_standardize``.
     """
+    if feature.type == "last_ages":
+        return _ages_field(feature, behaviour)
     if feature.type == "last_values":
         source = of_field or {}
         what = f"behaviour: the last {feature.k} {feature.of} values of {feature.event!r} events"

@@ -326,7 +326,7 @@ def infer_spec_report(
     if behaviour is not None:
         by_name = {f["name"]: f for f in fields}
         for feature in behaviour.features:
-            spec_field, why = behaviour_field(feature, by_name.get(feature.of or ""))
+            spec_field, why = behaviour_field(feature, by_name.get(feature.of or ""), behaviour)
             fields.append(spec_field)
             reports.append(ColumnReport(feature.name, f"{spec_field['kind']} ({spec_field['side']})", why, 0))
         data["behaviour"] = behaviour.to_dict()
