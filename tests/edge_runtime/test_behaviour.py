@@ -436,36 +436,24 @@ def _impressions(n: int, users: int = 40, seed: int = 0) -> list[dict]:
     return rows
 
 
-def _with_attended_history(ages: bool = False) -> FeatureSpec:
-    """The test spec with its category history in the form spec infer proposes: the candidate's ids;
-    with ``ages``, each event's age bucket along it."""
+def _with_attended_history() -> FeatureSpec:
+    """The test spec with its category history in the form spec infer proposes (the candidate's ids),
+    and each event's age bucket along it."""
     d = spec_dict()
-    for f in d["fields"]:
-        if f["name"] == "recent_categories":
-            del f["num_buckets"]
-            f.update(shares="category", pooling="attention")
-            if ages:
-                d["fields"].append(
-                    {
-                        **f,
-                        "name": "recent_ages",
-                        "along": f["name"],
-                        "num_buckets": 64,
-                        "value_type": "integer",
-                    }
-                )
-                d["fields"][-1].pop("shares")
-                d["fields"][-1].pop("pooling")
-    history = next(b for b in d["behaviour"]["features"] if b["name"] == "recent_categories")
-    if ages:
-        d["behaviour"]["features"].append({**history, "name": "recent_ages", "type": "last_ages"})
+    history = next(f for f in d["fields"] if f["name"] == "recent_categories")
+    del history["num_buckets"]
+    history.update(shares="category", pooling="attention")
+    ages = {"name": "recent_ages", "kind": "multi_categorical", "side": "context", "max_length": 5}
+    d["fields"].append({**ages, "num_buckets": 64, "value_type": "integer", "along": history["name"]})
+    feature = next(b for b in d["behaviour"]["features"] if b["name"] == "recent_categories")
+    d["behaviour"]["features"].append({**feature, "name": "recent_ages", "type": "last_ages"})
     return FeatureSpec.from_dict(d)
 
 
-@pytest.mark.parametrize("history", ["mean-pooled", "attended", "attended with ages"])
+@pytest.mark.parametrize("history", ["mean-pooled", "attended, with its events' ages"])
 def test_replay_and_the_device_give_identical_encoded_arrays_over_10000_events(spec, tmp_path, history):
     if history != "mean-pooled":
-        spec = _with_attended_history(ages=history.endswith("ages"))
+        spec = _with_attended_history()
         assert spec.vocab_offsets()["recent_categories"] == spec.vocab_offsets()["category"]
     rows = _impressions(10_000)
     encoder = FeatureEncoder(spec)
