@@ -98,8 +98,28 @@ class BehaviourState:
         self._kinds = {e.name: e for e in self.behaviour.events}
         self._events: dict[str, deque[Event]] = {e.name: deque() for e in self.behaviour.events}
         self._context = [f for f in self.behaviour.features if f.side == "context"]
+        self._present = self._history_columns(spec)
         self._item = [f for f in self.behaviour.features if f.side == "item"]
         self._seq = 0
+
+    def _history_columns(self, spec: FeatureSpec) -> dict[str, tuple[int, ...]]:
+        """For each ``last_values``/``last_ages`` feature, the recorded columns an event must have to
+        be listed: its history's ``of`` and the ``of`` of every ``last_values`` field along that
+        history, so a history and the fields along it list the same events, position by position."""
+        by_name = {f.name: f for f in self.behaviour.features}
+        group: dict[str, str] = {}
+        for f in self.behaviour.features:
+            along = getattr(spec[f.name], "along", None)
+            group[f.name] = along if along in by_name else f.name
+        columns: dict[str, list[str]] = {}
+        for f in self.behaviour.features:
+            if f.type == "last_values" or (f.type == "last_ages" and group[f.name] == f.name):
+                columns.setdefault(group[f.name], []).append(f.of)  # type: ignore[arg-type]
+        return {
+            name: tuple(self._column_index[c] for c in dict.fromkeys(columns[group[name]]))
+            for name, f in by_name.items()
+            if f.type in ("last_values", "last_ages")
+        }
 
     # ----------------------------------------------------------------- events
     def canonical_values(self, item: Mapping[str, Any]) -> tuple[str | None, ...]:
@@ -192,14 +212,17 @@ class BehaviourState:
                 out[f.name] = self._rate(f, now)
                 continue
             events = self._selected(f, now)
-            if f.type == "last_values":
-                j = self._column_index[f.of]
-                out[f.name] = [e.values[j] for e in reversed(events) if e.values[j] is not None]
-            elif f.type == "last_ages":  # the same events as last_values of the same of, k and event
-                j = self._column_index[f.of]
-                out[f.name] = [
-                    str(age_bucket(now - e.ts)) for e in reversed(events) if e.values[j] is not None
-                ]
+            if f.type in ("last_values", "last_ages"):  # the events with every column of the history
+                present = self._present[f.name]
+                if len(present) == 1:  # the usual history: one column, at list-comprehension speed
+                    listed = [e for e in reversed(events) if e.values[present[0]] is not None]
+                else:
+                    listed = [e for e in reversed(events) if all(e.values[j] is not None for j in present)]
+                if f.type == "last_values":
+                    j = self._column_index[f.of]
+                    out[f.name] = [e.values[j] for e in listed]
+                else:
+                    out[f.name] = [str(age_bucket(now - e.ts)) for e in listed]
             elif f.type == "count":
                 out[f.name] = float(len(events))
             else:  # seconds_since the latest event of the kind

@@ -164,12 +164,12 @@ class FeatureEncoder:
         for name in self._side_columns["context"]:
             f = self.spec[name]
             off = self._offsets.get(name, 0)
-            if isinstance(f, MultiCategoricalField):
+            if f.model_input == "sequence":
                 part.multi[name] = (
                     np.full((1, f.max_length), off, np.int32),
                     np.zeros((1, f.max_length), np.float32),
                 )
-            elif isinstance(f, NumericField) and not f.is_bucketized:
+            elif f.model_input == "values":
                 part.dense[name] = np.zeros(1, np.float32)
             else:
                 part.ids[name] = np.full(1, off, np.int32)
@@ -213,7 +213,7 @@ class FeatureEncoder:
             single, dense = [], []
             for name in names:
                 f = self.spec[name]
-                if isinstance(f, NumericField) and not f.is_bucketized:
+                if f.model_input == "values":
                     dense.append(f)
                 else:
                     single.append((name, f, self.spec.column_of(name)))

@@ -90,6 +90,11 @@ class IdSpace:
     value_type: str = "text"
     #: Whether the empty text is a value of its own (a categorical) or no value (an item of a list).
     allow_empty_text: ClassVar[bool] = True
+    #: Values are looked up by their canonical text.
+    reads_text: ClassVar[bool] = True
+    #: What the field becomes in the model's inputs: ``ids`` (one ``cat_ids`` column), ``values``
+    #: (one ``num_values`` column) or ``sequence`` (``<name>_ids`` and ``<name>_mask``).
+    model_input: ClassVar[str] = "ids"
 
     def __post_init__(self) -> None:
         check_name(self.name)
@@ -158,6 +163,11 @@ class IdSpace:
             seen: set[str] = set()
             dup = next(v for v in vocab if v in seen or seen.add(v))  # type: ignore[func-returns-value]
             raise spec_error(self.name, f"vocabulary lists {dup!r} more than once")
+
+    @property
+    def column(self) -> str:
+        """The raw column this field reads."""
+        return self.name
 
     @property
     def uses_vocabulary(self) -> bool:
@@ -245,6 +255,7 @@ class MultiCategoricalField(IdSpace):
     along: str | None = None
     kind: ClassVar[str] = "multi_categorical"
     allow_empty_text: ClassVar[bool] = False
+    model_input: ClassVar[str] = "sequence"
 
     def __post_init__(self) -> None:
         if self.pooling == "attention" and self.shares is None:
@@ -306,6 +317,11 @@ class CrossField:
     fields: tuple[str, ...]
     num_buckets: int
     kind: ClassVar[str] = "cross"
+    #: Computed from other fields: it reads no column and has nothing to fit.
+    column: ClassVar[None] = None
+    reads_text: ClassVar[bool] = False
+    is_fitted: ClassVar[bool] = True
+    model_input: ClassVar[str] = "ids"
 
     def __post_init__(self) -> None:
         check_name(self.name)

@@ -99,6 +99,14 @@ class NumericField:
         """The raw column this field reads."""
         return self.source or self.name
 
+    #: Numbers are read as numbers, not as texts.
+    reads_text: ClassVar[bool] = False
+
+    @property
+    def model_input(self) -> str:
+        """``ids`` when bucketized (one ``cat_ids`` column), else ``values`` (one ``num_values``)."""
+        return "ids" if self.is_bucketized else "values"
+
     @property
     def is_bucketized(self) -> bool:
         """True when the field is encoded as a categorical bucket index."""

@@ -157,17 +157,16 @@ class FeatureSpec:
     @property
     def raw_columns(self) -> tuple[str, ...]:
         """Names of the fields read from raw columns (every field except crosses)."""
-        return tuple(f.name for f in self.fields if not isinstance(f, CrossField))
+        return tuple(f.name for f in self.fields if f.column is not None)
 
     def column_of(self, name: str) -> str:
-        """The raw column a field reads (its ``source`` or its name)."""
-        f = self[name]
-        return f.column if isinstance(f, NumericField) else f.name
+        """The raw column a field reads (its ``source`` or its name; a cross, which reads none, its name)."""
+        return self[name].column or name
 
     @property
     def text_columns(self) -> tuple[str, ...]:
         """Raw columns holding categorical values (read as text from files)."""
-        return tuple(f.name for f in self.fields if isinstance(f, (CategoricalField, MultiCategoricalField)))
+        return tuple(f.name for f in self.fields if f.reads_text)
 
     @property
     def input_columns(self) -> tuple[str, ...]:
@@ -181,22 +180,17 @@ class FeatureSpec:
     @property
     def id_fields(self) -> tuple[Field, ...]:
         """Fields that become one id column of ``cat_ids``, in order."""
-        return tuple(
-            f
-            for f in self.fields
-            if isinstance(f, (CategoricalField, CrossField))
-            or (isinstance(f, NumericField) and f.is_bucketized)
-        )
+        return tuple(f for f in self.fields if f.model_input == "ids")
 
     @property
     def dense_fields(self) -> tuple[NumericField, ...]:
         """Numeric fields that become one column of ``num_values``, in order."""
-        return tuple(f for f in self.fields if isinstance(f, NumericField) and not f.is_bucketized)
+        return tuple(f for f in self.fields if f.model_input == "values")  # type: ignore[misc]
 
     @property
     def multi_fields(self) -> tuple[MultiCategoricalField, ...]:
         """Multi-valued fields; each becomes ``<name>_ids`` and ``<name>_mask`` inputs."""
-        return tuple(f for f in self.fields if isinstance(f, MultiCategoricalField))
+        return tuple(f for f in self.fields if f.model_input == "sequence")  # type: ignore[misc]
 
     @property
     def is_fitted(self) -> bool:
@@ -205,7 +199,7 @@ class FeatureSpec:
 
     def unfitted_fields(self) -> tuple[str, ...]:
         """Names of fields still lacking statistics or a vocabulary."""
-        return tuple(f.name for f in self.fields if not isinstance(f, CrossField) and not f.is_fitted)
+        return tuple(f.name for f in self.fields if not f.is_fitted)
 
     def vocab_sizes(self) -> dict[str, int]:
         """Ids each id-bearing field uses (scalar id fields, then multi-valued fields)."""

@@ -65,20 +65,22 @@ def check_along(by_name: dict[str, Field]) -> None:
 
 
 def _check_aligned(b: BehaviourFeature, behaviour: BehaviourSpec, by_name: dict[str, Field]) -> None:
-    """A behaviour field ``along`` a behaviour history lists the same events: ``last_ages`` (or
-    ``last_values`` of the same column) with the history's ``event``, ``of`` and ``k``."""
+    """A behaviour field ``along`` a behaviour history lists the same events: a ``last_values`` (of
+    another item column: each event's category, say) or ``last_ages`` with the history's ``event``
+    and ``k`` (``last_ages`` also its ``of``)."""
     target = by_name[b.name]
     if not isinstance(target, MultiCategoricalField) or target.along is None:
         return
     history = next((h for h in behaviour.features if h.name == target.along), None)
     if history is None:
         return  # a history the app passes in: the app keeps the positions aligned
-    same = (b.event, b.of, b.k) == (history.event, history.of, history.k)
-    if not same or b.type not in ("last_ages", "last_values"):
+    same = (b.event, b.k) == (history.event, history.k) and (b.type == "last_values" or b.of == history.of)
+    if history.type != "last_values" or b.type not in ("last_ages", "last_values") or not same:
         raise spec_error(
             b.name,
-            f"is along {history.name!r}, so it must list the same events: a last_ages feature with "
-            f"event {history.event!r}, of {history.of!r}, k {history.k}",
+            f"is along {history.name!r}, so it must list the same events: a last_values (of any "
+            f"item column) or last_ages (of {history.of!r}) feature with event {history.event!r} and "
+            f"k {history.k}",
         )
 
 

@@ -67,7 +67,8 @@ def spec() -> None:
     "sequence_item",
     metavar="ITEM",
     help="An impression log (masknet data replay): propose the user's last clicked and shown ITEM ids "
-    "as histories the candidate attends to, with their counts (instead of --behaviour).",
+    "as histories the candidate attends to, with each event's age, their counts and the click rates "
+    "(instead of --behaviour).",
 )
 @click.option(
     "--user",

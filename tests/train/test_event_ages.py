@@ -177,3 +177,64 @@ def test_a_model_with_event_ages_converts_to_builtins_in_every_mode():
             runner = interpreter.get_signature_runner()
             got = runner(**{k: v for k, v in sample.items()})
             np.testing.assert_allclose(next(iter(got.values())), keras_scores, atol=1e-5)
+
+
+def _with_categories() -> FeatureSpec:
+    """The test spec with each event's category along the history, in the category field's id space."""
+    d = _spec_dict()
+    d["fields"].insert(2, {"name": "category", "kind": "categorical", "side": "item", "num_buckets": 5})
+    d["fields"].append(
+        {"name": "cats", "kind": "multi_categorical", "side": "context", "max_length": 4}
+        | {"shares": "category", "along": "history"}
+    )
+    d["behaviour"]["features"].append(
+        {"name": "cats", "type": "last_values", "event": "click", "of": "category", "k": 4}
+    )
+    return FeatureSpec.from_dict(d)
+
+
+def test_a_history_and_the_fields_along_it_list_the_same_events():
+    spec = _with_categories()
+    state = BehaviourState(spec)
+    for ts, item in (
+        (1.0, {"item_id": "a", "category": "x"}),
+        (2.0, {"item_id": "b"}),
+        (3.0, {"category": "y"}),
+    ):
+        state.add("click", item, ts)
+    state.add("click", {"item_id": "c", "category": "z"}, 7.0)
+    got = state.context_values(10.0)
+    assert (got["history"], got["cats"], got["ages"]) == (["c", "a"], ["z", "x"], ["2", "3"])
+    bad = _spec_dict()
+    bad["fields"].insert(2, {"name": "category", "kind": "categorical", "side": "item", "num_buckets": 5})
+    bad["fields"].append(
+        {"name": "cats", "kind": "multi_categorical", "side": "context", "max_length": 4}
+        | {"shares": "category", "along": "history"}
+    )
+    bad["behaviour"]["features"].append(
+        {"name": "cats", "type": "last_values", "event": "click", "of": "category", "k": 3}
+    )
+    with pytest.raises(SpecError, match="'cats'.*same events"):
+        FeatureSpec.from_dict(bad)
+
+
+def test_a_field_along_a_history_that_shares_an_item_field_joins_the_query():
+    pytest.importorskip("tensorflow")
+    from masknet_edge.train.masknet import build_model
+
+    spec = _with_categories()
+    model = build_model(spec)
+    layer = model.get_layer("embedding")
+    names = [f.name for f in spec.id_fields]
+    assert layer.multi_fields == ("history", "ages", "cats")
+    assert layer.multi_queries == (names.index("item_id"), -1, names.index("category"))
+    assert layer.multi_along == (-1, 0, 0)
+    rows = [{"item_id": "b", "category": "x", "history": ["c", "a"], "ages": ["1", "4"], "cats": ["x", "y"]}]
+    enc = FeatureEncoder(spec).encode(rows)
+    out = np.asarray(layer(enc))
+    table = np.asarray(layer.table)
+    ids = enc["cat_ids"][:, [names.index("item_id"), names.index("category")]]
+    query = table[ids[:, 0]] + table[ids[:, 1]]
+    keys = table[enc["history_ids"]] + table[enc["ages_ids"]] + table[enc["cats_ids"]]
+    expected = layer.attentions["history"](query, keys, enc["history_mask"])
+    np.testing.assert_allclose(out[:, len(names)], np.asarray(expected), rtol=1e-5)

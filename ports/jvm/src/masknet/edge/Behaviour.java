@@ -34,6 +34,8 @@ public final class Behaviour {
         Double capSeconds;
         Double halfLifeSeconds;
         String per;
+        /** §10.3: for {@code last_values} and {@code last_ages}, the columns a listed event has. */
+        List<Integer> present;
 
         /** §10.0: the side a feature belongs to ({@code seconds_since}: item with {@code of}). */
         boolean itemSide() {
@@ -110,14 +112,47 @@ public final class Behaviour {
                 columns.add(f.of);
             }
         }
+        Map<String, String> along = new HashMap<>();
         for (Object o : (List<Object>) spec.get("fields")) {
             Map<String, Object> d = (Map<String, Object>) o;
+            if (d.get("along") != null) {
+                along.put((String) d.get("name"), (String) d.get("along"));
+            }
             if (columns.contains((String) d.get("name"))) {
                 Spec.Field f = new Spec.Field();
                 f.name = (String) d.get("name");
                 f.valueType = (String) d.getOrDefault("value_type", "text");
                 columnFields.put(f.name, f);
             }
+        }
+        historyColumns(along);
+    }
+
+    /**
+     * §10.3: the recorded columns an event must have to be listed by each history feature: its
+     * history's {@code of} and that of every {@code last_values} field along the history.
+     */
+    private void historyColumns(Map<String, String> along) {
+        Map<String, Feature> byName = new HashMap<>();
+        for (Feature f : features) {
+            byName.put(f.name, f);
+        }
+        Map<String, String> group = new HashMap<>();
+        for (Feature f : features) {
+            String a = along.get(f.name);
+            group.put(f.name, a != null && byName.containsKey(a) ? a : f.name);
+        }
+        Map<String, List<Integer>> needed = new HashMap<>();
+        for (Feature f : features) {
+            String g = group.get(f.name);
+            boolean lists = f.type.equals("last_values") || (f.type.equals("last_ages") && g.equals(f.name));
+            List<Integer> cols = needed.computeIfAbsent(g, x -> new ArrayList<>());
+            if (lists && !cols.contains(columns.indexOf(f.of))) {
+                cols.add(columns.indexOf(f.of));
+            }
+        }
+        for (Feature f : features) {
+            f.present = needed.get(group.get(f.name));
         }
     }
 
@@ -183,21 +218,18 @@ public final class Behaviour {
                     continue;
                 }
                 List<Event> chosen = selected(f, now);
-                if (f.type.equals("last_values")) {
+                if (f.type.equals("last_values") || f.type.equals("last_ages")) {
                     int j = columns.indexOf(f.of);
                     List<String> texts = new ArrayList<>();
                     for (int i = chosen.size() - 1; i >= 0; i--) { // most recent first
-                        if (chosen.get(i).values[j] != null) {
-                            texts.add(chosen.get(i).values[j]);
+                        Event e = chosen.get(i);
+                        boolean listed = true;
+                        for (int c : f.present) {
+                            listed &= e.values[c] != null;
                         }
-                    }
-                    out.put(f.name, texts);
-                } else if (f.type.equals("last_ages")) { // the events last_values lists, their age buckets
-                    int j = columns.indexOf(f.of);
-                    List<String> texts = new ArrayList<>();
-                    for (int i = chosen.size() - 1; i >= 0; i--) {
-                        if (chosen.get(i).values[j] != null) {
-                            texts.add(Integer.toString(ageBucket(now - chosen.get(i).ts)));
+                        if (listed) {
+                            texts.add(f.type.equals("last_values") ? e.values[j]
+                                    : Integer.toString(ageBucket(now - e.ts)));
                         }
                     }
                     out.put(f.name, texts);
