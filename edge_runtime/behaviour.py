@@ -60,6 +60,17 @@ def age_bucket(seconds: float) -> int:
     return math.frexp(1.0 + min(max(seconds, 0.0), sys.float_info.max))[1] - 1
 
 
+#: The text of each age bucket (0 .. 1023), built once: a request lists up to k of them per history.
+_AGE_TEXTS = tuple(str(b) for b in range(1024))
+
+
+def _age_texts(now: float, events: list[Event]) -> list[str]:
+    """:func:`age_bucket` of each event's age at ``now``, as texts (the same numbers, inlined: an age
+    that overflows to infinity has exponent 0 from ``frexp``, and index -1 is bucket 1023, its bucket)."""
+    frexp = math.frexp
+    return [_AGE_TEXTS[frexp(1.0 + (now - e.ts if now > e.ts else 0.0))[1] - 1] for e in events]
+
+
 def behaviour_key(spec: FeatureSpec) -> str:
     """What a log's events and features depend on: the behaviour section and the value types of the
     recorded columns. A fitted spec and its unfitted draft have the same key."""
@@ -207,27 +218,35 @@ class BehaviourState:
         """The context-side behaviour columns for a request at ``now`` (raw values, as a record holds)."""
         now = check_time(now, "now")
         out: dict[str, Any] = {}
+        listed_by: dict[Any, list[Event]] = {}  # a history and the fields along it share their events
         for f in self._context:
             if f.type == "rate":
                 out[f.name] = self._rate(f, now)
-                continue
-            events = self._selected(f, now)
-            if f.type in ("last_values", "last_ages"):  # the events with every column of the history
-                present = self._present[f.name]
-                if len(present) == 1:  # the usual history: one column, at list-comprehension speed
-                    listed = [e for e in reversed(events) if e.values[present[0]] is not None]
-                else:
-                    listed = [e for e in reversed(events) if all(e.values[j] is not None for j in present)]
+            elif f.type in ("last_values", "last_ages"):
+                key = (f.event, f.k, self._present[f.name])
+                listed = listed_by.get(key)
+                if listed is None:
+                    listed = listed_by[key] = self._listed(self._selected(f, now), key[2])
                 if f.type == "last_values":
                     j = self._column_index[f.of]
                     out[f.name] = [e.values[j] for e in listed]
                 else:
-                    out[f.name] = [str(age_bucket(now - e.ts)) for e in listed]
-            elif f.type == "count":
-                out[f.name] = float(len(events))
-            else:  # seconds_since the latest event of the kind
-                out[f.name] = min(max(now - events[-1].ts, 0.0), f.cap) if events else f.cap
+                    out[f.name] = _age_texts(now, listed)
+            else:
+                events = self._selected(f, now)
+                if f.type == "count":
+                    out[f.name] = float(len(events))
+                else:  # seconds_since the latest event of the kind
+                    out[f.name] = min(max(now - events[-1].ts, 0.0), f.cap) if events else f.cap
         return out
+
+    @staticmethod
+    def _listed(events: list[Event], present: tuple[int, ...]) -> list[Event]:
+        """The events a history lists, most recent first: those with every one of its columns."""
+        if len(present) == 1:  # the usual history: one column, at list-comprehension speed
+            j = present[0]
+            return [e for e in reversed(events) if e.values[j] is not None]
+        return [e for e in reversed(events) if all(e.values[j] is not None for j in present)]
 
     def _rate(self, f: BehaviourFeature, now: float) -> float | None:
         """``rate``: ``event``s that arrived after the oldest of the last ``k`` visible ``per`` events,

@@ -40,8 +40,13 @@ def multi_value_texts(f: MultiCategoricalField, value: Any, record: int = 0) -> 
         return None
     else:
         items = [value]
-    texts: list[str] = []
     plain, integer = f.value_type == "text", f.value_type == "integer"
+    # Texts only, none empty (a behaviour log's histories): canonical as they are when plain, or
+    # when every one is a canonical integer; the first max_length are kept.
+    texts_only = (plain or integer) and items and set(map(type, items)) == {str} and "" not in items
+    if texts_only and (plain or all(map(hashing.is_canonical_integer, items))):
+        return items[: f.max_length]
+    texts: list[str] = []
     for item in items:
         if type(item) is str and (plain or (integer and hashing.is_canonical_integer(item))):
             text = item  # already canonical (a behaviour log's history holds canonical texts)

@@ -10,7 +10,7 @@ import numpy as np
 
 from masknet_edge.edge_runtime.spec import NumericField
 
-__all__ = ["EncodedPart", "Plan", "rows_of"]
+__all__ = ["EncodedPart", "Plan", "reuse_key", "rows_of"]
 
 
 @dataclass(frozen=True)
@@ -70,3 +70,21 @@ def rows_of(a: np.ndarray, n: int) -> np.ndarray:
     if a.shape[0] != n:
         return np.repeat(a, n, axis=0)
     return a if a.flags.c_contiguous and a.flags.writeable else a.copy()
+
+
+#: Value types whose equal values (of one type) always encode alike.
+_ALIKE = frozenset((str, int, float, bool, type(None)))
+
+
+def reuse_key(values: tuple[Any, ...]) -> Any:
+    """What a context's encoding may be reused for: its raw values with their types (``1 == True``,
+    but they do not encode alike), a list of texts (a behaviour log's history) as their tuple; None
+    when a value is of another type, or a list holds anything but texts (never reused)."""
+    types = tuple(map(type, values))
+    if not set(types) <= _ALIKE | {list}:
+        return None
+    if list in types:
+        if not all(set(map(type, v)) <= {str} for v, t in zip(values, types, strict=True) if t is list):
+            return None
+        values = tuple(tuple(v) if t is list else v for v, t in zip(values, types, strict=True))
+    return (values, types)

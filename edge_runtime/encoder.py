@@ -35,7 +35,7 @@ import numpy as np
 
 from masknet_edge.edge_runtime import hashing
 from masknet_edge.edge_runtime.columns import Columns
-from masknet_edge.edge_runtime.encoded import EncodedPart, Plan, rows_of
+from masknet_edge.edge_runtime.encoded import EncodedPart, Plan, reuse_key, rows_of
 from masknet_edge.edge_runtime.errors import ArgumentError, EncodeError
 from masknet_edge.edge_runtime.id_lookup import DEFAULT_CACHE_SIZE, IdLookup
 from masknet_edge.edge_runtime.native import fastcols as native_fast_path
@@ -50,10 +50,6 @@ from masknet_edge.edge_runtime.spec import (
 )
 
 __all__ = ["DEFAULT_CACHE_SIZE", "EncodedPart", "FeatureEncoder"]
-
-#: Value types whose equal values (of one type) always encode alike: a context of only these can
-#: reuse the previous request's encoding.
-_CACHEABLE = frozenset((str, int, float, bool, type(None)))
 
 
 class FeatureEncoder:
@@ -120,9 +116,7 @@ class FeatureEncoder:
             return EncodedPart(n=1, ids={}, fps={}, dense={}, multi={})
         # A device ranks for one user: the same context request after request. The last one's
         # encoding is kept and reused when every value is the same (same type, equal value).
-        values = tuple(map(context.get, self._plan(names).columns))  # the raw columns the fields read
-        types = tuple(map(type, values))
-        key = (values, types) if set(types) <= _CACHEABLE else None  # 1 == True, but not alike
+        key = reuse_key(tuple(map(context.get, self._plan(names).columns)))  # the columns the fields read
         last_key, last_part = self._last_context
         if key is not None and last_key == key:
             return last_part

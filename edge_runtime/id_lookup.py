@@ -200,12 +200,9 @@ class IdLookup:
                         raise EncodeError("required field is missing", field=f.name, record=i)
                     found[i] = empty
                     continue
-                ids = []
-                for text in texts:
-                    got = cache.get(text)
-                    if got is None:
-                        got = cache[text] = self.id_of_text(f, text, i)
-                    ids.append(got)
+                ids = list(map(cache.get, texts))  # a C loop; the texts not cached are resolved below
+                for j in [j for j, got in enumerate(ids) if got is None]:
+                    ids[j] = cache[texts[j]] = self.id_of_text(f, texts[j], i)
                 found[i] = row = (*ids, *empty[len(ids) :])
                 if type(v) is str:
                     rows[v] = row

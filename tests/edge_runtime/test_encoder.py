@@ -473,3 +473,29 @@ def test_a_reused_context_is_keyed_by_the_columns_its_fields_read():
     enc = FeatureEncoder(spec)
     assert enc.encode_context({"u": "a", "age": 30}).dense["age_x"].tolist() == [30.0]
     assert enc.encode_context({"u": "a", "age": 50}).dense["age_x"].tolist() == [50.0]
+
+
+def test_a_history_given_as_a_list_of_texts_is_reused_only_while_it_is_equal():
+    """A behaviour log gives its histories as lists of texts: an equal list reuses the encoding, a
+    changed one (or the same list changed in place) does not, and a list of other values never does."""
+    from masknet_edge.edge_runtime.encoder import FeatureEncoder
+    from masknet_edge.edge_runtime.spec import FeatureSpec
+
+    spec = FeatureSpec.from_dict(
+        {
+            "fields": [
+                {"name": "i", "kind": "categorical", "side": "item", "vocabulary": ["1", "2", "3"]},
+                {"name": "h", "kind": "multi_categorical", "side": "context", "max_length": 3, "shares": "i"},
+            ]
+        }
+    )
+    enc = FeatureEncoder(spec)
+    history = ["3", "1"]
+    first = enc.encode_context({"h": history})
+    assert enc.encode_context({"h": ["3", "1"]}) is first
+    history.append("2")  # the caller's list changed in place: a new context
+    grown = enc.encode_context({"h": history})
+    assert grown is not first and grown.multi["h"][1].sum() == 3 and first.multi["h"][1].sum() == 2
+    ints = enc.encode_context({"h": [3, 1]})
+    assert ints is not enc.encode_context({"h": [3, 1]})  # not texts: encoded again each time
+    assert ints.multi["h"][0].tolist() == first.multi["h"][0].tolist()
