@@ -58,6 +58,13 @@ def _checkout(rev: str, folder: Path) -> str:
             check=True,
             capture_output=True,
         )
+    # The installed package maps masknet_edge.<stage> to this checkout's folders: a clone whose
+    # masknet_edge/ lacks them would import those stages from here. Links inside the clone's package
+    # make its own stages found first.
+    package = folder / "masknet_edge"
+    for stage in ("convert", "edge_runtime", "train"):
+        if package.is_dir() and (folder / stage).is_dir() and not (package / stage).exists():
+            (package / stage).symlink_to(Path("..") / stage)
     head = subprocess.run(
         ["git", "-C", str(folder), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     )
