@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -44,7 +45,7 @@ def pytest_args(makefile: str) -> list[str]:
     workers = _WORKERS.search(makefile)
     line = found.group(1).replace("$(PYTEST_ARGS)", "")
     line = line.replace("$(TEST_WORKERS)", workers.group(1) if workers else "")
-    return line.split()
+    return shlex.split(line)  # as the shell reads it: -m "not emulation" is two arguments
 
 
 def _checkout(rev: str, folder: Path) -> str:

@@ -246,6 +246,8 @@ def test_the_suite_benchmark_runs_each_commits_own_test_command():
     assert pytest_args(old) == ["-q"]
     new = "TEST_WORKERS ?= 3\ntest: lint\n\t$(PY) -m pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)\n"
     assert pytest_args(new) == ["-q", "-n", "3"]
+    quoted = 'test: lint\n\t$(PY) -m pytest -q -m "not emulation" $(PYTEST_ARGS)\n'
+    assert pytest_args(quoted) == ["-q", "-m", "not emulation"]  # as the shell reads it
     with pytest.raises(ValueError, match="no `\\$\\(PY\\) -m pytest` line"):
         pytest_args("test:\n\tpytest\n")
     from benchmarks.bench_suite import _FAILED
