@@ -30,6 +30,8 @@ from benchmarks.common import machine, table, write_marked_section
 ROOT = Path(__file__).resolve().parents[1]
 #: The last commit before the first change made for issue #13 (train/pipeline.py split, 804372f).
 ISSUE_13_BASE = "a50eb5a"
+#: The last commit before the first change made for issue #29 (the run's plan, 7da77ec).
+ISSUE_29_BASE = "6402b30"
 BEGIN, END = "<!-- suite:begin -->", "<!-- suite:end -->"
 _PYTEST = re.compile(r"^\t\$\(PY\) -m pytest (.*)$", re.MULTILINE)
 _WORKERS = re.compile(r"^TEST_WORKERS \?= (\d+)$", re.MULTILINE)
@@ -117,6 +119,18 @@ def run(base: str = ISSUE_13_BASE, rounds: int = 2) -> dict[str, Any]:
     }
 
 
+#: What each base commit stands for.
+_BASES = {
+    ISSUE_13_BASE: "the commit where issue #13 set its goal",
+    ISSUE_29_BASE: "the last commit before issue #29's first change",
+}
+
+
+def _base_option(result: dict[str, Any]) -> str:
+    base = result["revs"]["base"]
+    return "" if base == ISSUE_13_BASE else f" --base {base}"
+
+
 def render(result: dict[str, Any]) -> list[str]:
     """The section: each run's wall time and summary, and the ratio per round."""
     rows, failed = [], []
@@ -132,8 +146,9 @@ def render(result: dict[str, Any]) -> list[str]:
         BEGIN,
         "## Test suite time against the goal's base (`benchmarks/bench_suite.py`)",
         "",
-        "`.venv/bin/python -m benchmarks.bench_suite --write`: the pytest part of `make test` at the commit "
-        f"where issue #13 set its goal (base) and now (head), alternated on one machine ({result['machine']}). "
+        f"`.venv/bin/python -m benchmarks.bench_suite{_base_option(result)} --write`: the pytest part of "
+        f"`make test` at {_BASES.get(result['revs']['base'], 'the base commit')} (base) and now (head), "
+        f"alternated on one machine ({result['machine']}). "
         "Both run from clones without `../shared/data`, so the tests on real data skip in both.",
         "",
         table(["suite", "commit", "command", "round", "wall s", "pytest says"], rows),
