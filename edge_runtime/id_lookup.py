@@ -45,7 +45,7 @@ class IdLookup:
                 t: self.offsets[f.name] + 1 + f.hash_buckets + i for i, t in enumerate(f.vocabulary or ())
             }
             for f in spec.fields
-            if isinstance(f, (CategoricalField, MultiCategoricalField))
+            if f.reads_text  # the id spaces of texts: categorical and multi-valued fields
         }
         self.id_caches: dict[str, dict[str, int]] = {}  # field -> text -> offset id
         self.multi_rows: dict[str, dict[str, tuple[int, ...]]] = {}  # field -> raw text -> padded ids

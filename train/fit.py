@@ -155,7 +155,7 @@ def fit_spec(spec: FeatureSpec, chunks: Iterable[Any], seed: int = 0) -> Feature
     vocabs = {
         f.name: _VocabularyCounts(f)
         for f in spec.fields
-        if isinstance(f, (CategoricalField, MultiCategoricalField))
+        if f.reads_text  # a categorical or multi-valued field: an id space of texts
         and f.min_count is not None
         and getattr(f, "shares", None) is None  # a shared id space is fitted by its owner
     }
