@@ -34,7 +34,7 @@ from masknet_edge.edge_runtime.spec import FeatureSpec
 from masknet_edge.train import metrics
 from masknet_edge.train.batches import load_encoded
 from masknet_edge.train.config import ModelConfig, TrainConfig
-from masknet_edge.train.devices import device_summary, split_cpu, strategy_for
+from masknet_edge.train.devices import device_summary, leave_a_core_for_input, split_cpu, strategy_for
 from masknet_edge.train.plan import (
     RunPlan,
     TrainInputs,
@@ -187,13 +187,15 @@ def _prepare_process(plan: RunPlan, cleanup: contextlib.ExitStack, distribute: s
         from masknet_edge.train.multiworker import make_strategy
 
         worker_strategy = make_strategy(train_config.worker_timeout)
+    threads = leave_a_core_for_input()
     if distribute != "none" and cpu_devices > 1:
         split_cpu(cpu_devices)
     keras.utils.set_random_seed(train_config.seed)
     if train_config.mixed_precision:
         cleanup.callback(keras.mixed_precision.set_global_policy, keras.mixed_precision.global_policy())
         keras.mixed_precision.set_global_policy("mixed_float16")
-    log.info("training on %s", device_summary())
+    ops = f", {threads} op thread{'s' * (threads != 1)} (one core left to the input)" if threads else ""
+    log.info("training on %s%s", device_summary(), ops)
     return worker_strategy
 
 

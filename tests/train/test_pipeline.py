@@ -379,3 +379,22 @@ def test_movielens_loads_from_grouplens_files(tmp_path, layout):
     assert set(train["genres"]) == {"Action|Drama"} and set(train["release_year"]) == {"1995"}
     names = {f["name"]: f for f in spec["fields"]}
     assert names["user_id"]["side"] == "context" and names["genres"]["kind"] == "multi_categorical"
+
+
+def test_training_leaves_a_core_for_the_input_pipeline():
+    """Without a GPU, TensorFlow's ops get every core but one; the user's TF_NUM_INTRAOP_THREADS, or a
+    TensorFlow already running in the process, are left as they are."""
+    code = (
+        "from masknet_edge.train.devices import leave_a_core_for_input as leave\n"
+        "import tensorflow as tf\n"
+        "print(leave(3), tf.config.threading.get_intra_op_parallelism_threads())\n"
+        "tf.constant(1.0) + 1.0\n"  # TensorFlow is running: its pools are fixed
+        "print(leave(5))\n"
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env.pop("TF_NUM_INTRAOP_THREADS", None)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["2", "2", "None"], out.stderr[-2000:]
+    env["TF_NUM_INTRAOP_THREADS"] = "2"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split()[:1] == ["None"]
