@@ -94,6 +94,13 @@ def check_behaviour(behaviour: BehaviourSpec, by_name: dict[str, Field]) -> None
             raise spec_error(
                 f.name, f"crosses behaviour fields {sorted(derived & set(f.fields))}; not supported"
             )
+    for f in by_name.values():  # the device computes the history, so it computes what goes along it
+        if isinstance(f, MultiCategoricalField) and f.along in derived and f.name not in derived:
+            raise spec_error(
+                f.name,
+                f"is along {f.along!r}, which the device computes from its log: add a behaviour "
+                "feature for it (last_ages, or last_values of an item column) so the positions agree",
+            )
     for b in behaviour.features:
         target = by_name.get(b.name)
         if target is None:

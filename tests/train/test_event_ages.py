@@ -99,6 +99,13 @@ def test_a_bad_field_along_a_history_is_named(ages, feature, match):
     assert "ages" in str(info.value)
 
 
+def test_a_field_along_a_history_of_the_log_must_come_from_the_log():
+    d = _spec_dict()
+    d["behaviour"]["features"] = d["behaviour"]["features"][:1]  # the ages would come from the app
+    with pytest.raises(SpecError, match="'ages'.*computes from its log"):
+        FeatureSpec.from_dict(d)
+
+
 def test_along_round_trips_and_encodes_as_any_multi_valued_field():
     spec = FeatureSpec.from_dict(_spec_dict())
     assert FeatureSpec.from_json(spec.to_json()) == spec
