@@ -106,27 +106,27 @@ SPECS = ("static", "histories", "rates", "proposed", "no_ages")
 SHIPPED = "proposed_unknown"
 
 
+def _without(spec: dict[str, Any], feature_type: str) -> tuple[dict[str, Any], set[str]]:
+    """``spec`` without its behaviour features of ``feature_type`` (and their fields); their names."""
+    names = {f["name"] for f in spec["behaviour"]["features"] if f["type"] == feature_type}
+    out = dict(spec)
+    out["behaviour"] = {
+        **spec["behaviour"],
+        "features": [f for f in spec["behaviour"]["features"] if f["name"] not in names],
+    }
+    out["fields"] = [f for f in spec["fields"] if f["name"] not in names]
+    return out, names
+
+
 def _ablations(work: Path, by: str) -> None:
     """``histories``: the proposed spec without its rate fields; ``rates``: the static spec plus them;
     ``no_ages``: the proposed spec without its events' ages."""
     proposed = json.loads((work / f"proposed-{by}.json").read_text())
     static = json.loads((work / f"static-{by}.json").read_text())
-    rates = {f["name"] for f in proposed["behaviour"]["features"] if f["type"] == "rate"}
-    histories = dict(proposed)
-    histories["behaviour"] = {
-        **proposed["behaviour"],
-        "features": [f for f in proposed["behaviour"]["features"] if f["name"] not in rates],
-    }
-    histories["fields"] = [f for f in proposed["fields"] if f["name"] not in rates]
+    histories, rates = _without(proposed, "rate")
     with_rates = dict(static)
     with_rates["fields"] = static["fields"] + [f for f in proposed["fields"] if f["name"] in rates]
-    ages = {f["name"] for f in proposed["behaviour"]["features"] if f["type"] == "last_ages"}
-    no_ages = dict(proposed)
-    no_ages["behaviour"] = {
-        **proposed["behaviour"],
-        "features": [f for f in proposed["behaviour"]["features"] if f["name"] not in ages],
-    }
-    no_ages["fields"] = [f for f in proposed["fields"] if f["name"] not in ages]
+    no_ages, _ = _without(proposed, "last_ages")
     (work / f"no_ages-{by}.json").write_text(json.dumps(no_ages, indent=2))
     (work / f"histories-{by}.json").write_text(json.dumps(histories, indent=2))
     (work / f"rates-{by}.json").write_text(json.dumps(with_rates, indent=2))
