@@ -54,14 +54,13 @@ def _model_info(run: Any, run_dir: Path) -> dict[str, Any]:
     """The manifest's account of the model. It travels to every device: the run's folder name, never
     the workstation's paths."""
     info = {
-        "architecture": run.config.get("model", {}),
+        "architecture": run.run.config.model.to_dict(),
         "run": Path(run_dir).resolve().name,
         "float_params": int(run.model.count_params()),
+        "label": run.run.config.inputs.label,
     }
-    if "data" in run.config:
-        info["label"] = run.config["data"].get("label")
-    if run.metrics is not None:
-        info["training_metrics"] = _without_paths(run.metrics)
+    if run.run.metrics is not None:
+        info["training_metrics"] = _without_paths(run.run.metrics)
     return info
 
 

@@ -168,12 +168,12 @@ def frontier_run(
     """Distil, convert and measure; see the module docstring. ``out`` is a folder of this command's
     own (students/, bundles/, frontier.*); an existing one is refused unless ``resume``. ``grid``:
     (name, architecture changes) per student; defaults to :data:`DEFAULT_GRID`."""
-    from masknet_edge.train.plan import saved_config
+    from masknet_edge.train.run_artifact import RunConfig
 
     teacher_run, out = Path(teacher_run), Path(out)
     grid = DEFAULT_GRID if grid is None else grid
     _check_arguments(budget_ms, budget_kib, candidates, modes)
-    _, _, taught = saved_config(teacher_run / "config.json")
+    taught = RunConfig.read(teacher_run).inputs
     if taught.test is None:
         raise ArgumentError(f"{teacher_run}: the teacher was trained without --test; the frontier needs one")
     _check_test_labels(Path(taught.test), taught.label, test_rows)
@@ -282,6 +282,7 @@ def _measure(
     from masknet_edge.convert.latency import time_bundles_fresh
     from masknet_edge.edge_runtime.ranker import Ranker
     from masknet_edge.train import metrics
+    from masknet_edge.train.run_artifact import TrainedRun
 
     rankers = {key: Ranker.load(path) for key, path in bundles.items()}
     ref_ranker = rankers.get(("teacher", "none")) or Ranker.load(out / "bundles" / "teacher-none.mnb")
@@ -303,15 +304,15 @@ def _measure(
     points = []
     for (name, mode), r in rankers.items():
         scores = r.score_inputs(encoded)
-        run_metrics = json.loads((runs[name] / "metrics.json").read_text())
+        trained = TrainedRun.read(runs[name])
         points.append(
             FrontierPoint(
                 name=name,
-                model=run_metrics.get("model", ""),
+                model=trained.config.model.model,
                 mode=mode,
                 bundle=str(bundles[name, mode]),
                 bundle_kib=bundles[name, mode].stat().st_size / 1024,
-                params=int(run_metrics.get("params", 0)),
+                params=int((trained.metrics or {}).get("params", 0)),
                 test_auc=metrics.auc(labels, scores),
                 topk_overlap=float(
                     np.mean([metrics.topk_overlap(ref_scores[s], scores[s], 10) for s in slates])

@@ -23,9 +23,9 @@ STUDENT_DEFAULTS: dict[str, Any] = {"num_blocks": 1, "block_units": 128, "mlp_un
 def student_config(teacher_run: str | Path, **changes: Any) -> ModelConfig:
     """The teacher's model configuration with :data:`STUDENT_DEFAULTS` and ``changes`` applied
     (``None`` values keep the teacher's). Regularisation and ablation switches are the defaults'."""
-    from masknet_edge.train.plan import saved_config
+    from masknet_edge.train.run_artifact import RunConfig
 
-    teacher, _, _ = saved_config(Path(teacher_run) / "config.json")
+    teacher = RunConfig.read(teacher_run).model
     chosen = {**STUDENT_DEFAULTS, **{k: v for k, v in changes.items() if v is not None}}
     base = ModelConfig(
         model=teacher.model,
@@ -51,10 +51,10 @@ def distill_run(
 ) -> dict[str, Any]:
     """Train a student of ``teacher_run`` into the run directory ``out``; returns its metrics (with
     a ``teacher`` entry when there is a test file). Data files default to the teacher's."""
-    from masknet_edge.train.pipeline import TrainInputs, saved_config, train_run
+    from masknet_edge.train.pipeline import RunConfig, TrainInputs, train_run
 
     teacher_run = Path(teacher_run)
-    _, _, taught = saved_config(teacher_run / "config.json")
+    taught = RunConfig.read(teacher_run).inputs
     inputs = TrainInputs(
         train or taught.train,
         valid or taught.valid,

@@ -35,14 +35,8 @@ from masknet_edge.train import metrics
 from masknet_edge.train.batches import load_encoded
 from masknet_edge.train.config import ModelConfig, TrainConfig
 from masknet_edge.train.devices import device_summary, leave_a_core_for_input, split_cpu, strategy_for
-from masknet_edge.train.plan import (
-    RunPlan,
-    TrainInputs,
-    check_schedule,
-    config_document,
-    plan_run,
-    saved_config,
-)
+from masknet_edge.train.plan import RunPlan, check_schedule, plan_run
+from masknet_edge.train.run_artifact import RunConfig, TrainedRun, TrainInputs
 from masknet_edge.train.run_data import RunData, training_data
 from masknet_edge.train.rundir import RunDirError, plot_history, run_dir, save_model_atomic, write_json
 from masknet_edge.train.teacher import teacher_report
@@ -54,7 +48,7 @@ log = logging.getLogger("masknet.train")
 #: than 1, as fast as a bare loop of compiled steps (``benchmarks/bench_throughput.py``).
 STEPS_PER_EXECUTION = 16
 
-__all__ = ["RunDirError", "TrainInputs", "load_encoded", "saved_config", "train_run"]
+__all__ = ["RunConfig", "RunDirError", "TrainInputs", "TrainedRun", "load_encoded", "train_run"]
 
 
 def _evaluate(model: Any, x: dict[str, np.ndarray], y: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
@@ -140,7 +134,7 @@ def _train(
             fitted.save(out / "spec.json")
         # a resumed run records its new epoch limit and worker timeout
         if plan.rewrite_config:
-            write_json(out / "config.json", config_document(plan, fitted.fingerprint()))
+            plan.run_config(fitted.fingerprint()).write(out)
 
         learning_rate = train_config.learning_rate_for(model_config.model, batch_size)
         strategy = worker_strategy if role is not None else strategy_for(distribute, cpu_devices)

@@ -9,53 +9,20 @@ executes it. A bad input fails here, in seconds, and leaves the run directory un
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from masknet_edge.edge_runtime.errors import MasknetError
 from masknet_edge.edge_runtime.outputs import check_output
 from masknet_edge.edge_runtime.spec import FeatureSpec
 from masknet_edge.train.config import DEFAULT_BATCH_SIZE, ConfigError, ModelConfig, TrainConfig
 from masknet_edge.train.io import DataError, file_columns
+from masknet_edge.train.run_artifact import RunConfig, TrainInputs
 from masknet_edge.train.rundir import RunDirError, is_run_dir
 from masknet_edge.train.teacher import teacher_spec
 
-__all__ = ["RunPlan", "TrainInputs", "check_schedule", "config_document", "plan_run", "saved_config"]
-
-
-@dataclass(frozen=True)
-class TrainInputs:
-    """Where the data is and which columns matter.
-
-    Args:
-        train: training file (CSV/TSV/Parquet).
-        valid: validation file, for early stopping.
-        test: optional test file, evaluated once at the end.
-        label: label column (0/1). Defaults to the spec's label.
-        oracle_column: optional column of true click probabilities (the generated shop world has
-            one): its AUC is reported as the oracle next to the model's.
-        teacher: optional run directory whose model teaches (distillation): the student trains on
-            ``(1 - teacher_weight) * label + teacher_weight * teacher score`` with the teacher's own
-            spec, so it is a drop-in replacement (same bundle inputs). Early stopping still uses
-            the labels.
-        teacher_weight: the teacher's share of the training target, in [0, 1]. Defaults to 0.5.
-    """
-
-    train: Path
-    valid: Path
-    test: Path | None = None
-    label: str | None = None
-    oracle_column: str | None = None
-    teacher: Path | None = None
-    teacher_weight: float = 0.5
-
-    def __post_init__(self) -> None:
-        w = self.teacher_weight
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w <= 1:
-            raise DataError(f"teacher_weight must be in [0, 1]. Received: teacher_weight={w!r}")
+__all__ = ["RunPlan", "TrainInputs", "check_schedule", "plan_run"]
 
 
 def _check_columns(path: Path, spec: FeatureSpec, label: str) -> None:
@@ -66,47 +33,6 @@ def _check_columns(path: Path, spec: FeatureSpec, label: str) -> None:
         raise DataError(
             f"{path}: missing columns {missing} that the spec needs; the file has {sorted(cols)[:30]}"
         )
-
-
-def saved_config(path: Path) -> tuple[ModelConfig, TrainConfig, TrainInputs]:
-    """The configuration a run was started with, from its ``config.json``; a damaged file is a
-    RunDirError naming it."""
-    try:
-        saved = json.loads(path.read_bytes())
-        model_config = ModelConfig.from_dict(saved["model"])
-        train_config = TrainConfig(**{k: v for k, v in saved["train"].items() if k != "extra"})
-        data = saved["data"]
-        inputs = TrainInputs(
-            train=Path(data["train"]),
-            valid=Path(data["valid"]),
-            test=Path(data["test"]) if data.get("test") else None,
-            label=data.get("label"),
-            oracle_column=data.get("oracle_column"),
-            teacher=Path(data["teacher"]) if data.get("teacher") else None,
-            teacher_weight=data.get("teacher_weight", 0.5),
-        )
-    except (OSError, ValueError, RecursionError, KeyError, TypeError, MasknetError) as exc:
-        raise RunDirError(f"{path}: cannot resume from it ({type(exc).__name__}: {exc})") from None
-    return model_config, train_config, inputs
-
-
-def config_document(plan: RunPlan, spec_sha256: str) -> dict[str, Any]:
-    """A run's ``config.json``: what :func:`saved_config` reads back to resume it."""
-    inputs = plan.inputs
-    return {
-        "model": plan.model_config.to_dict(),
-        "train": plan.train_config.to_dict(),
-        "data": {
-            "train": str(inputs.train.resolve()),
-            "valid": str(inputs.valid.resolve()),
-            "test": str(inputs.test.resolve()) if inputs.test else None,
-            "label": plan.label,
-            "oracle_column": inputs.oracle_column,
-            "teacher": str(inputs.teacher.resolve()) if inputs.teacher else None,
-            "teacher_weight": inputs.teacher_weight,
-        },
-        "spec_sha256": spec_sha256,
-    }
 
 
 @dataclass(frozen=True)
@@ -146,6 +72,11 @@ class RunPlan:
         """A multi-worker process that is not the chief: it writes nothing into ``out``."""
         return self.role is not None and not self.role.chief
 
+    def run_config(self, spec_sha256: str) -> RunConfig:
+        """What the run's ``config.json`` records: the resolved label with the data files."""
+        inputs = dataclasses.replace(self.inputs, label=self.label)
+        return RunConfig(self.model_config, self.train_config, inputs, spec_sha256)
+
 
 def plan_run(
     inputs: TrainInputs,
@@ -171,7 +102,8 @@ def plan_run(
                 f"{out}: nothing to resume (no checkpoints/state.json); start a new run instead"
             )
         spec = FeatureSpec.load(out / "spec.json")
-        model_config, train_config, inputs = saved_config(out / "config.json")
+        saved = RunConfig.read(out)
+        model_config, train_config, inputs = saved.model, saved.train, saved.inputs
         if resume_epochs is not None:
             train_config = dataclasses.replace(train_config, epochs=resume_epochs)
         if resume_worker_timeout is not None:

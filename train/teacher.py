@@ -16,22 +16,16 @@ __all__ = ["Target", "load_teacher", "teacher_report", "teacher_spec"]
 
 def teacher_spec(run: Path) -> Any:
     """The fitted spec of a teacher run (a RunDirError when ``run`` is not a finished run)."""
-    from masknet_edge.edge_runtime.spec import FeatureSpec
-    from masknet_edge.train.rundir import RunDirError
+    from masknet_edge.train.run_artifact import TrainedRun
 
-    run = Path(run)
-    if not (run / "model.keras").is_file() or not (run / "spec.json").is_file():
-        raise RunDirError(f"{run}: not a finished run directory (model.keras and spec.json); train it first")
-    return FeatureSpec.load(run / "spec.json")
+    return TrainedRun.read(run).spec
 
 
 def load_teacher(run: Path) -> Any:
     """The teacher's model (Keras, ``safe_mode=True``)."""
-    import keras
+    from masknet_edge.train.run_artifact import TrainedRun
 
-    import masknet_edge.train.layers  # noqa: F401  (registers the custom layers for loading)
-
-    return keras.saving.load_model(Path(run) / "model.keras", safe_mode=True, compile=False)
+    return TrainedRun.read(run).load_model()
 
 
 class Target:
