@@ -101,3 +101,25 @@ def test_a_missing_cache_folder_is_named(encoder, shop_data, tmp_path):
         EncodedCache.build(
             shop_data / "train.csv", encoder, "click", 1000, 10, _labels_only, tmp_path / "missing"
         )
+
+
+def test_both_training_pipelines_run_without_the_tf_data_autotuner(encoder, shop_data, tmp_path):
+    """The autotuner's background work stalled a third of fit's epochs on 2 cores (BENCHMARKS.md)."""
+    import contextlib
+
+    from masknet_edge.train.batches import in_memory_dataset, streamed_dataset
+    from masknet_edge.train.config import TrainConfig
+    from masknet_edge.train.teacher import Target
+
+    x, y, _ = load_encoded(shop_data / "train.csv", encoder, "click", 1000)
+    in_memory = in_memory_dataset(x, y, 64, seed=0)
+    rows = count_rows(shop_data / "train.csv")
+    config = TrainConfig(chunk_rows=500, cache_dir=str(tmp_path))
+    with contextlib.ExitStack() as cleanup:
+        streamed, steps, _ = streamed_dataset(
+            shop_data / "train.csv", encoder, "click", rows, 64, Target(None, 0.5), config, cleanup
+        )
+        assert steps > 0 and next(iter(streamed))[1].shape[0] == 64
+    assert not in_memory.options().autotune.enabled and not streamed.options().autotune.enabled
+    batch_x, batch_y = next(iter(in_memory))
+    assert batch_y.shape[0] == 64 and set(batch_x) == set(x)
