@@ -43,11 +43,7 @@ import numpy as np
 from masknet_edge.edge_runtime.encoder import FeatureEncoder
 from masknet_edge.edge_runtime.errors import EncodeError, MasknetError
 from masknet_edge.edge_runtime.spec import (
-    CategoricalField,
-    CrossField,
     FeatureSpec,
-    MultiCategoricalField,
-    NumericField,
     fit_vocabulary,
 )
 
@@ -217,33 +213,6 @@ def run_conformance(path: str | Path = CONFORMANCE_FILE) -> ConformanceReport:
     return report
 
 
-def _edge_values(f: CategoricalField | MultiCategoricalField | NumericField) -> list[Any]:
-    """Values that exercise one field's rules (JSON-native, and valid: they must encode)."""
-    if isinstance(f, CategoricalField):
-        values: list[Any] = {
-            "integer": ["7", "7.0", 7, 7.0, "+07", "1e1"],
-            "boolean": [True, False, "True", "FALSE", "0", 1],
-        }.get(f.value_type, ["ü東京 é", "never-seen-in-training", " padded ", "01234", 3, 2.0, True])
-        return values + list((f.vocabulary or ())[:1]) + list((f.vocabulary or ())[-1:])
-    if isinstance(f, MultiCategoricalField):
-        items = list((f.vocabulary or ())[:2]) or (["1", "2"] if f.value_type == "integer" else ["a", "b"])
-        if f.value_type == "boolean":
-            items = ["true", "false"]
-        sep = f.separator
-        return [
-            sep.join([*items, "", items[0]]),
-            items * (f.max_length + 2),  # over-long: the first max_length are kept
-            sep * 3 + items[-1],
-            [items[0], None, ""],
-            items[0],
-        ]
-    if f.is_bucketized:
-        b = list(f.boundaries or ())
-        return [*b, b[0] - 1.0, b[-1] + 1.0, (b[0] + b[-1]) / 2, str(b[0]), f" {b[-1]} "]
-    mean, std = f.mean or 0.0, f.std or 1.0
-    return [mean, mean + 2 * std, mean - std, 0, f"{mean:.3f}", f" {mean + std:.2f} ", True, " NA "]
-
-
 def edge_case_records(spec: FeatureSpec, base: dict[str, Any]) -> list[dict[str, Any]]:
     """Records that exercise every field of ``spec``: missing values, typed spellings, boundaries,
     empty and over-long lists, unicode, so that crosses see bucketized and vocabulary parts too.
@@ -253,10 +222,10 @@ def edge_case_records(spec: FeatureSpec, base: dict[str, Any]) -> list[dict[str,
     """
     out: list[dict[str, Any]] = []
     for f in spec.fields:
-        if isinstance(f, CrossField):
+        values = f.edge_values()
+        if not values:  # a cross: it reads no column of its own
             continue
         column = spec.column_of(f.name)
-        values = _edge_values(f)
         if f.required:
             values = [v for v in values if not (isinstance(v, str) and v.strip() in ("", "NA"))]
         else:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from masknet_edge.edge_runtime.field_checks import (
     POOLINGS,
@@ -221,6 +221,15 @@ class CategoricalField(IdSpace):
 
     kind: ClassVar[str] = "categorical"
 
+    def edge_values(self) -> list[Any]:
+        """Values that exercise this field's rules in the conformance vectors (JSON-native, valid):
+        every spelling of a typed value, unicode, padding, the first and last vocabulary entries."""
+        values: list[Any] = {
+            "integer": ["7", "7.0", 7, 7.0, "+07", "1e1"],
+            "boolean": [True, False, "True", "FALSE", "0", 1],
+        }.get(self.value_type, ["ü東京 é", "never-seen-in-training", " padded ", "01234", 3, 2.0, True])
+        return values + list((self.vocabulary or ())[:1]) + list((self.vocabulary or ())[-1:])
+
 
 @dataclass(frozen=True)
 class MultiCategoricalField(IdSpace):
@@ -299,6 +308,24 @@ class MultiCategoricalField(IdSpace):
                     self.name, f"a field along {self.along!r} is part of its events, not pooled on its own"
                 )
 
+    def edge_values(self) -> list[Any]:
+        """Values that exercise this field's rules in the conformance vectors (JSON-native, valid):
+        empty items, an over-long list (the first ``max_length`` are kept), a leading run of
+        separators, a list with a missing item, a single value."""
+        items = list((self.vocabulary or ())[:2]) or (
+            ["1", "2"] if self.value_type == "integer" else ["a", "b"]
+        )
+        if self.value_type == "boolean":
+            items = ["true", "false"]
+        sep = self.separator
+        return [
+            sep.join([*items, "", items[0]]),
+            items * (self.max_length + 2),
+            sep * 3 + items[-1],
+            [items[0], None, ""],
+            items[0],
+        ]
+
 
 @dataclass(frozen=True)
 class CrossField:
@@ -342,6 +369,10 @@ class CrossField:
     def vocab_size(self) -> int:
         """Ids this field uses in the embedding table (buckets plus the missing id)."""
         return self.num_buckets + 1
+
+    def edge_values(self) -> list[Any]:
+        """None: a cross reads no column; the edge cases of the fields it crosses exercise it."""
+        return []
 
 
 Field = CategoricalField | NumericField | MultiCategoricalField | CrossField

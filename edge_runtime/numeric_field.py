@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from masknet_edge.edge_runtime.field_checks import (
     NUMERIC_TRANSFORMS,
@@ -131,3 +131,13 @@ class NumericField:
         if self.boundaries is None:
             raise spec_error(self.name, "bucketize boundaries are not fitted yet")
         return len(self.boundaries) + 2
+
+    def edge_values(self) -> list[Any]:
+        """Values that exercise this field's rules in the conformance vectors (JSON-native, valid):
+        each boundary and beyond both ends when bucketized, else values around the fitted mean,
+        padded texts, a boolean and a missing spelling."""
+        if self.is_bucketized:
+            b = list(self.boundaries or ())
+            return [*b, b[0] - 1.0, b[-1] + 1.0, (b[0] + b[-1]) / 2, str(b[0]), f" {b[-1]} "]
+        mean, std = self.mean or 0.0, self.std or 1.0
+        return [mean, mean + 2 * std, mean - std, 0, f"{mean:.3f}", f" {mean + std:.2f} ", True, " NA "]

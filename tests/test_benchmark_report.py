@@ -224,8 +224,8 @@ def test_the_runner_discovers_every_benchmark_module():
     sections = discover()
     # run alone (``--write``) and write their own marked sections
     standalone = {
-        "bench_behaviour", "bench_behaviour_bound", "bench_codes", "bench_emulation", "bench_large_batch",
-        "bench_sequence", "bench_suite", "bench_time_to_quality",
+        "bench_behaviour", "bench_behaviour_bound", "bench_codes", "bench_emulation", "bench_epoch",
+        "bench_large_batch", "bench_sequence", "bench_suite", "bench_time_to_quality",
     }  # fmt: skip
     folder = Path(__file__).resolve().parents[1] / "benchmarks"
     modules = {p.stem for p in folder.glob("bench_*.py")} - standalone
