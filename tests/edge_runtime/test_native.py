@@ -132,10 +132,12 @@ def test_the_fast_path_serves_warm_requests_and_equals_every_input_form():
 
     fast._native = Spy()
     cold = fast.encode(recs)
+    cold_calls, calls[:] = list(calls), []
     warm = fast.encode(recs)
-    # cold: the id and row caches are empty (ids not even tried); warm: all three serve
-    assert calls == [("numbers", True), ("rows", False), ("rows", False), ("ids", True), ("numbers", True),
-                     ("rows", True), ("rows", True)]  # fmt: skip
+    # A warm request is served by the compiled path: each of its lookups succeeds (a cold one may
+    # fall back to Python, which fills the caches), whatever the order of the calls.
+    assert {kind for kind, _ in calls} == {"ids", "numbers", "rows"} and all(ok for _, ok in calls), calls
+    assert cold_calls and not all(ok for _, ok in cold_calls)
     expected = slow.encode(recs)
     _same(cold, expected)
     _same(warm, expected)
