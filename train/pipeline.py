@@ -52,7 +52,9 @@ __all__ = ["RunConfig", "RunDirError", "TrainInputs", "TrainedRun", "load_encode
 
 
 def _evaluate(model: Any, x: dict[str, np.ndarray], y: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
-    p = model.predict(x, batch_size=4096, verbose=0).ravel()
+    from masknet_edge.train.epochs import predict_scores
+
+    p = predict_scores(model, x)
     return {
         "auc": metrics.auc(y, p),
         "logloss": metrics.logloss(y, p),
