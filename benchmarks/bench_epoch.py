@@ -1,6 +1,6 @@
 """A training epoch against the bare compiled step, side by side: what ``fit`` adds to the model's cost.
 
-    python -m benchmarks.bench_epoch [--rounds 10] [--batch 256] [--write]
+    python -m benchmarks.bench_epoch [--rounds 10] [--batch 256] [--op-threads N] [--write]
 
 MovieLens-100K's fixed split, the newcomer spec, SerMaskNet, with the op threads ``masknet train``
 sets on a CPU (``train/devices.py``). In one process, alternated round by round so that machine load
@@ -94,9 +94,12 @@ def _autotune_on() -> Any:
     return options
 
 
-def run(rounds: int, batch: int) -> dict[str, Any]:
-    """Seconds per epoch of each way, per round."""
+def run(rounds: int, batch: int, op_threads: int | None = None) -> dict[str, Any]:
+    """Seconds per epoch of each way, per round; ``op_threads`` replaces training's choice (it must be
+    set before TensorFlow starts: one setting per process)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if op_threads is not None:
+        os.environ["TF_NUM_INTRAOP_THREADS"] = str(op_threads)
     from masknet_edge.train.devices import leave_a_core_for_input
 
     threads = leave_a_core_for_input()
@@ -118,7 +121,7 @@ def run(rounds: int, batch: int) -> dict[str, Any]:
                 way()
                 seconds[name].append(time.perf_counter() - started)
             print(r, {k: round(v[-1], 2) for k, v in seconds.items()}, flush=True)
-    return {"batch": batch, "rows": parts["rows"], "op_threads": threads, "seconds": seconds}
+    return {"batch": batch, "rows": parts["rows"], "op_threads": threads or op_threads, "seconds": seconds}
 
 
 def section(result: dict[str, Any], command: str, wall: float) -> str:
@@ -151,11 +154,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--op-threads", type=int, help="TensorFlow's op threads instead of training's choice")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     started = time.perf_counter()
-    result = run(args.rounds, args.batch)
+    result = run(args.rounds, args.batch, args.op_threads)
     command = f"python -m benchmarks.bench_epoch --rounds {args.rounds} --batch {args.batch}"
+    command += f" --op-threads {args.op_threads}" if args.op_threads else ""
     text = section(result, command, time.perf_counter() - started)
     print(text)
     if args.write:

@@ -99,6 +99,11 @@ class FeatureEncoder:
         self._last_context: tuple[Any, EncodedPart | None] = (None, None)
         self._plan_caches: dict[tuple[str, ...], tuple[dict[str, int], ...]] = {}  # id names -> caches
         self._numbers = NumericEncoding(spec)  # transforms and buckets of the numeric fields
+        self._by_kind = {
+            "categorical": self._categorical,
+            "numeric": self._bucketized,
+            "multi_categorical": self._multi,
+        }
 
     # --------------------------------------------------------------- public API
     def encode(self, records: Any) -> dict[str, np.ndarray]:
@@ -248,29 +253,8 @@ class FeatureEncoder:
             if batched is not None:
                 part.ids.update(batched)
         for name, f, column in single:
-            if name in part.ids:
-                continue
-            if isinstance(f, MultiCategoricalField) and self._native is not None:
-                native_multi = self._native_multi(f, column, cols, n)
-                if native_multi is not None:
-                    part.multi[name] = native_multi
-                    continue
-            values = cols.get(column)
-            if isinstance(f, CategoricalField):
-                if name in self._cross_sources:  # a cross chains the fingerprints of the texts
-                    fps, missing = self._ids.column(name, values, n, f.required)
-                    part.fps[name] = (fps, missing)
-                    if not f.uses_vocabulary:
-                        part.ids[name] = self._ids.ids_from_fps(name, fps, missing, f.hash_buckets)
-                        continue
-                part.ids[name], _ = self._ids.column(name, values, n, f.required, f)
-            elif isinstance(f, NumericField):  # bucketized
-                x, missing = numeric_column(f, values, n)
-                part.ids[name], part.fps[name] = self._numbers.bucket_ids(f, x, missing)
-            elif isinstance(f, MultiCategoricalField):
-                part.multi[name] = self._ids.multi_column(f, values, n)
-            else:  # pragma: no cover - crosses are not raw columns
-                raise AssertionError(f"unexpected field kind {f.kind}")
+            if name not in part.ids:
+                self._by_kind[f.kind](part, f, column, cols, n)
         if dense and not part.dense:
             block = self._numbers.block(dense, [cols.get(f.column) for f in dense], n)
             if block is not None:
@@ -280,6 +264,27 @@ class FeatureEncoder:
                     x, missing = numeric_column(f, cols.get(f.column), n)
                     part.dense[f.name] = self._numbers.transform(f, x, missing)
         return part
+
+    # One encoding per field kind that reads a column (``_by_kind``); crosses are computed from them.
+    def _categorical(
+        self, part: EncodedPart, f: CategoricalField, column: str, cols: Columns, n: int
+    ) -> None:
+        values = cols.get(column)
+        if f.name in self._cross_sources:  # a cross chains the fingerprints of the texts
+            fps, missing = self._ids.column(f.name, values, n, f.required)
+            part.fps[f.name] = (fps, missing)
+            if not f.uses_vocabulary:
+                part.ids[f.name] = self._ids.ids_from_fps(f.name, fps, missing, f.hash_buckets)
+                return
+        part.ids[f.name], _ = self._ids.column(f.name, values, n, f.required, f)
+
+    def _bucketized(self, part: EncodedPart, f: NumericField, column: str, cols: Columns, n: int) -> None:
+        x, missing = numeric_column(f, cols.get(column), n)
+        part.ids[f.name], part.fps[f.name] = self._numbers.bucket_ids(f, x, missing)
+
+    def _multi(self, part: EncodedPart, f: MultiCategoricalField, column: str, cols: Columns, n: int) -> None:
+        native = self._native_multi(f, column, cols, n) if self._native is not None else None
+        part.multi[f.name] = native if native is not None else self._ids.multi_column(f, cols.get(column), n)
 
     def _native_part(self, part: EncodedPart, plan: Plan, cols: Columns, n: int) -> set[str]:
         """The compiled fast path (:mod:`edge_runtime.native`) for dict records: the batchable ids
