@@ -102,7 +102,7 @@ def _input_order(tflite: bytes) -> list[str]:
 
 
 def _converter(
-    saved_model: Path, mode: str, rep: Callable[[], Iterator[dict]] | None, per_tensor: bool = False
+    saved_model: Path, mode: QuantMode, rep: Callable[[], Iterator[dict]] | None, per_tensor: bool = False
 ) -> Any:
     import tensorflow as tf
 
@@ -112,16 +112,16 @@ def _converter(
         # version that older runtimes (tflite-runtime 2.14) know. A private converter flag.
         c._experimental_disable_per_channel_quantization_for_dense_layers = True
     c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    if mode == "float16":
+    if mode is QuantMode.FLOAT16:
         c.optimizations = [tf.lite.Optimize.DEFAULT]
         c.target_spec.supported_types = [tf.float16]
-    elif mode == "dynamic":
+    elif mode is QuantMode.DYNAMIC:
         c.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif mode == "int8":
+    elif mode is QuantMode.INT8:
         c.optimizations = [tf.lite.Optimize.DEFAULT]
         c.representative_dataset = rep
         c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
-    elif mode == "int16x8":
+    elif mode is QuantMode.INT16X8:
         c.optimizations = [tf.lite.Optimize.DEFAULT]
         c.representative_dataset = rep
         c.target_spec.supported_ops = [
@@ -162,7 +162,7 @@ def _layer_errors(debugger: Any, top: int = 25) -> list[dict[str, Any]]:
 def convert_model(
     model: Any,
     spec: FeatureSpec,
-    mode: str,
+    mode: QuantMode | str,
     sample: dict[str, np.ndarray] | None = None,
     keep_float: tuple[str, ...] = (),
     progress: bool = True,
@@ -182,12 +182,13 @@ def convert_model(
     """
     if mode not in QUANT_MODES:
         raise ConvertError(f"Expected a quantization mode in {QUANT_MODES}. Received: {mode!r}")
-    calibrated = QuantMode(mode).calibrated
+    mode = QuantMode(mode)
+    calibrated = mode.calibrated
     if calibrated and not sample:
-        raise ConvertError(f"mode {mode!r} needs a representative sample of training rows to calibrate")
-    if keep_float and mode != "int8":
+        raise ConvertError(f"mode {mode.value!r} needs a representative sample of training rows to calibrate")
+    if keep_float and mode is not QuantMode.INT8:
         # (The quantization debugger that keeps ops in float only produces int8 activations.)
-        raise ConvertError(f"keep-float ops apply to mode 'int8' only, not {mode!r}")
+        raise ConvertError(f"keep-float ops apply to mode 'int8' only, not {mode.value!r}")
     import tensorflow as tf
 
     rows = len(next(iter(sample.values()))) if calibrated and sample else 0
@@ -205,12 +206,12 @@ def convert_model(
             ) from None
         rep = _representative(sample, progress, "calibrating") if calibrated and sample else None
         converter = _converter(saved, mode, rep, per_tensor)
-        result = ConversionResult(tflite=b"", mode=mode, calibration_rows=rows)
+        result = ConversionResult(tflite=b"", mode=mode.value, calibration_rows=rows)
         try:
             with warnings.catch_warnings():
                 # The quantization debugger uses tf.lite.Interpreter, which warns that it is deprecated.
                 warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
-                if mode == "int8":
+                if mode is QuantMode.INT8:
                     options = tf.lite.experimental.QuantizationDebugOptions(
                         denylisted_ops=list(keep_float) or None
                     )
@@ -232,8 +233,8 @@ def convert_model(
         except (ValueError, RuntimeError, tf.errors.OpError) as exc:  # converter errors are these
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ConvertError(
-                f"the TFLite converter cannot produce mode {mode!r} for this model: {first}"
+                f"the TFLite converter cannot produce mode {mode.value!r} for this model: {first}"
             ) from None
-    if QuantMode(mode).weights_only:
+    if mode.weights_only:
         result.float_ops = ["activations (float math, quantized weights)"]
     return result
