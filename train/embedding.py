@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import keras
@@ -18,6 +19,47 @@ from masknet_edge.train.initializers import (
 from masknet_edge.train.target_attention import TargetAttention
 
 __all__ = ["FeatureEmbedding"]
+
+
+def _checked_multi(
+    num_id_fields: int,
+    multi_fields: Sequence[str],
+    multi_poolings: Sequence[str],
+    multi_queries: Sequence[int] | None,
+    multi_along: Sequence[int] | None,
+) -> tuple[list[int], list[int]]:
+    """The multi-valued fields' query columns and histories, checked against their poolings (-1 for
+    none): an attention pooling needs a query among the ``cat_ids`` columns; a field along a history
+    names an attention field and may have a query of its own."""
+    if len(multi_fields) != len(multi_poolings):
+        raise ValueError(
+            "Expected one pooling per multi-valued field. "
+            f"Received: multi_fields={list(multi_fields)}, multi_poolings={list(multi_poolings)}"
+        )
+    queries = [-1] * len(multi_fields) if multi_queries is None else [int(q) for q in multi_queries]
+    if len(queries) != len(multi_fields):
+        raise ValueError(f"Expected one query per multi-valued field. Received: multi_queries={queries}")
+    along = [-1] * len(multi_fields) if multi_along is None else [int(a) for a in multi_along]
+    if len(along) != len(multi_fields):
+        raise ValueError(f"Expected one history index per multi-valued field. Received: multi_along={along}")
+    for p, q, a in zip(multi_poolings, queries, along, strict=True):
+        if p not in POOLINGS:
+            raise ValueError(f"Expected poolings in {POOLINGS}. Received: multi_poolings={p!r}")
+        query_ok = 0 <= q < num_id_fields if p == "attention" else q == -1 or (a >= 0 and q < num_id_fields)
+        if not query_ok:
+            raise ValueError(
+                "Expected a cat_ids column as the query of each attention pooling (and optionally of a "
+                "field along one), and -1 elsewhere. "
+                f"Received: multi_poolings={list(multi_poolings)}, multi_queries={queries}"
+            )
+        if a != -1 and not (
+            0 <= a < len(multi_fields) and multi_poolings[a] == "attention" and p != "attention"
+        ):
+            raise ValueError(
+                "Expected multi_along to name attention histories (and -1 elsewhere). "
+                f"Received: multi_poolings={list(multi_poolings)}, multi_along={along}"
+            )
+    return queries, along
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -114,38 +156,9 @@ class FeatureEmbedding(keras.layers.Layer):
             raise ValueError(
                 f"Expected numeric_mode in {{'vector', 'dense'}}. Received: numeric_mode={numeric_mode!r}"
             )
-        if len(multi_fields) != len(multi_poolings):
-            raise ValueError(
-                "Expected one pooling per multi-valued field. "
-                f"Received: multi_fields={list(multi_fields)}, multi_poolings={list(multi_poolings)}"
-            )
-        queries = [-1] * len(multi_fields) if multi_queries is None else [int(q) for q in multi_queries]
-        if len(queries) != len(multi_fields):
-            raise ValueError(f"Expected one query per multi-valued field. Received: multi_queries={queries}")
-        along = [-1] * len(multi_fields) if multi_along is None else [int(a) for a in multi_along]
-        if len(along) != len(multi_fields):
-            raise ValueError(
-                f"Expected one history index per multi-valued field. Received: multi_along={along}"
-            )
-        for p, q, a in zip(multi_poolings, queries, along, strict=True):
-            if p not in POOLINGS:
-                raise ValueError(f"Expected poolings in {POOLINGS}. Received: multi_poolings={p!r}")
-            query_ok = (
-                0 <= q < num_id_fields if p == "attention" else q == -1 or (a >= 0 and q < num_id_fields)
-            )
-            if not query_ok:
-                raise ValueError(
-                    "Expected a cat_ids column as the query of each attention pooling (and optionally of a "
-                    "field along one), and -1 elsewhere. "
-                    f"Received: multi_poolings={list(multi_poolings)}, multi_queries={queries}"
-                )
-            if a != -1 and not (
-                0 <= a < len(multi_fields) and multi_poolings[a] == "attention" and p != "attention"
-            ):
-                raise ValueError(
-                    "Expected multi_along to name attention histories (and -1 elsewhere). "
-                    f"Received: multi_poolings={list(multi_poolings)}, multi_along={along}"
-                )
+        queries, along = _checked_multi(
+            num_id_fields, multi_fields, multi_poolings, multi_queries, multi_along
+        )
         for key, value in (("vocab_size", vocab_size), ("embedding_dim", embedding_dim)):
             if value < 1:
                 raise ValueError(f"Expected {key} >= 1. Received: {key}={value}")
