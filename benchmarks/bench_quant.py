@@ -116,7 +116,7 @@ def _measure(name: str, run: Path, data: Path, slates: list[list[dict]], tmp: Pa
             {
                 "mode": label,
                 "bundle_bytes": out.stat().st_size,
-                "model_bytes": rankers[label].bundle.manifest["parts"]["model.tflite"]["size"],
+                "model_bytes": rankers[label].bundle.manifest.parts["model.tflite"]["size"],
                 "auc": rep["bundle_model"]["auc"],
                 "auc_drop": rep["auc_drop"],
                 "logloss_increase": rep["logloss_increase"],

@@ -201,7 +201,7 @@ print(json.dumps({"s": time.perf_counter() - t, "rss_mb": peak_rss_mb()}))
         cat_t.append(time.perf_counter() - t)
     inv10k, cat10k = float(np.percentile(inv_t, 50)), float(np.percentile(cat_t, 50))
     raw10k = _p50(lambda: ranker.rank(ctx, catalog, k=10), 10)
-    model_mb = ranker.bundle.manifest["parts"]["model.tflite"]["size"] / 2**20
+    model_mb = ranker.bundle.manifest.parts["model.tflite"]["size"] / 2**20
     return {
         "bundle_kib": bundle.stat().st_size / 1024,
         "model_mb": model_mb,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import math
@@ -15,9 +14,9 @@ import numpy as np
 import masknet_edge
 from masknet_edge.convert.modes import QuantMode
 from masknet_edge.edge_runtime.atomic import atomic_path
-from masknet_edge.edge_runtime.bundle import BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, input_signature_of
 from masknet_edge.edge_runtime.encoder import FeatureEncoder
 from masknet_edge.edge_runtime.interpreter import ModelRunner
+from masknet_edge.edge_runtime.manifest import Manifest, Quantization
 from masknet_edge.edge_runtime.spec import FeatureSpec
 
 __all__ = ["GOLDEN_TOLERANCE", "json_safe_records", "make_golden", "write_bundle"]
@@ -69,12 +68,11 @@ def write_bundle(
     spec: FeatureSpec,
     golden: dict[str, Any],
     *,
-    mode: str,
+    quantization: Quantization,
     model_info: dict[str, Any],
-    quantization_info: dict[str, Any],
     tensorflow_version: str,
     replace: bool = True,
-) -> dict[str, Any]:
+) -> Manifest:
     """Write the bundle to ``out`` atomically (temp file in the same folder, fsync, rename).
 
     With ``replace=False`` a file that appeared at ``out`` meanwhile is kept (``FileExistsError``).
@@ -86,21 +84,16 @@ def write_bundle(
         "spec.json": spec.to_json().encode("utf-8"),
         "golden.json": (json.dumps(golden, sort_keys=True, allow_nan=False) + "\n").encode("utf-8"),
     }
-    manifest = {
-        "format": BUNDLE_FORMAT,
-        "format_version": BUNDLE_FORMAT_VERSION,
-        "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
-        "toolkit_version": masknet_edge.__version__,
-        "tensorflow_version": tensorflow_version,
-        "model": model_info,
-        "quantization": {"mode": mode, **quantization_info},
-        "inputs": input_signature_of(spec),
-        "outputs": [{"name": "ctr", "dtype": "float32", "shape": [-1, 1]}],
-        "spec_sha256": spec.fingerprint(),
-        "golden_records": len(golden["records"]),
-        "parts": {name: _sha(data) for name, data in parts.items()},
-    }
-    data = {"manifest.json": (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8"), **parts}
+    manifest = Manifest.build(
+        spec,
+        parts,
+        golden_records=len(golden["records"]),
+        quantization=quantization,
+        model=model_info,
+        toolkit_version=masknet_edge.__version__,
+        tensorflow_version=tensorflow_version,
+    )
+    data = {"manifest.json": manifest.to_bytes(), **parts}
     out.parent.mkdir(parents=True, exist_ok=True)
     with (
         atomic_path(out, replace=replace) as tmp,

@@ -161,8 +161,8 @@ def check_bundle(
         report["auc_drop"] = report["float"]["auc"] - report["bundle_model"]["auc"]
         report["logloss_increase"] = report["bundle_model"]["logloss"] - report["float"]["logloss"]
     report["ranking"] = _ranking(df, group_by, slate_size, f, q, k)
-    report["layer_errors"] = ranker.bundle.manifest["quantization"].get("layer_errors", [])
-    report["float_ops"] = ranker.bundle.manifest["quantization"].get("float_ops", [])
+    report["layer_errors"] = list(ranker.bundle.manifest.quantization.layer_errors)
+    report["float_ops"] = list(ranker.bundle.manifest.quantization.float_ops)
     report["thresholds"] = asdict(thresholds)
     report["violations"] = _violations(report, thresholds)
     report["passed"] = not report["violations"]

@@ -9,6 +9,7 @@ from typing import Any
 
 from masknet_edge.convert.modes import QuantMode
 from masknet_edge.convert.run import RunError
+from masknet_edge.edge_runtime.manifest import Manifest, Quantization
 
 __all__ = ["LAYERNORM_OPS", "POOLING_OPS", "convert_run"]
 
@@ -76,7 +77,7 @@ def convert_run(
     progress: bool = True,
     per_tensor: bool = False,
     overwrite: bool = False,
-) -> dict[str, Any]:
+) -> Manifest:
     """Convert a run into a bundle at ``out``; returns the manifest.
 
     ``out`` is checked before the conversion starts: it may not be an input or lie inside the run
@@ -118,22 +119,20 @@ def convert_run(
     # Training rows, then one edge case per rule a field follows (missing, typed, boundary, ...).
     records += edge_case_records(spec, records[0]) if records else []
     golden = make_golden(spec, records, result.tflite, mode)
-    quant_info: dict[str, Any] = {
-        "float_ops": result.float_ops,
-        "calibration_rows": result.calibration_rows,
-        "weights": "per-tensor" if per_tensor else "per-channel",
-    }
-    if result.layer_errors:
-        quant_info["layer_errors"] = result.layer_errors
-    model_info = _model_info(run, run_dir)
+    quantization = Quantization(
+        mode=QuantMode(mode).value,
+        float_ops=tuple(result.float_ops),
+        calibration_rows=result.calibration_rows,
+        weights="per-tensor" if per_tensor else "per-channel",
+        layer_errors=tuple(result.layer_errors),
+    )
     return write_bundle(
         out,
         result.tflite,
         spec,
         golden,
-        mode=mode,
-        model_info=model_info,
-        quantization_info=quant_info,
+        quantization=quantization,
+        model_info=_model_info(run, run_dir),
         tensorflow_version=tf.__version__,
         replace=overwrite,  # without --overwrite, a bundle another process wrote meanwhile is kept
     )

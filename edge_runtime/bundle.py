@@ -17,7 +17,6 @@ that are then parsed.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -29,14 +28,18 @@ from typing import Any
 
 from masknet_edge.edge_runtime.bounded import InputTooLarge, read_bounded
 from masknet_edge.edge_runtime.errors import BundleError, SpecError
+from masknet_edge.edge_runtime.manifest import (
+    BUNDLE_FORMAT,
+    BUNDLE_FORMAT_VERSION,
+    PARTS,
+    Manifest,
+    input_signature_of,
+)
 from masknet_edge.edge_runtime.signing import TrustedKeys, read_signature, signature_path
 from masknet_edge.edge_runtime.spec import FeatureSpec
 
 __all__ = ["BUNDLE_FORMAT", "BUNDLE_FORMAT_VERSION", "PARTS", "Bundle", "read_bundle"]
 
-BUNDLE_FORMAT = "masknet-edge-bundle"
-BUNDLE_FORMAT_VERSION = 1
-PARTS = ("model.tflite", "spec.json", "golden.json")
 MEMBERS = ("manifest.json", *PARTS)
 #: Size limits (bytes) per member; a bundle beyond them is refused before anything is parsed.
 LIMITS = {"manifest.json": 1 << 20, "model.tflite": 1 << 31, "spec.json": 8 << 20, "golden.json": 64 << 20}
@@ -50,7 +53,7 @@ class Bundle:
     """A verified bundle in memory."""
 
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     model: bytes
     spec: FeatureSpec
     golden: dict[str, Any]
@@ -60,7 +63,7 @@ class Bundle:
     @property
     def quantization(self) -> str:
         """The quantization mode the model was converted with."""
-        return str(self.manifest["quantization"]["mode"])
+        return self.manifest.quantization.mode
 
 
 def _fail(path: Path, message: str) -> BundleError:
@@ -106,29 +109,6 @@ def _golden_problem(golden: Any, spec: FeatureSpec) -> str | None:
     return None
 
 
-def _version_problem(version: Any, writer: Any) -> str:
-    """Why a bundle of another format version is refused, and what reads it."""
-    from masknet_edge import __version__
-
-    written = f"written by masknet-edge {writer}" if isinstance(writer, str) else "written by another toolkit"
-    if isinstance(version, int) and not isinstance(version, bool) and version > BUNDLE_FORMAT_VERSION:
-        return (
-            f"bundle format {version} ({written}) is newer than this runtime (masknet-edge {__version__}) "
-            f"reads (format {BUNDLE_FORMAT_VERSION}): update the app's runtime to masknet-edge "
-            f"{writer if isinstance(writer, str) else 'of that release'} or later, or convert the run "
-            f"with masknet-edge {__version__}"
-        )
-    return (
-        f"bundle format_version {version!r:.40} ({written}) is not a format this runtime reads "
-        f"(format {BUNDLE_FORMAT_VERSION}); reconvert the run with masknet-edge {__version__}"
-    )
-
-
-def input_signature_of(spec: FeatureSpec) -> list[dict[str, Any]]:
-    """The manifest's ``inputs`` entry for a spec (batch dimension -1)."""
-    return [{"name": i.name, "dtype": i.dtype, "shape": [-1, *i.shape]} for i in spec.input_signature()]
-
-
 def _members(path: Path, raw: bytes) -> dict[str, bytes]:
     """The bundle's members, after the archive's own checks: exactly the expected members, each once,
     stored uncompressed and within its size limit."""
@@ -165,27 +145,6 @@ def _members(path: Path, raw: bytes) -> dict[str, bytes]:
             raise _fail(path, f"damaged archive ({exc})") from None
 
 
-def _manifest(path: Path, data: dict[str, bytes]) -> dict[str, Any]:
-    """The manifest, checked: this format and version, and every part's SHA-256 and size."""
-    manifest = _json(path, "manifest.json", data["manifest.json"])
-    if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
-        raise _fail(path, f"manifest.json does not describe a {BUNDLE_FORMAT} (a foreign file?)")
-    version = manifest.get("format_version")
-    if version != BUNDLE_FORMAT_VERSION:
-        raise _fail(path, _version_problem(version, manifest.get("toolkit_version")))
-    parts = manifest.get("parts")
-    if not isinstance(parts, dict) or sorted(parts) != sorted(PARTS):
-        raise _fail(path, f"manifest.json must list exactly the parts {list(PARTS)}")
-    for name in PARTS:
-        entry = parts[name]
-        if not isinstance(entry, dict):
-            raise _fail(path, f"manifest entry for {name} is not an object")
-        digest = hashlib.sha256(data[name]).hexdigest()
-        if entry.get("sha256") != digest or entry.get("size") != len(data[name]):
-            raise _fail(path, f"{name} fails its SHA-256/size check: the bundle is damaged or was modified")
-    return manifest
-
-
 def read_bundle(
     path: str | Path, trusted: TrustedKeys | None = None, signature: str | Path | None = None
 ) -> Bundle:
@@ -215,7 +174,7 @@ def read_bundle(
         sig_path = Path(signature) if signature is not None else signature_path(path)
         signed_by = trusted.check(raw, read_signature(sig_path), str(path))
     data = _members(path, raw)
-    manifest = _manifest(path, data)
+    manifest = Manifest.parse(path, data)
     if data["model.tflite"][4:8] != TFLITE_IDENTIFIER:
         raise _fail(path, "model.tflite is not a TFLite flatbuffer")
     try:
@@ -224,17 +183,14 @@ def read_bundle(
         raise _fail(path, f"spec.json is invalid: {exc}") from None
     if not spec.is_fitted:
         raise _fail(path, f"spec.json is not fitted (fields {list(spec.unfitted_fields())})")
-    if manifest.get("inputs") != input_signature_of(spec):
+    if manifest.inputs != input_signature_of(spec):
         raise _fail(
             path,
             f"spec does not match the model's inputs: the spec gives {input_signature_of(spec)}, "
-            f"the manifest {manifest.get('inputs')}",
+            f"the manifest {manifest.inputs}",
         )
-    if manifest.get("spec_sha256") != spec.fingerprint():
+    if manifest.spec_sha256 != spec.fingerprint():
         raise _fail(path, "spec_sha256 in the manifest does not match spec.json")
-    quantization = manifest.get("quantization")
-    if not isinstance(quantization, dict) or not isinstance(quantization.get("mode"), str):
-        raise _fail(path, "manifest.json lacks its quantization mode (a forged or damaged manifest)")
     golden = _json(path, "golden.json", data["golden.json"])
     problem = _golden_problem(golden, spec)
     if problem:

@@ -94,7 +94,7 @@ def check_output(runner: ModelRunner, bundle: Bundle) -> None:
             f"{bundle.path}: the model's outputs have shapes {shapes}; a ranking model has one output "
             "of shape [batch, 1] (a click probability per candidate)"
         )
-    declared = bundle.manifest.get("outputs")
+    declared = bundle.manifest.outputs
     if isinstance(declared, list) and len(declared) != 1:
         raise BundleError(f"{bundle.path}: the manifest declares {len(declared)} outputs; a bundle has one")
 

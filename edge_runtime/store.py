@@ -27,7 +27,7 @@ __all__ = ["BundleStore"]
 
 def _created(ranker: Ranker) -> dt.datetime:
     """When the bundle was converted (its manifest's ``created``; signed with the bundle)."""
-    text = ranker.bundle.manifest.get("created")
+    text = ranker.bundle.manifest.created
     try:
         when = dt.datetime.fromisoformat(str(text))
     except ValueError:
@@ -112,8 +112,8 @@ class BundleStore:
             active = self._active
             if not allow_downgrade and _created(candidate) < _created(active):
                 raise BundleError(
-                    f"{candidate.bundle.path}: converted {candidate.bundle.manifest['created']}, before the "
-                    f"active bundle ({active.bundle.manifest['created']}): a downgrade, refused; pass "
+                    f"{candidate.bundle.path}: converted {candidate.bundle.manifest.created}, before the "
+                    f"active bundle ({active.bundle.manifest.created}): a downgrade, refused; pass "
                     "allow_downgrade=True to go back on purpose"
                 )
             self._previous, self._active = active, candidate

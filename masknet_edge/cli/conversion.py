@@ -132,11 +132,11 @@ def convert(
         overwrite=overwrite,
     )
     if as_json:
-        emit_json({"bundle": str(out), "size": out.stat().st_size, "manifest": manifest})
+        emit_json({"bundle": str(out), "size": out.stat().st_size, "manifest": manifest.to_dict()})
         return
-    size = manifest["parts"]["model.tflite"]["size"]
+    size = manifest.parts["model.tflite"]["size"]
     click.echo(
-        f"wrote {out} ({mode}, model {size / 1024:.1f} KiB, {manifest['golden_records']} golden records)"
+        f"wrote {out} ({mode}, model {size / 1024:.1f} KiB, {manifest.golden_records} golden records)"
     )
 
 

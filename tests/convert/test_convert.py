@@ -11,13 +11,14 @@ from click.testing import CliRunner
 
 from masknet_edge.cli.main import main
 from masknet_edge.edge_runtime.bundle import read_bundle
+from masknet_edge.edge_runtime.manifest import Quantization
 
 pytestmark = pytest.mark.slow
 
 
 def test_bundle_manifest_and_parts(bundles):
     b = read_bundle(bundles["int8"])
-    m = b.manifest
+    m = b.manifest.to_dict()
     assert m["format"] == "masknet-edge-bundle" and m["format_version"] == 1
     assert m["quantization"]["mode"] == "int8" and m["quantization"]["calibration_rows"] == 256
     assert "RSQRT" in m["quantization"]["float_ops"]  # LayerNorm kept in float by default
@@ -46,14 +47,14 @@ def test_the_manifest_names_no_path_of_the_workstation(bundles, shop_run):
         with zipfile.ZipFile(path) as zf:
             text = zf.read("manifest.json").decode()
         assert str(shop_run.resolve()) not in text and str(shop_run.parent.resolve()) not in text
-        assert read_bundle(path).manifest["model"]["run"] == shop_run.resolve().name
+        assert read_bundle(path).manifest.model["run"] == shop_run.resolve().name
     teacher = {"teacher": {"run": "/home/me/runs/big", "test_auc": 0.8}, "test": {"auc": 0.7}}
     assert _without_paths(teacher) == {"teacher": {"run": "big", "test_auc": 0.8}, "test": {"auc": 0.7}}
     assert teacher["teacher"]["run"] == "/home/me/runs/big"  # the run's own metrics are left as they are
 
 
 def test_quantized_bundles_are_smaller(bundles):
-    size = {m: read_bundle(p).manifest["parts"]["model.tflite"]["size"] for m, p in bundles.items()}
+    size = {m: read_bundle(p).manifest.parts["model.tflite"]["size"] for m, p in bundles.items()}
     assert size["dynamic"] < 0.6 * size["none"]
     assert size["int8"] < 0.6 * size["none"]
 
@@ -210,9 +211,8 @@ def test_interrupted_write_leaves_no_partial_bundle(bundles, tmp_path, monkeypat
             b.model,
             b.spec,
             b.golden,
-            mode="none",
+            quantization=Quantization("none"),
             model_info={},
-            quantization_info={},
             tensorflow_version="x",
         )
     assert list(tmp_path.iterdir()) == []

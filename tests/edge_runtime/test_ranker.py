@@ -16,6 +16,7 @@ import pytest
 
 from masknet_edge.edge_runtime.bundle import read_bundle
 from masknet_edge.edge_runtime.errors import ArgumentError, BundleError, EncodeError
+from masknet_edge.edge_runtime.manifest import Quantization
 from masknet_edge.edge_runtime.ranker import Ranker
 from tests.conftest import needs_tf
 
@@ -171,7 +172,7 @@ def test_verify_detects_a_changed_encoding(bundles, tmp_path):
     golden["scores"][1] += 0.5
     out = tmp_path / "tampered.mnb"
     write_bundle(
-        out, b.model, b.spec, golden, mode="none", model_info={}, quantization_info={}, tensorflow_version="x"
+        out, b.model, b.spec, golden, quantization=Quantization("none"), model_info={}, tensorflow_version="x"
     )
     report = Ranker.load(out).verify()
     assert not report.ok
@@ -296,9 +297,8 @@ def test_spec_that_does_not_match_the_model(bundles, tmp_path):
         b.model,
         other,
         golden,
-        mode="none",
+        quantization=Quantization("none"),
         model_info={},
-        quantization_info={},
         tensorflow_version="x",
     )
     with pytest.raises(BundleError, match="do not match the spec"):
@@ -420,9 +420,8 @@ def test_a_model_that_does_not_output_one_probability_is_refused(bundles, shop_r
         tflite,
         b.spec,
         b.golden,
-        mode="none",
+        quantization=Quantization("none"),
         model_info={},
-        quantization_info={},
         tensorflow_version="x",
     )
     match = "outside \\[0, 1\\].*logits" if head == "logits" else "one output of shape \\[batch, 1\\]"
