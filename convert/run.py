@@ -41,7 +41,7 @@ class RunArtifacts:
 def load_run(run_dir: str | Path) -> RunArtifacts:
     """Read a run and load its model (``safe_mode=True``); check that the spec and model agree."""
     run = TrainedRun.read(run_dir)
-    model = _in_float32(run.load_model())
+    model = _in_float32(run.keras_model())
     expected = {i.name: (i.dtype, (None, *i.shape)) for i in run.spec.input_signature()}
     got = {t.name.split(":")[0]: (str(t.dtype), tuple(t.shape)) for t in model.inputs}
     if expected != got:

@@ -5,7 +5,7 @@ reads it back.
     run/
       config.json    RunConfig: the architecture, the training settings, the data files and label
       spec.json      the fitted FeatureSpec
-      model.keras    the best model (TrainedRun.load_model)
+      model.keras    the best model (TrainedRun.keras_model)
       metrics.json   validation and test figures, how training went
       history.json   one entry per epoch
 
@@ -186,7 +186,7 @@ class TrainedRun:
         p = self.config.inputs.train
         return p if p.is_file() else None
 
-    def load_model(self) -> Any:
+    def keras_model(self) -> Any:
         """The best model, loaded with ``safe_mode=True`` (no code runs from the file)."""
         import keras
 

@@ -25,7 +25,7 @@ def load_teacher(run: Path) -> Any:
     """The teacher's model (Keras, ``safe_mode=True``)."""
     from masknet_edge.train.run_artifact import TrainedRun
 
-    return TrainedRun.read(run).load_model()
+    return TrainedRun.read(run).keras_model()
 
 
 class Target:
