@@ -28,7 +28,6 @@ For ranking, :meth:`FeatureEncoder.encode_context` encodes the user/request once
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -249,7 +248,9 @@ class FeatureEncoder:
             return part  # the compiled path did every field (the ids are of single fields only)
         cols.prefetch([c for c in plan.columns if c not in done])
         if not part.ids:
-            batched = self._batch_ids(plan.batchable, cols, n)
+            batched = self._ids.all_cached(
+                [(name, cols.get(column)) for name, _, column in plan.batchable], n
+            )
             if batched is not None:
                 part.ids.update(batched)
         for name, f, column in single:
@@ -331,28 +332,6 @@ class FeatureEncoder:
         if not self._native.lookup_rows(records, column, rows, ids, width):
             return None
         return ids, (ids != off).astype(np.float32)
-
-    def _batch_ids(
-        self, fields: list[tuple[str, Any, str]], cols: Columns, n: int
-    ) -> dict[str, np.ndarray] | None:
-        """Ids of every batchable field at once, when every value is a cached text or None (the
-        steady state of a ranker). None otherwise: then each field takes the general path."""
-        if not fields or not n:
-            return None
-        lookups = []
-        for name, _f, column in fields:
-            values = cols.get(column)
-            cache = self._ids.id_caches.get(name)
-            if cache is None or values is None or isinstance(values, np.ndarray):
-                return None
-            cache[None] = self._offsets[name]  # type: ignore[index]
-            lookups.append(map(cache.get, values))
-        try:
-            flat = np.fromiter(chain.from_iterable(lookups), dtype=np.int32, count=len(fields) * n)
-        except (TypeError, ValueError):  # a value not in a cache (None from .get), or unhashable
-            return None
-        arr = flat.reshape(len(fields), n)
-        return {name: arr[i] for i, (name, _, _) in enumerate(fields)}
 
     def _cross_column(self, f: CrossField, parts: Sequence[EncodedPart], n: int) -> np.ndarray:
         fps, missing = [], np.zeros(n, bool)
