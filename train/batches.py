@@ -110,10 +110,9 @@ def steady_options() -> Any:
     """``tf.data`` options for the training pipelines: tf.data's autotuner off.
 
     Both pipelines have fixed buffers (``prefetch(2)``), so the autotuner has nothing to tune, but its
-    background work still shares the cores with training: on a 2-core host with one op thread, a
-    third of ``fit``'s epochs ran 1.6-1.8x slower than the same compiled step in a loop, and with the
-    autotuner off every epoch ran within 3 % of it (``benchmarks/bench_throughput.py``, "Where a
-    training epoch's time goes")."""
+    background work still shares the cores with training: on a 2-core host with one op thread, 7 of
+    10 ``fit`` epochs stalled at 5.11 s where the same compiled step in a loop took 3.8 s; with the
+    autotuner off the median epoch was 0.99x the loop (``benchmarks/bench_epoch.py``)."""
     import tensorflow as tf
 
     options = tf.data.Options()

@@ -104,7 +104,7 @@ def test_a_missing_cache_folder_is_named(encoder, shop_data, tmp_path):
 
 
 def test_both_training_pipelines_run_without_the_tf_data_autotuner(encoder, shop_data, tmp_path):
-    """The autotuner's background work stalled a third of fit's epochs on 2 cores (BENCHMARKS.md)."""
+    """The autotuner stalled 7 of 10 fit epochs on 2 cores (benchmarks/bench_epoch.py, BENCHMARKS.md)."""
     import contextlib
 
     from masknet_edge.train.batches import in_memory_dataset, streamed_dataset
