@@ -18,7 +18,7 @@ class Plan:
     """How one side's fields are encoded: ``single`` (name, field, column) one by one, ``dense`` the
     plain numeric fields as one block, ``columns`` all columns read, ``batchable`` the plain
     categorical fields whose ids are looked up all at once, and what the compiled fast path reads:
-    the two groups' names, columns, missing ids and transform rows."""
+    the two groups' names, columns and transform rows."""
 
     single: list[tuple[str, Any, str]]
     dense: list[NumericField]
@@ -26,7 +26,6 @@ class Plan:
     batchable: list[tuple[str, Any, str]]
     id_names: tuple[str, ...]
     id_columns: tuple[str, ...]
-    missing_ids: tuple[int, ...]
     num_names: tuple[str, ...]
     num_columns: tuple[str, ...]
     num_rules: tuple[tuple[Any, ...], ...]

@@ -83,7 +83,7 @@ class FeatureEncoder:
                 "vocabulary; fit it on training data first (masknet train does)"
             )
         self.spec = spec
-        self._ids = IdLookup(spec, cache_size)  # text -> id of every id field, with its caches
+        self._ids = IdLookup(spec, cache_size, self._native)  # text -> id of every id field, its caches
         self._offsets = self._ids.offsets
         self._id_names = [f.name for f in spec.id_fields]
         # Derived layout, computed once (the spec's properties recompute on every access).
@@ -96,7 +96,6 @@ class FeatureEncoder:
         self._cross_sources = {s for f in spec.fields if isinstance(f, CrossField) for s in f.fields}
         self._plans: dict[tuple[str, ...], Plan] = {}
         self._last_context: tuple[Any, EncodedPart | None] = (None, None)
-        self._plan_caches: dict[tuple[str, ...], tuple[dict[str, int], ...]] = {}  # id names -> caches
         self._numbers = NumericEncoding(spec)  # transforms and buckets of the numeric fields
         self._by_kind = {
             "categorical": self._categorical,
@@ -230,7 +229,6 @@ class FeatureEncoder:
                 batchable=batchable,
                 id_names=tuple(name for name, _, _ in batchable),
                 id_columns=tuple(column for _, _, column in batchable),
-                missing_ids=tuple(self._offsets[name] for name, _, _ in batchable),
                 num_names=tuple(f.name for f in dense),
                 num_columns=tuple(f.column for f in dense),
                 num_rules=self._numbers.table(dense).rules if dense else (),
@@ -284,7 +282,8 @@ class FeatureEncoder:
         part.ids[f.name], part.fps[f.name] = self._numbers.bucket_ids(f, x, missing)
 
     def _multi(self, part: EncodedPart, f: MultiCategoricalField, column: str, cols: Columns, n: int) -> None:
-        native = self._native_multi(f, column, cols, n) if self._native is not None else None
+        records = cols.dict_records((column,)) if self._native is not None and n else None
+        native = self._ids.compiled_rows(f, records, column, n) if records is not None else None
         part.multi[f.name] = native if native is not None else self._ids.multi_column(f, cols.get(column), n)
 
     def _native_part(self, part: EncodedPart, plan: Plan, cols: Columns, n: int) -> set[str]:
@@ -299,15 +298,10 @@ class FeatureEncoder:
         records = cols.dict_records(plan.id_columns + plan.num_columns)
         if records is None:
             return done
-        caches = self._plan_caches.get(plan.id_names)
-        if caches is None:  # the caches exist once each field has been looked up; then they stay
-            caches = tuple(self._ids.id_caches.get(name) for name in plan.id_names)
-            if None not in caches:
-                self._plan_caches[plan.id_names] = caches
-        if plan.id_names and None not in caches:
-            arr = np.empty((len(caches), n), dtype=np.int32)
-            if fast.lookup_ids(records, plan.id_columns, caches, plan.missing_ids, arr):
-                part.ids.update(zip(plan.id_names, arr, strict=True))
+        if plan.id_names:
+            ids = self._ids.compiled_ids(records, plan.id_names, plan.id_columns, n)
+            if ids is not None:
+                part.ids.update(zip(plan.id_names, ids, strict=True))
                 done.update(plan.id_columns)
         if plan.num_names:
             y = np.empty((len(plan.num_names), n), dtype=np.float32)
@@ -315,23 +309,6 @@ class FeatureEncoder:
                 part.dense.update(zip(plan.num_names, y, strict=True))
                 done.update(plan.num_columns)
         return done
-
-    def _native_multi(
-        self, f: MultiCategoricalField, column: str, cols: Columns, n: int
-    ) -> tuple[np.ndarray, np.ndarray] | None:
-        """A multi-valued field's ids and mask by the compiled fast path, when every raw value's
-        padded row is cached (or it is None, in a field that is not required); None otherwise."""
-        records = cols.dict_records((column,))
-        if records is None or not n:
-            return None
-        off, width = self._offsets[f.name], f.max_length
-        rows = self._ids.multi_rows.setdefault(f.name, {})
-        if not f.required:
-            rows[None] = (off,) * width  # type: ignore[index]  # what the per-item path gives None
-        ids = np.empty((n, width), dtype=np.int32)
-        if not self._native.lookup_rows(records, column, rows, ids, width):
-            return None
-        return ids, (ids != off).astype(np.float32)
 
     def _cross_column(self, f: CrossField, parts: Sequence[EncodedPart], n: int) -> np.ndarray:
         fps, missing = [], np.zeros(n, bool)

@@ -4,7 +4,8 @@
 One mechanism for every categorical lookup of :class:`~edge_runtime.encoder.FeatureEncoder`: a
 column of values becomes final ids (or, for the fields a cross reads, the fingerprints it chains);
 when every value of several columns is cached, :meth:`IdLookup.all_cached` does them in one pass,
-and the compiled fast path reads the same caches.
+and the compiled fast path, its accelerator for dict records (:meth:`IdLookup.compiled_ids`,
+:meth:`IdLookup.compiled_rows`), reads the same caches.
 """
 
 from __future__ import annotations
@@ -34,11 +35,16 @@ class IdLookup:
         spec: a fitted spec.
         cache_size: texts remembered per field beyond its vocabulary; a full cache starts again from
             the vocabulary (ids never change, only the time to find them).
+        compiled: the compiled fast path (:mod:`edge_runtime.native`'s module), which looks dict
+            records up in these caches without Python per value; None: Python only.
     """
 
-    def __init__(self, spec: FeatureSpec, cache_size: int) -> None:
+    def __init__(self, spec: FeatureSpec, cache_size: int, compiled: Any = None) -> None:
         self.spec = spec
         self.cache_size = cache_size
+        self.compiled = compiled
+        # field names -> their caches and missing ids, for the compiled path
+        self._caches_of: dict[tuple[str, ...], tuple[tuple[dict[str, int], ...], tuple[int, ...]]] = {}
         self.offsets = spec.vocab_offsets()
         self.fingerprints: dict[str, dict[str, int]] = {}  # field -> text -> fingerprint (crosses)
         # field -> vocabulary text -> offset id (empty for hashing fields); the id caches start from it.
@@ -161,6 +167,35 @@ class IdLookup:
             return None
         arr = flat.reshape(len(columns), n)
         return {name: arr[i] for i, (name, _) in enumerate(columns)}
+
+    def compiled_ids(
+        self, records: Any, names: tuple[str, ...], columns: tuple[str, ...], n: int
+    ) -> np.ndarray | None:
+        """Ids ``[fields, n]`` of the dict ``records``' ``columns`` (fields ``names``) by the compiled
+        path, when every value is cached or None; None otherwise (then :meth:`column` does them)."""
+        known = self._caches_of.get(names)
+        if known is None:  # the caches exist once each field has been looked up; then they stay
+            caches = tuple(self.id_caches.get(name) for name in names)
+            if None in caches:
+                return None
+            known = self._caches_of[names] = (caches, tuple(self.offsets[name] for name in names))
+        caches, missing = known
+        ids = np.empty((len(caches), n), dtype=np.int32)
+        return ids if self.compiled.lookup_ids(records, columns, caches, missing, ids) else None
+
+    def compiled_rows(
+        self, f: MultiCategoricalField, records: Any, column: str, n: int
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """A multi-valued field's ids and mask by the compiled path, when every raw value's padded
+        row is cached (or it is None, in a field that is not required); None otherwise."""
+        off, width = self.offsets[f.name], f.max_length
+        rows = self.multi_rows.setdefault(f.name, {})
+        if not f.required:
+            rows[None] = (off,) * width  # type: ignore[index]  # what the per-item path gives None
+        ids = np.empty((n, width), dtype=np.int32)
+        if not self.compiled.lookup_rows(records, column, rows, ids, width):
+            return None
+        return ids, (ids != off).astype(np.float32)
 
     def ids_cache_of(self, name: str) -> dict[str, int]:
         """The text -> id cache of a field, created from its vocabulary on first use."""
