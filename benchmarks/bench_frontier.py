@@ -38,7 +38,7 @@ BUDGET_KIB = 2048.0
 def run() -> dict[str, Any] | str:
     """Train the teacher, run the frontier, return its points, the wall time and the goals' figures."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from masknet_edge.convert.frontier import frontier_run
+    from masknet_edge.frontier import frontier_run
 
     got = teacher_run()
     if isinstance(got, str):

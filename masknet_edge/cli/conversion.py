@@ -255,8 +255,8 @@ def frontier(
       masknet frontier runs/ml --budget-ms 5 --budget-kb 2048 --candidates 200 --out frontier/ml
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from masknet_edge.convert.frontier import frontier_run
     from masknet_edge.edge_runtime.outputs import check_output
+    from masknet_edge.frontier import frontier_run
 
     check_output(out, [teacher_run], overwrite=True)  # never the teacher, never inside it
     chosen = tuple(m.strip() for m in modes.split(",") if m.strip())

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from masknet_edge.cli.main import main
-from masknet_edge.convert.frontier import FrontierPoint, pareto
+from masknet_edge.frontier import FrontierPoint, pareto
 
 GRID = (("tiny", {"num_blocks": 1, "block_units": 8}),)
 
@@ -27,11 +27,11 @@ def test_pareto_keeps_what_nothing_beats():
 
 @pytest.fixture(scope="module")
 def frontier_dir(shop_run, tmp_path_factory, monkeypatch_module):
-    from masknet_edge.convert import frontier
+    from masknet_edge import frontier
 
     monkeypatch_module.setattr(frontier, "DEFAULT_GRID", GRID)
     out = tmp_path_factory.mktemp("frontier") / "f"
-    from masknet_edge.convert.frontier import frontier_run
+    from masknet_edge.frontier import frontier_run
 
     result = frontier_run(
         shop_run, out, budget_ms=1e6, budget_kib=1e6, candidates=20, modes=("none",), epochs=1, repeats=3,
