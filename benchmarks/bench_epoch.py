@@ -21,7 +21,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import ROOT, fixed_splits, machine, newcomer_spec, table, write_marked_section
+from benchmarks.common import (
+    ROOT,
+    fixed_batch_step,
+    fixed_splits,
+    machine,
+    newcomer_spec,
+    table,
+    write_marked_section,
+)
 
 BEGIN, END = "<!-- epoch-vs-step:begin -->", "<!-- epoch-vs-step:end -->"
 GOAL = 1.05
@@ -32,7 +40,6 @@ def _setup(folder: Path, work: Path, batch: int) -> dict[str, Any]:
     """The encoded training rows, both pipelines, two compiled models and the bare step."""
     import keras
     import numpy as np
-    import tensorflow as tf
 
     import masknet_edge.train.batches as batches
     from masknet_edge.edge_runtime.encoder import FeatureEncoder
@@ -60,19 +67,7 @@ def _setup(folder: Path, work: Path, batch: int) -> dict[str, Any]:
         )
         return model
 
-    bare = build_model(fitted)
-    optimizer = EmbeddingAdam(1e-3)
-    optimizer.build(bare.trainable_variables)
-    loss = keras.losses.BinaryCrossentropy()
-    xb = {k: tf.constant(v[:batch]) for k, v in x.items()}
-    yb = tf.constant(y[:batch])[:, None]
-
-    @tf.function
-    def step() -> Any:
-        with tf.GradientTape() as tape:
-            value = loss(yb, bare(xb, training=True))
-        optimizer.apply(tape.gradient(value, bare.trainable_variables), bare.trainable_variables)
-        return value
+    step = fixed_batch_step(fitted, x, y, batch)
 
     def bare_epoch() -> None:
         for _ in range(steps):

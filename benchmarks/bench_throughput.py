@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import ROOT, fixed_splits, newcomer_spec, table, train_examples_per_s
+from benchmarks.common import ROOT, fixed_batch_step, fixed_splits, newcomer_spec, table, train_examples_per_s
 from masknet_edge.train.config import MODELS
 
 #: Its section in ``make bench`` (``run_all --only throughput``) and the place of its table in BENCHMARKS.md.
@@ -86,15 +86,12 @@ def _fit_epoch_seconds(fitted: Any, ds: Any, steps_per_execution: int, epochs: i
 def _profile(train_csv: Path, spec_path: Path, batch: int) -> dict[str, float]:
     """Seconds per epoch of each part, for one batch size."""
     import keras
-    import tensorflow as tf
 
     from masknet_edge.edge_runtime.encoder import FeatureEncoder
     from masknet_edge.edge_runtime.spec import FeatureSpec
     from masknet_edge.train.batches import in_memory_dataset, load_encoded
     from masknet_edge.train.fit import fit_spec
     from masknet_edge.train.io import iter_chunks
-    from masknet_edge.train.masknet import build_model
-    from masknet_edge.train.optimizers import EmbeddingAdam
     from masknet_edge.train.pipeline import STEPS_PER_EXECUTION
 
     spec = FeatureSpec.load(spec_path)
@@ -124,25 +121,8 @@ def _profile(train_csv: Path, spec_path: Path, batch: int) -> dict[str, float]:
     pipeline = time.perf_counter() - t
 
     keras.utils.set_random_seed(0)
-    model = build_model(fitted)
-    optimizer = EmbeddingAdam(1e-3)
-    optimizer.build(model.trainable_variables)
-    loss = keras.losses.BinaryCrossentropy()
-    xb = {k: tf.constant(v[:batch]) for k, v in x.items()}
-    yb = tf.constant(y[:batch])[:, None]
-
-    @tf.function
-    def grads() -> Any:
-        with tf.GradientTape() as tape:
-            value = loss(yb, model(xb, training=True))
-        return tape.gradient(value, model.trainable_variables)
-
-    @tf.function
-    def step() -> Any:
-        with tf.GradientTape() as tape:
-            value = loss(yb, model(xb, training=True))
-        optimizer.apply(tape.gradient(value, model.trainable_variables), model.trainable_variables)
-        return value
+    grads = fixed_batch_step(fitted, x, y, batch, apply=False)
+    step = fixed_batch_step(fitted, x, y, batch)
 
     fwd_bwd = _best(lambda: grads()[-1]) * steps
     bare = _best(step) * steps

@@ -161,6 +161,38 @@ def train_examples_per_s(
     return m["train_rows"] / float(np.median([h["seconds"] for h in history[1:]])), m
 
 
+def fixed_batch_step(
+    fitted: Any, x: dict[str, np.ndarray], y: np.ndarray, batch: int, apply: bool = True
+) -> Any:
+    """One compiled training step of a new model of ``fitted`` on the first ``batch`` rows, as a
+    ``tf.function`` to call repeatedly: forward, backward and EmbeddingAdam's update (``apply``), or
+    forward and backward only, returning the gradients. The floor the framework sets for the model."""
+    import keras
+    import tensorflow as tf
+
+    from masknet_edge.train.masknet import build_model
+    from masknet_edge.train.optimizers import EmbeddingAdam
+
+    model = build_model(fitted)
+    optimizer = EmbeddingAdam(1e-3)
+    optimizer.build(model.trainable_variables)
+    loss = keras.losses.BinaryCrossentropy()
+    xb = {k: tf.constant(v[:batch]) for k, v in x.items()}
+    yb = tf.constant(y[:batch])[:, None]
+
+    @tf.function
+    def step() -> Any:
+        with tf.GradientTape() as tape:
+            value = loss(yb, model(xb, training=True))
+        gradients = tape.gradient(value, model.trainable_variables)
+        if not apply:
+            return gradients
+        optimizer.apply(gradients, model.trainable_variables)
+        return value
+
+    return step
+
+
 def write_marked_section(path: Path, begin: str, end: str, section: str, before: str) -> None:
     """Put ``section`` (which starts with ``begin`` and ends with ``end``) into the Markdown file at
     ``path``: in place of the text between the markers, or before the line ``before`` the first

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import zipfile
@@ -56,10 +55,6 @@ def make_golden(spec: FeatureSpec, records: list[dict[str, Any]], tflite: bytes,
         "scores": [float(s) for s in scores],
         "tolerance": GOLDEN_TOLERANCE[mode],
     }
-
-
-def _sha(data: bytes) -> dict[str, Any]:
-    return {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
 
 
 def write_bundle(

@@ -18,7 +18,6 @@ that are then parsed.
 from __future__ import annotations
 
 import io
-import json
 import os
 import zipfile
 from collections import Counter
@@ -34,6 +33,7 @@ from masknet_edge.edge_runtime.manifest import (
     PARTS,
     Manifest,
     input_signature_of,
+    json_member,
 )
 from masknet_edge.edge_runtime.signing import TrustedKeys, read_signature, signature_path
 from masknet_edge.edge_runtime.spec import FeatureSpec
@@ -68,14 +68,6 @@ class Bundle:
 
 def _fail(path: Path, message: str) -> BundleError:
     return BundleError(f"{path}: {message}")
-
-
-def _json(path: Path, name: str, data: bytes) -> Any:
-    try:
-        return json.loads(data.decode("utf-8"))
-    except (ValueError, RecursionError) as exc:  # also: a 5,000-digit integer, deep nesting
-        problem = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).splitlines()[0]
-        raise _fail(path, f"{name} is not valid JSON ({problem})") from None
 
 
 def _golden_problem(golden: Any, spec: FeatureSpec) -> str | None:
@@ -191,7 +183,7 @@ def read_bundle(
         )
     if manifest.spec_sha256 != spec.fingerprint():
         raise _fail(path, "spec_sha256 in the manifest does not match spec.json")
-    golden = _json(path, "golden.json", data["golden.json"])
+    golden = json_member(path, "golden.json", data["golden.json"])
     problem = _golden_problem(golden, spec)
     if problem:
         raise _fail(path, f"golden.json is malformed: {problem}")

@@ -140,7 +140,7 @@ class Manifest:
     def parse(cls, path: Path, data: dict[str, bytes]) -> Manifest:
         """The manifest of the bundle at ``path`` (its members ``data``), checked: this format and
         version, every part's SHA-256 and size, a quantization mode; a BundleError naming the file."""
-        doc = _json(path, data["manifest.json"])
+        doc = json_member(path, "manifest.json", data["manifest.json"])
         if not isinstance(doc, dict) or doc.get("format") != BUNDLE_FORMAT:
             raise BundleError(f"{path}: manifest.json does not describe a {BUNDLE_FORMAT} (a foreign file?)")
         version = doc.get("format_version")
@@ -198,12 +198,13 @@ def _sha(data: bytes) -> dict[str, Any]:
     return {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
 
 
-def _json(path: Path, data: bytes) -> Any:
+def json_member(path: Path, name: str, data: bytes) -> Any:
+    """A bundle member's JSON; anything else is a BundleError naming the bundle and the member."""
     try:
         return json.loads(data.decode("utf-8"))
     except (ValueError, RecursionError) as exc:  # also: a 5,000-digit integer, deep nesting
         problem = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).splitlines()[0]
-        raise BundleError(f"{path}: manifest.json is not valid JSON ({problem})") from None
+        raise BundleError(f"{path}: {name} is not valid JSON ({problem})") from None
 
 
 def _version_problem(version: Any, writer: Any) -> str:

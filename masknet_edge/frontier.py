@@ -301,10 +301,11 @@ def _measure(
     # bundles alternated so that every one sees the same machine state
     names = {key: f"{key[0]}-{key[1]}" for key in rankers}
     timing = time_bundles_fresh({names[key]: str(bundles[key]) for key in rankers}, context, items, repeats)
+    trained_runs = {name: TrainedRun.read(path) for name, path in runs.items()}  # each read once
     points = []
     for (name, mode), r in rankers.items():
         scores = r.score_inputs(encoded)
-        trained = TrainedRun.read(runs[name])
+        trained = trained_runs[name]
         points.append(
             FrontierPoint(
                 name=name,

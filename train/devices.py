@@ -27,9 +27,9 @@ def leave_a_core_for_input(cores: int | None = None) -> int | None:
     was changed (``TF_NUM_INTRAOP_THREADS`` set by the user, a GPU, or TensorFlow already running in
     this process, whose pools cannot change).
 
-    Measured on a 2-core host, MovieLens-100K SerMaskNet at batch 256 (BENCHMARKS.md, "Where a
-    training epoch's time goes"): one op thread ran epochs of 3.3-3.6 s where two took 4.3-11 s, the
-    same epoch varying by 2x as the two pools took turns on both cores; the AUC was the same.
+    Measured on a 2-core host, MovieLens-100K SerMaskNet at batch 256, fresh processes alternated
+    (``benchmarks/bench_epoch.py --op-threads``): one op thread ran epochs of 3.70-3.92 s (median)
+    where two took 4.78-6.75 s, and the bare compiled step alike; the AUC is the same.
     """
     if "TF_NUM_INTRAOP_THREADS" in os.environ:
         return None
