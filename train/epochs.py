@@ -19,7 +19,7 @@ import numpy as np
 from masknet_edge.edge_runtime.errors import MasknetError
 from masknet_edge.train import metrics
 from masknet_edge.train.config import TrainConfig
-from masknet_edge.train.rundir import save_model_atomic, write_json
+from masknet_edge.train.rundir import copy_atomic, save_model_atomic, write_json
 
 __all__ = ["EpochCallback", "predict_scores"]
 
@@ -36,7 +36,20 @@ def predict_scores(model: keras.Model, x: dict[str, np.ndarray] | np.ndarray) ->
     """The model's scores for the encoded rows ``x`` (its inputs by name, or one array), one per row."""
     first = next(iter(x.values()), ()) if isinstance(x, dict) else x
     rows = len(first)
-    return model.predict(x, batch_size=max(1, min(rows, PREDICT_BATCH)), verbose=0).ravel()
+    if model.distribute_strategy.num_replicas_in_sync > 1:  # Keras' predict splits batches among replicas
+        return model.predict(x, batch_size=max(1, min(rows, PREDICT_BATCH)), verbose=0).ravel()
+    # ``predict_on_batch`` calls the compiled predict function directly, without ``predict``'s
+    # per-call input pipeline: measured on the 10,000 MovieLens validation rows, 0.14 s a pass
+    # against 0.19-0.21 s, and 0.24 s against 0.50 s for the first (tracing) pass; the same scores.
+    parts = [
+        np.asarray(model.predict_on_batch(_rows(x, start, start + PREDICT_BATCH))).ravel()
+        for start in range(0, rows, PREDICT_BATCH)
+    ]
+    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+
+
+def _rows(x: dict[str, np.ndarray] | np.ndarray, start: int, stop: int) -> dict[str, np.ndarray] | np.ndarray:
+    return {k: v[start:stop] for k, v in x.items()} if isinstance(x, dict) else x[start:stop]
 
 
 class TrainingDiverged(MasknetError, RuntimeError):
@@ -62,6 +75,9 @@ class EpochCallback(keras.callbacks.Callback):
         # scores outside Keras' distributed predict).
         self.predict = predict
         self._t = 0.0
+        # The best epoch's weights, kept in memory for the restores on a plateau and at the end
+        # (None until an epoch of this process improves, or a restore loads them from best.keras).
+        self.best_weights: list[np.ndarray] | None = None
         self.bar_steps = bar_steps  # > 0: a progress bar of that many batches per epoch on stderr
         self._bar: Any = None
 
@@ -107,14 +123,15 @@ class EpochCallback(keras.callbacks.Callback):
         if s["best_auc"] is None or val_auc > s["best_auc"]:
             s["best_auc"], s["best_epoch"], s["wait"] = val_auc, epoch + 1, 0
             save_model_atomic(self.model, ckpt / "best.keras")
+            self.best_weights = self.model.get_weights()
+            copy_atomic(ckpt / "best.keras", ckpt / "last.keras")  # the same model at the same moment
         else:  # a plateau: wait, and reduce the learning rate for the next epoch
             s["wait"] += 1
             s["learning_rate"] = max(s["learning_rate"] * self.cfg.lr_decay, self.cfg.min_learning_rate)
             self.model.optimizer.learning_rate = s["learning_rate"]
             if self.cfg.restore_on_plateau:  # go on from the best weights, not from the worse ones
-                best = keras.saving.load_model(ckpt / "best.keras", safe_mode=True, compile=False)
-                self.model.set_weights(best.get_weights())
-        save_model_atomic(self.model, ckpt / "last.keras")
+                self.restore_best()
+            save_model_atomic(self.model, ckpt / "last.keras")
         write_json(ckpt / "state.json", s)  # written last: it only ever names finished checkpoints
         log.info("epoch %d: val AUC %.4f, val logloss %.4f (%.1fs)", epoch + 1, val_auc, val_ll, seconds)
         if self._bar is not None:
@@ -124,3 +141,11 @@ class EpochCallback(keras.callbacks.Callback):
             print(f"epoch {epoch + 1}: valid AUC {val_auc:.4f}, logloss {val_ll:.4f}{best}", file=sys.stderr)
         if s["wait"] >= self.cfg.patience:
             self.model.stop_training = True
+
+    def restore_best(self) -> None:
+        """Set the model's weights to the best epoch's (from memory; from ``best.keras`` when no
+        epoch of this process improved, as after ``--resume``)."""
+        if self.best_weights is None:
+            path = self.out / "checkpoints" / "best.keras"
+            self.best_weights = keras.saving.load_model(path, safe_mode=True, compile=False).get_weights()
+        self.model.set_weights(self.best_weights)

@@ -38,7 +38,7 @@ from masknet_edge.train.devices import device_summary, leave_a_core_for_input, s
 from masknet_edge.train.plan import RunPlan, check_schedule, plan_run
 from masknet_edge.train.run_artifact import RunConfig, TrainedRun, TrainInputs
 from masknet_edge.train.run_data import RunData, training_data
-from masknet_edge.train.rundir import RunDirError, plot_history, run_dir, save_model_atomic, write_json
+from masknet_edge.train.rundir import RunDirError, copy_atomic, plot_history, run_dir, write_json
 from masknet_edge.train.teacher import teacher_report
 
 log = logging.getLogger("masknet.train")
@@ -158,9 +158,13 @@ def _train(
         if state["epoch"] < train_config.epochs and state["wait"] < train_config.patience:
             _fit(model, data, plan, strategy, callback, state["epoch"])
         state = callback.state
-        best = keras.saving.load_model(ckpt / "best.keras", safe_mode=True)
-        save_model_atomic(best, out / "model.keras")
-        result = _results(plan, data, best, state, int(strategy.num_replicas_in_sync))
+        if role is None and replicas == 1:  # the trained model, its compiled predict function reused
+            callback.restore_best()
+            best = model
+        else:  # a plain model: scored outside the distribution strategy
+            best = keras.saving.load_model(ckpt / "best.keras", safe_mode=True)
+        copy_atomic(ckpt / "best.keras", out / "model.keras")
+        result = _results(plan, data, best, state, replicas)
         write_json(out / "metrics.json", result)
         write_json(out / "history.json", state["history"])
         plot_history(state["history"], out / "training_curve.png")
