@@ -321,6 +321,12 @@ def test_a_plateau_goes_on_from_the_best_weights(tmp_path, restore):
     assert state["best_epoch"] == 1 and state["wait"] == 1 and state["learning_rate"] == pytest.approx(1e-4)
     expected = good[0] if restore else -good[0]
     np.testing.assert_allclose(model.get_weights()[0], expected)
+    # a resumed process has no best weights in memory: they come from best.keras
+    fresh = EpochCallback(tmp_path, x, y, TrainConfig(), state)
+    fresh.set_model(model)
+    model.set_weights([-good[0], good[1]])
+    fresh.restore_best()
+    np.testing.assert_allclose(model.get_weights()[0], good[0])
 
 
 def test_importing_the_pipeline_does_not_import_tensorflow():
