@@ -84,3 +84,40 @@ def test_the_fused_update_is_one_op_per_variable():
     kinds = [op.type for op in graph.get_operations()]
     assert kinds.count("ResourceApplyAdam") == 8
     assert len(kinds) < 8 * 10
+
+
+MIRRORED_CHECK = """
+import numpy as np, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+from masknet_edge.train.optimizers import EmbeddingAdam
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+x = np.random.default_rng(0).standard_normal((64, 5)).astype("float32")
+y = (x[:, 0] > 0).astype("float32")
+def run(optimizer):
+    keras.utils.set_random_seed(0)
+    with strategy.scope():
+        model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4, activation="relu"),
+                                  keras.layers.Dense(1, activation="sigmoid")])
+        model.compile(optimizer=optimizer(0.05), loss="binary_crossentropy")
+    model.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=False)
+    return [[np.asarray(c) for c in strategy.experimental_local_results(v.value)]
+            for v in model.weights + model.optimizer.variables[1:]]
+ours, theirs = run(EmbeddingAdam), run(keras.optimizers.Adam)
+assert all(np.array_equal(v[0], v[1]) for v in ours), "replicas differ"
+print(max(float(np.abs(a[0] - b[0]).max()) for a, b in zip(ours, theirs)))
+"""
+
+
+@pytest.mark.slow
+def test_the_fused_update_under_a_mirrored_strategy():
+    """Each replica's copy of the weights and moments gets the same update, Keras' Adam's."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, "-c", MIRRORED_CHECK], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert float(done.stdout.split()[-1]) < 1e-5
