@@ -32,11 +32,14 @@ GOAL = 0.5
 
 
 def _recipe(text: str) -> dict[str, Any]:
-    """``batch_size=1024,warmup_epochs=1`` as TrainConfig settings."""
+    """``batch_size=1024,warmup_epochs=1,mixed_precision=true`` as TrainConfig settings."""
     out: dict[str, Any] = {}
     for item in filter(None, text.split(",")):
         key, value = item.split("=")
-        out[key] = int(value) if value.isdigit() else float(value) if value[0].isdigit() else value
+        if value.lower() in ("true", "false"):
+            out[key] = value.lower() == "true"
+        else:
+            out[key] = int(value) if value.isdigit() else float(value) if value[0].isdigit() else value
     return out
 
 

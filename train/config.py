@@ -157,7 +157,8 @@ class TrainConfig:
             skip parsing and encoding; False re-encodes every epoch and needs no disk. Defaults to True.
         cache_dir: where that cache is kept while the run trains (removed at the end). Defaults to
             None: the system's temporary folder.
-        mixed_precision: train in mixed_float16 (GPUs). Defaults to False.
+        mixed_precision: compute in mixed precision, the variables in float32: ``mixed_float16`` on
+            a GPU, ``mixed_bfloat16`` on a CPU (:func:`train.devices.mixed_policy`). Defaults to False.
         worker_timeout: multi-worker training: seconds a worker waits for the others at an
             all-reduce before it gives up, which also catches a worker that hangs without dying; it
             costs a waiting thread per all-reduce for that long (:mod:`train.multiworker`). Defaults

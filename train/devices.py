@@ -10,7 +10,14 @@ from masknet_edge.edge_runtime.errors import MasknetError
 
 log = logging.getLogger("masknet.train")
 
-__all__ = ["device_summary", "leave_a_core_for_input", "split_cpu", "strategy_for"]
+__all__ = [
+    "cpu_has_bfloat16",
+    "device_summary",
+    "leave_a_core_for_input",
+    "mixed_policy",
+    "split_cpu",
+    "strategy_for",
+]
 
 
 def device_summary() -> str:
@@ -19,6 +26,38 @@ def device_summary() -> str:
 
     gpus = tf.config.list_physical_devices("GPU")
     return f"GPU x{len(gpus)} ({', '.join(g.name for g in gpus)})" if gpus else "CPU"
+
+
+#: CPU flags (Linux ``/proc/cpuinfo``) of bfloat16 matrix units: Intel AMX, AVX-512 BF16.
+BFLOAT16_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
+
+
+def cpu_has_bfloat16(cpuinfo: str | None = None) -> bool:
+    """Whether this CPU multiplies bfloat16 matrices in hardware (``cpuinfo``: the text of
+    ``/proc/cpuinfo``, read when None; False where it cannot be read)."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+                cpuinfo = fh.read()
+        except OSError:
+            return False
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            return bool(BFLOAT16_FLAGS & set(line.partition(":")[2].split()))
+    return False
+
+
+def mixed_policy() -> str:
+    """The Keras mixed-precision policy for this host: ``mixed_float16`` on a GPU (with Keras' loss
+    scaling), ``mixed_bfloat16`` on a CPU, whose bfloat16 keeps float32's range (no loss scaling).
+
+    Measured on a 2-core Xeon with AMX, the bare MovieLens step (one op thread): SerMaskNet 6.14 ms
+    against 9.80 ms in float32 at batch 256, 20.6 against 37.7 ms at 1024; ParaMaskNet 5.48 against
+    8.35 ms. A CPU without bfloat16 units (:func:`cpu_has_bfloat16`) emulates it, slower than float32:
+    training logs a warning there."""
+    import tensorflow as tf
+
+    return "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
 
 
 def leave_a_core_for_input(cores: int | None = None) -> int | None:

@@ -34,7 +34,14 @@ from masknet_edge.edge_runtime.spec import FeatureSpec
 from masknet_edge.train import metrics
 from masknet_edge.train.batches import load_encoded
 from masknet_edge.train.config import ModelConfig, TrainConfig
-from masknet_edge.train.devices import device_summary, leave_a_core_for_input, split_cpu, strategy_for
+from masknet_edge.train.devices import (
+    cpu_has_bfloat16,
+    device_summary,
+    leave_a_core_for_input,
+    mixed_policy,
+    split_cpu,
+    strategy_for,
+)
 from masknet_edge.train.plan import RunPlan, check_schedule, plan_run
 from masknet_edge.train.run_artifact import RunConfig, TrainedRun, TrainInputs
 from masknet_edge.train.run_data import RunData, training_data
@@ -193,7 +200,13 @@ def _prepare_process(plan: RunPlan, cleanup: contextlib.ExitStack, distribute: s
     keras.utils.set_random_seed(train_config.seed)
     if train_config.mixed_precision:
         cleanup.callback(keras.mixed_precision.set_global_policy, keras.mixed_precision.global_policy())
-        keras.mixed_precision.set_global_policy("mixed_float16")
+        policy = mixed_policy()
+        keras.mixed_precision.set_global_policy(policy)
+        if policy == "mixed_bfloat16" and not cpu_has_bfloat16():
+            log.warning(
+                "--mixed-precision on a CPU without bfloat16 units (AMX or AVX-512 BF16): bfloat16 is "
+                "emulated there and slower than float32; leave --mixed-precision off on this host"
+            )
     ops = f", {threads} op thread{'s' * (threads != 1)} (one core left to the input)" if threads else ""
     log.info("training on %s%s", device_summary(), ops)
     return worker_strategy
@@ -273,6 +286,7 @@ def _results(plan: RunPlan, data: RunData, best: Any, state: dict[str, Any], rep
         "model": plan.model_config.model,
         "batch_size": plan.batch_size,
         "device": device_summary(),
+        "precision": best.dtype_policy.name,  # float32, or the mixed policy of --mixed-precision
         "train_mode": data.mode,
         "encoded_cache_mib": data.cache_mib,
         "replicas": replicas,

@@ -135,9 +135,7 @@ def convert(
         emit_json({"bundle": str(out), "size": out.stat().st_size, "manifest": manifest.to_dict()})
         return
     size = manifest.parts["model.tflite"]["size"]
-    click.echo(
-        f"wrote {out} ({mode}, model {size / 1024:.1f} KiB, {manifest.golden_records} golden records)"
-    )
+    click.echo(f"wrote {out} ({mode}, model {size / 1024:.1f} KiB, {manifest.golden_records} golden records)")
 
 
 @click.command()
