@@ -1,4 +1,5 @@
-"""Where training runs: the devices TensorFlow sees, and the distribution strategy over them."""
+"""Where training runs: the devices TensorFlow sees, the distribution strategy over them, and the
+mixed-precision policy that suits them."""
 
 from __future__ import annotations
 
