@@ -165,7 +165,9 @@ def train_epochs(
     loss_fn = tf.keras.losses.BinaryCrossentropy(reduction="none")
 
     @tf.function
-    def step(batch: Any) -> Any:
+    def step(iterator: Any) -> Any:
+        # next() inside the graph: the workers' check that each still has a batch is then part of the
+        # step, not an eager all-reduce of its own before every step
         def replica(x: Any, y: Any) -> Any:
             with tf.GradientTape() as tape:
                 p = model(x, training=True)
@@ -175,22 +177,25 @@ def train_epochs(
             model.optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
             return loss
 
-        return strategy.reduce("SUM", strategy.run(replica, args=batch), axis=None)
+        return strategy.reduce("SUM", strategy.run(replica, args=next(iterator)), axis=None)
 
     callback.set_model(model)
     for epoch in range(first_epoch, epochs):
         callback.on_epoch_begin(epoch)
-        total = 0.0
+        total, lost = 0.0, ""
         try:
             for i in range(steps):
-                total += float(step(next(iterator)))
+                total += float(step(iterator))
                 callback.on_train_batch_end(i)
         except tf.errors.OpError as exc:
+            lost = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        if lost:
+            # raised outside the handler so the failed call's frames (TensorFlow's collective state)
+            # are released now, not torn down at interpreter exit when their pipes are already closed
             raise WorkerLostError(
-                f"a worker stopped answering during epoch {epoch + 1} ({type(exc).__name__}: "
-                f"{str(exc).splitlines()[0][:200]}); start every worker again with --resume to continue "
-                "from the last finished epoch"
-            ) from None
+                f"a worker stopped answering during epoch {epoch + 1} ({lost}); start every worker again "
+                "with --resume to continue from the last finished epoch"
+            )
         callback.on_epoch_end(epoch, {"loss": total / max(steps, 1)})
         if callback.state["wait"] >= patience:
             break
