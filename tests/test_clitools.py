@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 _COMMAND = textwrap.dedent(
@@ -37,6 +39,59 @@ def test_an_interrupt_inside_string_exec_still_exits_130_under_python_m(tmp_path
     )
     assert "Interrupted" in proc.stderr, proc.stderr
     assert proc.returncode == 130, (proc.returncode, proc.stderr)  # not -2 (death by SIGINT)
+
+
+_SLOW_IMPORT = textwrap.dedent(
+    """
+    import click
+    from masknet_edge.cli.tools import guarded, import_tensorflow
+
+    @click.command()
+    @guarded
+    def main() -> None:
+        import_tensorflow()
+
+    if __name__ == "__main__":
+        main()
+    """
+)
+
+
+def test_ctrl_c_while_tensorflow_is_imported_exits_130_at_once(tmp_path: Path) -> None:
+    """A Ctrl-C during the seconds TensorFlow takes to import ends the command cleanly: no traceback
+    from a native module whose initialisation the interrupt broke. A stand-in ``tensorflow`` module
+    that takes 60 s to import, and turns an interrupt into an ``ImportError`` as a native module does,
+    stands for the real one."""
+    (tmp_path / "slow_import_command.py").write_text(_SLOW_IMPORT)
+    (tmp_path / "tensorflow.py").write_text(
+        textwrap.dedent(
+            """
+            import time
+            print("importing", flush=True)
+            try:
+                time.sleep(60)
+            except BaseException as exc:  # what a pybind11 module's failed initialisation raises
+                raise ImportError("initialization failed") from exc
+            """
+        )
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "slow_import_command"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        assert proc.stdout.readline().strip() == "importing"
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert time.monotonic() - sent < 10, "the interrupt waited for the import"
+    assert proc.returncode == 130 and "Interrupted" in err and "Traceback" not in err, err
 
 
 def test_json_output_is_strict_json(capsys):

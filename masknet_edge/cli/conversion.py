@@ -196,19 +196,23 @@ def check(
         check_output(plot, [bundle, reference, data], overwrite=overwrite, option="--plot")
     thresholds = Thresholds(max_auc_drop, min_topk_overlap, min_ndcg, min_spearman, max_mean_abs_diff)
     groups = [c for c in group_by.split(",") if c] or None
-    result = check_bundle(
-        bundle,
-        reference,
-        data,
-        group_by=groups,
-        k=k,
-        slate_size=slate_size,
-        max_rows=max_rows,
-        thresholds=thresholds,
-    )
-    if plot:
-        plot_report(result, plot)
-    report = result.report
+
+    def measure() -> Any:  # TensorFlow's import and both models' scoring: in a worker, for Ctrl-C
+        result = check_bundle(
+            bundle,
+            reference,
+            data,
+            group_by=groups,
+            k=k,
+            slate_size=slate_size,
+            max_rows=max_rows,
+            thresholds=thresholds,
+        )
+        if plot:
+            plot_report(result, plot)
+        return result
+
+    report = interruptible(measure).report
     if as_json:
         emit_json(report)
     else:

@@ -14,7 +14,14 @@ from typing import Any
 
 import click
 
-from masknet_edge.cli.tools import CliError, emit_json, guarded, json_option, stderr_is_terminal
+from masknet_edge.cli.tools import (
+    CliError,
+    emit_json,
+    guarded,
+    import_tensorflow,
+    json_option,
+    stderr_is_terminal,
+)
 
 SIZES = {
     # name: (users, items, interactions, epochs, block units)
@@ -199,6 +206,7 @@ def demo(out: Path, size: str, seed: int, as_json: bool) -> None:
     _claim_demo_folder(out)
     data, run = out / "data", out / "run"
     paths, spec = _world(data, users, items, interactions, seed)
+    import_tensorflow()
     watching = _quiet_logs()
     metrics = _train(paths, spec, run, epochs, units, seed, watching)
     bundles, checks = _convert(run, out, paths, seed, watching)

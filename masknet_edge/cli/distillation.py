@@ -9,8 +9,7 @@ from pathlib import Path
 
 import click
 
-from masknet_edge.cli.tools import emit_json, guarded, json_option, stderr_is_terminal
-from masknet_edge.cli.training import quiet_tf
+from masknet_edge.cli.tools import emit_json, guarded, import_tensorflow, json_option, stderr_is_terminal
 from masknet_edge.train.config import MODELS, TrainConfig  # no TensorFlow: plain dataclasses
 from masknet_edge.train.distill import STUDENT_DEFAULTS as _S
 
@@ -93,7 +92,7 @@ def distill(
         train_config = TrainConfig(epochs=epochs, seed=seed)
     except ValueError as exc:  # ConfigError, or --mlp not integers
         raise click.UsageError(str(exc) if isinstance(exc, ConfigError) else f"--mlp: {exc}") from None
-    quiet_tf()
+    import_tensorflow()
     result = distill_run(
         teacher_run,
         out,

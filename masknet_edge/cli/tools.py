@@ -23,6 +23,7 @@ __all__ = [
     "LazyGroup",
     "emit_json",
     "guarded",
+    "import_tensorflow",
     "interruptible",
     "json_option",
     "missing_dependency_message",
@@ -153,6 +154,19 @@ def interruptible(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     if "error" in result:
         raise result["error"]
     return result.get("value")
+
+
+def import_tensorflow() -> None:
+    """Import TensorFlow and Keras for a command, its C++ start-up notes kept off the terminal, so
+    that a Ctrl-C during the seconds the import takes ends the command with exit code 130.
+
+    In the main thread a Ctrl-C can land inside a native module's initialisation, which then fails
+    with ``ImportError: initialization failed`` (seen at 2.8 s into ``masknet check``); in a worker
+    thread (:func:`interruptible`) the import never sees the interrupt."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    for name in ("tensorflow", "keras"):
+        if name not in sys.modules:
+            interruptible(importlib.import_module, name)
 
 
 def _forget_unhandled_interrupt() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from masknet_edge.cli.tools import emit_json, guarded, json_option, stderr_is_terminal
+from masknet_edge.cli.tools import emit_json, guarded, import_tensorflow, json_option, stderr_is_terminal
 from masknet_edge.train.config import (  # no TensorFlow: plain dataclasses
     LR_SCALINGS,
     MODELS,
@@ -34,11 +34,6 @@ def _units(text: str, option: str) -> tuple[int, ...]:
         raise click.BadParameter(
             f"expected comma-separated integers, got {text!r}", param_hint=option
         ) from None
-
-
-def quiet_tf() -> None:
-    """Keep TensorFlow's C++ start-up notes off the terminal (set before it is imported)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 #: Options a resumed run accepts: where it is, how long it may run, how it runs and prints.
@@ -248,7 +243,7 @@ def train(**options: Any) -> None:
     model_config, train_config = _configs(o)
     check_output(o.out, [o.spec_path], overwrite=True)  # existing runs: see --overwrite / --resume
     spec = FeatureSpec.load(o.spec_path) if o.spec_path else None
-    quiet_tf()
+    import_tensorflow()
     from masknet_edge.train.pipeline import TrainInputs, train_run
 
     inputs = TrainInputs(
