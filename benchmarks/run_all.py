@@ -117,7 +117,7 @@ def render_reliability(
     return rel.render_document(results["reliability"], {**meta, **run_of(meta, "reliability")}, extra)
 
 
-STANDALONE = re.compile(r"<!-- ([a-z-]+):begin -->.*?<!-- \1:end -->", re.DOTALL)
+STANDALONE = re.compile(r"<!-- ([a-z0-9-]+):begin -->.*?<!-- \1:end -->", re.DOTALL)
 
 
 #: The hand-kept table of goals that opens BENCHMARKS.md (each row points to the section it comes from).

@@ -205,6 +205,9 @@ def test_the_runner_keeps_sections_written_by_standalone_benchmarks():
     assert kept.index("fresh") < kept.index("<!-- behaviour:begin -->\nB\n") < kept.index("## Reliability")
     assert keep_standalone(kept, kept) == kept  # not duplicated
     assert keep_standalone("", new) == new
+    # names with digits (a block named after bfloat16 was once dropped by a rerun of another section)
+    old16 = "x\n<!-- mixed-bfloat16:begin -->\nM\n<!-- mixed-bfloat16:end -->\n\n## Reliability\nr\n"
+    assert "<!-- mixed-bfloat16:begin -->\nM\n" in keep_standalone(old16, new)
 
 
 def test_the_goals_table_stays_first_when_the_runner_rewrites_the_file():
