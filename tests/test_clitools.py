@@ -94,6 +94,60 @@ def test_ctrl_c_while_tensorflow_is_imported_exits_130_at_once(tmp_path: Path) -
     assert proc.returncode == 130 and "Interrupted" in err and "Traceback" not in err, err
 
 
+_CONVERTED_INTERRUPT = textwrap.dedent(
+    """
+    import time
+    import click
+    from masknet_edge.cli.main import main
+    from masknet_edge.cli.tools import guarded
+
+    @main.command("stand-in")
+    @click.option("--fail", is_flag=True)
+    @guarded
+    def stand_in(fail: bool) -> None:
+        print("working", flush=True)
+        if fail:
+            raise TypeError("a bug, not an interrupt")
+        try:
+            time.sleep(60)
+        except KeyboardInterrupt:  # what TensorFlow's tracing raised when a Ctrl-C landed in it
+            raise TypeError("Failed to convert elements of (None, 140) to Tensor") from None
+
+    if __name__ == "__main__":
+        main()
+    """
+)
+
+
+def _stand_in(tmp_path: Path, *args: str) -> subprocess.Popen:
+    (tmp_path / "stand_in_command.py").write_text(_CONVERTED_INTERRUPT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "stand_in_command", "stand-in", *args],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+def test_an_interrupt_that_a_library_turns_into_another_error_is_still_the_interrupt(tmp_path: Path) -> None:
+    """Ctrl-C inside native code can come out as another exception (TensorFlow's tracing gave a
+    ``TypeError`` and a ``SystemError``): the command reports the interrupt, exit code 130, not that
+    exception's traceback; the same error without an interrupt is still shown as the bug it is."""
+    proc = _stand_in(tmp_path)
+    try:
+        assert proc.stdout.readline().strip() == "working"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and "Interrupted" in err and "Traceback" not in err, err
+    failing = _stand_in(tmp_path, "--fail")
+    _, err = failing.communicate(timeout=30)
+    assert failing.returncode == 1 and "TypeError: a bug, not an interrupt" in err, err
+
+
 def test_json_output_is_strict_json(capsys):
     """JSON has no NaN or Infinity: a candidate's infinite price prints as null, not 'Infinity'."""
     import json

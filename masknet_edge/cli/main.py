@@ -9,11 +9,10 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from typing import Any
 
 import click
 
-from masknet_edge.cli.tools import LazyGroup
+from masknet_edge.cli.tools import LazyGroup, request_stop
 
 COMMANDS = {
     "data": "masknet_edge.cli.data:data",
@@ -75,13 +74,11 @@ def main(verbose: bool) -> None:
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     if threading.current_thread() is threading.main_thread():  # signal handlers live there only
-        signal.signal(signal.SIGTERM, _stop_as_on_ctrl_c)
-
-
-def _stop_as_on_ctrl_c(signum: int, frame: Any) -> None:
-    """SIGTERM (how a service manager or ``kill`` stops a process) stops a command as Ctrl-C does:
-    outputs stay whole or absent, and temporary files (the encoded training cache) are removed."""
-    raise KeyboardInterrupt
+        # SIGTERM (how a service manager or ``kill`` stops a process) stops a command as Ctrl-C does:
+        # outputs stay whole or absent, and temporary files (the encoded training cache) are removed.
+        signal.signal(signal.SIGTERM, request_stop)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not where SIGINT is ignored
+            signal.signal(signal.SIGINT, request_stop)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import os
 import re
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -28,6 +29,7 @@ __all__ = [
     "json_option",
     "missing_dependency_message",
     "quiet_native_logs",
+    "request_stop",
     "stderr_is_terminal",
 ]
 
@@ -48,6 +50,19 @@ NATIVE_NOISE = (
 
 _stderr_tty: bool | None = None  # whether stderr was a terminal before quiet_native_logs piped it
 _user_stderr_fd: int | None = None  # the user's stderr while quiet_native_logs pipes fd 2
+_stop_requested: float | None = None  # when the running command was asked to stop (monotonic s)
+
+
+def request_stop(signum: int, frame: Any) -> None:
+    """The handler of SIGINT (Ctrl-C) and SIGTERM: note that the user asked the command to stop, then
+    raise ``KeyboardInterrupt`` as Python's own Ctrl-C handler does.
+
+    The note matters where the interrupt lands inside a library's native code, which may turn it into
+    another exception (seen in TensorFlow's tracing: ``SystemError``, ``TypeError``): :func:`guarded`
+    then still reports the interrupt, not that exception's traceback."""
+    global _stop_requested
+    _stop_requested = time.monotonic()
+    raise KeyboardInterrupt
 
 
 def stderr_is_terminal() -> bool:
@@ -186,13 +201,36 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        global _stop_requested
+        _stop_requested = None
         try:
             with quiet_native_logs():
                 return fn(*args, **kwargs)
+        except Exception:
+            if _stop_requested is None:
+                raise
+            # the interrupt, turned into another exception by native code it landed in
+            _stopped_by_user()
         except KeyboardInterrupt:  # the work stops; outputs are whole or absent (atomic writes)
-            click.echo(INTERRUPTED, err=True)
-            _forget_unhandled_interrupt()
-            raise SystemExit(130) from None
+            _stopped_by_user()
+
+    return _with_cli_errors(wrapper)
+
+
+def _stopped_by_user() -> None:
+    """End an interrupted command: say so (its outputs are whole or absent) and exit with 130."""
+    click.echo(INTERRUPTED, err=True)
+    _forget_unhandled_interrupt()
+    raise SystemExit(130) from None
+
+
+def _with_cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Domain, missing-module and file errors of ``fn`` as one-line CLI errors (exit code 2)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
         except MasknetError as exc:
             raise CliError(str(exc)) from None
         except ModuleNotFoundError as exc:  # an optional dependency of this command is not installed
