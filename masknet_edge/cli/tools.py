@@ -11,7 +11,6 @@ import os
 import re
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -50,7 +49,7 @@ NATIVE_NOISE = (
 
 _stderr_tty: bool | None = None  # whether stderr was a terminal before quiet_native_logs piped it
 _user_stderr_fd: int | None = None  # the user's stderr while quiet_native_logs pipes fd 2
-_stop_requested: float | None = None  # when the running command was asked to stop (monotonic s)
+_stop_requested = False  # whether the running command was asked to stop (SIGINT, SIGTERM)
 
 
 def request_stop(signum: int, frame: Any) -> None:
@@ -61,7 +60,7 @@ def request_stop(signum: int, frame: Any) -> None:
     another exception (seen in TensorFlow's tracing: ``SystemError``, ``TypeError``): :func:`guarded`
     then still reports the interrupt, not that exception's traceback."""
     global _stop_requested
-    _stop_requested = time.monotonic()
+    _stop_requested = True
     raise KeyboardInterrupt
 
 
@@ -202,12 +201,12 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         global _stop_requested
-        _stop_requested = None
+        _stop_requested = False
         try:
             with quiet_native_logs():
                 return fn(*args, **kwargs)
         except Exception:
-            if _stop_requested is None:
+            if not _stop_requested:
                 raise
             # the interrupt, turned into another exception by native code it landed in
             _stopped_by_user()
