@@ -151,7 +151,10 @@ def scan(name: str, command: Callable[[Path], list[str]], work: Path, env: dict,
                 "stderr": err[-300:] if bad else "",
             }  # fmt: skip
         )
-        shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
+        if target.is_dir():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
     return {"command": name, "seconds": round(seconds, 1), "runs": runs}
 
 
